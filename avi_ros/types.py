@@ -1,0 +1,71 @@
+"""The two values that cross every boundary of the package: a Frame in, estimates out.
+
+A ``Frame`` is what the node, the bag replay and the dataset all hand to the pipeline; a
+``HazardEstimateData`` carries every field of ``msg/HazardEstimate.msg`` without importing
+ROS, and the ROS layer copies it into the message at the edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from avi_ros.audio import SAMPLE_RATE
+from avi_ros.geometry import CameraIntrinsics
+from avi_ros.taxonomy import Action, RiskLevel, Visibility
+
+
+@dataclass
+class Frame:
+    """One synchronised RGB-D frame and the audio window that ends at its stamp.
+
+    rgb: uint8 [H, W, 3]. depth_m: float32 [H, W] in metres; 0, NaN and inf mean no reading.
+    audio: float32 [4, samples], ACN/SN3D at ``sample_rate`` Hz. stamp_ns: RGB-D stamp [ns].
+    """
+
+    rgb: np.ndarray
+    depth_m: np.ndarray
+    intrinsics: CameraIntrinsics
+    audio: np.ndarray
+    stamp_ns: int = 0
+    sample_rate: int = SAMPLE_RATE
+
+
+@dataclass
+class HazardEstimateData:
+    """One hazard in the microphone frame; mirrors HazardEstimate.msg field for field.
+
+    Angles in radians (REP-103), distance in metres, probabilities and weights in [0, 1].
+    """
+
+    class_id: int
+    class_name: str
+    class_probabilities: np.ndarray
+    azimuth: float
+    elevation: float
+    distance: float
+    direction: np.ndarray  # unit vector [3]
+    confidence: float
+    occlusion_level: float
+    visibility: Visibility
+    audio_weight: float
+    visual_weight: float
+    risk_level: RiskLevel
+    recommended_action: Action
+
+
+@dataclass
+class PipelineResult:
+    """Everything the pipeline derives from one Frame.
+
+    ``occlusion_mask``: uint8 [H, W], 255 where the view is blocked or depth is invalid.
+    ``hazards``: estimates above the confidence threshold (may be empty).
+    ``top``: the model's best guess even when it falls below the threshold, for reports.
+    """
+
+    hazards: list[HazardEstimateData]
+    top: HazardEstimateData
+    occlusion_mask: np.ndarray
+    occlusion_level: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
