@@ -1,0 +1,130 @@
+"""Writing and reading rosbag2 files with the avi_ros type store.
+
+Messages here are rosbags dataclasses (not rclpy messages); they have the same field names,
+so the conversion helpers of the core work on both. Every failure to open or decode a bag
+becomes a ``BagError`` whose message names the file and the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+
+from avi_ros.bag.typestore import avi_ros_typestore
+
+STORAGE_PLUGINS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+BAG_VERSION = 9  # rosbag2 metadata version written by Jazzy and later.
+
+
+class BagError(RuntimeError):
+    """A bag that cannot be written, opened or decoded."""
+
+
+@dataclass(frozen=True)
+class BagMessage:
+    """One decoded message; ``stamp_ns`` is the bag's receive time [ns]."""
+
+    topic: str
+    msgtype: str
+    stamp_ns: int
+    message: Any
+
+
+class BagWriter:
+    """Context manager that writes typed messages to a new rosbag2 directory.
+
+    Topics are created on first use with the message type given, so callers never manage
+    rosbags connections themselves.
+    """
+
+    def __init__(self, path: Path | str, storage: str = "mcap") -> None:
+        if storage not in STORAGE_PLUGINS:
+            raise BagError(f"unknown storage '{storage}'; expected one of {list(STORAGE_PLUGINS)}")
+        self.path = Path(path)
+        if self.path.exists():
+            raise BagError(f"{self.path} already exists; rosbag2 writes a new directory")
+        self._store = avi_ros_typestore()
+        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=STORAGE_PLUGINS[storage])
+        self._connections: dict[str, Any] = {}
+
+    def __enter__(self) -> BagWriter:
+        self._writer.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._writer.close()
+
+    def message_class(self, msgtype: str) -> type:
+        """The rosbags dataclass for a type name such as ``avi_ros/msg/FoaAudio``."""
+        return self._store.types[msgtype]
+
+    def write(self, topic: str, stamp_ns: int, message: Any) -> None:
+        """Serialise ``message`` (a rosbags dataclass) to ``topic`` at receive time ``stamp_ns``."""
+        msgtype = message.__msgtype__
+        connection = self._connections.get(topic)
+        if connection is None:
+            connection = self._writer.add_connection(topic, msgtype, typestore=self._store)
+            self._connections[topic] = connection
+        elif connection.msgtype != msgtype:
+            raise BagError(f"topic {topic} already carries {connection.msgtype}, not {msgtype}")
+        self._writer.write(connection, int(stamp_ns), self._store.serialize_cdr(message, msgtype))
+
+
+def bag_topics(path: Path | str) -> dict[str, str]:
+    """Topic name -> message type of a bag."""
+    with _ReaderContext(path) as reader:
+        return {c.topic: c.msgtype for c in reader.connections}
+
+
+def read_bag(path: Path | str, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
+    """Decoded messages in time order, optionally only from ``topics``.
+
+    Types the store does not know (a robot's custom messages) are skipped unless asked for.
+    """
+    store = avi_ros_typestore()
+    wanted = set(topics) if topics is not None else None
+    with _ReaderContext(path) as reader:
+        connections = [
+            c
+            for c in reader.connections
+            if (wanted is None or c.topic in wanted) and (wanted is not None or c.msgtype in store.types)
+        ]
+        if wanted is not None:
+            missing = wanted - {c.topic for c in connections}
+            if missing:
+                present = sorted(c.topic for c in reader.connections)
+                raise BagError(f"{path}: topics {sorted(missing)} not in the bag; it has {present}")
+        try:
+            for connection, stamp_ns, raw in reader.messages(connections=connections):
+                message = store.deserialize_cdr(raw, connection.msgtype)
+                yield BagMessage(connection.topic, connection.msgtype, stamp_ns, message)
+        except BagError:
+            raise
+        except Exception as exc:  # rosbags raises several unrelated types for damaged files
+            raise BagError(f"{path}: damaged or truncated bag ({type(exc).__name__}: {exc})") from exc
+
+
+class _ReaderContext:
+    """Opens a rosbags Reader and turns its failures into BagError."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._reader: Reader | None = None
+
+    def __enter__(self) -> Reader:
+        if not self.path.exists():
+            raise BagError(f"{self.path}: no such bag")
+        try:
+            self._reader = Reader(self.path)
+            self._reader.open()
+        except Exception as exc:
+            raise BagError(f"{self.path}: cannot open as rosbag2 ({type(exc).__name__}: {exc})") from exc
+        return self._reader
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._reader is not None:
+            self._reader.close()
