@@ -19,12 +19,12 @@ weights; ``compute_normalization_stats`` computes them for training.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
@@ -106,12 +106,16 @@ class FeatureConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"feature_config: unknown keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+            raise ValueError(
+                f"feature_config: unknown keys {sorted(unknown)}; expected a subset of {sorted(known)}"
+            )
         return cls(**data)
 
 
 def mel_filterbank(config: FeatureConfig) -> np.ndarray:
     """librosa's Slaney mel filterbank as a [n_fft // 2 + 1, n_bins] matrix (the baseline's ``mel_wts``)."""
+    import librosa  # imported here: it takes seconds, and only the dcase kind needs it
+
     return librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_bins).T.astype(
         np.float32
     )
@@ -122,7 +126,7 @@ def linear_band_matrix(config: FeatureConfig) -> np.ndarray:
     n_freq = config.n_fft // 2 + 1
     edges = np.round(np.linspace(0, n_freq, config.n_bins + 1)).astype(int)
     matrix = np.zeros((n_freq, config.n_bins), dtype=np.float32)
-    for band, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+    for band, (lo, hi) in enumerate(itertools.pairwise(edges)):
         matrix[lo:hi, band] = 1.0 / (hi - lo)
     return matrix
 
@@ -151,7 +155,9 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         if audio.dim() != 3 or audio.shape[1] != FOA_CHANNELS:
-            raise ValueError(f"features: expected audio [B, {FOA_CHANNELS}, samples], got {tuple(audio.shape)}")
+            raise ValueError(
+                f"features: expected audio [B, {FOA_CHANNELS}, samples], got {tuple(audio.shape)}"
+            )
         batch, channels, samples = audio.shape
         with torch.autocast(device_type=audio.device.type, enabled=False):
             spec = self._stft(audio.float().reshape(batch * channels, samples))

@@ -7,12 +7,13 @@ becomes a ``BagError`` whose message names the file and the problem.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys.store import Typestore
 
 from avi_ros.bag.typestore import avi_ros_typestore
 
@@ -32,6 +33,16 @@ class BagMessage:
     msgtype: str
     stamp_ns: int
     message: Any
+
+
+@dataclass(frozen=True)
+class RawBagMessage:
+    """One message as stored: CDR bytes (with encapsulation header), as rmw publishes them raw."""
+
+    topic: str
+    msgtype: str
+    stamp_ns: int
+    data: bytes
 
 
 class BagWriter:
@@ -86,12 +97,31 @@ def read_bag(path: Path | str, topics: Iterable[str] | None = None) -> Iterator[
     Types the store does not know (a robot's custom messages) are skipped unless asked for.
     """
     store = avi_ros_typestore()
+    for raw in _read(path, topics, known_types=store.types):
+        message = _decode(path, store, raw)
+        yield BagMessage(raw.topic, raw.msgtype, raw.stamp_ns, message)
+
+
+def read_raw(path: Path | str, topics: Iterable[str] | None = None) -> Iterator[RawBagMessage]:
+    """Undecoded messages in time order, from every topic or only ``topics``.
+
+    For republishing (``avi-ros play``): no type store is needed, so a robot's custom types
+    pass through untouched.
+    """
+    return _read(path, topics, known_types=None)
+
+
+def _read(
+    path: Path | str, topics: Iterable[str] | None, known_types: Container[str] | None
+) -> Iterator[RawBagMessage]:
+    """Raw messages of the selected topics; without ``topics``, only ``known_types`` (if given)."""
     wanted = set(topics) if topics is not None else None
     with _ReaderContext(path) as reader:
         connections = [
             c
             for c in reader.connections
-            if (wanted is None or c.topic in wanted) and (wanted is not None or c.msgtype in store.types)
+            if (wanted is None or c.topic in wanted)
+            and (wanted is not None or known_types is None or c.msgtype in known_types)
         ]
         if wanted is not None:
             missing = wanted - {c.topic for c in connections}
@@ -100,12 +130,18 @@ def read_bag(path: Path | str, topics: Iterable[str] | None = None) -> Iterator[
                 raise BagError(f"{path}: topics {sorted(missing)} not in the bag; it has {present}")
         try:
             for connection, stamp_ns, raw in reader.messages(connections=connections):
-                message = store.deserialize_cdr(raw, connection.msgtype)
-                yield BagMessage(connection.topic, connection.msgtype, stamp_ns, message)
-        except BagError:
-            raise
+                yield RawBagMessage(connection.topic, connection.msgtype, stamp_ns, bytes(raw))
         except Exception as exc:  # rosbags raises several unrelated types for damaged files
             raise BagError(f"{path}: damaged or truncated bag ({type(exc).__name__}: {exc})") from exc
+
+
+def _decode(path: Path | str, store: Typestore, raw: RawBagMessage) -> Any:
+    try:
+        return store.deserialize_cdr(raw.data, raw.msgtype)
+    except Exception as exc:
+        raise BagError(
+            f"{path}: cannot decode a {raw.msgtype} message on {raw.topic} ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 class _ReaderContext:

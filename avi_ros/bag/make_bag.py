@@ -1,0 +1,157 @@
+"""``avi-ros make-bag``: write a scenario as the rosbag2 bag a robot would have recorded.
+
+Topics (receive time = when a driver would publish: an audio chunk when its last sample is
+captured, an RGB-D frame ``CAMERA_LATENCY_S`` after capture):
+
+- ``/audio`` avi_ros/msg/FoaAudio, one chunk every ``audio_chunk_s`` (20 ms);
+- ``/rgb/image_raw`` rgb8, ``/depth/image_raw`` 16UC1 [mm] or 32FC1 [m] and
+  ``/rgb/camera_info``, all with the same stamp, at ``camera_rate_hz``;
+- ``/ground_truth/hazards`` avi_ros/msg/HazardEstimateArray with the exact hazards at each
+  RGB-D stamp (confidence 1, one-hot class probabilities);
+- ``/tf_static`` base_link -> foa_mic -> camera_link -> the optical frame (optional).
+
+The avi_ros message definitions are stored in the bag, so any rosbag2 reader decodes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+from tqdm import tqdm
+
+from avi_ros.audio import PCM_DTYPES, SAMPLE_RATE
+from avi_ros.bag.io import BagWriter
+from avi_ros.bag.messages import DEPTH_ENCODINGS, MessageFactory
+from avi_ros.bag.paths import bag_output_path, removed_on_failure
+from avi_ros.bag.scenario import (
+    DEFAULT_START_NS,
+    NS_PER_S,
+    ScenarioRenderer,
+    SensorConfig,
+    load_scenario,
+)
+from avi_ros.bag.topics import BagFrames, BagTopics
+from avi_ros.geometry import OPTICAL_TO_BODY
+
+CAMERA_LATENCY_S = 0.01
+END_OF_TIME_NS = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class MakeBagOptions:
+    """What ``make-bag`` writes; see the module docstring. ``out`` follows ``bag_output_path``."""
+
+    out: Path
+    scenario: str = "corridor"
+    seed: int = 0
+    duration_s: float | None = None
+    storage: str | None = None
+    camera_rate_hz: float = 15.0
+    width: int = 320
+    height: int = 240
+    depth_encoding: str = "16UC1"
+    audio_format: str = "float32"
+    tf_static: bool = True
+    topics: BagTopics = field(default_factory=BagTopics)
+    frames: BagFrames = field(default_factory=BagFrames)
+
+    def __post_init__(self) -> None:
+        if self.depth_encoding not in DEPTH_ENCODINGS:
+            raise ValueError(f"depth encoding must be one of {DEPTH_ENCODINGS}, got '{self.depth_encoding}'")
+        if self.audio_format not in PCM_DTYPES:
+            raise ValueError(f"audio format must be one of {list(PCM_DTYPES)}, got '{self.audio_format}'")
+
+
+@dataclass
+class BagSummary:
+    path: Path
+    storage: str
+    scenario: str
+    duration_s: float
+    counts: dict[str, int]
+
+    def describe(self) -> str:
+        topics = ", ".join(f"{t} x{n}" for t, n in self.counts.items())
+        return (
+            f"wrote {self.path} ({self.storage}): scenario '{self.scenario}', "
+            f"{self.duration_s:.1f} s; {topics}"
+        )
+
+
+def _static_transforms(renderer: ScenarioRenderer, frames: BagFrames) -> list:
+    """(parent, child, translation, quaternion xyzw) of the robot's fixed frames."""
+    extrinsic = renderer.sensors.extrinsic
+    mic_height = renderer.script.robot.mic_height_m
+    camera_rotation = Rotation.from_euler("xyz", extrinsic.rpy_rad)
+    return [
+        (frames.base, frames.microphone, np.array([0.0, 0.0, mic_height]), np.array([0.0, 0.0, 0.0, 1.0])),
+        (frames.microphone, frames.camera, np.asarray(extrinsic.translation_m), camera_rotation.as_quat()),
+        (frames.camera, frames.optical, np.zeros(3), Rotation.from_matrix(OPTICAL_TO_BODY).as_quat()),
+    ]
+
+
+def make_bag(options: MakeBagOptions, progress: bool = False) -> BagSummary:
+    """Render the scenario and write its bag; returns what was written."""
+    path, storage = bag_output_path(options.out, options.storage)
+    sensors = SensorConfig(camera_rate_hz=options.camera_rate_hz, width=options.width, height=options.height)
+    renderer = ScenarioRenderer(load_scenario(options.scenario), sensors, options.seed, options.duration_s)
+    topics, frames = options.topics, options.frames
+    audio = renderer.render_audio()
+    chunk = sensors.chunk_samples
+    chunk_ns = chunk * NS_PER_S // SAMPLE_RATE
+    n_chunks = audio.shape[1] // chunk
+    intrinsics = sensors.intrinsics
+    latency_ns = round(CAMERA_LATENCY_S * NS_PER_S)
+    counts: dict[str, int] = {}
+
+    with removed_on_failure(path), BagWriter(path, storage=storage) as writer:
+        factory = MessageFactory()
+
+        def write(topic: str, receive_ns: int, message: object) -> None:
+            writer.write(topic, receive_ns, message)
+            counts[topic] = counts.get(topic, 0) + 1
+
+        if options.tf_static:
+            write(
+                topics.tf_static,
+                DEFAULT_START_NS,
+                factory.static_transforms(DEFAULT_START_NS, _static_transforms(renderer, frames)),
+            )
+        next_chunk = 0
+
+        def write_audio_until(receive_ns: int) -> None:
+            nonlocal next_chunk
+            while next_chunk < n_chunks and DEFAULT_START_NS + (next_chunk + 1) * chunk_ns <= receive_ns:
+                stamp = DEFAULT_START_NS + next_chunk * chunk_ns
+                samples = audio[:, next_chunk * chunk : (next_chunk + 1) * chunk]
+                write(
+                    topics.audio,
+                    stamp + chunk_ns,
+                    factory.foa_audio(stamp, frames.microphone, samples, options.audio_format),
+                )
+                next_chunk += 1
+
+        frame_iter = renderer.frames()
+        if progress:
+            frame_iter = tqdm(
+                frame_iter, total=len(renderer.frame_times), desc="rendering frames", unit="frame"
+            )
+        for camera_frame in frame_iter:
+            stamp = DEFAULT_START_NS + round(camera_frame.time_s * NS_PER_S)
+            receive = stamp + latency_ns
+            write_audio_until(receive)
+            write(topics.rgb, receive, factory.rgb_image(stamp, frames.optical, camera_frame.rgb))
+            write(
+                topics.depth,
+                receive,
+                factory.depth_image(stamp, frames.optical, camera_frame.depth_m, options.depth_encoding),
+            )
+            write(topics.camera_info, receive, factory.camera_info(stamp, frames.optical, intrinsics))
+            if topics.ground_truth:
+                truth = factory.hazard_array(stamp, frames.microphone, camera_frame.truth)
+                write(topics.ground_truth, receive, truth)
+        write_audio_until(END_OF_TIME_NS)
+    return BagSummary(path, storage, options.scenario, renderer.duration_s, counts)

@@ -1,0 +1,387 @@
+"""``avi-ros replay``: the perception node's frame assembly and pipeline, driven by a bag.
+
+Messages are read in the bag's receive-time order and go through the same core parts the
+live node uses: ``avi_ros.sensor_decoding`` for every payload, the ``ApproximateTimeSync``
+rule for RGB + depth + camera_info, the ``FrameAssembler`` for the audio window ending at
+the RGB stamp, and ``Pipeline.run``. The assembler's clock is the bag's receive time, as the
+node's is ROS time under ``use_sim_time``. Unlike the live node, the replay is never busy
+when a frame completes, so it processes every frame the node could have processed.
+
+Outputs: a rosbag2 bag with the node's output topics (``/hazards``, ``/markers``,
+``/occlusion_mask``), and, unless disabled, the report of ``avi_ros.bag.report``. Bags
+recorded on a robot work when they carry FoaAudio, raw RGB and depth images and
+CameraInfo; their topic names are options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from avi_ros.bag.io import BagError, BagMessage, BagWriter, bag_topics, read_bag
+from avi_ros.bag.messages import MarkerStyle, MessageFactory, estimate_from_message
+from avi_ros.bag.paths import removed_on_failure, resolve_bag_input
+from avi_ros.bag.static_tf import static_extrinsic
+from avi_ros.bag.topics import BagFrames, BagTopics
+from avi_ros.frame_assembly import ApproximateTimeSync, AssemblyConfig, EventCounter, FrameAssembler
+from avi_ros.geometry import CameraIntrinsics, MicToCamera
+from avi_ros.pipeline import Pipeline
+from avi_ros.sensor_decoding import (
+    SensorInputError,
+    decode_color_image,
+    decode_depth_image,
+    decode_foa_chunk,
+    intrinsics_from_camera_info,
+)
+from avi_ros.types import Frame, HazardEstimateData, PipelineResult
+
+NS_PER_S = 1_000_000_000
+RGBD_INPUTS = ("rgb", "depth", "camera_info")  # the node's synchroniser input order
+
+
+def stamp_ns(header: Any) -> int:
+    return int(header.stamp.sec) * NS_PER_S + int(header.stamp.nanosec)
+
+
+@dataclass(frozen=True)
+class OutputTopics:
+    """The node's output topics, made absolute."""
+
+    hazards: str = "/hazards"
+    markers: str = "/markers"
+    mask: str = "/occlusion_mask"
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """What ``replay`` reads, how it runs the model, and what it writes.
+
+    extrinsic: microphone -> camera body pose; None reads it from the bag's /tf_static
+    (``frames.microphone`` -> ``frames.camera``), else the node's default (identity).
+    slop_s, queue_size, assembly, confidence_threshold: as the node's parameters.
+    report_frames: how many annotated frames the report shows (evenly spaced in time).
+    """
+
+    bag: Path
+    model: Path
+    out: Path
+    device: str = "auto"
+    topics: BagTopics = field(default_factory=BagTopics)
+    output_topics: OutputTopics = field(default_factory=OutputTopics)
+    frames: BagFrames = field(default_factory=BagFrames)
+    extrinsic: MicToCamera | None = None
+    slop_s: float = 0.05
+    queue_size: int = 10
+    assembly: AssemblyConfig = field(default_factory=AssemblyConfig)
+    confidence_threshold: float = 0.5
+    storage: str = "mcap"
+    report: bool = True
+    report_frames: int = 12
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.report_frames < 1:
+            raise ValueError(f"--report-frames must be >= 1, got {self.report_frames}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"--max-frames must be >= 1, got {self.max_frames}")
+
+
+class BagFrontEnd:
+    """Bag messages -> complete Frames, with the node's decoding, sync rule and assembler.
+
+    ``feed`` takes one message and returns the newest complete frame, if one is ready.
+    Bad payloads are counted in ``events`` under the node's reason keys and skipped.
+    """
+
+    def __init__(
+        self,
+        window_samples: int,
+        topics: BagTopics,
+        slop_s: float = 0.05,
+        queue_size: int = 10,
+        assembly: AssemblyConfig | None = None,
+    ) -> None:
+        self.topics = topics
+        self.events = EventCounter()
+        self.assembler = FrameAssembler(window_samples, assembly or AssemblyConfig(), self.events)
+        self.sync = ApproximateTimeSync(RGBD_INPUTS, queue_size, slop_s, self._on_rgbd, self.events)
+        self._index = {topics.rgb: 0, topics.depth: 1, topics.camera_info: 2}
+        self._now_ns = 0
+        self.image_frame_id = ""
+        self.microphone_frame_id = ""
+
+    @property
+    def input_topics(self) -> list[str]:
+        return [self.topics.audio, self.topics.rgb, self.topics.depth, self.topics.camera_info]
+
+    def feed(self, message: BagMessage) -> Frame | None:
+        self._now_ns = message.stamp_ns
+        msg = message.message
+        if message.topic == self.topics.audio:
+            self._on_audio(msg)
+        elif message.topic in self._index:
+            self.sync.add(self._index[message.topic], stamp_ns(msg.header), msg)
+        self.assembler.expire(self._now_ns)
+        return self.assembler.take_ready(timeout_s=0.0)
+
+    def _on_audio(self, msg: Any) -> None:
+        try:
+            chunk = decode_foa_chunk(
+                msg.data,
+                msg.format,
+                int(msg.sample_rate),
+                int(msg.channel_count),
+                int(msg.frame_sample_count),
+                msg.channel_order,
+                msg.normalization,
+            )
+        except SensorInputError as exc:
+            self.events.record(f"audio.{exc.reason}", str(exc))
+            return
+        self.microphone_frame_id = msg.header.frame_id
+        self.assembler.add_audio(stamp_ns(msg.header), chunk.audio, self._now_ns)
+
+    def _on_rgbd(self, rgb_msg: Any, depth_msg: Any, info_msg: Any) -> None:
+        stream = "rgb"
+        try:
+            rgb = decode_color_image(
+                rgb_msg.encoding,
+                rgb_msg.height,
+                rgb_msg.width,
+                rgb_msg.step,
+                rgb_msg.data,
+                bool(rgb_msg.is_bigendian),
+            )
+            stream = "depth"
+            depth = decode_depth_image(
+                depth_msg.encoding,
+                depth_msg.height,
+                depth_msg.width,
+                depth_msg.step,
+                depth_msg.data,
+                bool(depth_msg.is_bigendian),
+            )
+            stream = "camera_info"
+            intrinsics = intrinsics_from_camera_info(
+                np.asarray(info_msg.k), int(info_msg.width), int(info_msg.height), rgb.shape
+            )
+            stream = "rgbd"
+            if depth.shape != rgb.shape[:2]:
+                raise SensorInputError(
+                    "size_mismatch",
+                    f"depth is {depth.shape[1]}x{depth.shape[0]} but rgb is {rgb.shape[1]}x{rgb.shape[0]}",
+                )
+        except SensorInputError as exc:
+            self.events.record(f"{stream}.{exc.reason}", str(exc))
+            return
+        self.image_frame_id = rgb_msg.header.frame_id
+        self.assembler.add_rgbd(stamp_ns(rgb_msg.header), rgb, depth, intrinsics, self._now_ns)
+
+
+@dataclass
+class FrameRecord:
+    """What the pipeline said about one frame (stamp = the RGB-D stamp [ns])."""
+
+    stamp_ns: int
+    hazards: list[HazardEstimateData]
+    top: HazardEstimateData
+    occlusion_level: float
+
+
+@dataclass
+class Snapshot:
+    """A frame kept for the report's pictures."""
+
+    stamp_ns: int
+    rgb: np.ndarray
+    occlusion_mask: np.ndarray
+    intrinsics: CameraIntrinsics
+
+
+class SnapshotKeeper:
+    """Keeps at most ``2 * count`` frames evenly spaced over a stream of unknown length.
+
+    Every ``stride``-th frame is kept; when too many are kept the stride doubles and every
+    other one is dropped, so memory stays bounded whatever the bag's length.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.stride = 1
+        self._seen = 0
+        self._kept: list[tuple[int, Snapshot]] = []
+
+    def offer(self, make: Callable[[], Snapshot]) -> None:
+        index = self._seen
+        self._seen += 1
+        if index % self.stride:
+            return
+        self._kept.append((index, make()))
+        if len(self._kept) > 2 * self.count:
+            self.stride *= 2
+            self._kept = [(i, s) for i, s in self._kept if i % self.stride == 0]
+
+    def evenly_spaced(self) -> list[Snapshot]:
+        """``count`` of the kept frames, spread over the whole stream."""
+        if len(self._kept) <= self.count:
+            return [s for _, s in self._kept]
+        picks = np.linspace(0, len(self._kept) - 1, self.count).round().astype(int)
+        return [self._kept[i][1] for i in picks]
+
+
+@dataclass
+class ReplayResult:
+    """Everything a replay produced, for the report and for callers."""
+
+    records: list[FrameRecord]
+    truth: dict[int, list[HazardEstimateData]]
+    snapshots: list[Snapshot]
+    events: dict[str, int]
+    extrinsic: MicToCamera
+    extrinsic_source: str
+    class_names: list[str]
+    bag: Path
+    output_bag: Path
+    report_index: Path | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        dropped = sum(n for k, n in self.events.items() if k.startswith("frame."))
+        lines = [
+            f"replayed {self.bag}: {len(self.records)} frames ({dropped} dropped), "
+            f"extrinsic from {self.extrinsic_source}",
+            f"output bag: {self.output_bag}",
+        ]
+        if self.report_index is not None:
+            lines.append(f"report: {self.report_index}")
+        return "\n".join(lines)
+
+
+def resolve_extrinsic(
+    bag: Path, options: ReplayOptions, available: dict[str, str]
+) -> tuple[MicToCamera, str]:
+    """The extrinsic the pipeline uses, and where it came from (for the summary)."""
+    if options.extrinsic is not None:
+        return options.extrinsic, "the options"
+    tf_topic = options.topics.tf_static
+    if tf_topic in available:
+        messages = (m.message for m in read_bag(bag, topics=[tf_topic]))
+        found = static_extrinsic(messages, options.frames.microphone, options.frames.camera)
+        if found is not None:
+            return found, f"{tf_topic} ({options.frames.microphone} -> {options.frames.camera})"
+    return MicToCamera(), "the default (camera at the microphone)"
+
+
+def run_bag(
+    bag: Path,
+    pipeline: Pipeline,
+    front_end: BagFrontEnd,
+    max_frames: int | None = None,
+) -> Iterator[tuple[BagMessage, Frame, PipelineResult]]:
+    """Every frame the node's assembly completes from ``bag``, with the pipeline's result.
+
+    Yields (the message that completed the frame, the frame, the result).
+    """
+    done = 0
+    for message in read_bag(bag, topics=front_end.input_topics):
+        frame = front_end.feed(message)
+        if frame is None:
+            continue
+        yield message, frame, pipeline.run(frame)
+        done += 1
+        if max_frames is not None and done >= max_frames:
+            return
+
+
+def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
+    """Replay ``options.bag`` through the model; write the output bag and the report."""
+    bag = resolve_bag_input(options.bag)
+    available = bag_topics(bag)
+    required = [options.topics.audio, options.topics.rgb, options.topics.depth, options.topics.camera_info]
+    missing = [t for t in required if t not in available]
+    if missing:
+        raise BagError(
+            f"{bag}: input topics {missing} not in the bag; it has {sorted(available)} "
+            "(name them with --audio-topic, --rgb-topic, --depth-topic, --camera-info-topic)"
+        )
+    out = Path(options.out)
+    output_bag = out / "bag"
+    if output_bag.exists():
+        raise BagError(f"{output_bag} already exists; remove it or choose another --out")
+    extrinsic, extrinsic_source = resolve_extrinsic(bag, options, available)
+    pipeline = Pipeline.from_checkpoint(
+        options.model, options.device, options.confidence_threshold, extrinsic=extrinsic
+    )
+    front_end = BagFrontEnd(
+        pipeline.window_samples, options.topics, options.slop_s, options.queue_size, options.assembly
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[FrameRecord] = []
+    keeper = SnapshotKeeper(options.report_frames)
+    factory = MessageFactory()
+    style = MarkerStyle()
+    outputs = options.output_topics
+    frames = run_bag(bag, pipeline, front_end, options.max_frames)
+    if progress:
+        frames = tqdm(frames, desc="replaying frames", unit="frame")
+    with removed_on_failure(output_bag), BagWriter(output_bag, storage=options.storage) as writer:
+        for message, frame, result in frames:
+            mic_frame = front_end.microphone_frame_id or options.frames.microphone
+            image_frame = front_end.image_frame_id or options.frames.optical
+            receive = message.stamp_ns
+            writer.write(
+                outputs.hazards, receive, factory.hazard_array(frame.stamp_ns, mic_frame, result.hazards)
+            )
+            writer.write(
+                outputs.markers,
+                receive,
+                factory.hazard_markers(frame.stamp_ns, mic_frame, result.hazards, style),
+            )
+            writer.write(
+                outputs.mask, receive, factory.mono8_image(frame.stamp_ns, image_frame, result.occlusion_mask)
+            )
+            records.append(FrameRecord(frame.stamp_ns, result.hazards, result.top, result.occlusion_level))
+            keeper.offer(
+                lambda frame=frame, result=result: Snapshot(
+                    frame.stamp_ns, frame.rgb, result.occlusion_mask, frame.intrinsics
+                )
+            )
+    if not records:
+        raise BagError(
+            f"{bag}: no frame could be assembled (drops: {front_end.events.snapshot() or 'none'}); "
+            "check that the audio covers the image stamps and the topics are the right ones"
+        )
+    truth = read_truth(bag, options.topics.ground_truth, available)
+    result = ReplayResult(
+        records=records,
+        truth=truth,
+        snapshots=keeper.evenly_spaced(),
+        events=front_end.events.snapshot(),
+        extrinsic=extrinsic,
+        extrinsic_source=extrinsic_source,
+        class_names=pipeline.taxonomy.names,
+        bag=bag,
+        output_bag=output_bag,
+    )
+    if options.report:
+        from avi_ros.bag.report import write_report
+
+        write_report(result, out, progress=progress)
+    return result
+
+
+def read_truth(
+    bag: Path, topic: str | None, available: dict[str, str]
+) -> dict[int, list[HazardEstimateData]]:
+    """Ground-truth hazards by stamp [ns], from a HazardEstimateArray topic if the bag has one."""
+    if not topic or available.get(topic) != "avi_ros/msg/HazardEstimateArray":
+        return {}
+    return {
+        stamp_ns(m.message.header): [estimate_from_message(h) for h in m.message.hazards]
+        for m in read_bag(bag, topics=[topic])
+    }

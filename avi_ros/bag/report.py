@@ -1,0 +1,478 @@
+"""The replay report: annotated frames, a top-down polar view, a timeline and a metrics table.
+
+Written to one folder that a browser opens without a server:
+
+- ``index.html``: the summary, the metrics table, the timeline, the polar view, the frames;
+- ``frames/frame_NNN.png``: the RGB image with the occlusion mask tinted, an arrow and a
+  label per estimated hazard (class, confidence, distance, visibility, action), the ground
+  truth as a ring, and beside it a top-down polar view of the same instant;
+- ``timeline.png``: azimuth, class and confidence over time, estimates against truth,
+  with the truth's visibility shaded;
+- ``polar.png``: every estimate and the truth's path seen from above;
+- ``metrics.json`` and ``metrics.md``: the table.
+
+Angles are shown in degrees, azimuth counter-clockwise from the robot's forward axis
+(REP-103: +90 is left). Metrics compare the model's best guess (``PipelineResult.top``)
+with the ground truth at the same stamp; "detected" means a hazard was published.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from tqdm import tqdm
+
+from avi_ros.bag.replay import NS_PER_S, FrameRecord, ReplayResult, Snapshot
+from avi_ros.geometry import CameraIntrinsics, MicToCamera, angular_error_rad
+from avi_ros.taxonomy import RiskLevel, Visibility
+from avi_ros.types import HazardEstimateData
+
+# Risk -> RGB (0-255) for drawing, matching the RViz marker colours.
+RISK_RGB = {
+    RiskLevel.NONE: (150, 150, 150),
+    RiskLevel.LOW: (30, 200, 50),
+    RiskLevel.MEDIUM: (255, 165, 0),
+    RiskLevel.HIGH: (240, 25, 25),
+}
+TRUTH_RGB = (255, 255, 255)
+MASK_RGB = np.array([255, 40, 200], dtype=np.float32)
+VISIBILITY_SHADE = {
+    Visibility.VISIBLE: "#b7e4c7",
+    Visibility.OCCLUDED: "#ffd6a5",
+    Visibility.OUT_OF_VIEW: "#d9d9d9",
+}
+DRAW_SCALE = 2  # frames are enlarged so the labels stay legible
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT_SCALE = 0.5
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def _pct(values: list[bool]) -> float | None:
+    return round(100.0 * float(np.mean(values)), 1) if values else None
+
+
+def _stat(values: list[float], kind: str) -> float | None:
+    if not values:
+        return None
+    return round(float(np.median(values) if kind == "median" else np.mean(values)), 2)
+
+
+def _hazard_row(pairs: list[tuple[FrameRecord, HazardEstimateData]]) -> dict[str, Any]:
+    errors = [
+        math.degrees(float(angular_error_rad(r.top.direction, t.direction)))
+        for r, t in pairs
+        if r.top.class_id
+    ]
+    return {
+        "frames": len(pairs),
+        "detected_%": _pct([bool(r.hazards) for r, _ in pairs]),
+        "class_accuracy_%": _pct([r.top.class_id == t.class_id for r, t in pairs]),
+        "median_angular_error_deg": _stat(errors, "median"),
+        "mean_angular_error_deg": _stat(errors, "mean"),
+        "median_distance_error_m": _stat([abs(r.top.distance - t.distance) for r, t in pairs], "median"),
+        "risk_accuracy_%": _pct([int(r.top.risk_level) == int(t.risk_level) for r, t in pairs]),
+        "action_accuracy_%": _pct(
+            [int(r.top.recommended_action) == int(t.recommended_action) for r, t in pairs]
+        ),
+    }
+
+
+def compute_metrics(records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]]) -> dict[str, Any]:
+    """Per-group figures of the frames that have ground truth (see module docstring).
+
+    Groups: all hazard frames, then by the truth's visibility, then background-only frames
+    (where ``false_alarm_%`` is the share with a published hazard).
+    """
+    judged = [(r, truth[r.stamp_ns]) for r in records if r.stamp_ns in truth]
+    hazard_pairs = [(r, t[0]) for r, t in judged if t]
+    background = [r for r, t in judged if not t]
+    rows: dict[str, Any] = {"all hazards": _hazard_row(hazard_pairs)}
+    for visibility in Visibility:
+        rows[visibility.name.lower().replace("_", " ")] = _hazard_row(
+            [(r, t) for r, t in hazard_pairs if t.visibility == visibility]
+        )
+    rows["no hazard"] = {
+        "frames": len(background),
+        "false_alarm_%": _pct([bool(r.hazards) for r in background]),
+        "class_accuracy_%": _pct([r.top.class_id == 0 for r in background]),
+    }
+    return {"frames_replayed": len(records), "frames_with_truth": len(judged), "groups": rows}
+
+
+METRIC_COLUMNS = (
+    ("frames", "frames"),
+    ("detected_%", "detected %"),
+    ("false_alarm_%", "false alarms %"),
+    ("class_accuracy_%", "class acc. %"),
+    ("median_angular_error_deg", "median ang. err. °"),
+    ("mean_angular_error_deg", "mean ang. err. °"),
+    ("median_distance_error_m", "median dist. err. m"),
+    ("risk_accuracy_%", "risk acc. %"),
+    ("action_accuracy_%", "action acc. %"),
+)
+
+
+def _cell(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> str:
+    head = "| group | " + " | ".join(title for _, title in METRIC_COLUMNS) + " |"
+    rule = "|---" * (len(METRIC_COLUMNS) + 1) + "|"
+    body = [
+        f"| {group} | " + " | ".join(_cell(row.get(key)) for key, _ in METRIC_COLUMNS) + " |"
+        for group, row in metrics["groups"].items()
+    ]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+def metrics_html(metrics: dict[str, Any]) -> str:
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title in METRIC_COLUMNS)
+    rows = "".join(
+        f"<tr><th>{html.escape(group)}</th>"
+        + "".join(f"<td>{_cell(row.get(key))}</td>" for key, _ in METRIC_COLUMNS)
+        + "</tr>"
+        for group, row in metrics["groups"].items()
+    )
+    return f"<table><tr><th>group</th>{head}</tr>{rows}</table>"
+
+
+# --- annotated frames ------------------------------------------------------------------------
+
+
+def _project(
+    hazard: HazardEstimateData, intrinsics: CameraIntrinsics, extrinsic: MicToCamera
+) -> tuple[float, float] | None:
+    """The pixel (u, v) where the hazard's point falls, or None when it is out of view."""
+    point = np.asarray(hazard.direction, dtype=np.float64) * max(float(hazard.distance), 0.1)
+    (u, v), inside = intrinsics.project(extrinsic.mic_to_optical(point))
+    return (float(u), float(v)) if bool(inside) else None
+
+
+def _label(hazard: HazardEstimateData) -> str:
+    return (
+        f"{hazard.class_name} {hazard.confidence:.2f} | {hazard.distance:.1f} m | "
+        f"{hazard.visibility.name.lower().replace('_', ' ')} | {hazard.recommended_action.name.lower()}"
+    )
+
+
+def _text(image: np.ndarray, text: str, origin: tuple[int, int], colour: tuple[int, int, int]) -> None:
+    """Text on a dark translucent band, readable on any background; ``origin`` is its baseline start."""
+    (width, height), baseline = cv2.getTextSize(text, FONT, FONT_SCALE, 1)
+    x, y = origin
+    x0, y0 = max(x - 3, 0), max(y - height - 4, 0)
+    x1, y1 = min(x + width + 3, image.shape[1]), min(y + baseline + 2, image.shape[0])
+    band = image[y0:y1, x0:x1]
+    band[:] = (0.35 * band).astype(np.uint8)
+    cv2.putText(image, text, (x, y), FONT, FONT_SCALE, colour, 1, cv2.LINE_AA)
+
+
+def annotate_frame(
+    snapshot: Snapshot,
+    record: FrameRecord,
+    truth: list[HazardEstimateData] | None,
+    extrinsic: MicToCamera,
+    time_s: float,
+) -> np.ndarray:
+    """The RGB frame (enlarged) with the mask tinted, estimate arrows + labels and the truth ring."""
+    image = snapshot.rgb.astype(np.float32)
+    blocked = snapshot.occlusion_mask > 0
+    image[blocked] = 0.65 * image[blocked] + 0.35 * MASK_RGB
+    scale = DRAW_SCALE
+    image = cv2.resize(image.astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    height, width = image.shape[:2]
+    base = (width // 2, height - 8)
+    for hazard in truth or []:
+        pixel = _project(hazard, snapshot.intrinsics, extrinsic)
+        if pixel is not None:
+            centre = (round(pixel[0] * scale), round(pixel[1] * scale))
+            cv2.circle(image, centre, 18, TRUTH_RGB, 2, cv2.LINE_AA)
+            _text(image, f"truth: {hazard.class_name}", (centre[0] - 40, centre[1] + 34), TRUTH_RGB)
+        else:
+            side = "left" if hazard.azimuth > 0 else "right"
+            _text(
+                image,
+                f"truth: {hazard.class_name} out of view ({side}, {math.degrees(hazard.azimuth):+.0f} deg)",
+                (8, height - 34),
+                TRUTH_RGB,
+            )
+    shown = record.hazards or []
+    for row, hazard in enumerate(shown):
+        colour = RISK_RGB[RiskLevel(int(hazard.risk_level))]
+        pixel = _project(hazard, snapshot.intrinsics, extrinsic)
+        if pixel is not None:
+            tip = (round(pixel[0] * scale), round(pixel[1] * scale))
+        else:  # point at the image edge on the hazard's side
+            tip = (12 if hazard.azimuth > 0 else width - 12, height // 2)
+        cv2.arrowedLine(image, base, tip, (0, 0, 0), 6, cv2.LINE_AA, tipLength=0.06)
+        cv2.arrowedLine(image, base, tip, colour, 3, cv2.LINE_AA, tipLength=0.06)
+        where = "" if pixel is not None else f" ({math.degrees(hazard.azimuth):+.0f} deg)"
+        _text(image, _label(hazard) + where, (8, 44 + 20 * row), colour)
+    if not shown:
+        _text(
+            image,
+            f"no hazard published (best guess: {record.top.class_name} {record.top.confidence:.2f})",
+            (8, 44),
+            (220, 220, 220),
+        )
+    _text(
+        image,
+        f"t = {time_s:5.1f} s | occlusion {100 * record.occlusion_level:.0f}% | "
+        f"audio w {record.top.audio_weight:.2f} / visual w {record.top.visual_weight:.2f}",
+        (8, 20),
+        (255, 255, 255),
+    )
+    return image
+
+
+def _polar_axes(ax: Any, max_range_m: float, horizontal_fov_rad: float) -> None:
+    """Top-down polar axes: forward (+x) up, left (+90 deg) to the left, range in metres."""
+    ax.set_theta_zero_location("N")
+    ax.set_theta_direction(1)  # counter-clockwise: REP-103 azimuth
+    ax.set_thetagrids(
+        [0, 45, 90, 135, 180, 225, 270, 315],
+        ["0° ahead", "45°", "+90° left", "135°", "180°", "-135°", "-90° right", "-45°"],
+        fontsize=8,
+    )
+    ax.set_rlim(0, max_range_m)
+    half = horizontal_fov_rad / 2.0
+    ax.fill_between(np.linspace(-half, half, 30), 0, max_range_m, color="#fff3b0", alpha=0.6, zorder=0)
+    ax.plot([0], [0], marker="^", color="black", markersize=9, zorder=5)
+    ax.set_title("top-down view (camera field of view shaded)", fontsize=9)
+
+
+def frame_figure(
+    annotated: np.ndarray,
+    record: FrameRecord,
+    truth: list[HazardEstimateData] | None,
+    horizontal_fov_rad: float,
+    path: Path,
+) -> None:
+    """The annotated frame and its polar view side by side, written to ``path``."""
+    figure = plt.figure(figsize=(11.5, 4.4), dpi=100)
+    ax_image = figure.add_axes((0.0, 0.0, 0.6, 1.0))
+    ax_image.imshow(annotated)
+    ax_image.axis("off")
+    ax_polar = figure.add_axes((0.62, 0.12, 0.33, 0.76), projection="polar")
+    distances = [h.distance for h in [*record.hazards, *(truth or [])]]
+    _polar_axes(ax_polar, max(6.0, *distances) if distances else 6.0, horizontal_fov_rad)
+    for hazard in truth or []:
+        ax_polar.plot(hazard.azimuth, hazard.distance, "o", mfc="none", mec="black", ms=14, mew=2)
+    for hazard in record.hazards:
+        colour = np.array(RISK_RGB[RiskLevel(int(hazard.risk_level))]) / 255.0
+        ax_polar.annotate(
+            "",
+            xy=(hazard.azimuth, hazard.distance),
+            xytext=(0, 0),
+            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.5},
+        )
+        ax_polar.text(hazard.azimuth, hazard.distance, f" {hazard.class_name}", fontsize=8)
+    figure.text(
+        0.62, 0.02, "ring: ground truth   arrow: estimate (risk colour)   range in metres", fontsize=8
+    )
+    figure.savefig(path)
+    plt.close(figure)
+
+
+# --- overview plots --------------------------------------------------------------------------
+
+
+def _times(records: list[FrameRecord]) -> tuple[np.ndarray, int]:
+    origin = records[0].stamp_ns
+    return np.array([(r.stamp_ns - origin) / NS_PER_S for r in records]), origin
+
+
+def timeline_figure(
+    records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]], class_names: list[str], path: Path
+) -> None:
+    """Azimuth, class and confidence over time; truth in black, its visibility shaded."""
+    times, _ = _times(records)
+    figure, (ax_az, ax_cls, ax_conf) = plt.subplots(3, 1, figsize=(11, 8), sharex=True, dpi=100)
+    period = float(np.median(np.diff(times))) if len(times) > 1 else 0.1
+    for t, record in zip(times, records, strict=True):
+        hazards = truth.get(record.stamp_ns)
+        if hazards:
+            for ax in (ax_az, ax_cls, ax_conf):
+                ax.axvspan(
+                    t - period / 2, t + period / 2, color=VISIBILITY_SHADE[hazards[0].visibility], lw=0
+                )
+    truth_az = [
+        math.degrees(truth[r.stamp_ns][0].azimuth) if truth.get(r.stamp_ns) else np.nan for r in records
+    ]
+    truth_cls = [truth[r.stamp_ns][0].class_id if truth.get(r.stamp_ns) else 0 for r in records]
+    published = np.array([bool(r.hazards) for r in records])
+    top_az = np.array([math.degrees(r.top.azimuth) for r in records])
+    top_cls = np.array([r.top.class_id for r in records])
+    colours = plt.get_cmap("tab10")(top_cls % 10)
+    ax_az.plot(times, truth_az, "k-", lw=2.5, label="truth")
+    ax_az.scatter(times[published], top_az[published], c=colours[published], s=14, label="published estimate")
+    ax_az.scatter(
+        times[~published],
+        top_az[~published],
+        facecolors="none",
+        edgecolors=colours[~published],
+        s=14,
+        label="below threshold (best guess)",
+    )
+    ax_az.set_ylim(-185, 185)
+    ax_az.set_yticks([-180, -90, 0, 90, 180])
+    ax_az.set_ylabel("azimuth [deg]\n(+90 = left)")
+    ax_az.legend(loc="upper right", fontsize=8)
+    ax_cls.step(times, truth_cls, "k-", where="mid", lw=2.5)
+    ax_cls.scatter(times, top_cls, c=colours, s=14)
+    ax_cls.set_yticks(range(len(class_names)))
+    ax_cls.set_yticklabels(class_names, fontsize=8)
+    ax_cls.set_ylabel("class")
+    ax_conf.plot(times, [r.top.confidence for r in records], "-", color="tab:blue", label="confidence")
+    ax_conf.plot(
+        times, [r.occlusion_level for r in records], "-", color="tab:purple", label="occlusion level"
+    )
+    ax_conf.plot(times, [r.top.audio_weight for r in records], "--", color="tab:green", label="audio weight")
+    ax_conf.set_ylim(-0.05, 1.05)
+    ax_conf.set_xlabel("time [s]")
+    ax_conf.legend(loc="upper right", fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VISIBILITY_SHADE.values()]
+    names = [f"truth {v.name.lower().replace('_', ' ')}" for v in VISIBILITY_SHADE]
+    ax_cls.legend(handles, names, loc="upper left", ncol=3, fontsize=8)
+    figure.suptitle("estimates against ground truth (shading: the truth's visibility)")
+    figure.tight_layout(rect=(0, 0, 1, 0.95))
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def polar_figure(
+    records: list[FrameRecord],
+    truth: dict[int, list[HazardEstimateData]],
+    horizontal_fov_rad: float,
+    path: Path,
+) -> None:
+    """Every published estimate and the truth's path, from above, coloured by time."""
+    times, _ = _times(records)
+    figure = plt.figure(figsize=(6, 6), dpi=100)
+    ax = figure.add_subplot(projection="polar")
+    distances = [h.distance for r in records for h in r.hazards] + [
+        h.distance for hs in truth.values() for h in hs
+    ]
+    _polar_axes(ax, max(6.0, float(np.percentile(distances, 98))) if distances else 6.0, horizontal_fov_rad)
+    truth_points = [
+        (truth[r.stamp_ns][0], t) for r, t in zip(records, times, strict=True) if truth.get(r.stamp_ns)
+    ]
+    if truth_points:
+        ax.scatter(
+            [h.azimuth for h, _ in truth_points],
+            [h.distance for h, _ in truth_points],
+            c="black",
+            s=6,
+            label="truth",
+        )
+    estimates = [(h, t) for r, t in zip(records, times, strict=True) for h in r.hazards]
+    if estimates:
+        points = ax.scatter(
+            [h.azimuth for h, _ in estimates],
+            [h.distance for h, _ in estimates],
+            c=[t for _, t in estimates],
+            cmap="viridis",
+            s=12,
+            label="estimates",
+        )
+        figure.colorbar(points, ax=ax, shrink=0.7, label="time [s]")
+    ax.legend(loc="lower left", fontsize=8, bbox_to_anchor=(-0.1, -0.1))
+    figure.savefig(path)
+    plt.close(figure)
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def _horizontal_fov(intrinsics: CameraIntrinsics) -> float:
+    return 2.0 * math.atan(intrinsics.width / 2.0 / intrinsics.fx)
+
+
+def write_report(result: ReplayResult, out: Path, progress: bool = False) -> Path:
+    """Write the report for ``result`` into ``out``; returns the path of index.html."""
+    out = Path(out)
+    frames_dir = out / "frames"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    records = result.records
+    by_stamp = {r.stamp_ns: r for r in records}
+    origin = records[0].stamp_ns
+    fov = _horizontal_fov(result.snapshots[0].intrinsics) if result.snapshots else math.radians(70.0)
+    metrics = compute_metrics(records, result.truth) if result.truth else {}
+    result.metrics = metrics
+    if metrics:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (out / "metrics.md").write_text(metrics_markdown(metrics))
+    timeline_figure(records, result.truth, result.class_names, out / "timeline.png")
+    polar_figure(records, result.truth, fov, out / "polar.png")
+    snapshots = tqdm(result.snapshots, desc="report frames", unit="frame") if progress else result.snapshots
+    frame_files = []
+    for index, snapshot in enumerate(snapshots):
+        record = by_stamp[snapshot.stamp_ns]
+        truth = result.truth.get(snapshot.stamp_ns) if result.truth else None
+        time_s = (snapshot.stamp_ns - origin) / NS_PER_S
+        annotated = annotate_frame(snapshot, record, truth, result.extrinsic, time_s)
+        name = f"frames/frame_{index:03d}.png"
+        frame_figure(annotated, record, truth, fov, out / name)
+        frame_files.append((name, time_s))
+    index_path = out / "index.html"
+    index_path.write_text(_index_html(result, metrics, frame_files))
+    result.report_index = index_path
+    return index_path
+
+
+def _index_html(result: ReplayResult, metrics: dict[str, Any], frame_files: list[tuple[str, float]]) -> str:
+    events = ", ".join(f"{k}: {v}" for k, v in result.events.items()) or "none"
+    table = (
+        metrics_html(metrics)
+        if metrics
+        else "<p>The bag has no ground-truth topic, so there is nothing to score against.</p>"
+    )
+    gallery = "".join(
+        f'<figure><a href="{name}"><img src="{name}" width="880"></a>'
+        f"<figcaption>t = {t:.1f} s</figcaption></figure>"
+        for name, t in frame_files
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>avi_ros replay report</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; max-width: 1200px; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #bbb; padding: 4px 8px; text-align: right; }}
+figure {{ display: inline-block; margin: 0.5em; }} code {{ background: #eee; }}
+</style></head><body>
+<h1>avi_ros replay report</h1>
+<p>Bag <code>{html.escape(str(result.bag))}</code>: {len(result.records)} frames through the perception node's
+frame assembly and pipeline. Output bag: <code>{html.escape(str(result.output_bag))}</code>.<br>
+Microphone &rarr; camera extrinsic from {html.escape(result.extrinsic_source)}.
+Dropped or bad input (node reason keys): {html.escape(events)}.</p>
+<h2>Metrics against ground truth</h2>
+<p>The model's best guess per frame against the exact scenario truth at the same stamp; "detected" means a
+hazard was published (class not <i>none</i>, confidence above the threshold).</p>
+{table}
+<h2>Timeline</h2>
+<p>Black: ground truth. Dots: the model's estimate, coloured by class
+(hollow: below the confidence threshold). Shading: the truth's visibility
+(green visible, orange occluded, grey out of view).</p>
+<img src="timeline.png" width="1100">
+<h2>Top-down view</h2>
+<p>Robot at the centre, forward up, left to the left (REP-103 azimuth);
+the camera's field of view is shaded.</p>
+<img src="polar.png" width="600">
+<h2>Frames</h2>
+<p>Arrows: published estimates, coloured by risk (green low, amber medium, red high); white ring: the ground
+truth; magenta tint: the occlusion mask computed from depth.</p>
+{gallery}
+</body></html>
+"""

@@ -1,0 +1,352 @@
+"""Scripted moving-robot scenarios rendered with the synthetic scene generator.
+
+A scenario is a short story in a room: the robot drives, stops and turns; hazards appear,
+walk behind an obstacle and sound from outside the camera's view. Everything is rendered
+from the same world with ``avi_ros.data.layout``: the camera view for every frame at the
+robot's pose of that instant, and FOA room acoustics whose responses follow the robot and
+the source (a response every ``knot_s``, cross-faded). Ground truth (class, direction and
+distance in the microphone frame, visibility, risk, action) is exact.
+
+The geometry of a scenario is fixed by its script; the seed draws the sounds, the noise and
+the sensor imperfections, so the same seed gives the same bag.
+
+Occluders follow the training distribution of ``avi_ros.data.scene``: thin panels that end
+up within about a metre of the camera, which the depth-based occlusion mask recognises.
+Hazard tracks must not overlap in time: the renderer draws one hazard object per frame.
+
+Units: seconds, metres, radians; stamps in nanoseconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from avi_ros.audio import SAMPLE_RATE
+from avi_ros.data.acoustics import ShoeboxRoom, diffuse_noise, event_power
+from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, make_hazard_object
+from avi_ros.data.render import HAZARD_ID, Box
+from avi_ros.data.scene import SceneConfig, _visibility_from_render
+from avi_ros.data.signals import synthesize_class
+from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
+from avi_ros.taxonomy import Taxonomy, Visibility, default_taxonomy
+from avi_ros.types import HazardEstimateData
+
+NS_PER_S = 1_000_000_000
+# The bag's clock starts here (2025-01-01T00:00:00Z), so stamps look like a real recording.
+DEFAULT_START_NS = 1_735_689_600 * NS_PER_S
+
+
+def _interpolate(times: np.ndarray, values: np.ndarray, t: float) -> np.ndarray:
+    """Piecewise-linear value of ``values`` [K, D] at time ``t`` (held constant outside)."""
+    return np.array([np.interp(t, times, values[:, d]) for d in range(values.shape[1])])
+
+
+@dataclass(frozen=True)
+class RobotPath:
+    """Timed waypoints (t [s], x [m], y [m], yaw [rad]) of the microphone in the world.
+
+    The robot holds its last pose after the last waypoint; ``mic_height_m`` is constant.
+    """
+
+    waypoints: tuple[tuple[float, float, float, float], ...]
+    mic_height_m: float
+
+    def pose(self, t: float) -> MicPose:
+        table = np.asarray(self.waypoints, dtype=np.float64)
+        x, y, yaw = _interpolate(table[:, 0], table[:, 1:], t)
+        return MicPose((float(x), float(y), self.mic_height_m), float(yaw))
+
+
+@dataclass(frozen=True)
+class HazardTrack:
+    """A hazard sounding from ``start_s`` to ``end_s`` while moving through timed waypoints.
+
+    waypoints: (t [s], x, y, z [m]) of the source (the centre of its object) in the world.
+    snr_db: its level over the background noise while it sounds.
+    """
+
+    class_name: str
+    start_s: float
+    end_s: float
+    waypoints: tuple[tuple[float, float, float, float], ...]
+    snr_db: float = 15.0
+
+    def active(self, t: float) -> bool:
+        return self.start_s <= t < self.end_s
+
+    def position(self, t: float) -> np.ndarray:
+        table = np.asarray(self.waypoints, dtype=np.float64)
+        return _interpolate(table[:, 0], table[:, 1:], t)
+
+    def heading(self, t: float) -> float:
+        """Yaw of the object [rad]: along its motion, or the first segment's direction when still."""
+        ahead = self.position(t + 0.1) - self.position(t - 0.1)
+        if np.hypot(ahead[0], ahead[1]) < 1e-6:
+            table = np.asarray(self.waypoints, dtype=np.float64)
+            ahead = table[-1, 1:] - table[0, 1:]
+        return float(math.atan2(ahead[1], ahead[0]))
+
+
+@dataclass(frozen=True)
+class ScenarioScript:
+    """The world and the story of one scenario (see module docstring)."""
+
+    name: str
+    description: str
+    duration_s: float
+    room: ShoeboxRoom
+    occluders: tuple[Box, ...]
+    robot: RobotPath
+    hazards: tuple[HazardTrack, ...]
+    noise_dbfs: float = -35.0
+
+    def __post_init__(self) -> None:
+        spans = sorted((h.start_s, h.end_s, h.class_name) for h in self.hazards)
+        for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+            if start < end:
+                raise ValueError(f"scenario {self.name}: hazards '{first}' and '{second}' overlap in time")
+        for start, end, name in spans:
+            if not 0.0 <= start < end:
+                raise ValueError(f"scenario {self.name}: hazard '{name}' has an empty time span")
+
+    def active_hazard(self, t: float) -> HazardTrack | None:
+        return next((h for h in self.hazards if h.active(t)), None)
+
+
+def corridor() -> ScenarioScript:
+    """24 s in a 12 x 8 m hall with a panel obstacle at (4.3, 4.0).
+
+    0-7 s the robot drives forward while an engine idles ahead-right, in view; 7.5-14 s it
+    waits 0.7 m behind the panel while a dog walks from the right, in view, behind the panel
+    (occluded); 14.5-17 s it turns 60 degrees left, and from 16 s a siren sounds behind it,
+    out of view. Gaps between the hazards hold background noise only.
+    """
+    panel = Box((4.3, 4.0, 0.7), (0.08, 0.45, 1.4), 0.0, (120, 110, 100))
+    return ScenarioScript(
+        name="corridor",
+        description="engine in view, dog walking behind a panel, siren behind the robot",
+        duration_s=24.0,
+        room=ShoeboxRoom((12.0, 8.0, 3.0), (0.25, 0.25, 0.3, 0.3, 0.1, 0.4)),
+        occluders=(panel,),
+        robot=RobotPath(
+            waypoints=(
+                (0.0, 1.5, 4.0, 0.0),
+                (7.0, 3.5, 4.0, 0.0),
+                (14.5, 3.5, 4.0, 0.0),
+                (17.0, 3.5, 4.0, 1.05),
+            ),
+            mic_height_m=0.9,
+        ),
+        hazards=(
+            HazardTrack("vehicle_engine", 0.8, 6.5, ((0.0, 7.5, 2.6, 0.35), (6.5, 7.5, 2.6, 0.35)), 18.0),
+            HazardTrack("dog_bark", 7.5, 14.0, ((7.5, 7.0, 2.3, 0.3), (11.5, 7.0, 4.0, 0.3)), 15.0),
+            HazardTrack("siren", 16.0, 23.0, ((16.0, 2.2, 1.7, 1.5), (23.0, 2.8, 1.7, 1.5)), 15.0),
+        ),
+    )
+
+
+SCENARIOS: dict[str, Callable[[], ScenarioScript]] = {"corridor": corridor}
+
+
+def load_scenario(name: str) -> ScenarioScript:
+    """The script of a named scenario; KeyError naming the known ones."""
+    try:
+        return SCENARIOS[name]()
+    except KeyError:
+        raise KeyError(f"unknown scenario '{name}'; known: {sorted(SCENARIOS)}") from None
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """The robot's sensors as the bag records them.
+
+    camera_rate_hz: RGB-D frame rate [Hz]; width/height [px]; horizontal_fov_rad like the
+    training camera (70 degrees). audio_chunk_s: FoaAudio chunk length [s]. knot_s: how
+    often the acoustic response is recomputed along the motion [s]. clip_s: the dry sound
+    of a hazard is drawn in clips of this length, like the training scenes [s].
+    """
+
+    camera_rate_hz: float = 15.0
+    width: int = 320
+    height: int = 240
+    horizontal_fov_rad: float = math.radians(70.0)
+    audio_chunk_s: float = 0.02
+    knot_s: float = 0.05
+    clip_s: float = 1.0
+    extrinsic: MicToCamera = field(default_factory=lambda: SceneConfig().extrinsic)
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.camera_rate_hz <= 60.0:
+            raise ValueError(f"camera rate must be in [1, 60] Hz, got {self.camera_rate_hz}")
+        if self.width < 16 or self.height < 16:
+            raise ValueError(f"image size must be at least 16 x 16 px, got {self.width} x {self.height}")
+        chunk = self.audio_chunk_s * SAMPLE_RATE
+        if not 0.0 < self.audio_chunk_s <= 0.5 or abs(chunk - round(chunk)) > 1e-6:
+            raise ValueError(
+                f"audio chunk must be a whole number of samples up to 0.5 s, got {self.audio_chunk_s} s"
+            )
+
+    @property
+    def intrinsics(self) -> CameraIntrinsics:
+        return CameraIntrinsics.from_fov(self.width, self.height, self.horizontal_fov_rad)
+
+    @property
+    def chunk_samples(self) -> int:
+        return round(self.audio_chunk_s * SAMPLE_RATE)
+
+
+@dataclass
+class CameraFrame:
+    """One rendered RGB-D frame and its exact ground truth.
+
+    time_s: seconds since the scenario start. depth_m: float32 [H, W] with sensor noise
+    (0 = no reading). truth: the active hazard (empty list between hazards).
+    """
+
+    time_s: float
+    rgb: np.ndarray
+    depth_m: np.ndarray
+    occlusion_level: float
+    truth: list[HazardEstimateData]
+
+
+class ScenarioRenderer:
+    """Renders a script's FOA audio and camera frames, deterministic in ``seed``."""
+
+    def __init__(
+        self,
+        script: ScenarioScript,
+        sensors: SensorConfig = SensorConfig(),
+        seed: int = 0,
+        duration_s: float | None = None,
+        taxonomy: Taxonomy | None = None,
+    ) -> None:
+        if duration_s is not None and not duration_s > 0.0:
+            raise ValueError(f"duration must be > 0 s, got {duration_s}")
+        self.script = script
+        self.sensors = sensors
+        self.duration_s = min(duration_s or script.duration_s, script.duration_s)
+        self.taxonomy = taxonomy or default_taxonomy()
+        for track in script.hazards:
+            self.taxonomy.class_id(track.class_name)  # KeyError naming the known classes
+        self.scene = SceneConfig(intrinsics=sensors.intrinsics, extrinsic=sensors.extrinsic)
+        audio_seed, render_seed = np.random.SeedSequence(seed).spawn(2)
+        self._audio_rng = np.random.default_rng(audio_seed)
+        self._render_rng = np.random.default_rng(render_seed)
+
+    @property
+    def n_samples(self) -> int:
+        return round(self.duration_s * SAMPLE_RATE)
+
+    @property
+    def frame_times(self) -> np.ndarray:
+        """Capture times of the camera frames [s]."""
+        return np.arange(0.0, self.duration_s, 1.0 / self.sensors.camera_rate_hz)
+
+    def render_audio(self) -> np.ndarray:
+        """The whole scenario's FOA audio, float32 [4, n_samples], ACN/SN3D at 24 kHz.
+
+        Diffuse background noise at ``noise_dbfs`` plus every hazard at its SNR (measured
+        with ``event_power`` while it sounds, like the training scenes).
+        """
+        rng = self._audio_rng
+        fs = SAMPLE_RATE
+        noise = diffuse_noise(rng, self.n_samples, fs, spectral_slope=1.0)
+        noise *= 10.0 ** (self.script.noise_dbfs / 20.0)
+        mix = noise.copy()
+        noise_power = float(np.mean(noise[0] ** 2))
+        for track in self.script.hazards:
+            start = round(track.start_s * fs)
+            stop = min(round(track.end_s * fs), self.n_samples)
+            if start >= stop:
+                continue
+            wet = self._render_track(track, start, stop, rng)
+            gain = math.sqrt(
+                noise_power * 10.0 ** (track.snr_db / 10.0) / max(event_power(wet[0], fs), 1e-20)
+            )
+            mix[:, start:stop] += gain * wet
+        peak = float(np.abs(mix).max())
+        if peak > 0.99:
+            mix *= 0.99 / peak
+        return mix.astype(np.float32)
+
+    def _render_track(
+        self, track: HazardTrack, start: int, stop: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """One hazard's wet FOA signal [4, stop - start] along the robot's and its own motion."""
+        fs = SAMPLE_RATE
+        clip = round(self.sensors.clip_s * fs)
+        n = stop - start
+        dry = np.concatenate(
+            [synthesize_class(track.class_name, rng, clip, fs) for _ in range(math.ceil(n / clip))]
+        )[:n]
+        fade = min(round(0.01 * fs), n // 2)
+        if fade > 0:  # soft onset and end, so a hazard does not click in
+            ramp = np.linspace(0.0, 1.0, fade)
+            dry[:fade] *= ramp
+            dry[n - fade :] *= ramp[::-1]
+        hop = max(round(self.sensors.knot_s * fs), 1)
+        knot_times = (start + np.arange(0, n, hop)) / fs
+        mics = [self.script.robot.pose(t) for t in knot_times]
+        sources = np.stack([track.position(t) for t in knot_times])
+        layout = SceneLayout(self.script.room, list(self.script.occluders), [])
+        return layout.render_audio(dry, mics, sources, hop, self.scene.acoustics, rng)
+
+    def frames(self) -> Iterator[CameraFrame]:
+        """Camera frames in time order, rendered at the robot's pose of each capture time."""
+        for t in self.frame_times:
+            yield self.render_frame(float(t))
+
+    def render_frame(self, t: float) -> CameraFrame:
+        mic = self.script.robot.pose(t)
+        track = self.script.active_hazard(t)
+        hazard = self._hazard_object(track, t) if track is not None else None
+        layout = SceneLayout(self.script.room, list(self.script.occluders), [hazard] if hazard else [])
+        view = layout.render(
+            mic,
+            self.sensors.intrinsics,
+            self.sensors.extrinsic,
+            self._render_rng,
+            self.scene.render,
+            0 if hazard else None,
+        )
+        truth = []
+        if track is not None and hazard is not None:
+            visibility = _visibility_from_render(
+                mic.to_mic(hazard.centre_m), view.object_ids, HAZARD_ID, self.scene
+            )
+            truth.append(self._truth(track, mic, hazard, visibility, view.occlusion_level))
+        return CameraFrame(t, view.rgb, view.depth_m, view.occlusion_level, truth)
+
+    def _hazard_object(self, track: HazardTrack, t: float) -> HazardObject:
+        return make_hazard_object(track.class_name, track.position(t), track.heading(t), 1.0, np.zeros(3))
+
+    def _truth(
+        self, track: HazardTrack, mic: MicPose, hazard: HazardObject, visibility: Visibility, occlusion: float
+    ) -> HazardEstimateData:
+        label = SceneLayout.label(mic, hazard.centre_m)
+        class_id = self.taxonomy.class_id(track.class_name)
+        probabilities = np.zeros(self.taxonomy.num_classes, dtype=np.float32)
+        probabilities[class_id] = 1.0
+        risk = self.taxonomy.risk_level(class_id, label.distance)
+        return HazardEstimateData(
+            class_id=class_id,
+            class_name=track.class_name,
+            class_probabilities=probabilities,
+            azimuth=label.azimuth,
+            elevation=label.elevation,
+            distance=label.distance,
+            direction=direction_to_unit(label.azimuth, label.elevation),
+            confidence=1.0,
+            occlusion_level=occlusion,
+            visibility=visibility,
+            audio_weight=0.0,
+            visual_weight=0.0,
+            risk_level=risk,
+            recommended_action=self.taxonomy.recommended_action(risk, label.azimuth),
+        )

@@ -1,0 +1,243 @@
+"""``avi-ros``: the package's command line (``make-bag``, ``replay``, ``play``, ``echo``).
+
+Also runnable as ``python -m avi_ros.cli``. ``make-bag`` and ``replay`` need no ROS;
+``play`` and ``echo`` import rclpy only when they run. Bad input ends with exit status 1 (2 for usage
+errors) and one line on stderr that names the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from avi_ros.bag.io import BagError
+from avi_ros.bag.topics import BagTopics
+
+EXIT_ERROR = 1
+
+
+def _make_bag_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "make-bag",
+        help="write a synthetic moving-robot scenario as a rosbag2 bag",
+        description="Write the node's input topics (FOA audio, RGB, depth, camera_info) and a ground-truth "
+        "HazardEstimateArray topic for a scripted scenario. --out demo.mcap writes the rosbag2 directory "
+        "demo/ (mcap); demo.db3 or --storage sqlite3 writes sqlite3.",
+    )
+    p.add_argument(
+        "--out", required=True, type=Path, help="bag to write (directory; .mcap/.db3 picks storage)"
+    )
+    p.add_argument("--scenario", default="corridor", help="scripted scenario (corridor)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (sounds, noise); same seed, same bag")
+    p.add_argument("--duration", type=float, default=None, help="cut the scenario to this many seconds")
+    p.add_argument("--storage", choices=["mcap", "sqlite3"], default=None, help="rosbag2 storage plugin")
+    p.add_argument("--camera-rate", type=float, default=15.0, help="RGB-D frame rate [Hz], 15-30")
+    p.add_argument("--width", type=int, default=320, help="image width [px]")
+    p.add_argument("--height", type=int, default=240, help="image height [px]")
+    p.add_argument(
+        "--depth-encoding", choices=["16UC1", "32FC1"], default="16UC1", help="depth image encoding"
+    )
+    p.add_argument(
+        "--audio-format", choices=["float32", "int16", "int32"], default="float32", help="FoaAudio format"
+    )
+    p.add_argument("--no-tf-static", action="store_true", help="do not write /tf_static")
+
+
+def _replay_parser(sub: argparse._SubParsersAction) -> None:
+    defaults = BagTopics()
+    p = sub.add_parser(
+        "replay",
+        help="run the node's frame assembly and model over a bag; write an output bag and a report",
+        description="Offline replay: the same frame assembly and pipeline as the perception node, driven by "
+        "the bag's receive times. Works on bags recorded on a robot: name its topics with the --*-topic "
+        "options (FoaAudio audio, raw sensor_msgs/Image RGB and 16UC1/32FC1 depth, CameraInfo).",
+    )
+    p.add_argument("bag", type=Path, help="input bag (rosbag2 directory, or .mcap/.db3)")
+    p.add_argument("--model", required=True, type=Path, help="checkpoint directory")
+    p.add_argument("--out", required=True, type=Path, help="output directory (bag/ and report/ go inside)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
+    p.add_argument("--audio-topic", default=defaults.audio)
+    p.add_argument("--rgb-topic", default=defaults.rgb)
+    p.add_argument("--depth-topic", default=defaults.depth)
+    p.add_argument("--camera-info-topic", default=defaults.camera_info)
+    p.add_argument(
+        "--ground-truth-topic",
+        default=defaults.ground_truth,
+        help="HazardEstimateArray ground truth; ignored when the bag has no such topic ('' to disable)",
+    )
+    p.add_argument("--slop", type=float, default=0.05, help="RGB-D sync slop [s]")
+    p.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap", help="output bag storage")
+    p.add_argument("--no-report", action="store_true", help="write only the output bag")
+    p.add_argument(
+        "--report-frames", type=int, default=12, help="number of annotated PNG frames in the report"
+    )
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+
+
+def _play_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "play",
+        help="publish a bag through rclpy with its original timing (for systems without ros2 bag)",
+        description="Publish every topic of a bag (raw CDR, no re-encoding) at its recorded times. "
+        "Arguments after --ros-args go to rclpy.",
+    )
+    p.add_argument("bag", type=Path, help="input bag (rosbag2 directory, or .mcap/.db3)")
+    p.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    p.add_argument("--clock", action="store_true", help="also publish /clock (for use_sim_time)")
+    p.add_argument("--clock-rate", type=float, default=40.0, help="/clock rate [Hz]")
+    p.add_argument("--loop", action="store_true", help="play again from the start, forever")
+    p.add_argument("--topics", nargs="+", default=None, help="play only these topics")
+    p.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="publish FROM as TO")
+    p.add_argument(
+        "--wait-for",
+        action="append",
+        default=[],
+        metavar="TOPIC",
+        help="wait until TOPIC has a subscriber before playing (repeatable)",
+    )
+    p.add_argument("--wait-timeout", type=float, default=60.0, help="seconds to wait for --wait-for")
+
+
+def _echo_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "echo",
+        help="print the hazards a perception node publishes (for systems without ros2 topic echo)",
+        description="One line per HazardEstimateArray; --jsonl also appends each message to a file.",
+    )
+    p.add_argument("--topic", default="/hazards", help="HazardEstimateArray topic")
+    p.add_argument("--count", type=int, default=None, help="stop after this many messages")
+    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--jsonl", type=Path, default=None, help="append every message to this JSON-lines file")
+    p.add_argument("--quiet", action="store_true", help="do not print (with --jsonl)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avi-ros", description="avi_ros tools: scenario bags, offline replay, live play, hazard echo."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _make_bag_parser(sub)
+    _replay_parser(sub)
+    _play_parser(sub)
+    _echo_parser(sub)
+    return parser
+
+
+def _parse_remaps(pairs: list[str]) -> dict[str, str]:
+    remap = {}
+    for pair in pairs:
+        source, sep, target = pair.partition(":=")
+        if not sep or not source or not target:
+            raise ValueError(f"--remap expects FROM:=TO, got '{pair}'")
+        remap[source] = target
+    return remap
+
+
+def _run_make_bag(args: argparse.Namespace) -> int:
+    from avi_ros.bag.make_bag import MakeBagOptions, make_bag
+
+    options = MakeBagOptions(
+        out=args.out,
+        scenario=args.scenario,
+        seed=args.seed,
+        duration_s=args.duration,
+        storage=args.storage,
+        camera_rate_hz=args.camera_rate,
+        width=args.width,
+        height=args.height,
+        depth_encoding=args.depth_encoding,
+        audio_format=args.audio_format,
+        tf_static=not args.no_tf_static,
+    )
+    summary = make_bag(options, progress=True)
+    print(summary.describe())
+    return 0
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    from avi_ros.bag.replay import ReplayOptions, replay
+
+    topics = BagTopics(
+        audio=args.audio_topic,
+        rgb=args.rgb_topic,
+        depth=args.depth_topic,
+        camera_info=args.camera_info_topic,
+        ground_truth=args.ground_truth_topic or None,
+    )
+    options = ReplayOptions(
+        bag=args.bag,
+        model=args.model,
+        out=args.out,
+        device=args.device,
+        topics=topics,
+        slop_s=args.slop,
+        storage=args.storage,
+        report=not args.no_report,
+        report_frames=args.report_frames,
+        max_frames=args.max_frames,
+    )
+    summary = replay(options, progress=True)
+    print(summary.describe())
+    return 0
+
+
+def _run_play(args: argparse.Namespace, ros_args: list[str]) -> int:
+    from avi_ros.bag.paths import resolve_bag_input
+    from avi_ros.ros.play import PlayOptions, run_play
+
+    options = PlayOptions(
+        rate=args.rate,
+        clock=args.clock,
+        clock_rate_hz=args.clock_rate,
+        loop=args.loop,
+        topics=tuple(args.topics) if args.topics else None,
+        remap=_parse_remaps(args.remap),
+        wait_for=tuple(args.wait_for),
+        wait_timeout_s=args.wait_timeout,
+    )
+    stats = run_play(resolve_bag_input(args.bag), options, ros_args)
+    total = sum(stats.published.values())
+    print(
+        f"published {total} messages on {len(stats.published)} topics in {stats.wall_duration_s:.1f} s "
+        f"(latest message {stats.max_lateness_s * 1e3:.1f} ms behind schedule)"
+    )
+    return 0
+
+
+def _run_echo(args: argparse.Namespace, ros_args: list[str]) -> int:
+    from avi_ros.ros.echo import run_echo
+
+    if args.count is not None and args.count < 1:
+        raise ValueError(f"--count must be >= 1, got {args.count}")
+    received = run_echo(args.topic, args.count, args.timeout, args.jsonl, args.quiet, ros_args)
+    print(f"received {received} messages on {args.topic}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``avi-ros``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ros_args: list[str] = []
+    if "--ros-args" in argv:
+        at = argv.index("--ros-args")
+        argv, ros_args = argv[:at], argv[at:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "make-bag":
+            return _run_make_bag(args)
+        if args.command == "replay":
+            return _run_replay(args)
+        if args.command == "echo":
+            return _run_echo(args, ros_args)
+        return _run_play(args, ros_args)
+    except (BagError, FileNotFoundError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"avi-ros {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The imagination model: SELD encoder, visual encoder, occlusion-aware adapter and head.
+
+``build_model(ModelConfig)`` builds the full model and every baseline.
+"""
+
+from avi_ros.models.adapter import AdapterConfig, OcclusionAwareAdapter
+from avi_ros.models.freezing import freeze_seld_encoder, parameter_counts, seld_depth_units
+from avi_ros.models.head import HeadConfig, ImaginationHead
+from avi_ros.models.imagination import (
+    VARIANTS,
+    ImaginationModel,
+    ModelConfig,
+    ModelOutput,
+    build_model,
+    load_pretrained,
+)
+from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dcase_checkpoint
+from avi_ros.models.visual_encoder import VisualEncoder, VisualEncoderConfig
+
+__all__ = [
+    "VARIANTS",
+    "AdapterConfig",
+    "HeadConfig",
+    "ImaginationHead",
+    "ImaginationModel",
+    "ModelConfig",
+    "ModelOutput",
+    "OcclusionAwareAdapter",
+    "SeldEncoder",
+    "SeldEncoderConfig",
+    "VisualEncoder",
+    "VisualEncoderConfig",
+    "build_model",
+    "freeze_seld_encoder",
+    "load_dcase_checkpoint",
+    "load_pretrained",
+    "parameter_counts",
+    "seld_depth_units",
+]

@@ -1,0 +1,78 @@
+"""The imagination head: one hazard estimate from the fused embedding.
+
+A shared hidden layer feeds six small outputs: class logits (class 0 = none), a direction unit
+vector (avoids the azimuth wrap-around at +-pi), a distance in metres (softplus, so positive),
+a confidence logit (sigmoid -> [0, 1]), and risk (4) and action (6) logits whose training
+targets come from the taxonomy rules (class + distance -> risk -> action).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avi_ros.models.seld_encoder import _known_keys
+from avi_ros.taxonomy import Action, RiskLevel
+
+NUM_RISK_LEVELS = len(RiskLevel)
+NUM_ACTIONS = len(Action)
+MIN_DISTANCE_M = 0.05  # floor of the predicted distance [m]
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """``hidden``: width of the shared layer; ``dropout`` applies after it."""
+
+    hidden: int = 512
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HeadConfig:
+        return cls(**_known_keys(cls, data, "head"))
+
+
+@dataclass
+class HeadOutput:
+    """Per-sample outputs: class_logits [B, N], direction [B, 3] (unit), distance [B] (m),
+    confidence_logit [B], risk_logits [B, 4], action_logits [B, 6]."""
+
+    class_logits: torch.Tensor
+    direction: torch.Tensor
+    distance: torch.Tensor
+    confidence_logit: torch.Tensor
+    risk_logits: torch.Tensor
+    action_logits: torch.Tensor
+
+
+class ImaginationHead(nn.Module):
+    """Embedding [B, in_dim] -> HeadOutput for ``num_classes`` taxonomy classes."""
+
+    def __init__(self, in_dim: int, num_classes: int, config: HeadConfig = HeadConfig()) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Linear(in_dim, config.hidden), nn.ReLU(), nn.Dropout(config.dropout))
+        self.class_logits = nn.Linear(config.hidden, num_classes)
+        self.direction = nn.Linear(config.hidden, 3)
+        self.distance = nn.Linear(config.hidden, 1)
+        self.confidence = nn.Linear(config.hidden, 1)
+        self.risk = nn.Linear(config.hidden, NUM_RISK_LEVELS)
+        self.action = nn.Linear(config.hidden, NUM_ACTIONS)
+
+    def forward(self, embedding: torch.Tensor) -> HeadOutput:
+        h = self.trunk(embedding)
+        direction = F.normalize(self.direction(h).float(), dim=-1, eps=1e-6)
+        return HeadOutput(
+            class_logits=self.class_logits(h),
+            direction=direction,
+            distance=F.softplus(self.distance(h).float()).squeeze(-1) + MIN_DISTANCE_M,
+            confidence_logit=self.confidence(h).squeeze(-1),
+            risk_logits=self.risk(h),
+            action_logits=self.action(h),
+        )

@@ -1,0 +1,272 @@
+"""Inference: Frame -> PipelineResult, one path for the node, the bag replay and evaluation.
+
+Per frame: occlusion mask and level from depth (``avi_ros.occlusion``), the 5-channel image
+(``avi_ros.vision.visual_input``), features of the last ``window_samples`` of audio
+(``avi_ros.features``), one model forward, then a HazardEstimateData with every field set:
+- class probabilities: softmax of the class logits; class id: their argmax;
+- direction: the predicted unit vector (microphone frame, REP-103), and azimuth/elevation [rad];
+- distance [m], confidence (sigmoid, 0..1), audio/visual weights from the adapter;
+- visibility: ``direction_visibility`` of the predicted point against the depth image;
+- risk level and recommended action: the argmax of the model's risk and action heads. The heads
+  are trained on the taxonomy rules (class + distance -> risk -> action), so they agree with the
+  rules where the model is right, and they are the model's own estimate where it is unsure.
+
+Runs under ``torch.inference_mode()``. On CUDA it uses autocast (bf16 where supported, else
+fp16) and channels-last images, and ``warmup`` compiles the kernels before the first real frame.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avi_ros.audio import FOA_CHANNELS, resample
+from avi_ros.checkpoint import CheckpointMetadata, load_checkpoint
+from avi_ros.features import FeatureConfig, FeatureExtractor
+from avi_ros.geometry import CameraIntrinsics, MicToCamera, unit_to_direction
+from avi_ros.models.imagination import ImaginationModel
+from avi_ros.occlusion import OcclusionConfig, OcclusionResult, compute_occlusion, direction_visibility
+from avi_ros.taxonomy import Action, RiskLevel, Taxonomy
+from avi_ros.types import Frame, HazardEstimateData, PipelineResult
+from avi_ros.vision import visual_input
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+DEFAULT_EXTRINSIC = MicToCamera()  # camera at the microphone, looking along its +x
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{device}' requested but CUDA is not available; use 'cpu' or 'auto'")
+    return resolved
+
+
+def _resolve_precision(precision: str, device: torch.device) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {PRECISIONS}, got '{precision}'")
+    if precision != "auto":
+        return precision
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def audio_window(audio: np.ndarray, sample_rate: int, config: FeatureConfig) -> np.ndarray:
+    """The last ``config.window_samples`` of FOA audio [4, N] at ``config.sample_rate``, float32.
+
+    Other rates are resampled first; a short window is zero-padded at its start, so the newest
+    sample always sits at the end.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 2 or audio.shape[0] != FOA_CHANNELS:
+        raise ValueError(f"frame audio must be float [{FOA_CHANNELS}, samples], got shape {audio.shape}")
+    if sample_rate != config.sample_rate:
+        audio = resample(audio, sample_rate, config.sample_rate)
+    needed = config.window_samples
+    window = audio[:, -needed:]
+    if window.shape[1] < needed:
+        window = np.pad(window, ((0, 0), (needed - window.shape[1], 0)))
+    return np.ascontiguousarray(window, dtype=np.float32)
+
+
+def _check_frame(frame: Frame) -> None:
+    rgb, depth = np.asarray(frame.rgb), np.asarray(frame.depth_m)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"frame rgb must be uint8 [H, W, 3], got {rgb.dtype} {rgb.shape}")
+    if depth.shape != rgb.shape[:2]:
+        raise ValueError(f"frame depth {depth.shape} must have the rgb size {rgb.shape[:2]}")
+    k = frame.intrinsics
+    if (k.height, k.width) != rgb.shape[:2]:
+        raise ValueError(f"frame intrinsics are for {k.height}x{k.width} but the image is {rgb.shape[:2]}")
+
+
+class Pipeline:
+    """A loaded model plus everything to turn Frames into hazard estimates (see module doc).
+
+    ``window_samples``: audio samples (at ``feature_config.sample_rate``) per estimate.
+    ``confidence_threshold``: estimates below it, or of class ``none``, are left out of
+    ``PipelineResult.hazards`` (``PipelineResult.top`` always has the best guess).
+    """
+
+    def __init__(
+        self,
+        model: ImaginationModel,
+        metadata: CheckpointMetadata,
+        device: str | torch.device = "auto",
+        confidence_threshold: float = 0.5,
+        occlusion_config: OcclusionConfig | None = None,
+        extrinsic: MicToCamera = DEFAULT_EXTRINSIC,
+        precision: str = "auto",
+    ) -> None:
+        if not 0.0 <= confidence_threshold <= 1.0:
+            raise ValueError(f"confidence_threshold must be in [0, 1], got {confidence_threshold}")
+        self.device = resolve_device(device)
+        self.precision = _resolve_precision(precision, self.device)
+        self.taxonomy: Taxonomy = metadata.taxonomy
+        self.feature_config: FeatureConfig = metadata.feature_config
+        self.metadata = metadata
+        self.confidence_threshold = confidence_threshold
+        self.occlusion_config = occlusion_config or _occlusion_config_from(metadata)
+        self.extrinsic = extrinsic
+        self.image_size = model.config.visual.image_size
+        self.model = model.to(self.device).eval()
+        if self.device.type == "cuda" and model.visual_encoder is not None:
+            model.visual_encoder.to(memory_format=torch.channels_last)
+        self.features = FeatureExtractor(self.feature_config).to(self.device)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint_dir: str | Path,
+        device: str | torch.device = "auto",
+        confidence_threshold: float = 0.5,
+        occlusion_config: OcclusionConfig | None = None,
+        extrinsic: MicToCamera = DEFAULT_EXTRINSIC,
+        precision: str = "auto",
+    ) -> Pipeline:
+        """Load a checkpoint directory (see avi_ros.checkpoint). Without an ``occlusion_config``
+        the one saved in the checkpoint's ``extra["occlusion"]`` is used, else the default."""
+        model, metadata = load_checkpoint(checkpoint_dir, "cpu")
+        return cls(model, metadata, device, confidence_threshold, occlusion_config, extrinsic, precision)
+
+    @property
+    def window_samples(self) -> int:
+        return self.feature_config.window_samples
+
+    def warmup(self, iterations: int = 2) -> None:
+        """Run synthetic frames so lazy initialisation and kernel selection happen now."""
+        size = max(self.image_size, 32)
+        frame = Frame(
+            rgb=np.zeros((size, size, 3), dtype=np.uint8),
+            depth_m=np.full((size, size), 2.0, dtype=np.float32),
+            intrinsics=CameraIntrinsics.from_fov(size, size, math.radians(90.0)),
+            audio=np.zeros((FOA_CHANNELS, self.window_samples), dtype=np.float32),
+            sample_rate=self.feature_config.sample_rate,
+        )
+        for _ in range(iterations):
+            self.run(frame)
+
+    def run(self, frame: Frame) -> PipelineResult:
+        """One frame -> its PipelineResult."""
+        return self.run_batch([frame])[0]
+
+    def run_batch(self, frames: Sequence[Frame]) -> list[PipelineResult]:
+        """Several frames in one model forward; results in the same order."""
+        if not frames:
+            return []
+        start = time.perf_counter()
+        occlusions: list[OcclusionResult] = []
+        images, windows = [], []
+        for frame in frames:
+            _check_frame(frame)
+            occlusion = compute_occlusion(np.asarray(frame.depth_m, dtype=np.float32), self.occlusion_config)
+            occlusions.append(occlusion)
+            images.append(visual_input(frame.rgb, frame.depth_m, occlusion.mask, self.image_size))
+            windows.append(audio_window(frame.audio, frame.sample_rate, self.feature_config))
+        prepared = time.perf_counter()
+        outputs, feature_ms = self._infer(np.stack(windows), np.stack(images), [o.level for o in occlusions])
+        inferred = time.perf_counter()
+
+        results = []
+        for index, (frame, occlusion) in enumerate(zip(frames, occlusions, strict=True)):
+            top = self._estimate(frame, occlusion, {name: value[index] for name, value in outputs.items()})
+            hazards = [top] if top.class_id != 0 and top.confidence >= self.confidence_threshold else []
+            results.append(
+                PipelineResult(
+                    hazards=hazards,
+                    top=top,
+                    occlusion_mask=occlusion.as_uint8(),
+                    occlusion_level=occlusion.level,
+                    timings_ms={
+                        "prepare": (prepared - start) * 1e3,
+                        "features": feature_ms,
+                        "model": (inferred - prepared) * 1e3 - feature_ms,
+                        "total": (time.perf_counter() - start) * 1e3,
+                    },
+                )
+            )
+        return results
+
+    def _infer(
+        self, windows: np.ndarray, images: np.ndarray, levels: list[float]
+    ) -> tuple[dict[str, np.ndarray], float]:
+        """Features + forward; returns per-sample numpy outputs and the feature time [ms]."""
+        device = self.device
+        with torch.inference_mode():
+            audio = torch.from_numpy(windows).to(device, non_blocking=True)
+            visual = torch.from_numpy(images).to(device, non_blocking=True)
+            if device.type == "cuda":
+                visual = visual.contiguous(memory_format=torch.channels_last)
+            level = torch.tensor(levels, dtype=torch.float32, device=device)
+            started = time.perf_counter()
+            features = self.features(audio)
+            self._synchronize()
+            feature_ms = (time.perf_counter() - started) * 1e3
+            dtype = _AUTOCAST_DTYPES.get(self.precision)
+            with torch.autocast(
+                device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                out = self.model(features, visual, level)
+            outputs = {
+                "probs": torch.softmax(out.class_logits.float(), dim=-1),
+                "direction": out.direction.float(),
+                "distance": out.distance.float(),
+                "confidence": out.confidence,
+                "risk": out.risk_logits.argmax(dim=-1),
+                "action": out.action_logits.argmax(dim=-1),
+                "audio_weight": out.audio_weight.float(),
+                "visual_weight": out.visual_weight.float(),
+            }
+            return {name: value.cpu().numpy() for name, value in outputs.items()}, feature_ms
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _estimate(
+        self, frame: Frame, occlusion: OcclusionResult, out: dict[str, np.ndarray]
+    ) -> HazardEstimateData:
+        probs = out["probs"].astype(np.float32)
+        class_id = int(np.argmax(probs))
+        direction = out["direction"].astype(np.float64)
+        direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
+        azimuth, elevation = unit_to_direction(direction)
+        distance = float(out["distance"])
+        visibility = direction_visibility(
+            direction, distance, np.asarray(frame.depth_m, dtype=np.float32), frame.intrinsics, self.extrinsic
+        )
+        return HazardEstimateData(
+            class_id=class_id,
+            class_name=self.taxonomy.names[class_id],
+            class_probabilities=probs,
+            azimuth=float(azimuth),
+            elevation=float(elevation),
+            distance=distance,
+            direction=direction,
+            confidence=float(out["confidence"]),
+            occlusion_level=float(occlusion.level),
+            visibility=visibility,
+            audio_weight=float(out["audio_weight"]),
+            visual_weight=float(out["visual_weight"]),
+            risk_level=RiskLevel(int(out["risk"])),
+            recommended_action=Action(int(out["action"])),
+        )
+
+
+def _occlusion_config_from(metadata: CheckpointMetadata) -> OcclusionConfig:
+    saved = metadata.extra.get("occlusion")
+    if saved is None:
+        return OcclusionConfig()
+    try:
+        return OcclusionConfig(**saved)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint extra.occlusion is not a valid OcclusionConfig: {exc}") from exc

@@ -1,0 +1,237 @@
+"""Every parameter of the perception node: name, default, description, bounds; read into a dataclass.
+
+One table declares them all, so ``ros2 param describe`` explains each one, and
+``config/perception.yaml`` lists the same names (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+
+from avi_ros.frame_assembly import AssemblyConfig, AudioRingConfig
+from avi_ros.ros.markers import MarkerStyle
+
+TRAIN_HINT = "python training/train.py --config training/configs/demo.yaml"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    default: Any
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "model_path",
+        "",
+        "Checkpoint directory (weights + metadata) of a trained model. Required. Produce one with: "
+        f"{TRAIN_HINT}",
+    ),
+    ParamSpec("device", "auto", "Inference device: auto (CUDA if available), cpu, or cuda:N."),
+    ParamSpec(
+        "cpu_threads",
+        0,
+        "torch intra-op threads for CPU work; 0 = one fewer than the machine's cores (at least 1), "
+        "leaving a core to the executor and the sensor callbacks.",
+        0,
+        256,
+    ),
+    ParamSpec(
+        "confidence_threshold",
+        0.5,
+        "Hazards below this calibrated confidence are not published [0..1].",
+        0.0,
+        1.0,
+    ),
+    ParamSpec(
+        "audio.buffer_s", 4.0, "Audio kept in the ring buffer [s]; >= model window + max wait.", 0.1, 60.0
+    ),
+    ParamSpec(
+        "audio.max_wait_s",
+        0.3,
+        "How long a synchronised RGB-D frame waits for its audio window before it is dropped [s].",
+        0.0,
+        10.0,
+    ),
+    ParamSpec(
+        "audio.max_gap_fill_s",
+        0.1,
+        "Gaps in the audio up to this long are zero-filled; longer gaps drop the frames that span them [s].",
+        0.0,
+        5.0,
+    ),
+    ParamSpec(
+        "audio.stamp_jitter_s",
+        0.002,
+        "Audio chunk stamps within this of the expected time are taken as contiguous [s].",
+        0.0,
+        0.1,
+    ),
+    ParamSpec("audio.queue_depth", 50, "Subscription queue depth of the audio topic [messages].", 1, 1000),
+    ParamSpec(
+        "time_jump_reset_s",
+        1.0,
+        "A stamp this far behind the newest one means time went backwards (bag loop): buffers reset [s].",
+        0.0,
+        3600.0,
+    ),
+    ParamSpec("sync.slop_s", 0.05, "RGB/depth/camera_info stamps within this are one frame [s].", 1e-4, 10.0),
+    ParamSpec("sync.queue_size", 10, "Messages per input kept for RGB-D synchronisation.", 1, 1000),
+    ParamSpec(
+        "frames.microphone",
+        "foa_microphone",
+        "TF frame of the microphone array (REP-103); frame_id of hazards and markers.",
+    ),
+    ParamSpec(
+        "frames.camera",
+        "camera_link",
+        "TF frame of the camera body (REP-103, x forward; not the optical frame), for the tf2 lookup.",
+    ),
+    ParamSpec(
+        "extrinsic.xyz",
+        [0.0, 0.0, 0.0],
+        "Camera body origin in the microphone frame [m] (x, y, z).",
+    ),
+    ParamSpec(
+        "extrinsic.rpy",
+        [0.0, 0.0, 0.0],
+        "Camera body orientation in the microphone frame [rad] (roll, pitch, yaw).",
+    ),
+    ParamSpec(
+        "extrinsic.from_tf",
+        True,
+        "Where tf2_ros is installed, look up frames.microphone -> frames.camera at configure "
+        "and use it instead of extrinsic.xyz/rpy.",
+    ),
+    ParamSpec("extrinsic.tf_timeout_s", 2.0, "How long the tf2 lookup may wait at configure [s].", 0.0, 60.0),
+    ParamSpec(
+        "qos_reliability",
+        "best_effort",
+        "Reliability of the sensor subscriptions (REP-2003): best_effort (receives from any publisher) "
+        "or reliable.",
+        choices=("best_effort", "reliable"),
+    ),
+    ParamSpec("publish_markers", True, "Publish RViz markers (arrows + labels) on 'markers'."),
+    ParamSpec("publish_mask", True, "Publish the occlusion mask (mono8) on 'occlusion_mask'."),
+    ParamSpec(
+        "markers.length_mode",
+        "distance",
+        "Arrow length from the estimated distance, or from the confidence.",
+        choices=("distance", "confidence"),
+    ),
+    ParamSpec("markers.lifetime_s", 0.5, "How long RViz shows a marker without a refresh [s].", 0.0, 60.0),
+    ParamSpec("markers.max_length_m", 5.0, "Longest arrow [m].", 0.1, 100.0),
+    ParamSpec("diagnostics_period_s", 1.0, "Period of the /diagnostics status [s].", 0.05, 60.0),
+    ParamSpec(
+        "autostart", True, "Configure and activate at start-up; false waits for lifecycle transitions."
+    ),
+)
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    description = spec.description
+    if spec.choices:
+        description += f" One of: {', '.join(spec.choices)}."
+    descriptor = ParameterDescriptor(description=description)
+    if spec.minimum is not None and spec.maximum is not None:
+        if isinstance(spec.default, bool) or not isinstance(spec.default, int | float):
+            raise TypeError(f"parameter {spec.name}: a range needs a numeric default")
+        if isinstance(spec.default, int):
+            descriptor.integer_range = [
+                IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum))
+            ]
+        else:
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=float(spec.minimum), to_value=float(spec.maximum))
+            ]
+    return descriptor
+
+
+def declare_parameters(node: Node) -> None:
+    for spec in PARAMETERS:
+        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """The parameters, validated, in the shapes the core wants."""
+
+    model_path: str
+    device: str
+    cpu_threads: int
+    confidence_threshold: float
+    assembly: AssemblyConfig
+    audio_queue_depth: int
+    sync_slop_s: float
+    sync_queue_size: int
+    microphone_frame: str
+    camera_frame: str
+    extrinsic_xyz: tuple[float, float, float]
+    extrinsic_rpy: tuple[float, float, float]
+    extrinsic_from_tf: bool
+    tf_timeout_s: float
+    qos_reliability: str
+    publish_markers: bool
+    publish_mask: bool
+    marker_style: MarkerStyle
+    diagnostics_period_s: float
+
+
+def _triple(name: str, value: Any) -> tuple[float, float, float]:
+    values = [float(v) for v in value]
+    if len(values) != 3:
+        raise ValueError(f"parameter {name} needs 3 values, got {len(values)}")
+    return values[0], values[1], values[2]
+
+
+def read_settings(node: Node) -> NodeSettings:
+    """Read and validate every parameter; raises ValueError naming the parameter."""
+    p = {spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS}
+    for spec in PARAMETERS:
+        if spec.choices and p[spec.name] not in spec.choices:
+            raise ValueError(f"parameter {spec.name} must be one of {spec.choices}, got '{p[spec.name]}'")
+    device = str(p["device"])
+    if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ValueError(f"parameter device must be auto, cpu or cuda:N, got '{device}'")
+    jump = float(p["time_jump_reset_s"])
+    ring = AudioRingConfig(
+        capacity_s=float(p["audio.buffer_s"]),
+        max_gap_fill_s=float(p["audio.max_gap_fill_s"]),
+        stamp_jitter_s=float(p["audio.stamp_jitter_s"]),
+        backwards_reset_s=jump,
+    )
+    return NodeSettings(
+        model_path=str(p["model_path"]),
+        device=device,
+        cpu_threads=int(p["cpu_threads"]),
+        confidence_threshold=float(p["confidence_threshold"]),
+        assembly=AssemblyConfig(
+            ring=ring, max_audio_wait_s=float(p["audio.max_wait_s"]), backwards_reset_s=jump
+        ),
+        audio_queue_depth=int(p["audio.queue_depth"]),
+        sync_slop_s=float(p["sync.slop_s"]),
+        sync_queue_size=int(p["sync.queue_size"]),
+        microphone_frame=str(p["frames.microphone"]),
+        camera_frame=str(p["frames.camera"]),
+        extrinsic_xyz=_triple("extrinsic.xyz", p["extrinsic.xyz"]),
+        extrinsic_rpy=_triple("extrinsic.rpy", p["extrinsic.rpy"]),
+        extrinsic_from_tf=bool(p["extrinsic.from_tf"]),
+        tf_timeout_s=float(p["extrinsic.tf_timeout_s"]),
+        qos_reliability=str(p["qos_reliability"]),
+        publish_markers=bool(p["publish_markers"]),
+        publish_mask=bool(p["publish_mask"]),
+        marker_style=MarkerStyle(
+            length_mode=str(p["markers.length_mode"]),
+            lifetime_s=float(p["markers.lifetime_s"]),
+            max_length_m=float(p["markers.max_length_m"]),
+        ),
+        diagnostics_period_s=float(p["diagnostics_period_s"]),
+    )

@@ -1,0 +1,310 @@
+"""Benchmark of the features and the model forward; prints one JSON object.
+
+    python bench/bench_model.py                 # CPU
+    python bench/bench_model.py --device cuda   # CPU and CUDA sections
+    python bench/bench_model.py --compile       # also try torch.compile (slow to compile)
+
+What it measures, per frame (batch 1, 1 s of 24 kHz FOA audio, 224 x 224 images):
+- features: the torch FeatureExtractor against a librosa/numpy reference of the DCASE
+  features (target: at least 3x faster);
+- model forward of the full imagination model with resnet18 and resnet50, eager fp32 against
+  the other variants (channels-last, conv+BN folding, bf16 autocast, torch.compile), as ratios;
+- the machine's matmul GFLOP/s (fp32 and bf16, same run), and the ResNet-50 trunk's time
+  against its FLOP bound (FLOPs counted with torch's FlopCounterMode; nominal 8.2 GFLOP for a
+  224^2 ResNet-50), target within 1.5x.
+
+Timings interleave the variants (one call of each per round) and report the best and the
+median round, so that load from other processes on a shared machine hits every variant alike;
+ratios use the best rounds. Accuracy of reduced-precision variants is reported against fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's avi_ros
+
+import librosa
+import numpy as np
+import torch
+import torch.fx.experimental.optimization as fx_optimization
+from torch.utils.flop_counter import FlopCounterMode
+
+from avi_ros.features import FeatureConfig, FeatureExtractor
+from avi_ros.models import ModelConfig, VisualEncoderConfig, build_model
+
+RESNET50_NOMINAL_GFLOP = 8.2
+FLOP_BOUND_TARGET = 1.5
+FEATURE_SPEEDUP_TARGET = 3.0
+IMAGE_SIZE = 224
+
+
+def librosa_dcase_reference(audio: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """The DCASE2023 baseline's FOA features with librosa/numpy, [4, N] -> [7, T, 64] (the
+    baseline's own recipe; test/test_features.py checks the torch version against the same)."""
+    frames = math.ceil(audio.shape[1] / config.hop_length)
+    spectra = np.stack(
+        [
+            librosa.stft(
+                np.asfortranarray(ch),
+                n_fft=config.n_fft,
+                hop_length=config.hop_length,
+                win_length=config.win_length,
+                window="hann",
+            ).T[:frames]
+            for ch in audio
+        ],
+        axis=-1,
+    )
+    mel_wts = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_bins).T
+    log_mel = [librosa.power_to_db(np.abs(spectra[:, :, ch]) ** 2 @ mel_wts) for ch in range(4)]
+    w = spectra[:, :, 0]
+    intensity = np.real(np.conj(w)[:, :, None] * spectra[:, :, 1:])
+    energy = 1e-8 + (np.abs(w) ** 2 + (np.abs(spectra[:, :, 1:]) ** 2).sum(-1) / 3.0)
+    iv_mel = np.transpose((intensity / energy[:, :, None]).transpose(0, 2, 1) @ mel_wts, (1, 0, 2))
+    return np.concatenate([np.stack(log_mel), iv_mel], axis=0)
+
+
+def interleaved_timing(
+    variants: dict[str, Callable[[], object]], rounds: int, warmup: int, sync: Callable[[], None]
+) -> dict[str, dict[str, float]]:
+    """Best and median milliseconds of each variant over ``rounds`` interleaved rounds."""
+    for _ in range(warmup):
+        for run in variants.values():
+            run()
+    sync()
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            run()
+            sync()
+            samples[name].append((time.perf_counter() - start) * 1e3)
+    return {
+        name: {"best_ms": round(min(times), 3), "median_ms": round(statistics.median(times), 3)}
+        for name, times in samples.items()
+    }
+
+
+def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int, rounds: int, sync) -> float:
+    """Best-round GFLOP/s of a square matmul: the machine's practical FLOP rate."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    timing = interleaved_timing({"mm": lambda: a @ b}, rounds, warmup=2, sync=sync)
+    return 2 * size**3 / (timing["mm"]["best_ms"] * 1e-3) / 1e9
+
+
+def counted_gflop(fn: Callable[[], object]) -> float:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def bench_features(device: torch.device, rounds: int, sync) -> dict[str, object]:
+    config = FeatureConfig()
+    audio = (np.random.default_rng(0).standard_normal((4, config.window_samples)) * 0.1).astype(np.float32)
+    extractor = FeatureExtractor(config).to(device)
+    single = torch.from_numpy(audio)[None].to(device)
+    batch = single.repeat(16, 1, 1)
+    with torch.inference_mode():
+        difference = float(
+            np.abs(extractor(single)[0].cpu().numpy() - librosa_dcase_reference(audio, config)).max()
+        )
+        timing = interleaved_timing(
+            {
+                "librosa_reference": lambda: librosa_dcase_reference(audio, config),
+                "torch_batch1": lambda: extractor(single),
+                "torch_batch16": lambda: extractor(batch),
+            },
+            rounds,
+            warmup=3,
+            sync=sync,
+        )
+    timing["torch_batch16"] = {k: round(v / 16, 3) for k, v in timing["torch_batch16"].items()}
+    speedup = timing["librosa_reference"]["best_ms"] / timing["torch_batch1"]["best_ms"]
+    return {
+        "per_frame": timing,
+        "speedup_batch1": round(speedup, 2),
+        "speedup_batch16_per_frame": round(
+            timing["librosa_reference"]["best_ms"] / timing["torch_batch16"]["best_ms"], 2
+        ),
+        "target_speedup": FEATURE_SPEEDUP_TARGET,
+        "meets_target": speedup >= FEATURE_SPEEDUP_TARGET,
+        "max_abs_difference_vs_librosa": difference,
+    }
+
+
+def model_variants(
+    arch: str, device: torch.device, use_compile: bool
+) -> tuple[dict[str, Callable[[], object]], dict[str, Callable[[], object]], torch.nn.Module, tuple]:
+    """Forward closures of the full model per variant, and of the bare visual trunk."""
+    torch.manual_seed(0)
+    config = ModelConfig(visual=VisualEncoderConfig(arch, IMAGE_SIZE))
+    eager = build_model(config).eval().to(device)
+    features = torch.randn(1, 7, 50, 64, device=device)
+    image = torch.randn(1, 5, IMAGE_SIZE, IMAGE_SIZE, device=device)
+    image_cl = image.contiguous(memory_format=torch.channels_last)
+    level = torch.rand(1, device=device)
+    reduced = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    reduced_name = "bf16" if reduced == torch.bfloat16 else "fp16"
+
+    channels_last = build_model(config).eval().to(device)
+    channels_last.load_state_dict(eager.state_dict())
+    channels_last.visual_encoder.to(memory_format=torch.channels_last)
+    folded = build_model(config).eval().to(device)
+    folded.load_state_dict(eager.state_dict())
+    folded.visual_encoder = fx_optimization.fuse(folded.visual_encoder).to(memory_format=torch.channels_last)
+
+    def autocast(module: torch.nn.Module, inputs: tuple) -> Callable[[], object]:
+        def run() -> object:
+            with torch.autocast(device.type, dtype=reduced):
+                return module(*inputs)
+
+        return run
+
+    full = {
+        "eager_fp32": lambda: eager(features, image, level),
+        "channels_last_fp32": lambda: channels_last(features, image_cl, level),
+        "bn_folded_channels_last_fp32": lambda: folded(features, image_cl, level),
+        f"channels_last_{reduced_name}_autocast": autocast(channels_last, (features, image_cl, level)),
+        f"bn_folded_channels_last_{reduced_name}_autocast": autocast(folded, (features, image_cl, level)),
+    }
+    trunk = {
+        "eager_fp32": lambda: eager.visual_encoder(image),
+        "bn_folded_channels_last_fp32": lambda: folded.visual_encoder(image_cl),
+        f"bn_folded_channels_last_{reduced_name}_autocast": autocast(folded.visual_encoder, (image_cl,)),
+    }
+    if use_compile:
+        compiled = torch.compile(folded)
+        full[f"compiled_channels_last_{reduced_name}_autocast"] = autocast(
+            compiled, (features, image_cl, level)
+        )
+        full["compiled_channels_last_fp32"] = lambda: compiled(features, image_cl, level)
+    return full, trunk, eager, (features, image, level)
+
+
+def accuracy_vs_fp32(variants: dict[str, Callable[[], object]]) -> dict[str, dict[str, float]]:
+    reference = variants["eager_fp32"]()
+    ref_probs = torch.softmax(reference.class_logits.float(), -1)
+    out = {}
+    for name, run in variants.items():
+        result = run()
+        probs = torch.softmax(result.class_logits.float(), -1)
+        cosine = (result.direction.float() * reference.direction.float()).sum(-1).clamp(-1, 1)
+        out[name] = {
+            "max_class_prob_diff": round(float((probs - ref_probs).abs().max()), 5),
+            "direction_error_deg": round(math.degrees(float(torch.acos(cosine).max())), 4),
+        }
+    return out
+
+
+def bench_models(device: torch.device, args, sync, gflops: dict[str, float]) -> dict[str, object]:
+    results: dict[str, object] = {}
+    for arch in args.archs:
+        full, trunk, eager, inputs = model_variants(arch, device, args.compile)
+        with torch.inference_mode():
+            full_gflop = counted_gflop(lambda eager=eager, inputs=inputs: eager(*inputs))
+            trunk_gflop = counted_gflop(lambda eager=eager, inputs=inputs: eager.visual_encoder(inputs[1]))
+            full_timing = interleaved_timing(full, args.rounds, warmup=2, sync=sync)
+            trunk_timing = interleaved_timing(trunk, args.rounds, warmup=2, sync=sync)
+            accuracy = accuracy_vs_fp32(full)
+        best = min(full_timing, key=lambda name: full_timing[name]["best_ms"])
+        entry: dict[str, object] = {
+            "counted_gflop": {"full_model": round(full_gflop, 3), "visual_trunk": round(trunk_gflop, 3)},
+            "full_model_per_frame": full_timing,
+            "best_variant": best,
+            "speedup_best_vs_eager_fp32": round(
+                full_timing["eager_fp32"]["best_ms"] / full_timing[best]["best_ms"], 2
+            ),
+            "accuracy_vs_eager_fp32": accuracy,
+            "visual_trunk_per_frame": trunk_timing,
+        }
+        if arch == "resnet50":
+            entry["flop_bound"] = flop_bound(trunk_timing, trunk_gflop, full_timing, full_gflop, gflops)
+        results[arch] = entry
+        del full, trunk, eager
+    return results
+
+
+def flop_bound(trunk_timing, trunk_gflop, full_timing, full_gflop, gflops) -> dict[str, object]:
+    """Time over the FLOP bound (counted FLOPs / matmul rate of the same precision)."""
+    report: dict[str, object] = {
+        "nominal_resnet50_gflop": RESNET50_NOMINAL_GFLOP,
+        "target_ratio": FLOP_BOUND_TARGET,
+    }
+    for scope, timing, gflop in (
+        ("visual_trunk", trunk_timing, trunk_gflop),
+        ("full_model", full_timing, full_gflop),
+    ):
+        ratios = {}
+        for name, values in timing.items():
+            precision = "fp32" if name.endswith("fp32") else "reduced"
+            bound_ms = gflop / gflops[precision] * 1e3
+            ratios[name] = {"bound_ms": round(bound_ms, 2), "ratio": round(values["best_ms"] / bound_ms, 2)}
+        best = min(ratios.values(), key=lambda r: r["ratio"])["ratio"]
+        report[scope] = {"per_variant": ratios, "best_ratio": best, "meets_target": best <= FLOP_BOUND_TARGET}
+    return report
+
+
+def bench_device(device: torch.device, args) -> dict[str, object]:
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    reduced = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    size = 2048 if device.type == "cpu" else 8192
+    gflops = {
+        "fp32": matmul_gflops(device, torch.float32, size, args.rounds, sync),
+        "reduced": matmul_gflops(device, reduced, size, args.rounds, sync),
+    }
+    return {
+        "matmul_gflops": {
+            "fp32": round(gflops["fp32"], 1),
+            str(reduced).removeprefix("torch."): round(gflops["reduced"], 1),
+        },
+        "features": bench_features(device, args.rounds * 3, sync),
+        "models": bench_models(device, args, sync, gflops),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda adds a CUDA section")
+    parser.add_argument("--rounds", type=int, default=10, help="timed rounds per variant")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--archs", nargs="+", default=["resnet18", "resnet50"])
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile variants")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("bench_model: --device cuda requested but CUDA is not available", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    report: dict[str, object] = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+        },
+        "setup": {"batch": 1, "image": IMAGE_SIZE, "audio_seconds": 1.0, "rounds": args.rounds},
+        "cpu": bench_device(torch.device("cpu"), args),
+    }
+    if args.device == "cuda":
+        report["cuda"] = bench_device(torch.device("cuda"), args)
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

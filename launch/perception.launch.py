@@ -1,0 +1,138 @@
+"""Launch the avi_ros perception node, a static transform for the microphone array and, optionally, RViz.
+
+    ros2 launch avi_ros perception.launch.py model_path:=/path/to/checkpoint [rviz:=true]
+
+Arguments (``ros2 launch avi_ros perception.launch.py --show-args``):
+    namespace, params_file, model_path, device, use_sim_time, rviz, microphone_frame,
+    base_frame, mic_xyz, mic_rpy, publish_mic_tf, and the topic remaps audio_topic,
+    rgb_topic, depth_topic, camera_info_topic.
+
+The static transform base_frame -> microphone_frame is published only where tf2_ros is
+installed. The paths below are relative to this file, so the same launch file works from
+the install tree (share/avi_ros/launch) and from a source checkout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.launch_context import LaunchContext
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode, Node
+
+from launch import LaunchDescription
+
+SHARE_DIR = Path(__file__).resolve().parents[1]
+DEFAULT_PARAMS = SHARE_DIR / "config" / "perception.yaml"
+RVIZ_CONFIG = SHARE_DIR / "config" / "avi_ros.rviz"
+
+ARGUMENTS = (
+    ("namespace", "", "Namespace of the node (topics resolve inside it)."),
+    ("params_file", str(DEFAULT_PARAMS), "YAML file with the node's parameters."),
+    ("model_path", "", "Checkpoint directory; overrides params_file when set. Required somewhere."),
+    ("device", "auto", "Inference device: auto, cpu or cuda:N."),
+    ("use_sim_time", "false", "Use /clock (bag replay)."),
+    ("rviz", "false", "Start RViz with config/avi_ros.rviz."),
+    ("microphone_frame", "foa_microphone", "TF frame of the microphone array (frame_id of the hazards)."),
+    ("base_frame", "base_link", "Parent frame of the static microphone transform."),
+    ("mic_xyz", "0 0 0", "Microphone position in base_frame [m]: 'x y z'."),
+    ("mic_rpy", "0 0 0", "Microphone orientation in base_frame [rad]: 'roll pitch yaw'."),
+    ("publish_mic_tf", "true", "Publish base_frame -> microphone_frame (needs tf2_ros)."),
+    ("audio_topic", "audio", "FoaAudio input topic."),
+    ("rgb_topic", "rgb/image_raw", "RGB image input topic."),
+    ("depth_topic", "depth/image_raw", "Depth image input topic (16UC1 mm or 32FC1 m)."),
+    ("camera_info_topic", "rgb/camera_info", "CameraInfo of the RGB camera."),
+)
+
+
+def _is_true(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _three_numbers(name: str, text: str) -> list[str]:
+    values = text.replace(",", " ").split()
+    if len(values) != 3:
+        raise ValueError(f"launch argument {name} needs three numbers, got '{text}'")
+    return [str(float(v)) for v in values]
+
+
+def _tf2_installed() -> bool:
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    except ImportError:
+        return False
+    try:
+        get_package_prefix("tf2_ros")
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def _actions(context: LaunchContext) -> list:
+    arg = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
+    namespace = arg["namespace"]
+    use_sim_time = _is_true(arg["use_sim_time"])
+    overrides = {
+        "device": arg["device"],
+        "use_sim_time": use_sim_time,
+        "frames.microphone": arg["microphone_frame"],
+    }
+    if arg["model_path"]:
+        overrides["model_path"] = arg["model_path"]
+    actions = [
+        LifecycleNode(
+            package="avi_ros",
+            executable="perception_node",
+            name="perception_node",
+            namespace=namespace,
+            parameters=[arg["params_file"], overrides],
+            remappings=[
+                ("audio", arg["audio_topic"]),
+                ("rgb/image_raw", arg["rgb_topic"]),
+                ("depth/image_raw", arg["depth_topic"]),
+                ("rgb/camera_info", arg["camera_info_topic"]),
+            ],
+            output="screen",
+            emulate_tty=True,
+        )
+    ]
+    if _is_true(arg["publish_mic_tf"]) and _tf2_installed():
+        x, y, z = _three_numbers("mic_xyz", arg["mic_xyz"])
+        roll, pitch, yaw = _three_numbers("mic_rpy", arg["mic_rpy"])
+        actions.append(
+            Node(
+                package="tf2_ros",
+                executable="static_transform_publisher",
+                name="microphone_static_tf",
+                namespace=namespace,
+                arguments=[
+                    *("--x", x, "--y", y, "--z", z),
+                    *("--roll", roll, "--pitch", pitch, "--yaw", yaw),
+                    *("--frame-id", arg["base_frame"], "--child-frame-id", arg["microphone_frame"]),
+                ],
+                parameters=[{"use_sim_time": use_sim_time}],
+            )
+        )
+    if _is_true(arg["rviz"]):
+        actions.append(
+            Node(
+                package="rviz2",
+                executable="rviz2",
+                name="rviz2",
+                namespace=namespace,
+                arguments=["-d", str(RVIZ_CONFIG), "--fixed-frame", arg["microphone_frame"]],
+                parameters=[{"use_sim_time": use_sim_time}],
+                remappings=[("rgb/image_raw", arg["rgb_topic"])],
+                output="screen",
+            )
+        )
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    declared = [
+        DeclareLaunchArgument(name, default_value=default, description=text)
+        for name, default, text in ARGUMENTS
+    ]
+    return LaunchDescription([*declared, OpaqueFunction(function=_actions)])

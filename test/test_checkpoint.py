@@ -1,0 +1,273 @@
+"""Checkpoint directories (safetensors + JSON) and the DCASE2023 baseline key mapping."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from avi_ros.checkpoint import (
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+)
+from avi_ros.features import FeatureConfig
+from avi_ros.models import (
+    AdapterConfig,
+    HeadConfig,
+    ModelConfig,
+    SeldEncoder,
+    SeldEncoderConfig,
+    VisualEncoderConfig,
+    build_model,
+    load_dcase_checkpoint,
+)
+from avi_ros.taxonomy import default_taxonomy
+
+TAXONOMY = default_taxonomy()
+
+
+def tiny_config(**overrides) -> ModelConfig:
+    parts = {
+        "visual": VisualEncoderConfig("resnet18", 64),
+        "adapter": AdapterConfig(d_model=32, heads=4),
+        "head": HeadConfig(hidden=32),
+    }
+    return ModelConfig(num_classes=TAXONOMY.num_classes, **{**parts, **overrides})
+
+
+def trained_looking_model(config: ModelConfig) -> torch.nn.Module:
+    """A model whose buffers are not at their initial values (BN statistics, feature stats)."""
+    torch.manual_seed(0)
+    model = build_model(config)
+    model.set_normalization(torch.randn(7, 64), torch.rand(7, 64) + 0.5)
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(2, 7, 50, 64), torch.randn(2, 5, 64, 64), torch.rand(2))
+    return model.eval()
+
+
+def sample_inputs() -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(1)
+    return (
+        torch.randn(2, 7, 50, 64, generator=generator),
+        torch.randn(2, 5, 64, 64, generator=generator),
+        torch.rand(2, generator=generator),
+    )
+
+
+@pytest.fixture(scope="module")
+def saved_once(tmp_path_factory) -> tuple[Path, torch.nn.Module]:
+    model = trained_looking_model(tiny_config())
+    directory = save_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "ckpt",
+        model,
+        FeatureConfig(),
+        TAXONOMY,
+        extra={"occlusion": {"near_range_m": 0.8}},
+    )
+    return directory, model
+
+
+@pytest.fixture
+def saved(saved_once, tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    """A fresh copy of the saved checkpoint that a test may edit."""
+    directory, model = saved_once
+    return Path(shutil.copytree(directory, tmp_path / "ckpt")), model
+
+
+def test_round_trip_gives_bit_identical_outputs(saved) -> None:
+    directory, model = saved
+    assert sorted(p.name for p in directory.iterdir()) == sorted(
+        [WEIGHTS_FILE, METADATA_FILE]
+    )  # no temp files
+    loaded, metadata = load_checkpoint(directory)
+    assert not loaded.training
+    with torch.no_grad():
+        before, after = model(*sample_inputs()), loaded(*sample_inputs())
+    for name in ("class_logits", "direction", "distance", "confidence_logit", "audio_weight", "risk_logits"):
+        assert torch.equal(getattr(before, name), getattr(after, name)), name
+    assert metadata.model_config == model.config
+    assert metadata.feature_config == FeatureConfig()
+    assert metadata.taxonomy == TAXONOMY
+    assert metadata.extra == {"occlusion": {"near_range_m": 0.8}}
+    assert torch.equal(torch.tensor(metadata.normalization["std"]), model.feature_norm.std)
+
+
+def test_metadata_is_plain_json_with_the_documented_keys(saved) -> None:
+    directory, _ = saved
+    data = json.loads((directory / METADATA_FILE).read_text())
+    assert {
+        "format",
+        "version",
+        "model_config",
+        "feature_config",
+        "normalization",
+        "taxonomy",
+        "extra",
+    } <= set(data)
+    assert data["model_config"]["visual"]["arch"] == "resnet18"
+    assert len(data["normalization"]["mean"]) == 7 and len(data["normalization"]["mean"][0]) == 64
+
+
+def edit_metadata(directory: Path, edit) -> None:
+    path = directory / METADATA_FILE
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(saved) -> None:
+    directory, _ = saved
+    edit_metadata(directory, lambda d: d["model_config"]["visual"].update(arch="resnet34"))
+    with pytest.raises(CheckpointError, match=r"model\.safetensors.*layer1\.2\.conv1\.weight"):
+        load_checkpoint(directory)
+
+
+def test_class_count_must_match_the_taxonomy(saved) -> None:
+    directory, _ = saved
+    edit_metadata(directory, lambda d: d["model_config"].update(num_classes=4))
+    with pytest.raises(CheckpointError, match="num_classes = 4 but the taxonomy has 10"):
+        read_metadata(directory)
+
+
+def test_features_must_fit_the_audio_encoder(saved) -> None:
+    directory, _ = saved
+    edit_metadata(directory, lambda d: d["feature_config"].update(n_bins=32))
+    with pytest.raises(CheckpointError, match="7 x 32"):
+        load_checkpoint(directory)
+
+
+def test_normalisation_in_metadata_must_match_the_weights(saved) -> None:
+    directory, _ = saved
+    edit_metadata(directory, lambda d: d["normalization"]["mean"][0].__setitem__(0, 123.0))
+    with pytest.raises(CheckpointError, match=r"normalization\.mean"):
+        load_checkpoint(directory)
+
+
+def test_unknown_config_key_and_version_are_refused(saved) -> None:
+    directory, _ = saved
+    edit_metadata(directory, lambda d: d["model_config"]["adapter"].update(layers=3))
+    with pytest.raises(CheckpointError, match="layers"):
+        load_checkpoint(directory)
+    edit_metadata(directory, lambda d: d.update(version=99))
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_checkpoint(directory)
+
+
+def test_missing_directory_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=re.escape("python training/train.py --config")):
+        load_checkpoint(tmp_path / "nowhere")
+
+
+def test_variant_change_is_refused(saved) -> None:
+    directory, _ = saved
+    edit_metadata(directory, lambda d: d["model_config"].update(variant="audio_only"))
+    with pytest.raises(CheckpointError, match="unexpected keys"):
+        load_checkpoint(directory)
+
+
+# --- DCASE2023 baseline state_dict ---------------------------------------------------------
+
+
+def dcase_baseline_state_dict(classes: int = 13, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A state_dict with the DCASE2023 SeldModel's names and shapes (FOA, 7 x 64 features),
+    written out key by key from the baseline's layout, with random values."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator)
+
+    state: dict[str, torch.Tensor] = {}
+    for index, in_channels in ((0, 7), (3, 64), (6, 64)):
+        prefix = f"conv_block_list.{index}"
+        state[f"{prefix}.conv.weight"] = rand(64, in_channels, 3, 3)
+        state[f"{prefix}.conv.bias"] = rand(64)
+        state[f"{prefix}.bn.weight"] = rand(64)
+        state[f"{prefix}.bn.bias"] = rand(64)
+        state[f"{prefix}.bn.running_mean"] = rand(64)
+        state[f"{prefix}.bn.running_var"] = rand(64).abs() + 0.1
+        state[f"{prefix}.bn.num_batches_tracked"] = torch.tensor(1234)
+    for layer, input_size in ((0, 128), (1, 256)):
+        for suffix in ("", "_reverse"):
+            state[f"gru.weight_ih_l{layer}{suffix}"] = rand(3 * 128, input_size)
+            state[f"gru.weight_hh_l{layer}{suffix}"] = rand(3 * 128, 128)
+            state[f"gru.bias_ih_l{layer}{suffix}"] = rand(3 * 128)
+            state[f"gru.bias_hh_l{layer}{suffix}"] = rand(3 * 128)
+    for index in (0, 1):
+        state[f"mhsa_block_list.{index}.in_proj_weight"] = rand(3 * 128, 128)
+        state[f"mhsa_block_list.{index}.in_proj_bias"] = rand(3 * 128)
+        state[f"mhsa_block_list.{index}.out_proj.weight"] = rand(128, 128)
+        state[f"mhsa_block_list.{index}.out_proj.bias"] = rand(128)
+        state[f"layer_norm_list.{index}.weight"] = rand(128)
+        state[f"layer_norm_list.{index}.bias"] = rand(128)
+    state["fnn_list.0.weight"] = rand(128, 128)
+    state["fnn_list.0.bias"] = rand(128)
+    state["fnn_list.1.weight"] = rand(3 * 3 * classes, 128)
+    state["fnn_list.1.bias"] = rand(3 * 3 * classes)
+    return state
+
+
+def test_dcase_torch_file_maps_onto_every_encoder_tensor(tmp_path: Path) -> None:
+    state = dcase_baseline_state_dict()
+    path = tmp_path / "3_1_dev_split0_multiaccdoa_foa_model.h5"  # the baseline saves torch files as .h5
+    torch.save(state, path)
+    encoder = SeldEncoder(SeldEncoderConfig(accdoa_classes=13))
+    assert load_dcase_checkpoint(encoder, path) == []
+    own = encoder.state_dict()
+    assert set(own) == set(state)
+    for key, value in state.items():
+        assert torch.equal(own[key], value), key
+
+
+def test_dcase_safetensors_without_head_skips_the_head(tmp_path: Path) -> None:
+    state = dcase_baseline_state_dict()
+    path = tmp_path / "baseline.safetensors"
+    save_file(state, str(path))
+    encoder = SeldEncoder()  # no ACCDOA head
+    skipped = encoder.load_dcase_checkpoint(path)
+    assert sorted(skipped) == ["fnn_list.0.bias", "fnn_list.0.weight", "fnn_list.1.bias", "fnn_list.1.weight"]
+    assert torch.equal(encoder.gru.weight_hh_l1_reverse, state["gru.weight_hh_l1_reverse"])
+
+
+def test_dcase_data_parallel_prefix_is_stripped() -> None:
+    state = {f"module.{key}": value for key, value in dcase_baseline_state_dict().items()}
+    encoder = SeldEncoder(SeldEncoderConfig(accdoa_classes=13))
+    load_dcase_checkpoint(encoder, state)
+    assert torch.equal(encoder.fnn_list[1].bias, state["module.fnn_list.1.bias"])
+
+
+def test_dcase_shape_mismatch_names_the_first_key() -> None:
+    state = dcase_baseline_state_dict()
+    state["conv_block_list.3.conv.weight"] = torch.zeros(64, 64, 5, 5)
+    state["gru.weight_ih_l0"] = torch.zeros(384, 256)  # a later mismatch
+    encoder = SeldEncoder(SeldEncoderConfig(accdoa_classes=13))
+    before = encoder.conv_block_list[0].conv.weight.clone()
+    with pytest.raises(ValueError, match=re.escape("'conv_block_list.3.conv.weight'")) as info:
+        load_dcase_checkpoint(encoder, state)
+    assert "(64, 64, 5, 5)" in str(info.value) and "(64, 64, 3, 3)" in str(info.value)
+    assert torch.equal(encoder.conv_block_list[0].conv.weight, before)  # nothing half-loaded
+
+
+def test_dcase_head_of_another_class_count_is_a_mismatch() -> None:
+    encoder = SeldEncoder(SeldEncoderConfig(accdoa_classes=10))
+    with pytest.raises(ValueError, match=r"'fnn_list\.1\.weight'.*\(117, 128\)"):
+        load_dcase_checkpoint(encoder, dcase_baseline_state_dict())
+
+
+def test_dcase_missing_and_unexpected_keys() -> None:
+    state = dcase_baseline_state_dict()
+    del state["layer_norm_list.1.bias"]
+    with pytest.raises(ValueError, match=re.escape("missing key 'layer_norm_list.1.bias'")):
+        load_dcase_checkpoint(SeldEncoder(), state)
+    state = {**dcase_baseline_state_dict(), "pos_embedding.weight": torch.zeros(3)}
+    with pytest.raises(ValueError, match=re.escape("unexpected key 'pos_embedding.weight'")):
+        load_dcase_checkpoint(SeldEncoder(), state)

@@ -1,0 +1,492 @@
+"""The perception node over real rclpy pub/sub (no launch): synthetic sensors in, hazards out.
+
+One node (with a tiny checkpoint) and one test publisher share an isolated rclpy context on
+a module-specific DDS domain, spun by a MultiThreadedExecutor in a background thread.
+Stamps only ever move forward across the tests of the module (except where a test makes
+time jump back on purpose), because the node keeps its buffers between tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+import torch
+import yaml
+from avi_ros.msg import FoaAudio, HazardEstimateArray
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
+from visualization_msgs.msg import Marker, MarkerArray
+
+from avi_ros.audio import encode_pcm
+from avi_ros.checkpoint import save_checkpoint
+from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.features import FeatureConfig
+from avi_ros.models.adapter import AdapterConfig
+from avi_ros.models.head import HeadConfig
+from avi_ros.models.imagination import ModelConfig, build_model
+from avi_ros.models.visual_encoder import VisualEncoderConfig
+from avi_ros.ros import conversions
+from avi_ros.ros.diagnostics import diagnostic_values
+from avi_ros.ros.params import PARAMETERS
+from avi_ros.ros.perception_node import PerceptionNode
+from avi_ros.ros.scene_streamer import SceneStreamer
+from avi_ros.taxonomy import HazardClass, RiskLevel, Taxonomy
+
+pytestmark = pytest.mark.ros
+
+NS = 1_000_000_000
+TIMEOUT_S = 15.0
+MIC_FRAME = "test_mic_array"
+# Names no other list in the package has: the node can only know them from the checkpoint.
+TAXONOMY = Taxonomy(
+    (
+        HazardClass("none", RiskLevel.NONE, 0.0, 0.0),
+        HazardClass("test_forklift", RiskLevel.HIGH, 3.0, 8.0),
+        HazardClass("test_beeper", RiskLevel.MEDIUM, 2.0, 5.0),
+    )
+)
+TARGET_CLASS = 2
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory) -> Path:
+    """A tiny untrained model whose class and confidence biases make its answer known:
+    class ``test_beeper`` with confidence ~1, whatever the input."""
+    torch.manual_seed(0)
+    config = ModelConfig(
+        num_classes=TAXONOMY.num_classes,
+        visual=VisualEncoderConfig(arch="resnet18", image_size=32),
+        adapter=AdapterConfig(d_model=32),
+        head=HeadConfig(hidden=32),
+    )
+    model = build_model(config)
+    with torch.no_grad():
+        model.head.class_logits.bias.zero_()
+        model.head.class_logits.bias[TARGET_CLASS] = 50.0
+        model.head.confidence.bias.fill_(50.0)
+    return save_checkpoint(
+        tmp_path_factory.mktemp("ckpt"), model, FeatureConfig(window_seconds=0.5), TAXONOMY
+    )
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return generate_scene(5, SceneConfig(duration_s=1.0).with_image_size(64, 48))
+
+
+class Harness:
+    """The node under test, a publisher/recorder node, and the executor thread."""
+
+    def __init__(self, context, node: PerceptionNode, scene, namespace: str = "") -> None:
+        self.context, self.node = context, node
+        self.client = Node("test_client", context=context, namespace=namespace)
+        self.streamer = SceneStreamer(
+            self.client, scene.audio, scene.rgb, scene.depth_m, scene.intrinsics, audio_qos_depth=500
+        )
+        self.hazards: list[HazardEstimateArray] = []
+        self.markers: list[MarkerArray] = []
+        self.masks: list[Image] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        self.client.create_subscription(HazardEstimateArray, "hazards", self.hazards.append, 50)
+        self.client.create_subscription(MarkerArray, "markers", self.markers.append, 50)
+        self.client.create_subscription(Image, "occlusion_mask", self.masks.append, 50)
+        self.client.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 50)
+        self.raw_audio = self.client.create_publisher(FoaAudio, "audio", 50)
+        self.executor = MultiThreadedExecutor(num_threads=3, context=context)
+        self.executor.add_node(node)
+        self.executor.add_node(self.client)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        self.now_ns = 1000 * NS
+        self.streamer.start_audio_at(self.now_ns - 2 * NS)
+        assert wait_for(lambda: self.streamer.rgb_pub.get_subscription_count() > 0, 5.0)
+
+    def advance(self, seconds: float = 1.0) -> int:
+        self.now_ns += round(seconds * NS)
+        return self.now_ns
+
+    def send_frame(self, stamp_ns: int | None = None) -> int:
+        """Audio up to just past the stamp, then the RGB-D set; returns the stamp."""
+        stamp_ns = self.advance() if stamp_ns is None else stamp_ns
+        self.streamer.publish_audio_until(stamp_ns + 30_000_000)
+        self.streamer.publish_rgbd(stamp_ns)
+        return stamp_ns
+
+    def answer_for(self, stamp_ns: int) -> HazardEstimateArray | None:
+        for msg in list(self.hazards):
+            if conversions.stamp_to_ns(msg.header.stamp) == stamp_ns:
+                return msg
+        return None
+
+    def assert_answers(self, stamp_ns: int) -> HazardEstimateArray:
+        assert wait_for(lambda: self.answer_for(stamp_ns) is not None), (
+            f"no HazardEstimateArray for stamp {stamp_ns}; events {self.node.events.snapshot()}"
+        )
+        return self.answer_for(stamp_ns)
+
+    def diagnostic(self, key: str) -> str | None:
+        return diagnostic_values(self.diagnostics[-1]).get(key) if self.diagnostics else None
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=5.0)
+        self.thread.join(timeout=5.0)
+        self.node._stop_activity()
+        self.node.destroy_node()
+        self.client.destroy_node()
+
+
+def make_node(context, checkpoint_dir, **overrides) -> PerceptionNode:
+    params = {
+        "model_path": str(checkpoint_dir),
+        "device": "cpu",
+        "frames.microphone": MIC_FRAME,
+        "extrinsic.from_tf": False,
+        "audio.queue_depth": 500,
+        "audio.max_wait_s": 0.3,
+        "diagnostics_period_s": 0.2,
+        **overrides,
+    }
+    namespace = params.pop("namespace", "")
+    return PerceptionNode(
+        context=context,
+        namespace=namespace,
+        parameter_overrides=[Parameter(name, value=value) for name, value in params.items()],
+    )
+
+
+@pytest.fixture(scope="module")
+def ros_context():
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=100 + os.getpid() % 100)
+    yield context
+    rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope="module")
+def harness(ros_context, checkpoint_dir, scene):
+    torch.set_num_threads(2)
+    node = make_node(ros_context, checkpoint_dir)
+    assert node.start(), node.configure_error
+    h = Harness(ros_context, node, scene)
+    yield h
+    h.close()
+
+
+# --- the answer ------------------------------------------------------------------------------
+
+
+def test_node_answers_with_hazards_stamped_and_named_from_the_checkpoint(harness):
+    stamp = harness.send_frame()
+    answer = harness.assert_answers(stamp)
+    assert answer.header.frame_id == MIC_FRAME
+    assert len(answer.hazards) == 1
+    hazard = answer.hazards[0]
+    assert hazard.class_id == TARGET_CLASS and hazard.class_name == "test_beeper"
+    assert len(hazard.class_probabilities) == TAXONOMY.num_classes
+    assert math.isclose(sum(hazard.class_probabilities), 1.0, rel_tol=1e-4)
+    assert hazard.confidence > 0.99
+    direction = np.array([hazard.direction.x, hazard.direction.y, hazard.direction.z])
+    assert math.isclose(float(np.linalg.norm(direction)), 1.0, rel_tol=1e-4)
+    assert math.isclose(hazard.azimuth, math.atan2(direction[1], direction[0]), abs_tol=1e-4)
+
+
+def test_markers_and_mask_follow_each_answer(harness):
+    stamp = harness.send_frame()
+    answer = harness.assert_answers(stamp)
+
+    def markers_for_stamp():
+        return [m for m in harness.markers if conversions.stamp_to_ns(m.markers[0].header.stamp) == stamp]
+
+    assert wait_for(lambda: len(markers_for_stamp()) == 1)
+    markers = markers_for_stamp()[0].markers
+    assert markers[0].action == Marker.DELETEALL
+    arrow, label = markers[1], markers[2]
+    assert arrow.type == Marker.ARROW and arrow.header.frame_id == MIC_FRAME
+    assert (arrow.points[0].x, arrow.points[0].y, arrow.points[0].z) == (0.0, 0.0, 0.0)
+    tip = np.array([arrow.points[1].x, arrow.points[1].y, arrow.points[1].z])
+    hazard = answer.hazards[0]
+    expected_length = float(np.clip(hazard.distance, 0.3, 5.0))
+    assert math.isclose(float(np.linalg.norm(tip)), expected_length, rel_tol=1e-4)
+    np.testing.assert_allclose(
+        tip / np.linalg.norm(tip), [hazard.direction.x, hazard.direction.y, hazard.direction.z], atol=1e-5
+    )
+    assert arrow.lifetime.sec + arrow.lifetime.nanosec * 1e-9 > 0.0
+    assert label.type == Marker.TEXT_VIEW_FACING and label.text.startswith("test_beeper ")
+
+    assert wait_for(lambda: any(conversions.stamp_to_ns(m.header.stamp) == stamp for m in harness.masks))
+    mask = next(m for m in harness.masks if conversions.stamp_to_ns(m.header.stamp) == stamp)
+    assert mask.encoding == "mono8" and (mask.height, mask.width) == (48, 64)
+    assert set(np.unique(np.frombuffer(mask.data, np.uint8))) <= {0, 255}
+
+
+def test_diagnostics_report_rates_latency_and_processed_frames(harness):
+    for _ in range(3):
+        harness.assert_answers(harness.send_frame())
+    assert wait_for(lambda: int(harness.diagnostic("frames_processed") or 0) >= 3)
+    assert float(harness.diagnostic("inference_ms.p50")) > 0.0
+    assert float(harness.diagnostic("inference_ms.p95")) >= float(harness.diagnostic("inference_ms.p50"))
+    assert float(harness.diagnostic("rate_hz.audio")) > 0.0
+
+
+def test_only_the_newest_frame_is_processed_when_frames_arrive_faster_than_inference(harness):
+    stamps = [harness.advance(0.05) for _ in range(8)]
+    harness.streamer.publish_audio_until(stamps[-1] + 30_000_000)
+    for stamp in stamps:
+        harness.streamer.publish_rgbd(stamp)
+    harness.assert_answers(stamps[-1])
+    answered = [s for s in stamps if harness.answer_for(s) is not None]
+    assert answered[-1] == stamps[-1]
+    assert len(answered) <= len(stamps)
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def raw_audio(harness, stamp_ns, **fields) -> FoaAudio:
+    audio = harness.streamer.audio_chunk(0)
+    msg = conversions.foa_to_msg(audio, stamp_ns, MIC_FRAME)
+    for name, value in fields.items():
+        setattr(msg, name, value)
+    return msg
+
+
+def send_bad_audio(**fields):
+    def send(harness):
+        harness.raw_audio.publish(raw_audio(harness, harness.now_ns + 5 * NS, **fields))
+
+    return send
+
+
+def send_bad_rgbd(part: str, **fields):
+    def send(harness):
+        stamp = harness.advance(0.5)
+        rgb, depth, info = harness.streamer.rgbd_msgs(stamp)
+        target = {"rgb": rgb, "depth": depth, "camera_info": info}[part]
+        for name, value in fields.items():
+            setattr(target, name, value)
+        harness.streamer.publish_audio_until(stamp + 30_000_000)
+        harness.streamer.info_pub.publish(info)
+        harness.streamer.depth_pub.publish(depth)
+        harness.streamer.rgb_pub.publish(rgb)
+
+    return send
+
+
+def send_duplicate_audio(harness):
+    harness.assert_answers(harness.send_frame())
+    harness.raw_audio.publish(harness.streamer.last_audio_msg)
+
+
+def send_audio_with_a_gap(harness):
+    harness.assert_answers(harness.send_frame())
+    stamp = harness.advance(1.0)
+    harness.streamer.skip_audio_until(stamp - NS // 4)  # the audio just before the frame never comes
+    harness.send_frame(stamp)
+
+
+def send_48khz_audio(harness):
+    """A frame whose audio comes at 48 kHz: resampled, and the frame is still answered."""
+    stamp = harness.advance(1.0)
+    t = harness.streamer.next_chunk_stamp_ns
+    while t < stamp + 30_000_000:
+        chunk = np.repeat(harness.streamer.audio_chunk(0), 2, axis=1)  # 960 samples = 20 ms at 48 kHz
+        harness.raw_audio.publish(conversions.foa_to_msg(chunk, t, MIC_FRAME, sample_rate=48_000))
+        t += 20_000_000
+    harness.streamer.start_audio_at(t)
+    harness.streamer.publish_rgbd(stamp)
+
+
+def send_time_backwards(harness):
+    """A bag that loops: every stream jumps 500 s back; the node resets and carries on."""
+    harness.now_ns -= 500 * NS
+    harness.streamer.start_audio_at(harness.now_ns - 2 * NS)
+    harness.send_frame()
+
+
+BAD_INPUTS = {
+    "wrong channel count": (
+        send_bad_audio(
+            channel_count=2, data=encode_pcm(np.zeros((2, 480)), "float32"), frame_sample_count=480
+        ),
+        "audio.bad_channels",
+    ),
+    "unknown sample format": (send_bad_audio(format="float64"), "audio.bad_format"),
+    "NaN samples": (
+        send_bad_audio(data=encode_pcm(np.full((4, 480), np.nan), "float32")),
+        "audio.non_finite",
+    ),
+    "empty audio": (send_bad_audio(data=b"", frame_sample_count=0), "audio.empty"),
+    "truncated audio": (
+        send_bad_audio(data=encode_pcm(np.zeros((4, 480)), "float32")[:-3]),
+        "audio.truncated",
+    ),
+    "sample count disagrees": (send_bad_audio(frame_sample_count=100), "audio.size_mismatch"),
+    "unknown ambisonic order": (send_bad_audio(channel_order="SID"), "audio.bad_format"),
+    "duplicate audio stamp": (send_duplicate_audio, "audio.duplicate"),
+    "audio gap beyond the fill bound": (send_audio_with_a_gap, "frame.audio_gap"),
+    "48 kHz audio": (send_48khz_audio, "audio.resampled"),
+    "unsupported rgb encoding": (send_bad_rgbd("rgb", encoding="yuv422"), "rgb.unsupported_encoding"),
+    "rgb data shorter than step*height": (send_bad_rgbd("rgb", step=64 * 3 + 8), "rgb.truncated"),
+    "colour image on the depth topic": (send_bad_rgbd("depth", encoding="rgb8"), "depth.encoding_mismatch"),
+    "depth and rgb sizes differ": (
+        send_bad_rgbd("depth", height=24, data=np.zeros((24, 64), np.uint16).tobytes()),
+        "rgbd.size_mismatch",
+    ),
+    "uncalibrated camera_info": (send_bad_rgbd("camera_info", k=[0.0] * 9), "camera_info.uncalibrated"),
+    "time jumps backwards": (send_time_backwards, "frame.time_backwards"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_counted_in_diagnostics_and_the_node_keeps_working(harness, case):
+    send, reason = BAD_INPUTS[case]
+    before = harness.node.events[reason]
+    send(harness)
+    assert wait_for(lambda: harness.node.events[reason] > before), (
+        f"{reason} did not move; events {harness.node.events.snapshot()}"
+    )
+    count = harness.node.events[reason]
+    group = "dropped" if reason.startswith("frame.") else "bad"
+    assert wait_for(lambda: int(harness.diagnostic(f"{group}.{reason}") or 0) >= count)
+    harness.assert_answers(harness.send_frame())  # still alive and answering
+
+
+def test_resampled_audio_still_gives_an_answer(harness):
+    send_48khz_audio(harness)
+    harness.assert_answers(harness.now_ns)
+
+
+def test_params_file_lists_every_declared_parameter_with_its_default(repo_root):
+    document = yaml.safe_load((repo_root / "config" / "perception.yaml").read_text())
+    flat: dict[str, object] = {}
+
+    def flatten(prefix: str, tree: dict) -> None:
+        for key, value in tree.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                flatten(f"{name}.", value)
+            else:
+                flat[name] = value
+
+    flatten("", document["/**"]["ros__parameters"])
+    assert flat == {spec.name: spec.default for spec in PARAMETERS}
+    assert all(spec.description for spec in PARAMETERS)
+
+
+def test_every_parameter_is_declared_with_a_description(harness):
+    for spec in PARAMETERS:
+        descriptor = harness.node.describe_parameter(spec.name)
+        assert descriptor.description, spec.name
+
+
+# --- start-up --------------------------------------------------------------------------------
+
+
+def test_missing_model_path_fails_configure_with_the_way_to_make_one(ros_context):
+    node = PerceptionNode(
+        context=ros_context, parameter_overrides=[Parameter("extrinsic.from_tf", value=False)]
+    )
+    try:
+        assert node.start() is False
+        assert "model_path" in node.configure_error
+        assert "training/train.py --config training/configs/demo.yaml" in node.configure_error
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.slow
+def test_invalid_model_path_stops_the_executable_with_a_message(tmp_path):
+    missing = tmp_path / "no_such_checkpoint"
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    env["ROS_DOMAIN_ID"] = str(100 + (os.getpid() + 1) % 100)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "avi_ros.ros.perception_node",
+            "--ros-args",
+            "-p",
+            f"model_path:={missing}",
+            "-p",
+            "extrinsic.from_tf:=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=repo,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert str(missing) in output
+    assert "python training/train.py --config training/configs/demo.yaml" in output
+
+
+def test_autostart_false_waits_unconfigured_until_told(ros_context, checkpoint_dir):
+    node = make_node(ros_context, checkpoint_dir, autostart=False, namespace="manual")
+    try:
+        assert node.autostart is False
+        assert node.pipeline is None  # nothing loaded before the configure transition
+        assert node.start()
+        assert node.pipeline is not None and node.pipeline.taxonomy.names == TAXONOMY.names
+    finally:
+        node._stop_activity()
+        node.destroy_node()
+
+
+# --- simulated time --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_use_sim_time_stamps_and_waits_follow_the_clock_topic(ros_context, checkpoint_dir, scene):
+    node = make_node(ros_context, checkpoint_dir, use_sim_time=True, namespace="sim")
+    assert node.start(), node.configure_error
+    h = Harness(ros_context, node, scene, namespace="sim")
+    clock = h.client.create_publisher(Clock, "/clock", 10)
+    try:
+        sim_ns = 5000 * NS
+        h.now_ns = sim_ns
+        h.streamer.start_audio_at(sim_ns - 2 * NS)
+
+        def tick(stamp_ns: int) -> None:
+            clock.publish(Clock(clock=conversions.ns_to_stamp(stamp_ns)))
+            assert wait_for(lambda: node.get_clock().now().nanoseconds == stamp_ns, 5.0)
+
+        tick(sim_ns)
+        stamp = h.send_frame(sim_ns)
+        h.assert_answers(stamp)
+
+        # A frame without audio: one wall second passes but sim time stands still, so it waits...
+        waiting = sim_ns + NS
+        h.streamer.publish_rgbd(waiting)
+        time.sleep(1.0)
+        assert node.events["frame.audio_timeout"] == 0
+        # ...and once the sim clock moves past the wait bound, it is dropped.
+        tick(waiting + NS)
+        assert wait_for(lambda: node.events["frame.audio_timeout"] == 1)
+    finally:
+        h.close()

@@ -1,0 +1,369 @@
+"""``avi-ros replay``: the node's frame assembly and pipeline over a bag. Its estimates equal what
+the live node publishes for the same bag; it writes the node's output topics and a report; it
+reads robot bags with other topic names; damaged bags fail with a clear error."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avi_ros.bag.io import BagWriter, bag_topics, read_bag
+from avi_ros.bag.make_bag import MakeBagOptions, make_bag
+from avi_ros.bag.replay import FrameRecord, ReplayOptions, Snapshot, SnapshotKeeper, replay
+from avi_ros.bag.report import compute_metrics
+from avi_ros.bag.static_tf import static_extrinsic
+from avi_ros.bag.topics import BagTopics
+from avi_ros.checkpoint import save_checkpoint
+from avi_ros.cli import main
+from avi_ros.features import FeatureConfig
+from avi_ros.geometry import CameraIntrinsics, direction_to_unit, rotation_from_rpy
+from avi_ros.models.adapter import AdapterConfig
+from avi_ros.models.head import HeadConfig
+from avi_ros.models.imagination import ModelConfig, build_model
+from avi_ros.models.visual_encoder import VisualEncoderConfig
+from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
+from avi_ros.types import HazardEstimateData
+
+NS = 1_000_000_000
+DURATION_S = 2.0
+WINDOW_S = 0.5
+SCENARIO_EXTRINSIC_XYZ = (0.05, 0.0, 0.1)  # what the scenario's /tf_static says
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory) -> Path:
+    """A tiny untrained model, biased so it always publishes a hazard (never class 'none',
+    confidence ~1); which class, where and how far still depend on the input."""
+    torch.manual_seed(0)
+    taxonomy = default_taxonomy()
+    config = ModelConfig(
+        num_classes=taxonomy.num_classes,
+        visual=VisualEncoderConfig(arch="resnet18", image_size=32),
+        adapter=AdapterConfig(d_model=32),
+        head=HeadConfig(hidden=32),
+    )
+    model = build_model(config)
+    with torch.no_grad():
+        model.head.class_logits.bias[0] = -50.0
+        model.head.confidence.bias.fill_(50.0)
+    return save_checkpoint(
+        tmp_path_factory.mktemp("ckpt"), model, FeatureConfig(window_seconds=WINDOW_S), taxonomy
+    )
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bag") / "scenario.mcap"
+    return make_bag(MakeBagOptions(out=out, duration_s=DURATION_S, width=64, height=48)).path
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory, bag, checkpoint_dir):
+    torch.set_num_threads(2)
+    out = tmp_path_factory.mktemp("replay")
+    return replay(ReplayOptions(bag=bag, model=checkpoint_dir, out=out, device="cpu", report_frames=3)), out
+
+
+def _stamp(header) -> int:
+    return header.stamp.sec * NS + header.stamp.nanosec
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_frames_are_assembled_by_the_nodes_rules(replayed):
+    result, _ = replayed
+    frames_in_bag = math.ceil(DURATION_S * 15)
+    # The first frames come before half a second of audio exists: too old, dropped and counted.
+    too_early = sum(1 for k in range(frames_in_bag) if k / 15 < WINDOW_S)
+    assert result.events == {"frame.audio_too_old": too_early}
+    assert len(result.records) == frames_in_bag - too_early
+    assert result.extrinsic.translation_m == pytest.approx(SCENARIO_EXTRINSIC_XYZ)
+    assert "/tf_static" in result.extrinsic_source
+
+
+@pytest.mark.slow
+def test_output_bag_holds_hazards_markers_and_masks(replayed):
+    result, _ = replayed
+    assert bag_topics(result.output_bag) == {
+        "/hazards": "avi_ros/msg/HazardEstimateArray",
+        "/markers": "visualization_msgs/msg/MarkerArray",
+        "/occlusion_mask": "sensor_msgs/msg/Image",
+    }
+    by_topic: dict[str, list] = {}
+    for message in read_bag(result.output_bag):
+        by_topic.setdefault(message.topic, []).append(message.message)
+    stamps = [r.stamp_ns for r in result.records]
+    for topic in ("/hazards", "/markers", "/occlusion_mask"):
+        assert len(by_topic[topic]) == len(stamps), topic
+    for record, hazards, markers, mask in zip(
+        result.records, by_topic["/hazards"], by_topic["/markers"], by_topic["/occlusion_mask"], strict=True
+    ):
+        assert _stamp(hazards.header) == _stamp(mask.header) == record.stamp_ns
+        assert hazards.header.frame_id == "foa_microphone"
+        assert [h.class_name for h in hazards.hazards] == [h.class_name for h in record.hazards]
+        assert len(record.hazards) == 1  # the biased model always answers
+        assert markers.markers[0].action == 3  # DELETEALL first
+        arrow, label = markers.markers[1], markers.markers[2]
+        assert (arrow.ns, label.ns) == ("hazards", "labels")
+        tip = np.array([arrow.points[1].x, arrow.points[1].y, arrow.points[1].z])
+        unit = tip / np.linalg.norm(tip)
+        np.testing.assert_allclose(unit, record.hazards[0].direction, atol=1e-5)
+        assert label.text.startswith(record.hazards[0].class_name)
+        assert (mask.encoding, mask.height, mask.width) == ("mono8", 48, 64)
+        assert mask.header.frame_id == "camera_color_optical_frame"
+
+
+@pytest.mark.slow
+def test_report_has_frames_timeline_polar_view_and_metrics(replayed):
+    result, out = replayed
+    index = (out / "index.html").read_text()
+    frames = sorted((out / "frames").glob("frame_*.png"))
+    assert len(frames) == 3
+    for picture in [*frames, out / "timeline.png", out / "polar.png"]:
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
+        assert picture.relative_to(out).as_posix() in index
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["frames_replayed"] == len(result.records)
+    truth_frames = sum(1 for r in result.records if result.truth.get(r.stamp_ns))
+    assert metrics["groups"]["all hazards"]["frames"] == truth_frames > 0
+    assert metrics["groups"]["no hazard"]["false_alarm_%"] == 100.0  # the biased model always answers
+    assert "class acc. %" in (out / "metrics.md").read_text()
+
+
+# --- equality with the live node -------------------------------------------------------------
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_replay_estimates_equal_what_the_live_node_publishes(replayed, bag, checkpoint_dir):
+    rclpy = pytest.importorskip("rclpy")
+    from avi_ros.msg import HazardEstimateArray
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from avi_ros.ros.perception_node import PerceptionNode
+    from avi_ros.ros.play import BagPlayer, PlayOptions
+
+    result, _ = replayed
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=100 + os.getpid() % 100)
+    node = PerceptionNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("model_path", value=str(checkpoint_dir)),
+            Parameter("device", value="cpu"),
+            Parameter("extrinsic.from_tf", value=False),
+            Parameter("extrinsic.xyz", value=list(SCENARIO_EXTRINSIC_XYZ)),
+            Parameter("audio.queue_depth", value=500),
+        ],
+    )
+    received: list = []
+    listener = rclpy.create_node("replay_test_listener", context=context)
+    listener.create_subscription(HazardEstimateArray, "/hazards", received.append, 100)
+    player_node = rclpy.create_node("replay_test_player", context=context)
+    executor = MultiThreadedExecutor(num_threads=3, context=context)
+    try:
+        assert node.start(), node.configure_error
+        executor.add_node(node)
+        executor.add_node(listener)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        inputs = ("/audio", "/rgb/image_raw", "/depth/image_raw", "/rgb/camera_info")
+        # Half speed, so the node is never busy when a frame completes (it would skip it).
+        BagPlayer(player_node, bag, PlayOptions(rate=0.5, topics=inputs, wait_for=inputs)).play()
+        deadline = time.monotonic() + 10.0
+        while len(received) < len(result.records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        executor.shutdown(timeout_sec=5.0)
+        node._stop_activity()
+        node.destroy_node()
+        listener.destroy_node()
+        player_node.destroy_node()
+        rclpy.shutdown(context=context)
+
+    replayed_by_stamp = {r.stamp_ns: r for r in result.records}
+    live_by_stamp = {_stamp(m.header): m for m in received}
+    assert len(live_by_stamp) >= 0.8 * len(replayed_by_stamp), node.events.snapshot()
+    assert set(live_by_stamp) <= set(replayed_by_stamp)
+    for stamp, live in live_by_stamp.items():
+        offline = replayed_by_stamp[stamp].hazards
+        assert len(live.hazards) == len(offline) == 1
+        for got, want in zip(live.hazards, offline, strict=True):
+            assert (got.class_id, got.class_name) == (want.class_id, want.class_name)
+            assert (got.visibility, got.risk_level, got.recommended_action) == (
+                int(want.visibility),
+                int(want.risk_level),
+                int(want.recommended_action),
+            )
+            np.testing.assert_allclose(
+                got.class_probabilities, want.class_probabilities, rtol=1e-4, atol=1e-6
+            )
+            for name in ("azimuth", "elevation", "distance", "confidence", "occlusion_level", "audio_weight"):
+                assert getattr(got, name) == pytest.approx(getattr(want, name), rel=1e-4, abs=1e-5), name
+
+
+# --- robot bags and bad input ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_robot_bag_with_its_own_topic_names_and_no_ground_truth(tmp_path, replayed, checkpoint_dir):
+    robot_topics = BagTopics(
+        audio="/robot/mic_array/foa",
+        rgb="/robot/camera/color/image_raw",
+        depth="/robot/camera/aligned_depth_to_color/image_raw",
+        camera_info="/robot/camera/color/camera_info",
+        ground_truth=None,
+    )
+    options = MakeBagOptions(
+        out=tmp_path / "robot", duration_s=DURATION_S, width=64, height=48, topics=robot_topics
+    )
+    robot_bag = make_bag(options).path
+    with pytest.raises(Exception, match=r"input topics \['/audio'.*--audio-topic"):
+        replay(ReplayOptions(bag=robot_bag, model=checkpoint_dir, out=tmp_path / "wrong", device="cpu"))
+    result = replay(
+        ReplayOptions(
+            bag=robot_bag,
+            model=checkpoint_dir,
+            out=tmp_path / "out",
+            device="cpu",
+            topics=robot_topics,
+            report_frames=2,
+        )
+    )
+    default_result, _ = replayed
+    # Same seed, same content under other names: the same estimates.
+    assert [r.stamp_ns for r in result.records] == [r.stamp_ns for r in default_result.records]
+    for mine, theirs in zip(result.records, default_result.records, strict=True):
+        assert mine.top.class_id == theirs.top.class_id
+        assert mine.top.azimuth == pytest.approx(theirs.top.azimuth, abs=1e-5)
+    assert result.truth == {}
+    assert "nothing to score against" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_truncated_or_corrupt_bag_gives_a_clear_cli_error(tmp_path, bag, checkpoint_dir, capsys):
+    truncated = tmp_path / "truncated"
+    shutil.copytree(bag, truncated)
+    (mcap_file,) = truncated.glob("*.mcap")
+    data = mcap_file.read_bytes()
+    mcap_file.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    status = main(
+        ["replay", str(truncated), "--model", str(checkpoint_dir), "--out", str(out), "--device", "cpu"]
+    )
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"avi-ros replay: error: {truncated}" in err and "truncated" in err
+    assert not (out / "bag").exists()  # no half-written output bag is left behind
+    garbage = tmp_path / "garbage.mcap"
+    garbage.write_bytes(b"not a bag at all")
+    assert main(["replay", str(garbage), "--model", str(checkpoint_dir), "--out", str(out)]) == 1
+    assert "garbage.mcap: cannot open as rosbag2" in capsys.readouterr().err
+    assert main(["replay", str(bag), "--model", str(tmp_path / "no_model"), "--out", str(out)]) == 1
+    assert "no_model" in capsys.readouterr().err
+
+
+# --- parts -----------------------------------------------------------------------------------
+
+
+def test_static_transform_chain_gives_the_extrinsic(tmp_path):
+    """foa and camera both hang off base_link: the chain is walked forwards and inverted."""
+    mic_xyz, mic_yaw = np.array([0.1, 0.0, 0.9]), 0.3
+    cam_xyz, cam_rpy = np.array([0.25, -0.05, 1.0]), (0.0, 0.1, -0.2)
+    from scipy.spatial.transform import Rotation
+
+    path = tmp_path / "tf"
+    with BagWriter(path) as writer:
+        cls = writer.message_class
+        time_cls, header = cls("builtin_interfaces/msg/Time"), cls("std_msgs/msg/Header")
+
+        def transform(parent, child, xyz, rpy):
+            q = Rotation.from_euler("xyz", rpy).as_quat()
+            return cls("geometry_msgs/msg/TransformStamped")(
+                header=header(stamp=time_cls(sec=0, nanosec=0), frame_id=parent),
+                child_frame_id=child,
+                transform=cls("geometry_msgs/msg/Transform")(
+                    translation=cls("geometry_msgs/msg/Vector3")(x=xyz[0], y=xyz[1], z=xyz[2]),
+                    rotation=cls("geometry_msgs/msg/Quaternion")(x=q[0], y=q[1], z=q[2], w=q[3]),
+                ),
+            )
+
+        tf = cls("tf2_msgs/msg/TFMessage")(
+            transforms=[
+                transform("base_link", "mic", mic_xyz, (0.0, 0.0, mic_yaw)),
+                transform("base_link", "cam", cam_xyz, cam_rpy),
+            ]
+        )
+        writer.write("/tf_static", 0, tf)
+    messages = [m.message for m in read_bag(path)]
+    extrinsic = static_extrinsic(messages, "mic", "cam")
+    mic_rot, cam_rot = rotation_from_rpy(0.0, 0.0, mic_yaw), rotation_from_rpy(*cam_rpy)
+    np.testing.assert_allclose(extrinsic.translation_m, mic_rot.T @ (cam_xyz - mic_xyz), atol=1e-9)
+    np.testing.assert_allclose(rotation_from_rpy(*extrinsic.rpy_rad), mic_rot.T @ cam_rot, atol=1e-9)
+    assert static_extrinsic(messages, "mic", "elsewhere") is None
+
+
+def test_snapshot_keeper_spreads_a_bounded_selection_over_the_stream():
+    keeper = SnapshotKeeper(count=5)
+    blank = np.zeros((2, 2, 3), np.uint8)
+    intrinsics = CameraIntrinsics.from_fov(2, 2, 1.0)
+    for index in range(1000):
+        keeper.offer(lambda index=index: Snapshot(index, blank, blank[..., 0], intrinsics))
+        assert len(keeper._kept) <= 10
+    picked = [s.stamp_ns for s in keeper.evenly_spaced()]
+    assert len(picked) == 5 and picked[0] == 0 and picked[-1] > 800
+    assert all(b - a > 100 for a, b in itertools.pairwise(picked))
+
+
+def _estimate(class_id: int, azimuth_deg: float, distance: float, visibility=Visibility.VISIBLE):
+    az = math.radians(azimuth_deg)
+    return HazardEstimateData(
+        class_id=class_id,
+        class_name=default_taxonomy().names[class_id],
+        class_probabilities=np.eye(10, dtype=np.float32)[class_id],
+        azimuth=az,
+        elevation=0.0,
+        distance=distance,
+        direction=direction_to_unit(az, 0.0),
+        confidence=0.9,
+        occlusion_level=0.0,
+        visibility=visibility,
+        audio_weight=0.5,
+        visual_weight=0.5,
+        risk_level=RiskLevel.HIGH,
+        recommended_action=Action.STOP,
+    )
+
+
+def test_metrics_on_a_hand_made_case():
+    truth = {
+        1: [_estimate(3, 0.0, 4.0)],
+        2: [_estimate(5, 90.0, 2.0, Visibility.OCCLUDED)],
+        3: [],
+    }
+    records = [
+        FrameRecord(1, [_estimate(3, 10.0, 5.0)], _estimate(3, 10.0, 5.0), 0.0),  # right class, 10 deg off
+        FrameRecord(2, [], _estimate(4, 60.0, 2.5), 0.5),  # wrong class, 30 deg off, not published
+        FrameRecord(3, [_estimate(1, 0.0, 1.0)], _estimate(1, 0.0, 1.0), 0.0),  # a false alarm
+        FrameRecord(4, [], _estimate(0, 0.0, 1.0), 0.0),  # no truth at this stamp: not judged
+    ]
+    metrics = compute_metrics(records, truth)
+    assert metrics["frames_with_truth"] == 3
+    hazards = metrics["groups"]["all hazards"]
+    assert hazards["frames"] == 2 and hazards["detected_%"] == 50.0 and hazards["class_accuracy_%"] == 50.0
+    assert hazards["median_angular_error_deg"] == pytest.approx(20.0)
+    assert hazards["median_distance_error_m"] == pytest.approx(0.75)
+    assert metrics["groups"]["occluded"]["class_accuracy_%"] == 0.0
+    assert metrics["groups"]["no hazard"] == {"frames": 1, "false_alarm_%": 100.0, "class_accuracy_%": 0.0}

@@ -1,0 +1,81 @@
+"""SELD pre-training: trains on multi-source scenes; its encoder initialises the imagination model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from avi_ros.models.imagination import build_model
+from training.config import load_config
+from training.seld_task import frame_labels_from_target, load_seld_encoder, scene_target
+from training.trainer import Trainer
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+
+
+def test_scene_target_holds_both_sources_on_their_classes():
+    fields = {
+        "class_id": 3,
+        "azimuth": np.pi / 2,
+        "elevation": 0.0,
+        "second_class_id": 5,
+        "second_azimuth": 0.0,
+        "second_elevation": np.pi / 2,
+    }
+    target = scene_target(fields, frames=4, tracks=3, classes=9)
+    labels = frame_labels_from_target(target)
+    assert sorted(labels) == [0, 1, 2, 3]
+    (c0, d0), (c1, d1) = labels[2]
+    assert (c0, c1) == (2, 4)  # accdoa class = class id - 1
+    assert d0 == pytest.approx([0, 1, 0], abs=1e-6) and d1 == pytest.approx([0, 0, 1], abs=1e-6)
+    no_second = {**fields, "second_class_id": -1}
+    assert len(frame_labels_from_target(scene_target(no_second, 4, 3, 9))[0]) == 1
+
+
+@pytest.mark.slow
+def test_tiny_seld_pretraining_runs_and_transfers(tmp_path):
+    overrides = [
+        f"output_dir={tmp_path}/{{name}}",
+        f"data.cache_dir={tmp_path}/cache",
+        "data.train.scenes=16",
+        "data.val.scenes=8",
+        "data.generation_workers=1",
+        "data.scene.acoustics.max_order=2",
+        "data.scene.acoustics.late_tail=false",
+        "model.audio.n_filters=8",
+        "model.audio.rnn_size=16",
+        "model.audio.attn_heads=2",
+        "stages.0.epochs=2",
+        "stages.0.warmup_steps=0",
+        "optim.batch_size=8",
+        "runtime.device=cpu",
+        "runtime.threads=1",
+        "runtime.progress=false",
+        "runtime.log_every_steps=1",
+    ]
+    config = load_config(CONFIGS / "seld_pretrain.yaml", overrides)
+    result = Trainer(config, config.resolved_output_dir()).fit()
+    assert result.status == "completed"
+    run = config.resolved_output_dir()
+    scores = json.loads((run / "export" / "metrics.json").read_text())["seld"]
+    assert set(scores) == {"er20", "f20", "le_cd_deg", "lr_cd", "seld_score"}
+    assert scores["seld_score"] >= 0.0
+    losses = [
+        json.loads(line)["adpit"] for line in (run / "metrics" / "train.jsonl").read_text().splitlines()
+    ]
+    assert len(losses) == 4 and all(np.isfinite(losses))
+
+    # The pre-trained encoder (without its ACCDOA head) loads into an imagination model.
+    audio = dataclasses.replace(config.model.audio, accdoa_classes=0)
+    model = build_model(dataclasses.replace(config.model, audio=audio))
+    mean, std = load_seld_encoder(model.audio_encoder, run / "checkpoints" / "best")
+    assert mean.shape == (7, 64) and torch.all(std > 0)
+    saved = load_file(str(run / "checkpoints" / "best" / "seld_encoder.safetensors"))
+    for name, value in model.audio_encoder.state_dict().items():
+        assert torch.equal(value, saved[name]), name

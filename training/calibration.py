@@ -1,0 +1,82 @@
+"""Post-hoc calibration folded into the model, so the node's outputs are calibrated as they are.
+
+- Class probabilities: temperature scaling, softmax(z / T), with T fitted by minimising the
+  validation negative log-likelihood (Guo et al. 2017). The argmax, hence accuracy, is unchanged.
+- Confidence: Platt scaling, sigmoid(a·z + b) of the confidence logit z, fitted by minimising
+  the binary cross-entropy against "the predicted class is right" on the validation split.
+
+Both are affine maps of the outputs of the head's last linear layers, so they are folded into
+those layers' weights and biases; no extra parameter or code path exists at inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import minimize, minimize_scalar
+from scipy.special import expit, log_softmax
+
+from avi_ros.models.head import ImaginationHead
+
+_LOG_T_BOUNDS = (-3.0, 3.0)  # temperature between e^-3 and e^3
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted parameters: ``temperature`` (> 0) for the class logits and (``scale``, ``offset``)
+    for the confidence logit."""
+
+    temperature: float = 1.0
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """T minimising the mean NLL of softmax(logits / T) [N, C] for integer labels [N]."""
+    logits = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(labels))
+
+    def nll(log_t: float) -> float:
+        return float(-log_softmax(logits / np.exp(log_t), axis=1)[rows, labels].mean())
+
+    result = minimize_scalar(nll, bounds=_LOG_T_BOUNDS, method="bounded")
+    return float(np.exp(result.x))
+
+
+def fit_platt(logit: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """(a, b) minimising the BCE of sigmoid(a·logit + b) against binary targets [N]."""
+    z = np.asarray(logit, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+
+    def loss_and_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b = params
+        p = np.clip(expit(a * z + b), 1e-12, 1 - 1e-12)
+        loss = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+        residual = p - y
+        return float(loss), np.array([np.mean(residual * z), np.mean(residual)])
+
+    result = minimize(loss_and_grad, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(result.x[0]), float(result.x[1])
+
+
+def fit_calibration(
+    class_logits: np.ndarray, confidence_logit: np.ndarray, labels: np.ndarray
+) -> Calibration:
+    """Temperature for the class logits and Platt scaling for the confidence logit (see module doc)."""
+    temperature = fit_temperature(class_logits, labels)
+    correct = np.argmax(class_logits, axis=1) == labels
+    if correct.all() or not correct.any():
+        return Calibration(temperature)  # Platt scaling needs both outcomes
+    scale, offset = fit_platt(confidence_logit, correct)
+    return Calibration(temperature, scale, offset)
+
+
+@torch.no_grad()
+def fold_into_head(head: ImaginationHead, calibration: Calibration) -> None:
+    """Rewrite the head's class and confidence layers so they output the calibrated logits."""
+    head.class_logits.weight.div_(calibration.temperature)
+    head.class_logits.bias.div_(calibration.temperature)
+    head.confidence.weight.mul_(calibration.scale)
+    head.confidence.bias.mul_(calibration.scale).add_(calibration.offset)

@@ -1,0 +1,219 @@
+"""Raw scenes -> model inputs, with the same code the node runs, and the batch order of an epoch.
+
+For each scene this module does exactly what ``avi_ros.pipeline`` does for a live frame:
+``compute_occlusion`` on the depth image gives the mask and the occlusion level the model is
+fed, ``visual_input`` builds the 5-channel image, and ``audio_window`` cuts the audio window.
+Nothing here re-implements them. The labels (class, direction, distance, risk, action,
+visibility and the generator's exact occlusion level, used for the per-bin metrics) come from
+the scene.
+
+Audio features are computed with ``avi_ros.features.FeatureExtractor``: once up front for a
+preloaded split (``InputStore``), or batched on the training device per step otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from avi_ros.features import FeatureConfig, FeatureExtractor
+from avi_ros.occlusion import OcclusionConfig, compute_occlusion
+from avi_ros.pipeline import audio_window
+from avi_ros.vision import visual_input
+from training.losses import Targets
+
+# Keys of a prepared sample / batch.
+INPUT_KEYS = ("visual", "occlusion_input")
+LABEL_KEYS = ("class_id", "direction", "distance", "risk", "action", "visibility", "occlusion_true")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """What turns a scene into model inputs; its fingerprint names the on-disk cache."""
+
+    image_size: int
+    features: FeatureConfig
+    occlusion: OcclusionConfig
+
+    def fingerprint(self) -> str:
+        text = json.dumps(
+            {
+                "image_size": self.image_size,
+                "features": self.features.to_dict(),
+                "occlusion": vars(self.occlusion),
+                "version": 1,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _field(sample: Any, name: str) -> Any:
+    return sample[name] if isinstance(sample, Mapping) else getattr(sample, name)
+
+
+def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
+    """One scene (an ``avi_ros.data.scene.Sample`` or a mapping with its fields) -> numpy inputs and labels.
+
+    ``direction`` is the unit vector of the source in the microphone frame (zeros for class 0);
+    ``occlusion_input`` is what the node computes from depth; ``occlusion_true`` is the
+    generator's exact occluder fraction.
+    """
+    depth = np.asarray(_field(sample, "depth_m"), dtype=np.float32)
+    occlusion = compute_occlusion(depth, config.occlusion)
+    class_id = int(_field(sample, "class_id"))
+    azimuth, elevation = float(_field(sample, "azimuth")), float(_field(sample, "elevation"))
+    if class_id == 0:
+        direction = np.zeros(3, dtype=np.float32)
+    else:
+        direction = np.array(
+            [np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation), np.sin(elevation)],
+            dtype=np.float32,
+        )
+    return {
+        "audio": audio_window(_field(sample, "audio"), int(_field(sample, "sample_rate")), config.features),
+        "visual": visual_input(_field(sample, "rgb"), depth, occlusion.mask, config.image_size),
+        "occlusion_input": np.float32(occlusion.level),
+        "class_id": np.int64(class_id),
+        "direction": direction,
+        "distance": np.float32(_field(sample, "distance")),
+        "risk": np.int64(int(_field(sample, "risk"))),
+        "action": np.int64(int(_field(sample, "action"))),
+        "visibility": np.int64(int(_field(sample, "visibility"))),
+        "occlusion_true": np.float32(_field(sample, "occlusion_level")),
+    }
+
+
+def stack_samples(prepared: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """List of prepared samples -> dict of arrays with a leading sample axis."""
+    if not prepared:
+        raise ValueError("no samples to stack")
+    return {key: np.stack([np.asarray(p[key]) for p in prepared]) for key in prepared[0]}
+
+
+@torch.no_grad()
+def compute_features(
+    audio: np.ndarray | torch.Tensor, config: FeatureConfig, device: torch.device, batch_size: int = 256
+) -> torch.Tensor:
+    """Features [N, 7, T, F] (CPU, float32) of audio windows [N, 4, samples], batched on ``device``."""
+    extractor = FeatureExtractor(config).to(device)
+    audio = torch.as_tensor(audio)
+    chunks = [
+        extractor(audio[i : i + batch_size].to(device)).cpu() for i in range(0, audio.shape[0], batch_size)
+    ]
+    return torch.cat(chunks)
+
+
+class InputStore:
+    """A split held in memory as tensors: features (precomputed), images and labels.
+
+    ``batch(indices)`` gathers a batch without a DataLoader, which on a small CPU is the
+    fastest way to feed the model; the order of batches is decided by ``epoch_batches``.
+    """
+
+    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+        lengths = {key: len(value) for key, value in tensors.items()}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"input store: tensors of different lengths {lengths}")
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(next(iter(self.tensors.values())))
+
+    def batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        index = torch.as_tensor(list(indices), dtype=torch.long)
+        return {key: value.index_select(0, index) for key, value in self.tensors.items()}
+
+    def iterate(self, batches: Iterable[Sequence[int]]) -> Iterator[dict[str, torch.Tensor]]:
+        for indices in batches:
+            yield self.batch(indices)
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], features: FeatureConfig, device: torch.device
+    ) -> InputStore:
+        """Prepared arrays (with raw ``audio``) -> store with ``features`` instead of audio."""
+        tensors = {
+            key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in arrays.items() if key != "audio"
+        }
+        tensors["features"] = compute_features(arrays["audio"], features, device)
+        return cls(tensors)
+
+    def save(self, path: Path) -> None:
+        """Write atomically as safetensors (numpy), so a later run or evaluate.py reuses it."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file({key: value.numpy() for key, value in self.tensors.items()}, str(tmp))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> InputStore:
+        return cls({key: torch.from_numpy(value) for key, value in load_file(str(path)).items()})
+
+
+def build_store(
+    samples: Iterable[Any],
+    config: PrepareConfig,
+    device: torch.device,
+    cache_path: Path | None = None,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+) -> InputStore:
+    """Prepare every sample (or reuse ``cache_path`` when it exists) into an InputStore."""
+    if cache_path is not None and cache_path.is_file():
+        return InputStore.load(cache_path)
+    iterator = progress(samples) if progress is not None else samples
+    arrays = stack_samples([prepare_sample(sample, config) for sample in iterator])
+    store = InputStore.from_arrays(arrays, config.features, device)
+    if cache_path is not None:
+        store.save(cache_path)
+    return store
+
+
+def targets_from_batch(batch: Mapping[str, torch.Tensor]) -> Targets:
+    return Targets(
+        class_id=batch["class_id"],
+        direction=batch["direction"],
+        distance=batch["distance"],
+        risk=batch["risk"],
+        action=batch["action"],
+    )
+
+
+def epoch_batches(
+    num_samples: int,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    rank: int = 0,
+    world_size: int = 1,
+    shuffle: bool = True,
+) -> list[list[int]]:
+    """The batches (sample indices) of one epoch for one rank; a pure function of its arguments.
+
+    The permutation depends only on (seed, epoch), so a resumed run recreates it and skips the
+    batches already done. Under DDP the permutation is padded (wrapping around) to a multiple
+    of ``world_size`` and dealt out round-robin, so every rank runs the same number of steps.
+    """
+    if shuffle:
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        order = torch.randperm(num_samples, generator=generator).tolist()
+    else:
+        order = list(range(num_samples))
+    if world_size > 1:
+        pad = (-len(order)) % world_size
+        order = order + order[:pad]
+        order = order[rank::world_size]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def batch_fingerprint(indices: Sequence[int]) -> str:
+    """Short hash of a batch's sample indices; logged per step to show a resumed run sees the same batches."""
+    return hashlib.sha1(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:10]

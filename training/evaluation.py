@@ -1,0 +1,103 @@
+"""Run a model over a prepared split and collect what the metrics and the calibration need."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.data import InputStore, epoch_batches
+from training.metrics import Predictions
+
+
+@dataclass
+class SplitOutputs:
+    """Raw model outputs and labels of a whole split (numpy, first axis = sample)."""
+
+    class_logits: np.ndarray
+    confidence_logit: np.ndarray
+    direction: np.ndarray
+    distance: np.ndarray
+    risk_pred: np.ndarray
+    audio_weight: np.ndarray
+    visual_weight: np.ndarray
+    labels: dict[str, np.ndarray]
+
+    def predictions(self) -> Predictions:
+        logits = self.class_logits - self.class_logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return Predictions(
+            class_true=self.labels["class_id"],
+            class_prob=probs,
+            confidence=1.0 / (1.0 + np.exp(-self.confidence_logit)),
+            direction_true=self.labels["direction"],
+            direction_pred=self.direction,
+            distance_true=self.labels["distance"],
+            distance_pred=self.distance,
+            risk_true=self.labels["risk"],
+            risk_pred=self.risk_pred,
+            occlusion_level=self.labels["occlusion_true"],
+            visibility=self.labels["visibility"],
+        )
+
+
+def model_inputs(
+    model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(features, visual, occlusion level, visibility-or-None) of a batch on ``device``.
+
+    The true visibility is passed only to the oracle variant, which is defined by having it.
+    """
+    config = getattr(model, "module", model).config
+    visibility = batch["visibility"].to(device) if config.variant == "oracle" else None
+    return (
+        batch["features"].to(device, non_blocking=True),
+        batch["visual"].to(device, non_blocking=True),
+        batch["occlusion_input"].to(device, non_blocking=True),
+        visibility,
+    )
+
+
+@torch.no_grad()
+def collect_outputs(
+    model: nn.Module,
+    store: InputStore,
+    device: torch.device,
+    batch_size: int,
+    autocast: AbstractContextManager | None = None,
+) -> SplitOutputs:
+    """Evaluate ``model`` (in eval mode) over every sample of ``store`` in order."""
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[np.ndarray]] = {}
+    try:
+        for batch in store.iterate(epoch_batches(len(store), batch_size, 0, 0, shuffle=False)):
+            if autocast is None:
+                out = model(*model_inputs(model, batch, device))
+            else:
+                with autocast:
+                    out = model(*model_inputs(model, batch, device))
+            values = {
+                "class_logits": out.class_logits,
+                "confidence_logit": out.confidence_logit,
+                "direction": out.direction,
+                "distance": out.distance,
+                "risk_pred": out.risk_logits.argmax(dim=-1),
+                "audio_weight": out.audio_weight,
+                "visual_weight": out.visual_weight,
+            }
+            for name, value in values.items():
+                array = value.float().cpu().numpy() if value.is_floating_point() else value.cpu().numpy()
+                parts.setdefault(name, []).append(array)
+    finally:
+        model.train(was_training)
+    arrays = {name: np.concatenate(chunks) for name, chunks in parts.items()}
+    labels = {
+        key: store.tensors[key].numpy()
+        for key in ("class_id", "direction", "distance", "risk", "visibility", "occlusion_true")
+    }
+    return SplitOutputs(**arrays, labels=labels)
