@@ -9,9 +9,10 @@ What it measures, per frame (batch 1, 1 s of 24 kHz FOA audio, 224 x 224 images)
   features (target: at least 3x faster);
 - model forward of the full imagination model with resnet18 and resnet50, eager fp32 against
   the other variants (channels-last, conv+BN folding, bf16 autocast, torch.compile), as ratios;
-- the machine's matmul GFLOP/s (fp32 and bf16, same run), and the ResNet-50 trunk's time
-  against its FLOP bound (FLOPs counted with torch's FlopCounterMode; nominal 8.2 GFLOP for a
-  224^2 ResNet-50), target within 1.5x.
+- the machine's matmul GFLOP/s (fp32 and bf16) with a square matmul of the same FLOP count as
+  the ResNet trunk, timed in the same rounds, and each variant's time against its FLOP bound
+  (counted FLOPs / matmul rate of the same precision; FLOPs from torch's FlopCounterMode, about
+  the nominal 8.2 GFLOP of a 224^2 ResNet-50); target for the ResNet-50 trunk: within 1.5x.
 
 Timings interleave the variants (one call of each per round) and report the best and the
 median round, so that load from other processes on a shared machine hits every variant alike;
@@ -94,14 +95,6 @@ def interleaved_timing(
     }
 
 
-def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int, rounds: int, sync) -> float:
-    """Best-round GFLOP/s of a square matmul: the machine's practical FLOP rate."""
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    timing = interleaved_timing({"mm": lambda: a @ b}, rounds, warmup=2, sync=sync)
-    return 2 * size**3 / (timing["mm"]["best_ms"] * 1e-3) / 1e9
-
-
 def counted_gflop(fn: Callable[[], object]) -> float:
     with FlopCounterMode(display=False) as counter:
         fn()
@@ -142,10 +135,17 @@ def bench_features(device: torch.device, rounds: int, sync) -> dict[str, object]
     }
 
 
+def reduced_precision(device: torch.device) -> tuple[torch.dtype, str]:
+    if device.type == "cpu" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16, "bf16"
+    return torch.float16, "fp16"
+
+
 def model_variants(
     arch: str, device: torch.device, use_compile: bool
-) -> tuple[dict[str, Callable[[], object]], dict[str, Callable[[], object]], torch.nn.Module, tuple]:
-    """Forward closures of the full model per variant, and of the bare visual trunk."""
+) -> tuple[dict[str, Callable], Callable]:
+    """Forward closures: ``model/<variant>`` for the full model, ``trunk/<variant>`` for the bare
+    ResNet trunk; and the eager fp32 model's forward (for FLOP counting)."""
     torch.manual_seed(0)
     config = ModelConfig(visual=VisualEncoderConfig(arch, IMAGE_SIZE))
     eager = build_model(config).eval().to(device)
@@ -153,8 +153,7 @@ def model_variants(
     image = torch.randn(1, 5, IMAGE_SIZE, IMAGE_SIZE, device=device)
     image_cl = image.contiguous(memory_format=torch.channels_last)
     level = torch.rand(1, device=device)
-    reduced = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
-    reduced_name = "bf16" if reduced == torch.bfloat16 else "fp16"
+    reduced, reduced_name = reduced_precision(device)
 
     channels_last = build_model(config).eval().to(device)
     channels_last.load_state_dict(eager.state_dict())
@@ -163,39 +162,53 @@ def model_variants(
     folded.load_state_dict(eager.state_dict())
     folded.visual_encoder = fx_optimization.fuse(folded.visual_encoder).to(memory_format=torch.channels_last)
 
-    def autocast(module: torch.nn.Module, inputs: tuple) -> Callable[[], object]:
+    def autocast(module: Callable, *inputs: torch.Tensor) -> Callable[[], object]:
         def run() -> object:
             with torch.autocast(device.type, dtype=reduced):
                 return module(*inputs)
 
         return run
 
-    full = {
-        "eager_fp32": lambda: eager(features, image, level),
-        "channels_last_fp32": lambda: channels_last(features, image_cl, level),
-        "bn_folded_channels_last_fp32": lambda: folded(features, image_cl, level),
-        f"channels_last_{reduced_name}_autocast": autocast(channels_last, (features, image_cl, level)),
-        f"bn_folded_channels_last_{reduced_name}_autocast": autocast(folded, (features, image_cl, level)),
-    }
-    trunk = {
-        "eager_fp32": lambda: eager.visual_encoder(image),
-        "bn_folded_channels_last_fp32": lambda: folded.visual_encoder(image_cl),
-        f"bn_folded_channels_last_{reduced_name}_autocast": autocast(folded.visual_encoder, (image_cl,)),
+    variants: dict[str, Callable[[], object]] = {
+        "model/eager_fp32": lambda: eager(features, image, level),
+        "model/channels_last_fp32": lambda: channels_last(features, image_cl, level),
+        "model/bn_folded_channels_last_fp32": lambda: folded(features, image_cl, level),
+        f"model/channels_last_{reduced_name}_autocast": autocast(channels_last, features, image_cl, level),
+        f"model/bn_folded_channels_last_{reduced_name}_autocast": autocast(folded, features, image_cl, level),
+        "trunk/eager_fp32": lambda: eager.visual_encoder(image),
+        "trunk/bn_folded_channels_last_fp32": lambda: folded.visual_encoder(image_cl),
+        f"trunk/bn_folded_channels_last_{reduced_name}_autocast": autocast(folded.visual_encoder, image_cl),
     }
     if use_compile:
         compiled = torch.compile(folded)
-        full[f"compiled_channels_last_{reduced_name}_autocast"] = autocast(
-            compiled, (features, image_cl, level)
+        variants["model/compiled_channels_last_fp32"] = lambda: compiled(features, image_cl, level)
+        variants[f"model/compiled_channels_last_{reduced_name}_autocast"] = autocast(
+            compiled, features, image_cl, level
         )
-        full["compiled_channels_last_fp32"] = lambda: compiled(features, image_cl, level)
-    return full, trunk, eager, (features, image, level)
+    return variants, lambda: eager(features, image, level)
+
+
+def matmul_variants(gflop: float, device: torch.device) -> tuple[dict[str, Callable], float]:
+    """Square matmuls of about ``gflop`` GFLOP in fp32 and reduced precision, and their exact GFLOP.
+
+    Timed in the same rounds as the model, they measure the machine's FLOP rate under the same
+    load, and with the same FLOP count their time is directly the model's FLOP bound.
+    """
+    size = round((gflop * 1e9 / 2) ** (1 / 3))
+    reduced, reduced_name = reduced_precision(device)
+    a32, b32 = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    a16, b16 = a32.to(reduced), b32.to(reduced)
+    return {"matmul/fp32": lambda: a32 @ b32, f"matmul/{reduced_name}": lambda: a16 @ b16}, 2 * size**3 / 1e9
 
 
 def accuracy_vs_fp32(variants: dict[str, Callable[[], object]]) -> dict[str, dict[str, float]]:
-    reference = variants["eager_fp32"]()
+    """Largest class-probability and direction differences of each full-model variant to eager fp32."""
+    reference = variants["model/eager_fp32"]()
     ref_probs = torch.softmax(reference.class_logits.float(), -1)
     out = {}
     for name, run in variants.items():
+        if not name.startswith("model/"):
+            continue
         result = run()
         probs = torch.softmax(result.class_logits.float(), -1)
         cosine = (result.direction.float() * reference.direction.float()).sum(-1).clamp(-1, 1)
@@ -206,52 +219,47 @@ def accuracy_vs_fp32(variants: dict[str, Callable[[], object]]) -> dict[str, dic
     return out
 
 
-def bench_models(device: torch.device, args, sync, gflops: dict[str, float]) -> dict[str, object]:
-    results: dict[str, object] = {}
-    for arch in args.archs:
-        full, trunk, eager, inputs = model_variants(arch, device, args.compile)
-        with torch.inference_mode():
-            full_gflop = counted_gflop(lambda eager=eager, inputs=inputs: eager(*inputs))
-            trunk_gflop = counted_gflop(lambda eager=eager, inputs=inputs: eager.visual_encoder(inputs[1]))
-            full_timing = interleaved_timing(full, args.rounds, warmup=2, sync=sync)
-            trunk_timing = interleaved_timing(trunk, args.rounds, warmup=2, sync=sync)
-            accuracy = accuracy_vs_fp32(full)
-        best = min(full_timing, key=lambda name: full_timing[name]["best_ms"])
-        entry: dict[str, object] = {
-            "counted_gflop": {"full_model": round(full_gflop, 3), "visual_trunk": round(trunk_gflop, 3)},
-            "full_model_per_frame": full_timing,
-            "best_variant": best,
-            "speedup_best_vs_eager_fp32": round(
-                full_timing["eager_fp32"]["best_ms"] / full_timing[best]["best_ms"], 2
-            ),
-            "accuracy_vs_eager_fp32": accuracy,
-            "visual_trunk_per_frame": trunk_timing,
-        }
-        if arch == "resnet50":
-            entry["flop_bound"] = flop_bound(trunk_timing, trunk_gflop, full_timing, full_gflop, gflops)
-        results[arch] = entry
-        del full, trunk, eager
-    return results
-
-
-def flop_bound(trunk_timing, trunk_gflop, full_timing, full_gflop, gflops) -> dict[str, object]:
-    """Time over the FLOP bound (counted FLOPs / matmul rate of the same precision)."""
-    report: dict[str, object] = {
-        "nominal_resnet50_gflop": RESNET50_NOMINAL_GFLOP,
-        "target_ratio": FLOP_BOUND_TARGET,
+def bench_arch(arch: str, device: torch.device, args, sync) -> dict[str, object]:
+    variants, eager_forward = model_variants(arch, device, args.compile)
+    with torch.inference_mode():
+        full_gflop = counted_gflop(eager_forward)
+        trunk_gflop = counted_gflop(variants["trunk/eager_fp32"])
+        matmuls, matmul_gflop = matmul_variants(trunk_gflop, device)
+        timing = interleaved_timing({**variants, **matmuls}, args.rounds, warmup=2, sync=sync)
+        accuracy = accuracy_vs_fp32(variants)
+    models = {name: values for name, values in timing.items() if name.startswith("model/")}
+    best = min(models, key=lambda name: models[name]["best_ms"])
+    rates = {
+        name.removeprefix("matmul/"): matmul_gflop / (timing[name]["best_ms"] * 1e-3)
+        for name in timing
+        if name.startswith("matmul/")
     }
-    for scope, timing, gflop in (
-        ("visual_trunk", trunk_timing, trunk_gflop),
-        ("full_model", full_timing, full_gflop),
-    ):
-        ratios = {}
-        for name, values in timing.items():
-            precision = "fp32" if name.endswith("fp32") else "reduced"
-            bound_ms = gflop / gflops[precision] * 1e3
-            ratios[name] = {"bound_ms": round(bound_ms, 2), "ratio": round(values["best_ms"] / bound_ms, 2)}
-        best = min(ratios.values(), key=lambda r: r["ratio"])["ratio"]
-        report[scope] = {"per_variant": ratios, "best_ratio": best, "meets_target": best <= FLOP_BOUND_TARGET}
-    return report
+    bound = {}
+    for name, values in timing.items():
+        if name.startswith("matmul/"):
+            continue
+        precision = "fp32" if name.endswith("fp32") else reduced_precision(device)[1]
+        gflop = trunk_gflop if name.startswith("trunk/") else full_gflop
+        bound_ms = gflop / rates[precision] * 1e3
+        bound[name] = {"bound_ms": round(bound_ms, 2), "ratio": round(values["best_ms"] / bound_ms, 2)}
+    best_trunk = min((v["ratio"] for k, v in bound.items() if k.startswith("trunk/")), default=math.inf)
+    return {
+        "counted_gflop": {"full_model": round(full_gflop, 3), "visual_trunk": round(trunk_gflop, 3)},
+        "per_frame": timing,
+        "best_model_variant": best,
+        "speedup_best_vs_eager_fp32": round(
+            models["model/eager_fp32"]["best_ms"] / models[best]["best_ms"], 2
+        ),
+        "accuracy_vs_eager_fp32": accuracy,
+        "matmul_gflops_same_rounds": {k: round(v, 1) for k, v in rates.items()},
+        "flop_bound": {
+            "nominal_resnet50_gflop": RESNET50_NOMINAL_GFLOP,
+            "per_variant": bound,
+            "best_trunk_ratio": best_trunk,
+            "target_ratio": FLOP_BOUND_TARGET,
+            "trunk_meets_target": best_trunk <= FLOP_BOUND_TARGET,
+        },
+    }
 
 
 def bench_device(device: torch.device, args) -> dict[str, object]:
@@ -259,19 +267,9 @@ def bench_device(device: torch.device, args) -> dict[str, object]:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    reduced = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
-    size = 2048 if device.type == "cpu" else 8192
-    gflops = {
-        "fp32": matmul_gflops(device, torch.float32, size, args.rounds, sync),
-        "reduced": matmul_gflops(device, reduced, size, args.rounds, sync),
-    }
     return {
-        "matmul_gflops": {
-            "fp32": round(gflops["fp32"], 1),
-            str(reduced).removeprefix("torch."): round(gflops["reduced"], 1),
-        },
         "features": bench_features(device, args.rounds * 3, sync),
-        "models": bench_models(device, args, sync, gflops),
+        "models": {arch: bench_arch(arch, device, args, sync) for arch in args.archs},
     }
 
 

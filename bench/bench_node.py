@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
 import torch  # noqa: E402
 from avi_ros.msg import HazardEstimateArray  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 from avi_ros.audio import SAMPLE_RATE  # noqa: E402
@@ -54,6 +55,8 @@ from avi_ros.features import FeatureConfig  # noqa: E402
 from avi_ros.models.imagination import ModelConfig, build_model  # noqa: E402
 from avi_ros.models.visual_encoder import VisualEncoderConfig  # noqa: E402
 from avi_ros.ros import conversions  # noqa: E402
+from avi_ros.ros.diagnostics import diagnostic_values  # noqa: E402
+from avi_ros.ros.qos import sensor_qos  # noqa: E402
 from avi_ros.ros.scene_streamer import SceneStreamer  # noqa: E402
 from avi_ros.taxonomy import default_taxonomy  # noqa: E402
 
@@ -73,7 +76,7 @@ def make_checkpoint(directory: Path, arch: str) -> Path:
 class NodeProcess:
     """The perception node as a separate process, stopped on exit."""
 
-    def __init__(self, checkpoint: Path, device: str, domain_id: int, log) -> None:
+    def __init__(self, checkpoint: Path, args, domain_id: int, log) -> None:
         env = {**os.environ, "ROS_DOMAIN_ID": str(domain_id)}
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
         self.log = log
@@ -84,9 +87,11 @@ class NodeProcess:
                 "avi_ros.ros.perception_node",
                 "--ros-args",
                 *("-p", f"model_path:={checkpoint}"),
-                *("-p", f"device:={device}"),
+                *("-p", f"device:={args.device}"),
+                *("-p", f"cpu_threads:={args.cpu_threads}"),
                 *("-p", "extrinsic.from_tf:=false"),
                 *("-p", "confidence_threshold:=0.0"),
+                *("-p", f"qos_reliability:={args.qos}"),
                 *("--log-level", "warn"),
             ],
             env=env,
@@ -110,14 +115,30 @@ class NodeProcess:
 class Rig:
     """Publishes sensors in real time and records when each frame's inputs went out and came back."""
 
-    def __init__(self, node, scene) -> None:
+    def __init__(self, node, scene, qos: str) -> None:
         self.node = node
         self.streamer = SceneStreamer(
-            node, scene.audio, scene.rgb, scene.depth_m, scene.intrinsics, chunk_samples=CHUNK_SAMPLES
+            node,
+            scene.audio,
+            scene.rgb,
+            scene.depth_m,
+            scene.intrinsics,
+            chunk_samples=CHUNK_SAMPLES,
+            qos=sensor_qos(qos, 5),
         )
         self.answers: dict[int, float] = {}
         self.lock = threading.Lock()
+        self.counters: dict[str, int] = {}
+        self.node_inference_ms: dict[str, float] = {}
         node.create_subscription(HazardEstimateArray, "hazards", self._on_hazards, 50)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        values = diagnostic_values(msg)
+        counters = {k: int(v) for k, v in values.items() if k.startswith(("dropped.", "bad.", "gaps."))}
+        with self.lock:
+            self.counters = counters
+            self.node_inference_ms = {k: float(values[k]) for k in ("inference_ms.p50", "inference_ms.p95")}
 
     def _on_hazards(self, msg: HazardEstimateArray) -> None:
         arrived = time.monotonic()
@@ -141,6 +162,7 @@ class Rig:
         start_ns = time.time_ns()
         self.streamer.start_audio_at(start_ns)
         clock_offset = time.monotonic() - start_ns / NS  # stamp [s] -> monotonic [s]
+        counters_before = dict(self.counters)
         frame_period_ns = round(NS / rate_hz)
         next_frame_ns = start_ns + window_ns  # the first frame already has a full audio window
         end_ns = next_frame_ns + round(seconds * NS)
@@ -162,13 +184,17 @@ class Rig:
                 next_frame_ns += frame_period_ns
             wake_ns = min(next_frame_ns, self.streamer.next_chunk_stamp_ns + chunk_ns)
             time.sleep(max(0.0, (wake_ns - time.time_ns()) / NS))
-        time.sleep(1.0)  # let the last answers arrive
+        time.sleep(1.5)  # let the last answers and a diagnostics status arrive
+        node_events = {k: v - counters_before.get(k, 0) for k, v in self.counters.items()}
         # The chunk that completes a frame's window is the one holding the sample just before the stamp.
         origin = self.streamer.chunk_stamp_ns(0)
         for stamp, (rgbd_at, _) in sent.items():
             chunk_end = origin + ((stamp - origin - 1) // chunk_ns + 1) * chunk_ns
             sent[stamp] = (rgbd_at, audio_published.get(chunk_end, float("nan")))
-        return summarise(rate_hz, seconds, sent, dict(self.answers), clock_offset)
+        result = summarise(rate_hz, seconds, sent, dict(self.answers), clock_offset)
+        result["node_events"] = {k: v for k, v in node_events.items() if v}
+        result["node_inference_ms"] = dict(self.node_inference_ms)  # pipeline.run, the node's last 200 frames
+        return result
 
 
 def summarise(rate_hz, seconds, sent, answers, clock_offset) -> dict:
@@ -211,7 +237,8 @@ def summarise(rate_hz, seconds, sent, answers, clock_offset) -> dict:
 
 def bench_arch(arch: str, checkpoint: Path, args, scene, domain_id: int) -> dict:
     with open(checkpoint / "node.log", "w+") as log:
-        return _bench_arch(arch, NodeProcess(checkpoint, args.device, domain_id, log), args, scene, domain_id)
+        node_proc = NodeProcess(checkpoint, args, domain_id, log)
+        return _bench_arch(arch, node_proc, args, scene, domain_id)
 
 
 def _bench_arch(arch: str, node_proc: NodeProcess, args, scene, domain_id: int) -> dict:
@@ -222,7 +249,7 @@ def _bench_arch(arch: str, node_proc: NodeProcess, args, scene, domain_id: int) 
     executor.add_node(client)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    rig = Rig(client, scene)
+    rig = Rig(client, scene, args.qos)
     try:
         if not rig.ready(args.startup_timeout):
             raise RuntimeError(
@@ -247,6 +274,13 @@ def main() -> int:
         "--device", default="cpu", help="the node's device parameter: cpu, cuda, cuda:N, auto"
     )
     parser.add_argument("--archs", nargs="+", default=["resnet18", "resnet50"])
+    parser.add_argument(
+        "--qos",
+        default="reliable",
+        choices=["reliable", "best_effort"],
+        help="sensor QoS of rig and node; reliable keeps DDS losses of large images out of the latency",
+    )
+    parser.add_argument("--cpu-threads", type=int, default=0, help="the node's cpu_threads (0: cores - 1)")
     parser.add_argument("--rates", nargs="+", type=float, default=[5.0, 10.0, 15.0, 20.0, 30.0])
     parser.add_argument("--seconds", type=float, default=6.0, help="streaming time per rate [s]")
     parser.add_argument("--startup-timeout", type=float, default=120.0)
@@ -268,6 +302,8 @@ def main() -> int:
             "load_average_1_5_15min": [round(v, 2) for v in os.getloadavg()],
             "platform": platform.platform(),
             "device": args.device,
+            "qos": args.qos,
+            "node_cpu_threads": args.cpu_threads,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "torch": torch.__version__,
         },

@@ -25,16 +25,18 @@ import yaml
 from avi_ros.msg import FoaAudio, HazardEstimateArray
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import MultiThreadedExecutor
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from avi_ros.audio import encode_pcm
 from avi_ros.checkpoint import save_checkpoint
 from avi_ros.data.scene import SceneConfig, generate_scene
 from avi_ros.features import FeatureConfig
+from avi_ros.frame_assembly import ApproximateTimeSync
 from avi_ros.models.adapter import AdapterConfig
 from avi_ros.models.head import HeadConfig
 from avi_ros.models.imagination import ModelConfig, build_model
@@ -262,6 +264,17 @@ def test_only_the_newest_frame_is_processed_when_frames_arrive_faster_than_infer
     assert len(answered) <= len(stamps)
 
 
+def test_deactivate_stops_answers_and_activate_resumes(harness):
+    assert harness.node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    ignored = harness.send_frame()
+    time.sleep(0.5)
+    assert harness.answer_for(ignored) is None
+    assert harness.node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert wait_for(lambda: harness.streamer.rgb_pub.get_subscription_count() > 0)
+    assert wait_for(lambda: harness.streamer.audio_pub.get_subscription_count() > 0)
+    harness.assert_answers(harness.send_frame())
+
+
 # --- bad input -------------------------------------------------------------------------------
 
 
@@ -402,6 +415,32 @@ def test_every_parameter_is_declared_with_a_description(harness):
         assert descriptor.description, spec.name
 
 
+def test_builtin_sync_emits_the_same_sets_as_message_filters():
+    message_filters = pytest.importorskip(
+        "message_filters", reason="message_filters (a full ROS 2 install) is the reference to compare with"
+    )
+    rng = np.random.default_rng(3)
+    arrivals = []
+    for frame in range(60):
+        base = 1000 * NS + frame * 33_000_000
+        for index in rng.permutation(3):
+            if rng.random() < 0.9:  # some messages never arrive
+                arrivals.append((int(index), base + int(rng.integers(-15, 15)) * 1_000_000))
+    sources = [message_filters.SimpleFilter() for _ in range(3)]
+    reference: list[tuple[int, ...]] = []
+    sync = message_filters.ApproximateTimeSynchronizer(sources, queue_size=5, slop=0.02)
+    sync.registerCallback(
+        lambda *msgs: reference.append(tuple(conversions.stamp_to_ns(m.header.stamp) for m in msgs))
+    )
+    ours: list[tuple[int, ...]] = []
+    builtin = ApproximateTimeSync(("a", "b", "c"), 5, 0.02, lambda *stamps: ours.append(stamps))
+    for index, stamp in arrivals:
+        sources[index].signalMessage(CameraInfo(header=conversions.make_header(stamp, "")))
+        builtin.add(index, stamp, stamp)
+    assert len(ours) > 20
+    assert ours == reference
+
+
 # --- start-up --------------------------------------------------------------------------------
 
 
@@ -488,5 +527,9 @@ def test_use_sim_time_stamps_and_waits_follow_the_clock_topic(ros_context, check
         # ...and once the sim clock moves past the wait bound, it is dropped.
         tick(waiting + NS)
         assert wait_for(lambda: node.events["frame.audio_timeout"] == 1)
+        # A looping bag: /clock jumps back, and the node resets its buffers.
+        tick(sim_ns - 100 * NS)
+        assert wait_for(lambda: node.events["clock.time_backwards"] == 1)
+        assert node.assembler.ring.empty
     finally:
         h.close()

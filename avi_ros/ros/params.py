@@ -79,8 +79,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "time_jump_reset_s",
         1.0,
-        "A stamp this far behind the newest one means time went backwards (bag loop): buffers reset [s].",
-        0.0,
+        "A stamp (or /clock) this far behind the newest one means time went backwards (bag loop): "
+        "buffers reset [s].",
+        0.01,
         3600.0,
     ),
     ParamSpec("sync.slop_s", 0.05, "RGB/depth/camera_info stamps within this are one frame [s].", 1e-4, 10.0),

@@ -32,7 +32,7 @@ import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.clock import JumpThreshold, TimeJump
+from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -159,14 +159,17 @@ class PerceptionNode(LifecycleNode):
         self._worker.start()
         self._activity_timers = [
             self.create_timer(EXPIRE_PERIOD_S, self._expire, callback_group=self._timer_group),
+            # Diagnostics run on the steady clock, so they keep coming while a bag is paused.
             self.create_timer(
                 self.settings.diagnostics_period_s,
                 self._publish_diagnostics,
                 callback_group=self._timer_group,
+                clock=Clock(clock_type=ClockType.STEADY_TIME),
             ),
         ]
+        jump_s = self.settings.assembly.backwards_reset_s
         self._jump_handle = self.get_clock().create_jump_callback(
-            JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1)),
+            JumpThreshold(min_forward=None, min_backward=Duration(seconds=-jump_s), on_clock_change=False),
             post_callback=self._on_time_jump,
         )
         self.get_logger().info("active: waiting for audio, rgb/image_raw, depth/image_raw, rgb/camera_info")

@@ -1,0 +1,162 @@
+"""The ROS edge without a running graph: message conversions, markers, diagnostics, QoS hints, tf math."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+from rclpy.qos import QoSPolicyKind, ReliabilityPolicy
+from visualization_msgs.msg import Marker
+
+from avi_ros.geometry import CameraIntrinsics, direction_to_unit, rotation_from_rpy
+from avi_ros.ros import conversions
+from avi_ros.ros.diagnostics import NodeStats, diagnostic_array, diagnostic_values
+from avi_ros.ros.extrinsic import rpy_from_quaternion
+from avi_ros.ros.markers import RISK_COLORS, MarkerStyle, hazard_markers
+from avi_ros.ros.qos import qos_mismatch_hint, sensor_qos
+from avi_ros.taxonomy import Action, RiskLevel, Visibility
+from avi_ros.types import HazardEstimateData
+
+pytestmark = pytest.mark.ros
+
+
+def hazard(
+    distance=3.0, confidence=0.8, risk=RiskLevel.HIGH, azimuth=0.5, elevation=0.1
+) -> HazardEstimateData:
+    return HazardEstimateData(
+        class_id=2,
+        class_name="car_horn",
+        class_probabilities=np.array([0.1, 0.1, 0.8], np.float32),
+        azimuth=azimuth,
+        elevation=elevation,
+        distance=distance,
+        direction=direction_to_unit(azimuth, elevation),
+        confidence=confidence,
+        occlusion_level=0.3,
+        visibility=Visibility.OCCLUDED,
+        audio_weight=0.7,
+        visual_weight=0.3,
+        risk_level=risk,
+        recommended_action=Action.STOP,
+    )
+
+
+def test_stamps_round_trip():
+    stamp = 1_700_000_123_456_789_012
+    assert conversions.stamp_to_ns(conversions.ns_to_stamp(stamp)) == stamp
+
+
+def test_hazard_message_carries_every_field():
+    h = hazard()
+    msg = conversions.hazards_to_msg([h], conversions.make_header(5, "mic")).hazards[0]
+    assert (msg.class_id, msg.class_name, msg.visibility, msg.risk_level, msg.recommended_action) == (
+        2,
+        "car_horn",
+        Visibility.OCCLUDED,
+        RiskLevel.HIGH,
+        Action.STOP,
+    )
+    np.testing.assert_allclose(msg.class_probabilities, h.class_probabilities)
+    np.testing.assert_allclose([msg.direction.x, msg.direction.y, msg.direction.z], h.direction)
+    assert msg.azimuth == pytest.approx(0.5) and msg.distance == pytest.approx(3.0)
+    assert msg.audio_weight == pytest.approx(0.7) and msg.occlusion_level == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+def test_images_and_audio_round_trip_through_messages(encoding):
+    header = conversions.make_header(0, "cam")
+    depth = np.array([[0.0, 1.234], [2.5, np.nan]], np.float32)
+    back = conversions.depth_from_msg(conversions.depth_to_msg(depth, header, encoding))
+    expected = np.nan_to_num(depth, nan=0.0) if encoding == "16UC1" else depth
+    np.testing.assert_allclose(back, expected, atol=1e-3)
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 4, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        conversions.rgb_from_msg(conversions.image_to_msg(rgb, "rgb8", header)), rgb
+    )
+    k = CameraIntrinsics.from_fov(4, 3, 1.0)
+    assert conversions.intrinsics_from_msg(conversions.camera_info_to_msg(k, header), rgb.shape) == k
+    audio = np.random.default_rng(1).uniform(-0.5, 0.5, (4, 480)).astype(np.float32)
+    np.testing.assert_allclose(conversions.foa_from_msg(conversions.foa_to_msg(audio, 0, "mic")).audio, audio)
+
+
+def test_markers_arrow_per_hazard_with_length_colour_label_and_lifetime():
+    header = conversions.make_header(7, "mic")
+    near, far = hazard(distance=0.1, risk=RiskLevel.LOW), hazard(distance=50.0, risk=RiskLevel.HIGH)
+    markers = hazard_markers(
+        [near, far], header, MarkerStyle(min_length_m=0.3, max_length_m=5.0, lifetime_s=0.75)
+    ).markers
+    assert markers[0].action == Marker.DELETEALL
+    arrows = [m for m in markers if m.action == Marker.ADD and m.type == Marker.ARROW]
+    labels = [m for m in markers if m.type == Marker.TEXT_VIEW_FACING]
+    assert len(arrows) == len(labels) == 2
+    lengths = [
+        math.dist(
+            (a.points[0].x, a.points[0].y, a.points[0].z), (a.points[1].x, a.points[1].y, a.points[1].z)
+        )
+        for a in arrows
+    ]
+    assert lengths == pytest.approx([0.3, 5.0])
+    tip = np.array([arrows[1].points[1].x, arrows[1].points[1].y, arrows[1].points[1].z])
+    np.testing.assert_allclose(tip / 5.0, far.direction, atol=1e-6)
+    assert (arrows[0].color.r, arrows[0].color.g, arrows[0].color.b) == pytest.approx(
+        RISK_COLORS[RiskLevel.LOW][:3]
+    )
+    assert (arrows[1].color.r, arrows[1].color.g) == pytest.approx(RISK_COLORS[RiskLevel.HIGH][:2])
+    assert labels[0].text == "car_horn 0.80"
+    assert all(m.lifetime.sec == 0 and m.lifetime.nanosec == 750_000_000 for m in arrows + labels)
+    assert all(m.header.frame_id == "mic" for m in markers)
+
+    by_confidence = hazard_markers(
+        [hazard(confidence=0.5)], header, MarkerStyle(length_mode="confidence")
+    ).markers[1]
+    assert math.dist(
+        (0, 0, 0), (by_confidence.points[1].x, by_confidence.points[1].y, by_confidence.points[1].z)
+    ) == (pytest.approx(2.5))
+    with pytest.raises(ValueError, match="length_mode"):
+        MarkerStyle(length_mode="size")
+
+
+def test_diagnostics_group_counts_and_warn_on_new_events():
+    stats = NodeStats()
+    stats.message_in("audio")
+    stats.message_in("audio")
+    stats.frame_done(inference_ms=12.0, end_to_end_ms=20.0)
+    events = {"audio.bad_channels": 2, "frame.audio_timeout": 1, "audio.gap": 3, "rgbd.unmatched": 4}
+    header = conversions.make_header(0, "")
+    array = diagnostic_array(stats.snapshot(events), header, "perception", "hw")
+    values = diagnostic_values(array)
+    assert array.status[0].level == DiagnosticStatus.WARN
+    assert values["bad.audio.bad_channels"] == "2" and values["bad_messages"] == "2"
+    assert values["dropped.frame.audio_timeout"] == "1" and values["dropped.rgbd.unmatched"] == "4"
+    assert values["frames_dropped"] == "5" and values["audio_gaps"] == "3"
+    assert float(values["inference_ms.p50"]) == pytest.approx(12.0)
+    assert float(values["end_to_end_ms.p95"]) == pytest.approx(20.0)
+    # Nothing new since the last snapshot and inputs alive: OK.
+    again = diagnostic_array(stats.snapshot(events), header, "perception", "hw")
+    assert again.status[0].level == DiagnosticStatus.OK
+
+
+def test_sensor_qos_and_mismatch_hint():
+    assert sensor_qos("best_effort", 5).reliability == ReliabilityPolicy.BEST_EFFORT
+    assert sensor_qos("reliable", 50).depth == 50
+    with pytest.raises(ValueError, match="qos_reliability"):
+        sensor_qos("sometimes", 5)
+
+    class Info:
+        total_count = 1
+        last_policy_kind = QoSPolicyKind.RELIABILITY.value
+
+    hint = qos_mismatch_hint("/ns/rgb/image_raw", "reliable", Info())
+    assert "/ns/rgb/image_raw" in hint and "RELIABILITY" in hint and "qos_reliability:=best_effort" in hint
+
+
+@pytest.mark.parametrize("rpy", [(0.0, 0.0, 0.0), (0.3, -0.2, 1.1), (-1.0, 0.5, -2.5)])
+def test_quaternion_to_rpy_matches_the_geometry_convention(rpy):
+    r = rotation_from_rpy(*rpy)
+    w = math.sqrt(max(0.0, 1.0 + r[0, 0] + r[1, 1] + r[2, 2])) / 2.0
+    x = (r[2, 1] - r[1, 2]) / (4 * w)
+    y = (r[0, 2] - r[2, 0]) / (4 * w)
+    z = (r[1, 0] - r[0, 1]) / (4 * w)
+    np.testing.assert_allclose(rotation_from_rpy(*rpy_from_quaternion(x, y, z, w)), r, atol=1e-9)

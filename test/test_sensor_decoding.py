@@ -1,0 +1,147 @@
+"""Raw sensor payloads -> core arrays (shared by the node and the bag replay), and every named error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avi_ros.audio import encode_pcm, foa_encoding_gains
+from avi_ros.geometry import CameraIntrinsics
+from avi_ros.sensor_decoding import (
+    SensorInputError,
+    decode_color_image,
+    decode_depth_image,
+    decode_foa_chunk,
+    intrinsics_from_camera_info,
+)
+
+RGB = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+
+
+def padded(rows: np.ndarray, pad: int) -> tuple[int, bytes]:
+    """Row-major bytes with ``pad`` junk bytes after each row (as drivers with aligned rows send)."""
+    flat = rows.reshape(rows.shape[0], -1).view(np.uint8)
+    junk = np.full((rows.shape[0], pad), 0xEE, np.uint8)
+    data = np.hstack([flat, junk])
+    return data.shape[1], data.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pixels"),
+    [
+        ("rgb8", RGB),
+        ("bgr8", RGB[..., ::-1]),
+        ("rgba8", np.dstack([RGB, np.full((4, 5), 9, np.uint8)])),
+        ("bgra8", np.dstack([RGB[..., ::-1], np.full((4, 5), 9, np.uint8)])),
+    ],
+)
+def test_colour_encodings_decode_to_rgb_with_row_padding(encoding, pixels):
+    step, data = padded(np.ascontiguousarray(pixels), pad=3)
+    out = decode_color_image(encoding, 4, 5, step, data)
+    assert out.dtype == np.uint8 and out.shape == (4, 5, 3)
+    np.testing.assert_array_equal(out, RGB)
+
+
+def test_mono8_is_repeated_into_three_channels():
+    gray = RGB[..., 0]
+    out = decode_color_image("mono8", 4, 5, 5, gray.tobytes())
+    np.testing.assert_array_equal(out, np.repeat(gray[..., None], 3, axis=2))
+
+
+def test_depth_16uc1_millimetres_and_32fc1_metres_and_big_endian():
+    mm = np.array([[0, 1500], [65535, 250]], np.uint16)
+    np.testing.assert_allclose(decode_depth_image("16UC1", 2, 2, 4, mm.tobytes()), mm / 1000.0)
+    np.testing.assert_allclose(
+        decode_depth_image("16UC1", 2, 2, 4, mm.astype(">u2").tobytes(), True), mm / 1000.0
+    )
+    metres = np.array([[np.nan, 1.5], [np.inf, 0.25]], np.float32)
+    out = decode_depth_image("32FC1", 2, 2, 8, metres.tobytes())
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, metres)  # NaN/inf stay "no reading"
+
+
+@pytest.mark.parametrize(
+    ("call", "reason"),
+    [
+        (lambda: decode_color_image("yuv422", 4, 5, 10, bytes(40)), "unsupported_encoding"),
+        (lambda: decode_color_image("16UC1", 4, 5, 10, bytes(40)), "encoding_mismatch"),
+        (lambda: decode_depth_image("rgb8", 4, 5, 15, bytes(60)), "encoding_mismatch"),
+        (lambda: decode_color_image("rgb8", 4, 5, 15, bytes(59)), "truncated"),
+        (lambda: decode_color_image("rgb8", 4, 5, 15, bytes(61)), "size_mismatch"),
+        (lambda: decode_color_image("rgb8", 4, 5, 14, bytes(56)), "size_mismatch"),
+        (lambda: decode_color_image("rgb8", 0, 5, 15, b""), "empty"),
+        (lambda: decode_depth_image("32FC1", 2, 2, 8, b""), "empty"),
+    ],
+)
+def test_malformed_images_name_the_reason(call, reason):
+    with pytest.raises(SensorInputError) as err:
+        call()
+    assert err.value.reason == reason
+
+
+def test_camera_info_is_scaled_to_the_image_and_rejects_bad_calibration():
+    k = CameraIntrinsics.from_fov(1280, 960, 1.2)
+    scaled = intrinsics_from_camera_info(k.matrix.reshape(-1), 1280, 960, (480, 640, 3))
+    assert (scaled.width, scaled.height) == (640, 480)
+    assert scaled.fx == pytest.approx(k.fx / 2)
+    same = intrinsics_from_camera_info(k.matrix.reshape(-1), 0, 0, (960, 1280, 3))
+    assert same == k
+    with pytest.raises(SensorInputError, match="uncalibrated"):
+        intrinsics_from_camera_info(np.zeros(9), 1280, 960, (960, 1280, 3))
+    with pytest.raises(SensorInputError) as err:
+        intrinsics_from_camera_info(k.matrix.reshape(-1), 1280, 960, (480, 480, 3))
+    assert err.value.reason == "size_mismatch"
+
+
+def plane_wave(n: int, rate: int) -> np.ndarray:
+    t = np.arange(n) / rate
+    mono = np.sin(2 * np.pi * 500.0 * t)
+    return (foa_encoding_gains(0.6, 0.2)[:, None] * mono * 0.5).astype(np.float32)
+
+
+def test_foa_chunk_decodes_converts_and_resamples():
+    audio = plane_wave(960, 48_000)
+    fuma = np.stack([audio[0] / np.sqrt(2.0), audio[3], audio[1], audio[2]])
+    chunk = decode_foa_chunk(encode_pcm(fuma, "int32"), "int32", 48_000, 4, 960, "FuMa", "FuMa")
+    assert chunk.resampled and chunk.audio.shape == (4, 480) and chunk.audio.dtype == np.float32
+    # Away from the chunk edges the resampled signal matches the same wave sampled at 24 kHz.
+    np.testing.assert_allclose(
+        chunk.audio[:, 100:380], plane_wave(960, 48_000)[:, ::2][:, 100:380], atol=0.02
+    )
+
+
+def test_higher_order_ambisonics_keeps_its_first_order_part():
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (9, 480)).astype(np.float32)
+    chunk = decode_foa_chunk(encode_pcm(audio, "float32"), "float32", 24_000, 9, 480, "ACN", "SN3D")
+    assert chunk.dropped_channels == 5
+    np.testing.assert_array_equal(chunk.audio, audio[:4])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"channel_count": 2}, "bad_channels"),
+        ({"channel_count": 5}, "bad_channels"),
+        ({"sample_rate": 0}, "bad_rate"),
+        ({"sample_format": "float64"}, "bad_format"),
+        ({"frame_sample_count": 100}, "size_mismatch"),
+        ({"channel_order": "SID"}, "bad_format"),
+        ({"data": b""}, "empty"),
+        ({"data": bytes(4 * 4 * 480 - 2)}, "truncated"),
+        ({"data": encode_pcm(np.full((4, 480), np.nan), "float32")}, "non_finite"),
+    ],
+)
+def test_bad_foa_chunks_name_the_reason(kwargs, reason):
+    args = {
+        "data": encode_pcm(np.zeros((4, 480)), "float32"),
+        "sample_format": "float32",
+        "sample_rate": 24_000,
+        "channel_count": 4,
+        "frame_sample_count": 480,
+        "channel_order": "ACN",
+        "normalization": "SN3D",
+        **kwargs,
+    }
+    with pytest.raises(SensorInputError) as err:
+        decode_foa_chunk(**args)
+    assert err.value.reason == reason
