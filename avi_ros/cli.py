@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from avi_ros.bag.io import BagError
-from avi_ros.bag.topics import BagTopics
+from avi_ros.bag.topics import BagFrames, BagTopics
 
 EXIT_ERROR = 1
 
@@ -46,7 +46,7 @@ def _make_bag_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _replay_parser(sub: argparse._SubParsersAction) -> None:
-    defaults = BagTopics()
+    defaults, frames = BagTopics(), BagFrames()
     p = sub.add_parser(
         "replay",
         help="run the node's frame assembly and model over a bag; write an output bag and a report",
@@ -56,18 +56,39 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("bag", type=Path, help="input bag (rosbag2 directory, or .mcap/.db3)")
     p.add_argument("--model", required=True, type=Path, help="checkpoint directory")
-    p.add_argument("--out", required=True, type=Path, help="output directory (bag/ and report/ go inside)")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="output directory (output bag in bag/, report index.html + PNGs)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
-    p.add_argument("--audio-topic", default=defaults.audio)
-    p.add_argument("--rgb-topic", default=defaults.rgb)
-    p.add_argument("--depth-topic", default=defaults.depth)
-    p.add_argument("--camera-info-topic", default=defaults.camera_info)
+    p.add_argument("--audio-topic", default=defaults.audio, help="avi_ros/FoaAudio topic")
+    p.add_argument("--rgb-topic", default=defaults.rgb, help="colour sensor_msgs/Image topic")
+    p.add_argument("--depth-topic", default=defaults.depth, help="depth Image topic (16UC1 mm or 32FC1 m)")
+    p.add_argument(
+        "--camera-info-topic", default=defaults.camera_info, help="CameraInfo of the colour camera"
+    )
     p.add_argument(
         "--ground-truth-topic",
         default=defaults.ground_truth,
         help="HazardEstimateArray ground truth; ignored when the bag has no such topic ('' to disable)",
     )
     p.add_argument("--slop", type=float, default=0.05, help="RGB-D sync slop [s]")
+    p.add_argument(
+        "--confidence-threshold", type=float, default=0.5, help="publish hazards at or above this confidence"
+    )
+    p.add_argument(
+        "--extrinsic",
+        type=float,
+        nargs=6,
+        metavar=("X", "Y", "Z", "ROLL", "PITCH", "YAW"),
+        help="camera body pose in the microphone frame [m, rad]; default: from the bag's /tf_static",
+    )
+    p.add_argument(
+        "--microphone-frame", default=frames.microphone, help="microphone TF frame (for /tf_static)"
+    )
+    p.add_argument("--camera-frame", default=frames.camera, help="camera body TF frame (for /tf_static)")
     p.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap", help="output bag storage")
     p.add_argument("--no-report", action="store_true", help="write only the output bag")
     p.add_argument(
@@ -158,6 +179,7 @@ def _run_make_bag(args: argparse.Namespace) -> int:
 
 def _run_replay(args: argparse.Namespace) -> int:
     from avi_ros.bag.replay import ReplayOptions, replay
+    from avi_ros.geometry import MicToCamera
 
     topics = BagTopics(
         audio=args.audio_topic,
@@ -166,6 +188,10 @@ def _run_replay(args: argparse.Namespace) -> int:
         camera_info=args.camera_info_topic,
         ground_truth=args.ground_truth_topic or None,
     )
+    extrinsic = None
+    if args.extrinsic is not None:
+        x, y, z, roll, pitch, yaw = args.extrinsic
+        extrinsic = MicToCamera((x, y, z), (roll, pitch, yaw))
     options = ReplayOptions(
         bag=args.bag,
         model=args.model,
@@ -173,6 +199,9 @@ def _run_replay(args: argparse.Namespace) -> int:
         device=args.device,
         topics=topics,
         slop_s=args.slop,
+        confidence_threshold=args.confidence_threshold,
+        extrinsic=extrinsic,
+        frames=BagFrames(microphone=args.microphone_frame, camera=args.camera_frame),
         storage=args.storage,
         report=not args.no_report,
         report_frames=args.report_frames,
@@ -233,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "echo":
             return _run_echo(args, ros_args)
         return _run_play(args, ros_args)
-    except (BagError, FileNotFoundError, ValueError, KeyError) as exc:
+    except (BagError, OSError, RuntimeError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"avi-ros {args.command}: error: {message}", file=sys.stderr)
         return EXIT_ERROR

@@ -18,6 +18,11 @@ depth (16UC1) and CameraInfo of a synthetic 640x480 scene at the swept rate. It 
 - ``latency_from_rgb_ms``: from the RGB-D publish, which adds the wait for the audio chunk
   that holds the frame's stamp (up to one 20 ms chunk).
 
+From the node's /diagnostics it also records, per rate, the node's own view
+(``node_latency_ms``: pipeline.run p50/p95, and RGB-D set received -> published p50/p95) and
+the drop counters that moved (``node_events``), so a slow transport and a slow node can be
+told apart.
+
 Per rate it reports p50/p95, the fraction of frames answered, the output rate, and the lag
 slope: the least-squares slope of latency against time [ms per s]. A growing backlog shows as
 a clearly positive slope; the node drops stale frames instead, so the slope stays near zero
@@ -129,7 +134,7 @@ class Rig:
         self.answers: dict[int, float] = {}
         self.lock = threading.Lock()
         self.counters: dict[str, int] = {}
-        self.node_inference_ms: dict[str, float] = {}
+        self.node_latency_ms: dict[str, float] = {}
         node.create_subscription(HazardEstimateArray, "hazards", self._on_hazards, 50)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
 
@@ -138,7 +143,10 @@ class Rig:
         counters = {k: int(v) for k, v in values.items() if k.startswith(("dropped.", "bad.", "gaps."))}
         with self.lock:
             self.counters = counters
-            self.node_inference_ms = {k: float(values[k]) for k in ("inference_ms.p50", "inference_ms.p95")}
+            self.node_latency_ms = {
+                k: float(values[k])
+                for k in ("inference_ms.p50", "inference_ms.p95", "end_to_end_ms.p50", "end_to_end_ms.p95")
+            }
 
     def _on_hazards(self, msg: HazardEstimateArray) -> None:
         arrived = time.monotonic()
@@ -193,7 +201,8 @@ class Rig:
             sent[stamp] = (rgbd_at, audio_published.get(chunk_end, float("nan")))
         result = summarise(rate_hz, seconds, sent, dict(self.answers), clock_offset)
         result["node_events"] = {k: v for k, v in node_events.items() if v}
-        result["node_inference_ms"] = dict(self.node_inference_ms)  # pipeline.run, the node's last 200 frames
+        # The node's own view over its last 200 frames: pipeline.run, and RGB-D set received -> published.
+        result["node_latency_ms"] = dict(self.node_latency_ms)
         return result
 
 

@@ -8,15 +8,21 @@
 #   6. say where to look                     -> out/demo/index.html
 # A second run reuses whatever the first made: each step is skipped when its output exists
 # (delete runs/demo or out/demo to redo them). Pass --fresh to redo steps 3-6.
+# AVI_ROS_DEMO_OUT, AVI_ROS_DEMO_RUN and AVI_ROS_DEMO_CACHE move the outputs, the training run
+# and the dataset cache elsewhere (e.g. to time a cold run next to an existing one).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+set +u  # colcon's setup scripts read unset variables
 # shellcheck source=scripts/ros_env.sh
 source scripts/ros_env.sh
+set -u
 
-OUT=out/demo
-RUN=runs/demo
+OUT="${AVI_ROS_DEMO_OUT:-out/demo}"
+RUN="${AVI_ROS_DEMO_RUN:-runs/demo}"
+CACHE="${AVI_ROS_DEMO_CACHE:-runs/cache/demo}"
 CONFIG=training/configs/demo.yaml
+OVERRIDES=("output_dir=$RUN" "data.cache_dir=$CACHE")
 BAG="$OUT/scenario"
 CHECKPOINT="$RUN/checkpoints/best"
 LIVE="$OUT/live_hazards.jsonl"
@@ -45,13 +51,13 @@ step() {
 }
 
 step 1 "generate the synthetic dataset of $CONFIG (reused when present)"
-python - "$CONFIG" <<'EOF'
+python - "$CONFIG" "${OVERRIDES[@]}" <<'EOF'
 import sys
 
 from training.config import load_config
 from training.splits import ensure_scenes, split_directory
 
-config = load_config(sys.argv[1])
+config = load_config(sys.argv[1], sys.argv[2:])
 data = config.data
 scene = data.scene_config()
 for name in ("train", "val"):
@@ -68,7 +74,7 @@ elif [[ -f "$RUN/checkpoints/last/metadata.json" ]]; then
   echo "an earlier run stopped part way; resuming it"
   python training/train.py --resume "$RUN"
 else
-  python training/train.py --config "$CONFIG"
+  python training/train.py --config "$CONFIG" "${OVERRIDES[@]}"
 fi
 
 step 3 "make the scenario bag $BAG (engine in view, dog walking behind a panel, siren behind the robot)"
@@ -84,18 +90,20 @@ if [[ -s "$LIVE" ]]; then
 else
   pids=()
   cleanup() {
+    # SIGTERM: background jobs of a script ignore SIGINT; rclpy shuts down cleanly on SIGTERM.
     for pid in "${pids[@]}"; do
-      kill -INT "$pid" 2>/dev/null || true
+      kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in "${pids[@]}"; do
       wait "$pid" 2>/dev/null || true
     done
   }
   trap cleanup EXIT
+  rm -f "$LIVE.partial"
   python -m avi_ros.ros.perception_node --ros-args \
-    -p model_path:="$ROOT/$CHECKPOINT" -p device:=cpu \
+    -p model_path:="$CHECKPOINT" -p device:=cpu \
     -p extrinsic.from_tf:=false -p "extrinsic.xyz:=[0.05, 0.0, 0.1]" \
-    -p audio.queue_depth:=500 --log-level warn &
+    -p qos_reliability:=reliable -p audio.queue_depth:=500 --log-level warn &
   pids+=($!)
   "${CLI[@]}" echo --topic /hazards --jsonl "$LIVE.partial" --quiet &
   pids+=($!)
@@ -148,11 +156,11 @@ print(
 EOF
 if [[ -f "$OUT/metrics.md" ]]; then
   echo
-  echo "metrics against the scenario's ground truth (out/demo/metrics.md):"
+  echo "metrics against the scenario's ground truth ($OUT/metrics.md):"
   cat "$OUT/metrics.md"
 fi
 now=$(date +%s)
 echo
 echo "[demo] done in $((now - started)) s."
-echo "[demo] open $ROOT/$OUT/index.html  (frames: $OUT/frames/, timeline: $OUT/timeline.png, top-down: $OUT/polar.png)"
+echo "[demo] open $OUT/index.html  (frames: $OUT/frames/, timeline: $OUT/timeline.png, top-down: $OUT/polar.png)"
 echo "[demo] input bag: $BAG   output bag: $OUT/bag   live node output: $LIVE"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from avi_ros.checkpoint import save_checkpoint
+from avi_ros.checkpoint import load_checkpoint, save_checkpoint
 from avi_ros.features import FeatureConfig
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.models import AdapterConfig, HeadConfig, ModelConfig, VisualEncoderConfig, build_model
@@ -199,3 +199,20 @@ def test_reduced_precision_stays_close_to_fp32(checkpoint: Path, pipeline: Pipel
     np.testing.assert_allclose(low.class_probabilities, full.class_probabilities, atol=0.02)
     assert math.degrees(math.acos(min(1.0, float(np.dot(low.direction, full.direction))))) < 5.0
     assert low.distance == pytest.approx(full.distance, rel=0.05)
+
+
+def test_folded_batchnorm_gives_the_same_estimate(checkpoint: Path, pipeline: Pipeline) -> None:
+    model, metadata = load_checkpoint(checkpoint)
+    unfolded = Pipeline.from_model(
+        model,
+        metadata.feature_config,
+        metadata.taxonomy,
+        device="cpu",
+        occlusion_config=pipeline.occlusion_config,
+    )
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in unfolded.model.visual_encoder.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in pipeline.model.visual_encoder.modules())
+    frame = make_frame(seed=7)
+    folded_top, unfolded_top = pipeline.run(frame).top, unfolded.run(frame).top
+    np.testing.assert_allclose(folded_top.class_probabilities, unfolded_top.class_probabilities, atol=1e-5)
+    np.testing.assert_allclose(folded_top.direction, unfolded_top.direction, atol=1e-5)

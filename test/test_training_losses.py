@@ -87,7 +87,7 @@ def test_invalid_weight_is_rejected():
 
 # --- ADPIT (multi-ACCDOA) --------------------------------------------------------------------
 
-from training.seld_task import adpit_loss  # noqa: E402
+from training.losses import adpit_loss  # noqa: E402
 
 
 def _accdoa(tracks: dict[tuple[int, int], list[float]], frames: int = 1, classes: int = 2) -> torch.Tensor:

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from avi_ros.models.imagination import build_model
 from training.config import load_config
-from training.seld_task import frame_labels_from_target, load_seld_encoder, scene_target
+from training.data import accdoa_target_of_scene
+from training.seld_task import frame_labels_from_target, load_seld_encoder
 from training.trainer import Trainer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
@@ -28,14 +29,14 @@ def test_scene_target_holds_both_sources_on_their_classes():
         "second_azimuth": 0.0,
         "second_elevation": np.pi / 2,
     }
-    target = scene_target(fields, frames=4, tracks=3, classes=9)
+    target = accdoa_target_of_scene(fields, frames=4, tracks=3, classes=9)
     labels = frame_labels_from_target(target)
     assert sorted(labels) == [0, 1, 2, 3]
     (c0, d0), (c1, d1) = labels[2]
     assert (c0, c1) == (2, 4)  # accdoa class = class id - 1
     assert d0 == pytest.approx([0, 1, 0], abs=1e-6) and d1 == pytest.approx([0, 0, 1], abs=1e-6)
     no_second = {**fields, "second_class_id": -1}
-    assert len(frame_labels_from_target(scene_target(no_second, 4, 3, 9))[0]) == 1
+    assert len(frame_labels_from_target(accdoa_target_of_scene(no_second, 4, 3, 9))[0]) == 1
 
 
 @pytest.mark.slow

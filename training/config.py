@@ -242,6 +242,16 @@ class ExperimentConfig:
             raise ValueError(
                 "data.source: 'starss23' has no depth or single-hazard labels; use it with task seld_pretrain"
             )
+        hazards = taxonomy_classes - 1
+        if (
+            self.task == "imagination"
+            and self.loss.accdoa_weight > 0
+            and self.model.audio.accdoa_classes != hazards
+        ):
+            raise ValueError(
+                f"model.audio.accdoa_classes: expected {hazards} (one per hazard class) when "
+                f"loss.accdoa_weight > 0, got {self.model.audio.accdoa_classes}"
+            )
         if self.task == "seld_pretrain" and not self.model.audio.accdoa_classes:
             raise ValueError(
                 "model.audio.accdoa_classes: expected > 0 for task seld_pretrain (multi-ACCDOA head)"

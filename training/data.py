@@ -25,6 +25,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from avi_ros.features import FeatureConfig, FeatureExtractor
+from avi_ros.geometry import direction_to_unit
 from avi_ros.occlusion import OcclusionConfig, compute_occlusion
 from avi_ros.pipeline import audio_window
 from avi_ros.vision import visual_input
@@ -37,11 +38,16 @@ LABEL_KEYS = ("class_id", "direction", "distance", "risk", "action", "visibility
 
 @dataclass(frozen=True)
 class PrepareConfig:
-    """What turns a scene into model inputs; its fingerprint names the on-disk cache."""
+    """What turns a scene into model inputs; its fingerprint names the on-disk cache.
+
+    With ``accdoa_shape`` each sample also gets the multi-ACCDOA target of its sources, for the
+    auxiliary SELD loss that teaches the audio encoder to localise.
+    """
 
     image_size: int
     features: FeatureConfig
     occlusion: OcclusionConfig
+    accdoa_shape: tuple[int, int, int] | None = None  # (frames, tracks, classes) of an auxiliary target
 
     def fingerprint(self) -> str:
         text = json.dumps(
@@ -49,6 +55,7 @@ class PrepareConfig:
                 "image_size": self.image_size,
                 "features": self.features.to_dict(),
                 "occlusion": vars(self.occlusion),
+                "accdoa_shape": self.accdoa_shape,
                 "version": 1,
             },
             sort_keys=True,
@@ -61,7 +68,7 @@ def _field(sample: Any, name: str) -> Any:
 
 
 def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
-    """One scene (an ``avi_ros.data.scene.Sample`` or a mapping with its fields) -> numpy inputs and labels.
+    """One scene (a shard sample's fields, or an ``avi_ros.data.scene.Sample``) -> numpy inputs and labels.
 
     ``direction`` is the unit vector of the source in the microphone frame (zeros for class 0);
     ``occlusion_input`` is what the node computes from depth; ``occlusion_true`` is the
@@ -70,26 +77,45 @@ def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
     depth = np.asarray(_field(sample, "depth_m"), dtype=np.float32)
     occlusion = compute_occlusion(depth, config.occlusion)
     class_id = int(_field(sample, "class_id"))
-    azimuth, elevation = float(_field(sample, "azimuth")), float(_field(sample, "elevation"))
     if class_id == 0:
         direction = np.zeros(3, dtype=np.float32)
     else:
-        direction = np.array(
-            [np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation), np.sin(elevation)],
-            dtype=np.float32,
-        )
-    return {
+        direction = direction_to_unit(float(_field(sample, "azimuth")), float(_field(sample, "elevation")))
+    prepared = {
         "audio": audio_window(_field(sample, "audio"), int(_field(sample, "sample_rate")), config.features),
         "visual": visual_input(_field(sample, "rgb"), depth, occlusion.mask, config.image_size),
         "occlusion_input": np.float32(occlusion.level),
         "class_id": np.int64(class_id),
-        "direction": direction,
+        "direction": direction.astype(np.float32),
         "distance": np.float32(_field(sample, "distance")),
         "risk": np.int64(int(_field(sample, "risk"))),
         "action": np.int64(int(_field(sample, "action"))),
         "visibility": np.int64(int(_field(sample, "visibility"))),
         "occlusion_true": np.float32(_field(sample, "occlusion_level")),
     }
+    if config.accdoa_shape is not None:
+        prepared["accdoa_target"] = accdoa_target_of_scene(sample, *config.accdoa_shape)
+    return prepared
+
+
+def accdoa_target_of_scene(fields: dict, frames: int, tracks: int, classes: int) -> np.ndarray:
+    """Multi-ACCDOA target [frames, tracks, 3, classes] of a static scene (hazard + second source).
+
+    ``fields`` are a shard sample's (``class_id``, ``azimuth``, ``elevation`` and their
+    ``second_`` counterparts, class id -1 when absent); accdoa class = class id - 1.
+    """
+    target = np.zeros((frames, tracks, 3, classes), dtype=np.float32)
+    used = np.zeros(classes, dtype=int)
+    for prefix in ("", "second_"):
+        class_id = int(fields[f"{prefix}class_id"])
+        if class_id <= 0:
+            continue
+        c = class_id - 1
+        if used[c] < tracks:
+            unit = direction_to_unit(float(fields[f"{prefix}azimuth"]), float(fields[f"{prefix}elevation"]))
+            target[:, used[c], :, c] = unit
+            used[c] += 1
+    return target
 
 
 def stack_samples(prepared: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -184,6 +210,7 @@ def targets_from_batch(batch: Mapping[str, torch.Tensor]) -> Targets:
         distance=batch["distance"],
         risk=batch["risk"],
         action=batch["action"],
+        accdoa=batch.get("accdoa_target"),
     )
 
 

@@ -37,7 +37,16 @@ class ImaginationTask(Task):
     taxonomy = default_taxonomy()
 
     def prepare_config(self) -> PrepareConfig:
-        return PrepareConfig(self.config.model.visual.image_size, self.config.features, self.config.occlusion)
+        config = self.config
+        accdoa = None
+        if config.loss.accdoa_weight > 0:
+            audio = config.model.audio
+            accdoa = (
+                config.features.num_frames // audio.time_pool,
+                audio.accdoa_tracks,
+                audio.accdoa_classes,
+            )
+        return PrepareConfig(config.model.visual.image_size, config.features, config.occlusion, accdoa)
 
     def load_split(self, split_name: str) -> InputStore:
         data = self.config.data

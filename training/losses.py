@@ -14,18 +14,22 @@ published confidence a calibrated probability of being right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 
 BACKGROUND_CLASS = 0
+ACTIVE_TARGET_NORM = 0.5  # a multi-ACCDOA target track is active when its vector is non-zero (unit length)
 _MIN_DISTANCE_M = 1e-3
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights of the loss terms (dimensionless)."""
+    """Weights of the loss terms (dimensionless). ``accdoa_weight`` > 0 adds the auxiliary
+    multi-ACCDOA (ADPIT) loss of the SELD encoder's head, per 100 ms frame, which supervises the
+    audio encoder's localisation directly."""
 
     class_weight: float = 1.0
     beta: float = 1.0
@@ -34,9 +38,19 @@ class LossConfig:
     risk_weight: float = 0.5
     action_weight: float = 0.5
     label_smoothing: float = 0.0
+    accdoa_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("class_weight", "beta", "distance_weight", "gamma", "risk_weight", "action_weight"):
+        names = (
+            "class_weight",
+            "beta",
+            "distance_weight",
+            "gamma",
+            "risk_weight",
+            "action_weight",
+            "accdoa_weight",
+        )
+        for name in names:
             if getattr(self, name) < 0.0:
                 raise ValueError(f"{name}: expected a weight >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -46,19 +60,21 @@ class LossConfig:
 @dataclass
 class Targets:
     """Labels of a batch. class_id, risk, action: long [B]; direction: unit vectors [B, 3]
-    in the microphone frame; distance: [B] metres (ignored where class_id is background)."""
+    in the microphone frame; distance: [B] metres (ignored where class_id is background);
+    accdoa: optional multi-ACCDOA target [B, T', tracks, 3, classes]."""
 
     class_id: torch.Tensor
     direction: torch.Tensor
     distance: torch.Tensor
     risk: torch.Tensor
     action: torch.Tensor
+    accdoa: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Targets:
-        return Targets(*(t.to(device, non_blocking=True) for t in self.as_tuple()))
-
-    def as_tuple(self) -> tuple[torch.Tensor, ...]:
-        return (self.class_id, self.direction, self.distance, self.risk, self.action)
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Targets(
+            **{k: None if v is None else v.to(device, non_blocking=True) for k, v in moved.items()}
+        )
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -101,12 +117,17 @@ def imagination_loss(
         risk_loss = F.cross_entropy(output.risk_logits.float(), targets.risk)
         action_loss = F.cross_entropy(output.action_logits.float(), targets.action)
 
+        accdoa_loss = torch.zeros((), device=class_logits.device)
+        if config.accdoa_weight > 0 and output.accdoa is not None and targets.accdoa is not None:
+            accdoa_loss = adpit_loss(output.accdoa.float(), targets.accdoa)
+
         total = (
             config.class_weight * class_loss
             + config.beta * (direction_loss + config.distance_weight * distance_loss)
             + config.gamma * confidence_loss
             + config.risk_weight * risk_loss
             + config.action_weight * action_loss
+            + config.accdoa_weight * accdoa_loss
         )
     terms = {
         "class": class_loss,
@@ -115,5 +136,35 @@ def imagination_loss(
         "confidence": confidence_loss,
         "risk": risk_loss,
         "action": action_loss,
+        "accdoa": accdoa_loss,
     }
     return total, {name: value.detach() for name, value in terms.items()}
+
+
+def _assignments(tracks: int) -> list[tuple[int, tuple[int, ...]]]:
+    """(n sources, source index per track) for every assignment using each of n sources at least once."""
+    out = []
+    for n in range(1, tracks + 1):
+        for combo in itertools.product(range(n), repeat=tracks):
+            if len(set(combo)) == n:
+                out.append((n, combo))
+    return out
+
+
+def adpit_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """ADPIT mean squared error of multi-ACCDOA ``output`` vs ``target``, both [B, T, tracks, 3, C].
+
+    ``target`` holds the n active sources of each (frame, class) in tracks 0..n-1 and zeros
+    after. An inactive class (n = 0) is compared with zeros on every track.
+    """
+    tracks = target.shape[2]
+    active = target.norm(dim=3) > ACTIVE_TARGET_NORM  # [B, T, tracks, C]
+    count = active.sum(dim=2)  # [B, T, C]
+    best = None
+    for n, combo in _assignments(tracks):
+        candidate = target[:, :, list(combo)]  # [B, T, tracks, 3, C]
+        error = (output - candidate).square().mean(dim=(2, 3))  # [B, T, C]
+        valid = count == n if n > 1 else count <= 1  # with 0 sources, source 0 is the zero vector
+        error = torch.where(valid, error, torch.full_like(error, float("inf")))
+        best = error if best is None else torch.minimum(best, error)
+    return best.mean()

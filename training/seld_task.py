@@ -20,7 +20,6 @@ A checkpoint is ``seld_encoder.safetensors`` (the encoder's state_dict under DCA
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from pathlib import Path
 
@@ -32,14 +31,14 @@ from torch import nn
 from avi_ros.data.shards import ShardReader
 from avi_ros.data.starss23 import STARSS23_CLASSES, TEST_FOLD, TRAIN_FOLD, find_recordings, iter_windows
 from avi_ros.features import FeatureConfig, FeatureNormalizer, compute_normalization_stats
-from avi_ros.geometry import direction_to_unit
 from avi_ros.models.freezing import freeze_seld_encoder
 from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dcase_checkpoint
 from avi_ros.pipeline import audio_window
 from avi_ros.taxonomy import default_taxonomy
 from training.checkpointing import save_training_checkpoint
 from training.config import StageConfig
-from training.data import InputStore, compute_features, epoch_batches
+from training.data import InputStore, accdoa_target_of_scene, compute_features, epoch_batches
+from training.losses import ACTIVE_TARGET_NORM, adpit_loss
 from training.precision import autocast
 from training.seld_metrics import SeldAccumulator, frame_labels_from_multi_accdoa
 from training.splits import ensure_scenes, split_directory
@@ -48,7 +47,6 @@ from training.task import EvalResult, Task
 WEIGHTS_FILE = "seld_encoder.safetensors"
 METADATA_FILE = "seld_metadata.json"
 FORMAT_NAME = "avi_ros.seld_encoder"
-ACTIVE_NORM = 0.5  # a target track is active when its vector is non-zero (unit length)
 
 
 class SeldPretrainModel(nn.Module):
@@ -63,35 +61,6 @@ class SeldPretrainModel(nn.Module):
         return self.audio_encoder.accdoa(self.audio_encoder(self.feature_norm(features)))
 
 
-def _assignments(tracks: int) -> list[tuple[int, tuple[int, ...]]]:
-    """(n sources, source index per track) for every assignment using each of n sources at least once."""
-    out = []
-    for n in range(1, tracks + 1):
-        for combo in itertools.product(range(n), repeat=tracks):
-            if len(set(combo)) == n:
-                out.append((n, combo))
-    return out
-
-
-def adpit_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """ADPIT mean squared error of multi-ACCDOA ``output`` vs ``target``, both [B, T, tracks, 3, C].
-
-    ``target`` holds the n active sources of each (frame, class) in tracks 0..n-1 and zeros
-    after. An inactive class (n = 0) is compared with zeros on every track.
-    """
-    tracks = target.shape[2]
-    active = target.norm(dim=3) > ACTIVE_NORM  # [B, T, tracks, C]
-    count = active.sum(dim=2)  # [B, T, C]
-    best = None
-    for n, combo in _assignments(tracks):
-        candidate = target[:, :, list(combo)]  # [B, T, tracks, 3, C]
-        error = (output - candidate).square().mean(dim=(2, 3))  # [B, T, C]
-        valid = count == n if n > 1 else count <= 1  # with 0 sources, source 0 is the zero vector
-        error = torch.where(valid, error, torch.full_like(error, float("inf")))
-        best = error if best is None else torch.minimum(best, error)
-    return best.mean()
-
-
 def frame_labels_from_target(target: np.ndarray) -> dict[int, list[tuple[int, np.ndarray]]]:
     """Multi-ACCDOA target [T, tracks, 3, C] -> FrameLabels (every non-zero track is a source)."""
     labels: dict[int, list[tuple[int, np.ndarray]]] = {}
@@ -100,27 +69,11 @@ def frame_labels_from_target(target: np.ndarray) -> dict[int, list[tuple[int, np
             (c, target[frame, k, :, c])
             for c in range(target.shape[3])
             for k in range(target.shape[1])
-            if np.linalg.norm(target[frame, k, :, c]) > ACTIVE_NORM
+            if np.linalg.norm(target[frame, k, :, c]) > ACTIVE_TARGET_NORM
         ]
         if events:
             labels[frame] = events
     return labels
-
-
-def scene_target(fields: dict, frames: int, tracks: int, classes: int) -> np.ndarray:
-    """Multi-ACCDOA target [frames, tracks, 3, classes] of a static scene (hazard + second source)."""
-    target = np.zeros((frames, tracks, 3, classes), dtype=np.float32)
-    used = np.zeros(classes, dtype=int)
-    for prefix in ("", "second_"):
-        class_id = int(fields[f"{prefix}class_id"])
-        if class_id <= 0:
-            continue
-        c = class_id - 1
-        if used[c] < tracks:
-            unit = direction_to_unit(float(fields[f"{prefix}azimuth"]), float(fields[f"{prefix}elevation"]))
-            target[:, used[c], :, c] = unit
-            used[c] += 1
-    return target
 
 
 def load_seld_encoder(encoder: SeldEncoder, directory: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,7 +125,9 @@ class SeldPretrainTask(Task):
             fields = reader[index]
             audio.append(audio_window(fields["audio"], rate, self.config.features))
             targets.append(
-                scene_target(fields, self.label_frames, audio_cfg.accdoa_tracks, audio_cfg.accdoa_classes)
+                accdoa_target_of_scene(
+                    fields, self.label_frames, audio_cfg.accdoa_tracks, audio_cfg.accdoa_classes
+                )
             )
         store = self._store(np.stack(audio), np.stack(targets))
         store.save(cache)

@@ -289,16 +289,20 @@ def frame_figure(
 # --- overview plots --------------------------------------------------------------------------
 
 
-def _times(records: list[FrameRecord]) -> tuple[np.ndarray, int]:
-    origin = records[0].stamp_ns
-    return np.array([(r.stamp_ns - origin) / NS_PER_S for r in records]), origin
+def _times(records: list[FrameRecord], origin_ns: int) -> np.ndarray:
+    """Frame times [s] since ``origin_ns``."""
+    return np.array([(r.stamp_ns - origin_ns) / NS_PER_S for r in records])
 
 
 def timeline_figure(
-    records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]], class_names: list[str], path: Path
+    records: list[FrameRecord],
+    truth: dict[int, list[HazardEstimateData]],
+    class_names: list[str],
+    origin_ns: int,
+    path: Path,
 ) -> None:
     """Azimuth, class and confidence over time; truth in black, its visibility shaded."""
-    times, _ = _times(records)
+    times = _times(records, origin_ns)
     figure, (ax_az, ax_cls, ax_conf) = plt.subplots(3, 1, figsize=(11, 8), sharex=True, dpi=100)
     period = float(np.median(np.diff(times))) if len(times) > 1 else 0.1
     for t, record in zip(times, records, strict=True):
@@ -341,7 +345,7 @@ def timeline_figure(
     )
     ax_conf.plot(times, [r.top.audio_weight for r in records], "--", color="tab:green", label="audio weight")
     ax_conf.set_ylim(-0.05, 1.05)
-    ax_conf.set_xlabel("time [s]")
+    ax_conf.set_xlabel("time since the first camera frame [s]")
     ax_conf.legend(loc="upper right", fontsize=8)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VISIBILITY_SHADE.values()]
     names = [f"truth {v.name.lower().replace('_', ' ')}" for v in VISIBILITY_SHADE]
@@ -356,10 +360,11 @@ def polar_figure(
     records: list[FrameRecord],
     truth: dict[int, list[HazardEstimateData]],
     horizontal_fov_rad: float,
+    origin_ns: int,
     path: Path,
 ) -> None:
     """Every published estimate and the truth's path, from above, coloured by time."""
-    times, _ = _times(records)
+    times = _times(records, origin_ns)
     figure = plt.figure(figsize=(6, 6), dpi=100)
     ax = figure.add_subplot(projection="polar")
     distances = [h.distance for r in records for h in r.hazards] + [
@@ -407,15 +412,16 @@ def write_report(result: ReplayResult, out: Path, progress: bool = False) -> Pat
     frames_dir.mkdir(parents=True, exist_ok=True)
     records = result.records
     by_stamp = {r.stamp_ns: r for r in records}
-    origin = records[0].stamp_ns
+    # Times count from the bag's first frame (the truth has every frame), as the scenario does.
+    origin = min([records[0].stamp_ns, *result.truth])
     fov = _horizontal_fov(result.snapshots[0].intrinsics) if result.snapshots else math.radians(70.0)
     metrics = compute_metrics(records, result.truth) if result.truth else {}
     result.metrics = metrics
     if metrics:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (out / "metrics.md").write_text(metrics_markdown(metrics))
-    timeline_figure(records, result.truth, result.class_names, out / "timeline.png")
-    polar_figure(records, result.truth, fov, out / "polar.png")
+    timeline_figure(records, result.truth, result.class_names, origin, out / "timeline.png")
+    polar_figure(records, result.truth, fov, origin, out / "polar.png")
     snapshots = tqdm(result.snapshots, desc="report frames", unit="frame") if progress else result.snapshots
     frame_files = []
     for index, snapshot in enumerate(snapshots):

@@ -29,8 +29,8 @@ import numpy as np
 from avi_ros.audio import SAMPLE_RATE
 from avi_ros.data.acoustics import ShoeboxRoom, diffuse_noise, event_power
 from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, make_hazard_object
-from avi_ros.data.render import HAZARD_ID, Box
-from avi_ros.data.scene import SceneConfig, _visibility_from_render
+from avi_ros.data.render import Box
+from avi_ros.data.scene import SceneConfig, visibility_from_render
 from avi_ros.data.signals import synthesize_class
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.taxonomy import Taxonomy, Visibility, default_taxonomy
@@ -234,7 +234,8 @@ class ScenarioRenderer:
         self.taxonomy = taxonomy or default_taxonomy()
         for track in script.hazards:
             self.taxonomy.class_id(track.class_name)  # KeyError naming the known classes
-        self.scene = SceneConfig(intrinsics=sensors.intrinsics, extrinsic=sensors.extrinsic)
+        training_scenes = SceneConfig()  # the acoustics and sensor noise the model was trained with
+        self.acoustics, self.render_config = training_scenes.acoustics, training_scenes.render
         audio_seed, render_seed = np.random.SeedSequence(seed).spawn(2)
         self._audio_rng = np.random.default_rng(audio_seed)
         self._render_rng = np.random.default_rng(render_seed)
@@ -295,7 +296,7 @@ class ScenarioRenderer:
         mics = [self.script.robot.pose(t) for t in knot_times]
         sources = np.stack([track.position(t) for t in knot_times])
         layout = SceneLayout(self.script.room, list(self.script.occluders), [])
-        return layout.render_audio(dry, mics, sources, hop, self.scene.acoustics, rng)
+        return layout.render_audio(dry, mics, sources, hop, self.acoustics, rng)
 
     def frames(self) -> Iterator[CameraFrame]:
         """Camera frames in time order, rendered at the robot's pose of each capture time."""
@@ -312,13 +313,13 @@ class ScenarioRenderer:
             self.sensors.intrinsics,
             self.sensors.extrinsic,
             self._render_rng,
-            self.scene.render,
+            self.render_config,
             0 if hazard else None,
         )
         truth = []
         if track is not None and hazard is not None:
-            visibility = _visibility_from_render(
-                mic.to_mic(hazard.centre_m), view.object_ids, HAZARD_ID, self.scene
+            visibility = visibility_from_render(
+                mic.to_mic(hazard.centre_m), view.object_ids, self.sensors.intrinsics, self.sensors.extrinsic
             )
             truth.append(self._truth(track, mic, hazard, visibility, view.occlusion_level))
         return CameraFrame(t, view.rgb, view.depth_m, view.occlusion_level, truth)

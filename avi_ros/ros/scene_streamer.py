@@ -69,6 +69,7 @@ class SceneStreamer:
         self._origin_ns: int | None = None
         self._next_sample = 0
         self.last_audio_msg: FoaAudio | None = None
+        self._rgbd_cache: tuple[Image, Image, CameraInfo] | None = None
 
     def start_audio_at(self, stamp_ns: int) -> None:
         """Anchor the audio timeline: the next chunk's first sample is captured at ``stamp_ns``."""
@@ -119,7 +120,14 @@ class SceneStreamer:
         )
 
     def publish_rgbd(self, stamp_ns: int) -> None:
-        rgb, depth, info = self.rgbd_msgs(stamp_ns)
+        """Publish the scene's RGB-D set stamped ``stamp_ns``; the messages are built once and
+        only their stamps change, so the rig costs little CPU next to the node it measures."""
+        if self._rgbd_cache is None:
+            self._rgbd_cache = self.rgbd_msgs(stamp_ns)
+        rgb, depth, info = self._rgbd_cache
+        stamp = conversions.ns_to_stamp(stamp_ns)
+        for msg in (rgb, depth, info):
+            msg.header.stamp = stamp
         self.info_pub.publish(info)
         self.depth_pub.publish(depth)
         self.rgb_pub.publish(rgb)
