@@ -245,6 +245,7 @@ class ReplayResult:
     extrinsic: MicToCamera
     extrinsic_source: str
     class_names: list[str]
+    window_s: float  # audio the model hears per frame [s]
     bag: Path
     output_bag: Path
     report_index: Path | None = None
@@ -365,6 +366,7 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
         extrinsic=extrinsic,
         extrinsic_source=extrinsic_source,
         class_names=pipeline.taxonomy.names,
+        window_s=pipeline.window_samples / pipeline.feature_config.sample_rate,
         bag=bag,
         output_bag=output_bag,
     )

@@ -89,25 +89,37 @@ def _hazard_row(pairs: list[tuple[FrameRecord, HazardEstimateData]]) -> dict[str
     }
 
 
-def compute_metrics(records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]]) -> dict[str, Any]:
+def compute_metrics(
+    records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]], window_ns: int = 0
+) -> dict[str, Any]:
     """Per-group figures of the frames that have ground truth (see module docstring).
 
-    Groups: all hazard frames, then by the truth's visibility, then background-only frames
-    (where ``false_alarm_%`` is the share with a published hazard).
+    Groups: all hazard frames, then by the truth's visibility, then the frames without a
+    hazard (``false_alarm_%``: the share with a published hazard). A frame without a hazard
+    whose audio window (``window_ns`` long, ending at its stamp) still holds the end of one is
+    counted apart, as "hazard just ended": the model hears it there, so it is no false alarm.
     """
     judged = [(r, truth[r.stamp_ns]) for r in records if r.stamp_ns in truth]
     hazard_pairs = [(r, t[0]) for r, t in judged if t]
-    background = [r for r, t in judged if not t]
+    sounding = np.array(sorted(stamp for stamp, hazards in truth.items() if hazards), dtype=np.int64)
+
+    def heard_recently(stamp: int) -> bool:
+        earlier = sounding[(sounding < stamp) & (sounding >= stamp - window_ns)]
+        return earlier.size > 0
+
+    background = [r for r, t in judged if not t and not heard_recently(r.stamp_ns)]
+    just_ended = [r for r, t in judged if not t and heard_recently(r.stamp_ns)]
     rows: dict[str, Any] = {"all hazards": _hazard_row(hazard_pairs)}
     for visibility in Visibility:
         rows[visibility.name.lower().replace("_", " ")] = _hazard_row(
             [(r, t) for r, t in hazard_pairs if t.visibility == visibility]
         )
-    rows["no hazard"] = {
-        "frames": len(background),
-        "false_alarm_%": _pct([bool(r.hazards) for r in background]),
-        "class_accuracy_%": _pct([r.top.class_id == 0 for r in background]),
-    }
+    for name, group in (("no hazard", background), ("hazard just ended", just_ended)):
+        rows[name] = {
+            "frames": len(group),
+            "false_alarm_%": _pct([bool(r.hazards) for r in group]),
+            "class_accuracy_%": _pct([r.top.class_id == 0 for r in group]),
+        }
     return {"frames_replayed": len(records), "frames_with_truth": len(judged), "groups": rows}
 
 
@@ -415,7 +427,8 @@ def write_report(result: ReplayResult, out: Path, progress: bool = False) -> Pat
     # Times count from the bag's first frame (the truth has every frame), as the scenario does.
     origin = min([records[0].stamp_ns, *result.truth])
     fov = _horizontal_fov(result.snapshots[0].intrinsics) if result.snapshots else math.radians(70.0)
-    metrics = compute_metrics(records, result.truth) if result.truth else {}
+    window_ns = round(result.window_s * NS_PER_S)
+    metrics = compute_metrics(records, result.truth, window_ns) if result.truth else {}
     result.metrics = metrics
     if metrics:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -465,7 +478,8 @@ Microphone &rarr; camera extrinsic from {html.escape(result.extrinsic_source)}.
 Dropped or bad input (node reason keys): {html.escape(events)}.</p>
 <h2>Metrics against ground truth</h2>
 <p>The model's best guess per frame against the exact scenario truth at the same stamp; "detected" means a
-hazard was published (class not <i>none</i>, confidence above the threshold).</p>
+hazard was published (class not <i>none</i>, confidence above the threshold). "Hazard just ended": frames
+without a hazard whose {result.window_s:.1f} s audio window still holds the end of one.</p>
 {table}
 <h2>Timeline</h2>
 <p>Black: ground truth. Dots: the model's estimate, coloured by class

@@ -156,6 +156,20 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return descriptor
 
 
+def usage() -> str:
+    """Command-line help listing every parameter, for ``perception_node --help``."""
+    lines = [
+        "usage: ros2 run avi_ros perception_node --ros-args -p model_path:=DIR [-p NAME:=VALUE ...]",
+        "       ros2 launch avi_ros perception.launch.py model_path:=DIR",
+        "",
+        "parameters (defaults in config/perception.yaml):",
+    ]
+    for spec in PARAMETERS:
+        lines.append(f"  {spec.name} (default {spec.default!r})")
+        lines.append(f"      {spec.description}")
+    return "\n".join(lines)
+
+
 def declare_parameters(node: Node) -> None:
     for spec in PARAMETERS:
         node.declare_parameter(spec.name, spec.default, _descriptor(spec))

@@ -37,6 +37,7 @@ from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_system_default
+from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
@@ -48,7 +49,7 @@ from avi_ros.ros import conversions
 from avi_ros.ros.diagnostics import NodeStats, diagnostic_array
 from avi_ros.ros.extrinsic import lookup_extrinsic
 from avi_ros.ros.markers import hazard_markers
-from avi_ros.ros.params import TRAIN_HINT, NodeSettings, declare_parameters, read_settings
+from avi_ros.ros.params import TRAIN_HINT, NodeSettings, declare_parameters, read_settings, usage
 from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
 from avi_ros.sensor_decoding import SensorInputError
 from avi_ros.types import Frame
@@ -421,6 +422,10 @@ class PerceptionNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     """``ros2 run avi_ros perception_node``: returns the process exit status."""
+    user_args = remove_ros_args(args if args is not None else sys.argv)[1:]
+    if "-h" in user_args or "--help" in user_args:
+        print(usage())
+        return 0
     rclpy.init(args=args)
     node: PerceptionNode | None = None
     status = 0
