@@ -63,6 +63,9 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
         help="output directory (output bag in bag/, report index.html + PNGs)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1 is fastest for one frame at a time)"
+    )
     p.add_argument("--audio-topic", default=defaults.audio, help="avi_ros/FoaAudio topic")
     p.add_argument("--rgb-topic", default=defaults.rgb, help="colour sensor_msgs/Image topic")
     p.add_argument("--depth-topic", default=defaults.depth, help="depth Image topic (16UC1 mm or 32FC1 m)")
@@ -206,6 +209,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         report=not args.no_report,
         report_frames=args.report_frames,
         max_frames=args.max_frames,
+        threads=args.threads,
     )
     summary = replay(options, progress=True)
     print(summary.describe())

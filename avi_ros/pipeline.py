@@ -293,8 +293,9 @@ class Pipeline:
 def fold_batchnorm(model: ImaginationModel) -> None:
     """Fold the visual trunk's BatchNorm layers into the preceding convolutions, in place.
 
-    Same outputs in eval mode, one pass less over every feature map (about 10-20 % of the
-    ResNet forward on CPU, see bench/bench_model.py); the folded model can no longer be trained.
+    Same outputs in eval mode and one pass less over every feature map; in bench/bench_model.py
+    it is within noise in fp32 and up to 1.3x faster under bf16 autocast on CPU. The folded
+    model can no longer be trained.
     """
     if model.visual_encoder is not None:
         model.visual_encoder = fx_optimization.fuse(model.visual_encoder.eval())

@@ -3,6 +3,7 @@
     python bench/bench_model.py                 # CPU
     python bench/bench_model.py --device cuda   # CPU and CUDA sections
     python bench/bench_model.py --compile       # also try torch.compile (slow to compile)
+    python bench/bench_model.py --threads 2     # CPU threads (default 1)
 
 What it measures, per frame (batch 1, 1 s of 24 kHz FOA audio, 224 x 224 images):
 - features: the torch FeatureExtractor against a librosa/numpy reference of the DCASE
@@ -277,15 +278,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cuda adds a CUDA section")
     parser.add_argument("--rounds", type=int, default=10, help="timed rounds per variant")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: on a shared machine, threads of one op wait for each other "
+        "whenever another process holds a core, which makes multi-thread timings unreproducible)",
+    )
     parser.add_argument("--archs", nargs="+", default=["resnet18", "resnet50"])
     parser.add_argument("--compile", action="store_true", help="also time torch.compile variants")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         print("bench_model: --device cuda requested but CUDA is not available", file=sys.stderr)
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        print(f"bench_model: --threads must be at least 1, got {args.threads}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     report: dict[str, object] = {
         "machine": {

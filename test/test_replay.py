@@ -19,8 +19,9 @@ import torch
 
 from avi_ros.bag.io import BagWriter, bag_topics, read_bag
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
-from avi_ros.bag.replay import FrameRecord, ReplayOptions, Snapshot, SnapshotKeeper, replay
+from avi_ros.bag.replay import ReplayOptions, replay
 from avi_ros.bag.report import compute_metrics
+from avi_ros.bag.results import FrameRecord, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import static_extrinsic
 from avi_ros.bag.topics import BagTopics
 from avi_ros.checkpoint import save_checkpoint

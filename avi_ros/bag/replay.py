@@ -15,21 +15,25 @@ CameraInfo; their topic names are options.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from avi_ros.bag.io import BagError, BagMessage, BagWriter, bag_topics, read_bag
 from avi_ros.bag.messages import MarkerStyle, MessageFactory, estimate_from_message
 from avi_ros.bag.paths import removed_on_failure, resolve_bag_input
+from avi_ros.bag.report import write_report
+from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import static_extrinsic
 from avi_ros.bag.topics import BagFrames, BagTopics
 from avi_ros.frame_assembly import ApproximateTimeSync, AssemblyConfig, EventCounter, FrameAssembler
-from avi_ros.geometry import CameraIntrinsics, MicToCamera
+from avi_ros.geometry import MicToCamera
 from avi_ros.pipeline import Pipeline
 from avi_ros.sensor_decoding import (
     SensorInputError,
@@ -65,6 +69,9 @@ class ReplayOptions:
     (``frames.microphone`` -> ``frames.camera``), else the node's default (identity).
     slop_s, queue_size, assembly, confidence_threshold: as the node's parameters.
     report_frames: how many annotated frames the report shows (evenly spaced in time).
+    threads: torch CPU threads. One frame at a time is latency-bound; on a small CPU shared with
+        other work, one thread avoids OpenMP stalls (measured 15 ms vs 300-800 ms per frame
+        with two threads on the 2-core demo machine under load).
     """
 
     bag: Path
@@ -83,8 +90,11 @@ class ReplayOptions:
     report: bool = True
     report_frames: int = 12
     max_frames: int | None = None
+    threads: int = 1
 
     def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if self.report_frames < 1:
             raise ValueError(f"--report-frames must be >= 1, got {self.report_frames}")
         if self.max_frames is not None and self.max_frames < 1:
@@ -183,86 +193,6 @@ class BagFrontEnd:
         self.assembler.add_rgbd(stamp_ns(rgb_msg.header), rgb, depth, intrinsics, self._now_ns)
 
 
-@dataclass
-class FrameRecord:
-    """What the pipeline said about one frame (stamp = the RGB-D stamp [ns])."""
-
-    stamp_ns: int
-    hazards: list[HazardEstimateData]
-    top: HazardEstimateData
-    occlusion_level: float
-
-
-@dataclass
-class Snapshot:
-    """A frame kept for the report's pictures."""
-
-    stamp_ns: int
-    rgb: np.ndarray
-    occlusion_mask: np.ndarray
-    intrinsics: CameraIntrinsics
-
-
-class SnapshotKeeper:
-    """Keeps at most ``2 * count`` frames evenly spaced over a stream of unknown length.
-
-    Every ``stride``-th frame is kept; when too many are kept the stride doubles and every
-    other one is dropped, so memory stays bounded whatever the bag's length.
-    """
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self.stride = 1
-        self._seen = 0
-        self._kept: list[tuple[int, Snapshot]] = []
-
-    def offer(self, make: Callable[[], Snapshot]) -> None:
-        index = self._seen
-        self._seen += 1
-        if index % self.stride:
-            return
-        self._kept.append((index, make()))
-        if len(self._kept) > 2 * self.count:
-            self.stride *= 2
-            self._kept = [(i, s) for i, s in self._kept if i % self.stride == 0]
-
-    def evenly_spaced(self) -> list[Snapshot]:
-        """``count`` of the kept frames, spread over the whole stream."""
-        if len(self._kept) <= self.count:
-            return [s for _, s in self._kept]
-        picks = np.linspace(0, len(self._kept) - 1, self.count).round().astype(int)
-        return [self._kept[i][1] for i in picks]
-
-
-@dataclass
-class ReplayResult:
-    """Everything a replay produced, for the report and for callers."""
-
-    records: list[FrameRecord]
-    truth: dict[int, list[HazardEstimateData]]
-    snapshots: list[Snapshot]
-    events: dict[str, int]
-    extrinsic: MicToCamera
-    extrinsic_source: str
-    class_names: list[str]
-    window_s: float  # audio the model hears per frame [s]
-    bag: Path
-    output_bag: Path
-    report_index: Path | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        dropped = sum(n for k, n in self.events.items() if k.startswith("frame."))
-        lines = [
-            f"replayed {self.bag}: {len(self.records)} frames ({dropped} dropped), "
-            f"extrinsic from {self.extrinsic_source}",
-            f"output bag: {self.output_bag}",
-        ]
-        if self.report_index is not None:
-            lines.append(f"report: {self.report_index}")
-        return "\n".join(lines)
-
-
 def resolve_extrinsic(
     bag: Path, options: ReplayOptions, available: dict[str, str]
 ) -> tuple[MicToCamera, str]:
@@ -299,54 +229,57 @@ def run_bag(
             return
 
 
-def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
-    """Replay ``options.bag`` through the model; write the output bag and the report."""
-    bag = resolve_bag_input(options.bag)
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch CPU threads, then restore the previous setting."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _check_input_topics(bag: Path, topics: BagTopics) -> dict[str, str]:
+    """The bag's topics; BagError naming the options when an input topic is missing."""
     available = bag_topics(bag)
-    required = [options.topics.audio, options.topics.rgb, options.topics.depth, options.topics.camera_info]
-    missing = [t for t in required if t not in available]
+    missing = [t for t in (topics.audio, topics.rgb, topics.depth, topics.camera_info) if t not in available]
     if missing:
         raise BagError(
             f"{bag}: input topics {missing} not in the bag; it has {sorted(available)} "
             "(name them with --audio-topic, --rgb-topic, --depth-topic, --camera-info-topic)"
         )
-    out = Path(options.out)
-    output_bag = out / "bag"
-    if output_bag.exists():
-        raise BagError(f"{output_bag} already exists; remove it or choose another --out")
-    extrinsic, extrinsic_source = resolve_extrinsic(bag, options, available)
-    pipeline = Pipeline.from_checkpoint(
-        options.model, options.device, options.confidence_threshold, extrinsic=extrinsic
-    )
-    front_end = BagFrontEnd(
-        pipeline.window_samples, options.topics, options.slop_s, options.queue_size, options.assembly
-    )
-    out.mkdir(parents=True, exist_ok=True)
+    return available
+
+
+def _write_outputs(
+    bag: Path,
+    pipeline: Pipeline,
+    front_end: BagFrontEnd,
+    options: ReplayOptions,
+    output_bag: Path,
+    progress: bool,
+) -> tuple[list[FrameRecord], list[Snapshot]]:
+    """Run every frame and write the node's outputs; returns the records and report snapshots."""
     records: list[FrameRecord] = []
     keeper = SnapshotKeeper(options.report_frames)
-    factory = MessageFactory()
-    style = MarkerStyle()
-    outputs = options.output_topics
+    factory, style, outputs = MessageFactory(), MarkerStyle(), options.output_topics
     frames = run_bag(bag, pipeline, front_end, options.max_frames)
     if progress:
         frames = tqdm(frames, desc="replaying frames", unit="frame")
     with removed_on_failure(output_bag), BagWriter(output_bag, storage=options.storage) as writer:
         for message, frame, result in frames:
+            stamp, receive = frame.stamp_ns, message.stamp_ns
             mic_frame = front_end.microphone_frame_id or options.frames.microphone
             image_frame = front_end.image_frame_id or options.frames.optical
-            receive = message.stamp_ns
+            writer.write(outputs.hazards, receive, factory.hazard_array(stamp, mic_frame, result.hazards))
             writer.write(
-                outputs.hazards, receive, factory.hazard_array(frame.stamp_ns, mic_frame, result.hazards)
+                outputs.markers, receive, factory.hazard_markers(stamp, mic_frame, result.hazards, style)
             )
             writer.write(
-                outputs.markers,
-                receive,
-                factory.hazard_markers(frame.stamp_ns, mic_frame, result.hazards, style),
+                outputs.mask, receive, factory.mono8_image(stamp, image_frame, result.occlusion_mask)
             )
-            writer.write(
-                outputs.mask, receive, factory.mono8_image(frame.stamp_ns, image_frame, result.occlusion_mask)
-            )
-            records.append(FrameRecord(frame.stamp_ns, result.hazards, result.top, result.occlusion_level))
+            records.append(FrameRecord(stamp, result.hazards, result.top, result.occlusion_level))
             keeper.offer(
                 lambda frame=frame, result=result: Snapshot(
                     frame.stamp_ns, frame.rgb, result.occlusion_mask, frame.intrinsics
@@ -357,11 +290,31 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
             f"{bag}: no frame could be assembled (drops: {front_end.events.snapshot() or 'none'}); "
             "check that the audio covers the image stamps and the topics are the right ones"
         )
-    truth = read_truth(bag, options.topics.ground_truth, available)
+    return records, keeper.evenly_spaced()
+
+
+def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
+    """Replay ``options.bag`` through the model; write the output bag and the report."""
+    bag = resolve_bag_input(options.bag)
+    available = _check_input_topics(bag, options.topics)
+    out = Path(options.out)
+    output_bag = out / "bag"
+    if output_bag.exists():
+        raise BagError(f"{output_bag} already exists; remove it or choose another --out")
+    extrinsic, extrinsic_source = resolve_extrinsic(bag, options, available)
+    with torch_threads(options.threads):
+        pipeline = Pipeline.from_checkpoint(
+            options.model, options.device, options.confidence_threshold, extrinsic=extrinsic
+        )
+        front_end = BagFrontEnd(
+            pipeline.window_samples, options.topics, options.slop_s, options.queue_size, options.assembly
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        records, snapshots = _write_outputs(bag, pipeline, front_end, options, output_bag, progress)
     result = ReplayResult(
         records=records,
-        truth=truth,
-        snapshots=keeper.evenly_spaced(),
+        truth=read_truth(bag, options.topics.ground_truth, available),
+        snapshots=snapshots,
         events=front_end.events.snapshot(),
         extrinsic=extrinsic,
         extrinsic_source=extrinsic_source,
@@ -371,8 +324,6 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
         output_bag=output_bag,
     )
     if options.report:
-        from avi_ros.bag.report import write_report
-
         write_report(result, out, progress=progress)
     return result
 

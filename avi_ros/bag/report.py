@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from tqdm import tqdm
 
-from avi_ros.bag.replay import NS_PER_S, FrameRecord, ReplayResult, Snapshot
+from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, angular_error_rad
 from avi_ros.taxonomy import RiskLevel, Visibility
 from avi_ros.types import HazardEstimateData
@@ -51,6 +50,7 @@ VISIBILITY_SHADE = {
     Visibility.OCCLUDED: "#ffd6a5",
     Visibility.OUT_OF_VIEW: "#d9d9d9",
 }
+NS_PER_S = 1_000_000_000
 DRAW_SCALE = 2  # frames are enlarged so the labels stay legible
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_SCALE = 0.5
@@ -273,7 +273,7 @@ def frame_figure(
     path: Path,
 ) -> None:
     """The annotated frame and its polar view side by side, written to ``path``."""
-    figure = plt.figure(figsize=(11.5, 4.4), dpi=100)
+    figure = Figure(figsize=(11.5, 4.4), dpi=100)
     ax_image = figure.add_axes((0.0, 0.0, 0.6, 1.0))
     ax_image.imshow(annotated)
     ax_image.axis("off")
@@ -295,7 +295,6 @@ def frame_figure(
         0.62, 0.02, "ring: ground truth   arrow: estimate (risk colour)   range in metres", fontsize=8
     )
     figure.savefig(path)
-    plt.close(figure)
 
 
 # --- overview plots --------------------------------------------------------------------------
@@ -315,7 +314,8 @@ def timeline_figure(
 ) -> None:
     """Azimuth, class and confidence over time; truth in black, its visibility shaded."""
     times = _times(records, origin_ns)
-    figure, (ax_az, ax_cls, ax_conf) = plt.subplots(3, 1, figsize=(11, 8), sharex=True, dpi=100)
+    figure = Figure(figsize=(11, 8), dpi=100)
+    ax_az, ax_cls, ax_conf = figure.subplots(3, 1, sharex=True)
     period = float(np.median(np.diff(times))) if len(times) > 1 else 0.1
     for t, record in zip(times, records, strict=True):
         hazards = truth.get(record.stamp_ns)
@@ -331,7 +331,7 @@ def timeline_figure(
     published = np.array([bool(r.hazards) for r in records])
     top_az = np.array([math.degrees(r.top.azimuth) for r in records])
     top_cls = np.array([r.top.class_id for r in records])
-    colours = plt.get_cmap("tab10")(top_cls % 10)
+    colours = colormaps["tab10"](top_cls % 10)
     ax_az.plot(times, truth_az, "k-", lw=2.5, label="truth")
     ax_az.scatter(times[published], top_az[published], c=colours[published], s=14, label="published estimate")
     ax_az.scatter(
@@ -359,13 +359,12 @@ def timeline_figure(
     ax_conf.set_ylim(-0.05, 1.05)
     ax_conf.set_xlabel("time since the first camera frame [s]")
     ax_conf.legend(loc="upper right", fontsize=8)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in VISIBILITY_SHADE.values()]
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in VISIBILITY_SHADE.values()]
     names = [f"truth {v.name.lower().replace('_', ' ')}" for v in VISIBILITY_SHADE]
     ax_cls.legend(handles, names, loc="upper left", ncol=3, fontsize=8)
     figure.suptitle("estimates against ground truth (shading: the truth's visibility)")
     figure.tight_layout(rect=(0, 0, 1, 0.95))
     figure.savefig(path)
-    plt.close(figure)
 
 
 def polar_figure(
@@ -377,7 +376,7 @@ def polar_figure(
 ) -> None:
     """Every published estimate and the truth's path, from above, coloured by time."""
     times = _times(records, origin_ns)
-    figure = plt.figure(figsize=(6, 6), dpi=100)
+    figure = Figure(figsize=(6, 6), dpi=100)
     ax = figure.add_subplot(projection="polar")
     distances = [h.distance for r in records for h in r.hazards] + [
         h.distance for hs in truth.values() for h in hs
@@ -407,7 +406,6 @@ def polar_figure(
         figure.colorbar(points, ax=ax, shrink=0.7, label="time [s]")
     ax.legend(loc="lower left", fontsize=8, bbox_to_anchor=(-0.1, -0.1))
     figure.savefig(path)
-    plt.close(figure)
 
 
 # --- the report ------------------------------------------------------------------------------
