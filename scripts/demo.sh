@@ -51,21 +51,7 @@ step() {
 }
 
 step 1 "generate the synthetic dataset of $CONFIG (reused when present)"
-python - "$CONFIG" "${OVERRIDES[@]}" <<'EOF'
-import sys
-
-from training.config import load_config
-from training.splits import ensure_scenes, split_directory
-
-config = load_config(sys.argv[1], sys.argv[2:])
-data = config.data
-scene = data.scene_config()
-for name in ("train", "val"):
-    split = getattr(data, name)
-    directory = split_directory(data.cache_dir, split, scene)
-    ensure_scenes(directory, split, scene, data.generation_workers, progress=True)
-    print(f"{name}: {split.scenes} scenes in {directory}")
-EOF
+python scripts/demo_dataset.py "$CONFIG" "${OVERRIDES[@]}"
 
 step 2 "train $CONFIG -> $CHECKPOINT"
 if [[ -f "$RUN/export/model_card.md" && -f "$CHECKPOINT/metadata.json" ]]; then

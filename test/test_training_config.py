@@ -71,7 +71,7 @@ def test_overrides_parse_yaml_values_and_address_list_items():
         apply_overrides(data, ["optim.batch_size"])
 
 
-@pytest.mark.parametrize("name", ["default", "demo", "seld_pretrain", "tiny"])
+@pytest.mark.parametrize("name", ["default", "demo", "demo_seld", "seld_pretrain", "tiny"])
 def test_shipped_configs_validate_and_round_trip(name, tmp_path):
     config = load_config(CONFIGS / f"{name}.yaml")
     write_resolved_config(config, tmp_path / "resolved.yaml")

@@ -87,7 +87,7 @@ class DataConfig:
 class PretrainedConfig:
     """Local weight files (nothing is downloaded): a torchvision ImageNet state_dict for the
     visual encoder, a DCASE2023 baseline state_dict, or a checkpoint directory of a
-    ``seld_pretrain`` run whose audio encoder is copied."""
+    ``seld_pretrain`` run whose audio encoder is copied. Relative paths start at the repository root."""
 
     imagenet_weights: str | None = None
     dcase_checkpoint: str | None = None
@@ -262,8 +262,13 @@ class ExperimentConfig:
         return sum(stage.epochs for stage in self.stages)
 
     def resolved_output_dir(self) -> Path:
-        path = Path(self.output_dir.format(name=self.name))
-        return path if path.is_absolute() else REPO_ROOT / path
+        return repo_path(self.output_dir.format(name=self.name))
+
+
+def repo_path(path: str | Path) -> Path:
+    """A config path: absolute as given, relative ones from the repository root (like output_dir)."""
+    path = Path(path)
+    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:

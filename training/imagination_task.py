@@ -16,7 +16,7 @@ from avi_ros.models.imagination import ImaginationModel, build_model, load_pretr
 from avi_ros.taxonomy import default_taxonomy
 from training.calibration import Calibration, fit_calibration, fold_into_head
 from training.checkpointing import read_progress, save_training_checkpoint
-from training.config import StageConfig, git_commit
+from training.config import StageConfig, git_commit, repo_path
 from training.data import InputStore, PrepareConfig, targets_from_batch
 from training.evaluation import collect_outputs, model_inputs
 from training.export import write_labels, write_model_card
@@ -63,9 +63,13 @@ class ImaginationTask(Task):
         config = self.config
         model = build_model(config.model)
         pretrained = config.pretrained
-        load_pretrained(model, pretrained.imagenet_weights, pretrained.dcase_checkpoint)
+        load_pretrained(
+            model,
+            repo_path(pretrained.imagenet_weights) if pretrained.imagenet_weights else None,
+            repo_path(pretrained.dcase_checkpoint) if pretrained.dcase_checkpoint else None,
+        )
         if pretrained.seld_checkpoint and model.audio_encoder is not None:
-            seld_dir = Path(pretrained.seld_checkpoint)
+            seld_dir = repo_path(pretrained.seld_checkpoint)
             if feature_config_of(seld_dir) != config.features:
                 raise ValueError(
                     f"pretrained.seld_checkpoint: {seld_dir} was trained with features "

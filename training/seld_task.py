@@ -36,7 +36,7 @@ from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dca
 from avi_ros.pipeline import audio_window
 from avi_ros.taxonomy import default_taxonomy
 from training.checkpointing import save_training_checkpoint
-from training.config import StageConfig
+from training.config import StageConfig, repo_path
 from training.data import InputStore, accdoa_target_of_scene, compute_features, epoch_batches
 from training.losses import ACTIVE_TARGET_NORM, adpit_loss
 from training.precision import autocast
@@ -135,7 +135,7 @@ class SeldPretrainTask(Task):
 
     def _starss23_split(self, split_name: str) -> InputStore:
         fold = TRAIN_FOLD if split_name == "train" else TEST_FOLD
-        recordings = [r for r in find_recordings(self.config.data.starss23_root) if r.fold == fold]
+        recordings = [r for r in find_recordings(repo_path(self.config.data.starss23_root)) if r.fold == fold]
         if not recordings:
             raise FileNotFoundError(
                 f"no STARSS23 fold-{fold} recordings under {self.config.data.starss23_root}"
@@ -178,7 +178,7 @@ class SeldPretrainTask(Task):
     def build_model(self, train: InputStore) -> SeldPretrainModel:
         model = SeldPretrainModel(self.config.model.audio)
         if self.config.pretrained.dcase_checkpoint:
-            load_dcase_checkpoint(model.audio_encoder, self.config.pretrained.dcase_checkpoint)
+            load_dcase_checkpoint(model.audio_encoder, repo_path(self.config.pretrained.dcase_checkpoint))
         features = train.tensors["features"]
         chunks = (features[i : i + 512] for i in range(0, len(features), 512))
         model.feature_norm.set_stats(*compute_normalization_stats(chunks))

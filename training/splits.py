@@ -20,15 +20,13 @@ from tqdm import tqdm
 
 from avi_ros.data.scene import SceneConfig
 from avi_ros.data.shards import INDEX_NAME, ShardReader, config_to_dict, write_shards
-from training.config import REPO_ROOT, SplitConfig
+from training.config import SplitConfig, repo_path
 from training.data import InputStore, PrepareConfig, build_store
 
 
 def split_directory(cache_dir: str | Path, split: SplitConfig, scene: SceneConfig) -> Path:
     digest = hashlib.sha1(json.dumps(config_to_dict(scene), sort_keys=True).encode()).hexdigest()[:10]
-    root = Path(cache_dir)
-    root = root if root.is_absolute() else REPO_ROOT / root
-    return root / f"scenes-seed{split.seed}-n{split.scenes}-{digest}"
+    return repo_path(cache_dir) / f"scenes-seed{split.seed}-n{split.scenes}-{digest}"
 
 
 def ensure_scenes(
