@@ -82,7 +82,6 @@ def _stamp(header) -> int:
 # --- outputs ---------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_frames_are_assembled_by_the_nodes_rules(replayed):
     result, _ = replayed
     frames_in_bag = math.ceil(DURATION_S * 15)
@@ -94,7 +93,6 @@ def test_frames_are_assembled_by_the_nodes_rules(replayed):
     assert "/tf_static" in result.extrinsic_source
 
 
-@pytest.mark.slow
 def test_output_bag_holds_hazards_markers_and_masks(replayed):
     result, _ = replayed
     assert bag_topics(result.output_bag) == {
@@ -126,7 +124,6 @@ def test_output_bag_holds_hazards_markers_and_masks(replayed):
         assert mask.header.frame_id == "camera_color_optical_frame"
 
 
-@pytest.mark.slow
 def test_report_has_frames_timeline_polar_view_and_metrics(replayed):
     result, out = replayed
     index = (out / "index.html").read_text()
@@ -220,7 +217,6 @@ def test_replay_estimates_equal_what_the_live_node_publishes(replayed, bag, chec
 # --- robot bags and bad input ----------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_robot_bag_with_its_own_topic_names_and_no_ground_truth(tmp_path, replayed, checkpoint_dir):
     robot_topics = BagTopics(
         audio="/robot/mic_array/foa",

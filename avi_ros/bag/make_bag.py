@@ -67,6 +67,8 @@ class MakeBagOptions:
 
 @dataclass
 class BagSummary:
+    """What ``make_bag`` wrote: the bag directory, its storage, the scenario and messages per topic."""
+
     path: Path
     storage: str
     scenario: str
@@ -76,8 +78,7 @@ class BagSummary:
     def describe(self) -> str:
         topics = ", ".join(f"{t} x{n}" for t, n in self.counts.items())
         return (
-            f"wrote {self.path} ({self.storage}): scenario '{self.scenario}', "
-            f"{self.duration_s:.1f} s; {topics}"
+            f"wrote {self.path} ({self.storage}): scenario {self.scenario}, {self.duration_s:.1f} s; {topics}"
         )
 
 
@@ -154,4 +155,5 @@ def make_bag(options: MakeBagOptions, progress: bool = False) -> BagSummary:
                 truth = factory.hazard_array(stamp, frames.microphone, camera_frame.truth)
                 write(topics.ground_truth, receive, truth)
         write_audio_until(END_OF_TIME_NS)
-    return BagSummary(path, storage, options.scenario, renderer.duration_s, counts)
+    script = renderer.script
+    return BagSummary(path, storage, f"{script.name} ({script.description})", renderer.duration_s, counts)
