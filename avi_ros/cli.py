@@ -64,6 +64,11 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
     p.add_argument(
+        "--precision",
+        default="auto",
+        help="auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16 (faster on CPUs with bf16 units) or fp16",
+    )
+    p.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (1 is fastest for one frame at a time)"
     )
     p.add_argument("--audio-topic", default=defaults.audio, help="avi_ros/FoaAudio topic")
@@ -200,6 +205,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         model=args.model,
         out=args.out,
         device=args.device,
+        precision=args.precision,
         topics=topics,
         slop_s=args.slop,
         confidence_threshold=args.confidence_threshold,

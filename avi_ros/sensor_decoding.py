@@ -1,19 +1,26 @@
-"""Raw sensor payloads -> core arrays, with every malformed case named.
+"""Sensor messages and raw payloads -> core arrays, with every malformed case named.
 
-The ROS node (rclpy messages) and the bag replay (rosbags messages) carry the same fields,
-so both hand them here as plain values and get the same arrays or the same error. Each
-error has a short ``reason`` key that the caller counts in diagnostics.
+The ROS node (rclpy messages) and the bag replay (rosbags messages) carry the same field
+names, so both hand their messages to ``decode_foa_message`` and ``decode_rgbd`` and get the
+same arrays or the same error. The payload functions below them take plain values.
 
 - FOA audio: PCM bytes + ambisonic conventions -> float32 [4, samples], ACN/SN3D, 24 kHz.
 - Images (sensor_msgs/Image encodings): colour -> uint8 [H, W, 3] RGB; depth -> float32
   [H, W] metres (16UC1/mono16 millimetres are scaled; 0, NaN and inf stay "no reading").
 - Camera info: the 3x3 K and the image size -> ``CameraIntrinsics``.
+
+Every error is a ``SensorInputError`` with a short ``reason``. The payload functions give the
+bare reason (``truncated``); the message functions prefix the stream (``audio.truncated``,
+``rgb.truncated``, ``rgbd.size_mismatch``), which is the key the caller counts in diagnostics.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +35,18 @@ class SensorInputError(ValueError):
         super().__init__(message)
         self.reason = reason
 
+    def in_stream(self, stream: str) -> SensorInputError:
+        """The same error keyed ``stream.reason`` (``rgb.truncated``), as diagnostics count it."""
+        return SensorInputError(f"{stream}.{self.reason}", str(self))
+
+
+Payload = bytes | bytearray | memoryview | np.ndarray
+
 
 # --- audio -----------------------------------------------------------------------------------
+
+# Counted like an error, though the chunk is still used: a driver at another rate costs CPU.
+AUDIO_RESAMPLED = "audio.resampled"
 
 
 @dataclass
@@ -45,7 +62,7 @@ class FoaChunk:
 
 
 def decode_foa_chunk(
-    data: bytes | bytearray | memoryview | np.ndarray,
+    data: Payload,
     sample_format: str,
     sample_rate: int,
     channel_count: int,
@@ -113,7 +130,7 @@ def _image_array(
     height: int,
     width: int,
     step: int,
-    data: bytes | bytearray | memoryview | np.ndarray,
+    data: Payload,
     is_bigendian: bool,
 ) -> np.ndarray:
     """View raw image bytes as [H, W, C] (row padding removed), validating every size."""
@@ -147,12 +164,7 @@ def _image_array(
 
 
 def decode_color_image(
-    encoding: str,
-    height: int,
-    width: int,
-    step: int,
-    data: bytes | bytearray | memoryview | np.ndarray,
-    is_bigendian: bool = False,
+    encoding: str, height: int, width: int, step: int, data: Payload, is_bigendian: bool = False
 ) -> np.ndarray:
     """A colour image -> uint8 [H, W, 3] in RGB order (mono8 is repeated into three channels)."""
     pixels = _image_array(encoding, COLOR_ENCODINGS, DEPTH_ENCODINGS, height, width, step, data, is_bigendian)
@@ -168,12 +180,7 @@ def decode_color_image(
 
 
 def decode_depth_image(
-    encoding: str,
-    height: int,
-    width: int,
-    step: int,
-    data: bytes | bytearray | memoryview | np.ndarray,
-    is_bigendian: bool = False,
+    encoding: str, height: int, width: int, step: int, data: Payload, is_bigendian: bool = False
 ) -> np.ndarray:
     """A depth image -> float32 [H, W] metres; 16UC1/mono16 are millimetres, 32FC1 metres."""
     pixels = _image_array(encoding, DEPTH_ENCODINGS, COLOR_ENCODINGS, height, width, step, data, is_bigendian)
@@ -208,3 +215,90 @@ def intrinsics_from_camera_info(
             f"camera_info is {info_width}x{info_height} but the image is {width}x{height}",
         )
     return intrinsics.scaled(width, height)
+
+
+# --- messages (rclpy or rosbags: the same field names) -----------------------------------------
+
+NS_PER_S = 1_000_000_000
+
+
+def stamp_to_ns(stamp: Any) -> int:
+    """builtin_interfaces/Time (``sec``, ``nanosec``) -> nanoseconds."""
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
+
+
+@contextmanager
+def _keyed(stream: str) -> Iterator[None]:
+    """Re-raise a SensorInputError of the block keyed ``stream.reason``."""
+    try:
+        yield
+    except SensorInputError as exc:
+        raise exc.in_stream(stream) from exc
+
+
+def decode_foa_message(msg: Any) -> FoaChunk:
+    """An avi_ros/FoaAudio message -> ``FoaChunk`` (errors keyed ``audio.<reason>``)."""
+    with _keyed("audio"):
+        return decode_foa_chunk(
+            msg.data,
+            msg.format,
+            int(msg.sample_rate),
+            int(msg.channel_count),
+            int(msg.frame_sample_count),
+            msg.channel_order,
+            msg.normalization,
+        )
+
+
+def _image_fields(msg: Any) -> tuple[str, int, int, int, Payload, bool]:
+    """A sensor_msgs/Image's (encoding, height, width, step, data, is_bigendian)."""
+    return msg.encoding, int(msg.height), int(msg.width), int(msg.step), msg.data, bool(msg.is_bigendian)
+
+
+def decode_color_message(msg: Any) -> np.ndarray:
+    """A colour sensor_msgs/Image -> uint8 [H, W, 3] RGB (errors keyed ``rgb.<reason>``)."""
+    with _keyed("rgb"):
+        return decode_color_image(*_image_fields(msg))
+
+
+def decode_depth_message(msg: Any) -> np.ndarray:
+    """A depth sensor_msgs/Image -> float32 [H, W] metres (errors keyed ``depth.<reason>``)."""
+    with _keyed("depth"):
+        return decode_depth_image(*_image_fields(msg))
+
+
+def decode_camera_info_message(msg: Any, image_shape: tuple) -> CameraIntrinsics:
+    """A sensor_msgs/CameraInfo -> intrinsics at ``image_shape`` (errors keyed ``camera_info.<reason>``)."""
+    with _keyed("camera_info"):
+        return intrinsics_from_camera_info(np.asarray(msg.k), int(msg.width), int(msg.height), image_shape)
+
+
+# The order ``decode_rgbd`` takes its messages in, and the synchronisers' input order.
+RGBD_INPUTS = ("rgb", "depth", "camera_info")
+
+
+@dataclass(frozen=True)
+class RgbdImages:
+    """A decoded RGB-D set: uint8 [H, W, 3] RGB, float32 [H, W] depth [m], intrinsics at H x W."""
+
+    rgb: np.ndarray
+    depth_m: np.ndarray
+    intrinsics: CameraIntrinsics
+
+
+def decode_rgbd(rgb_msg: Any, depth_msg: Any, info_msg: Any) -> RgbdImages:
+    """A synchronised colour Image, depth Image and CameraInfo -> ``RgbdImages``.
+
+    Errors are keyed by the message at fault (``rgb.``, ``depth.``, ``camera_info.``), or
+    ``rgbd.size_mismatch`` when the depth image is not registered to the colour image.
+    """
+    rgb = decode_color_message(rgb_msg)
+    depth = decode_depth_message(depth_msg)
+    intrinsics = decode_camera_info_message(info_msg, rgb.shape)
+    if depth.shape != rgb.shape[:2]:
+        raise SensorInputError(
+            "rgbd.size_mismatch",
+            f"depth is {depth.shape[1]}x{depth.shape[0]} but rgb is {rgb.shape[1]}x{rgb.shape[0]}; "
+            "use depth registered to the colour camera (e.g. aligned_depth_to_color)",
+        )
+    return RgbdImages(rgb, depth, intrinsics)

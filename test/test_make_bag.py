@@ -16,8 +16,9 @@ from avi_ros.bag.make_bag import MakeBagOptions, make_bag
 from avi_ros.bag.scenario import DEFAULT_START_NS, load_scenario
 from avi_ros.bag.topics import BagTopics
 from avi_ros.cli import main
-from avi_ros.sensor_decoding import decode_color_image, decode_depth_image, decode_foa_chunk
+from avi_ros.sensor_decoding import decode_color_message, decode_depth_message, decode_foa_message
 from avi_ros.taxonomy import Visibility
+from avi_ros.topics import OutputTopics, absolute_topics
 
 NS = 1_000_000_000
 DURATION_S = 1.5  # covers 0.8 s of background, then the first hazard (the engine) appearing
@@ -32,6 +33,18 @@ def _make(tmp_path: Path, name: str, **overrides) -> Path:
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory) -> Path:
     return _make(tmp_path_factory.mktemp("bags"), "scenario.mcap")
+
+
+def test_bag_topics_are_the_nodes_names_made_absolute():
+    assert (TOPICS.audio, TOPICS.rgb, TOPICS.depth, TOPICS.camera_info) == (
+        "/audio",
+        "/rgb/image_raw",
+        "/depth/image_raw",
+        "/rgb/camera_info",
+    )
+    robot = BagTopics(audio="robot/mic", ground_truth=None)
+    assert (robot.audio, robot.rgb, robot.ground_truth) == ("/robot/mic", "/rgb/image_raw", None)
+    assert absolute_topics(OutputTopics()) == OutputTopics("/hazards", "/markers", "/occlusion_mask")
 
 
 def test_out_name_with_mcap_suffix_writes_a_rosbag2_directory(bag):
@@ -93,14 +106,12 @@ def test_rates_stamps_and_receive_order(bag):
 def test_payloads_decode_with_the_nodes_decoders(bag):
     messages = {m.topic: m.message for m in read_bag(bag, topics=[TOPICS.audio, TOPICS.rgb, TOPICS.depth])}
     audio_msg, rgb_msg, depth_msg = messages[TOPICS.audio], messages[TOPICS.rgb], messages[TOPICS.depth]
-    chunk = decode_foa_chunk(
-        audio_msg.data, audio_msg.format, 24000, 4, audio_msg.frame_sample_count, "ACN", "SN3D"
-    )
+    assert (audio_msg.sample_rate, audio_msg.channel_count) == (24000, 4)
+    assert (audio_msg.channel_order, audio_msg.normalization) == ("ACN", "SN3D")
+    chunk = decode_foa_message(audio_msg)
     assert chunk.audio.shape == (4, 480) and np.abs(chunk.audio).max() > 0
-    rgb = decode_color_image(rgb_msg.encoding, rgb_msg.height, rgb_msg.width, rgb_msg.step, rgb_msg.data)
-    depth = decode_depth_image(
-        depth_msg.encoding, depth_msg.height, depth_msg.width, depth_msg.step, depth_msg.data
-    )
+    rgb = decode_color_message(rgb_msg)
+    depth = decode_depth_message(depth_msg)
     assert rgb.shape == (48, 64, 3) and depth_msg.encoding == "16UC1"
     valid = depth[depth > 0]
     assert valid.min() > 0.3 and valid.max() < 15.0  # metres inside the 12 x 8 m room
@@ -137,7 +148,7 @@ def test_sqlite3_storage_and_32fc1_depth(tmp_path):
     depth = next(m.message for m in read_bag(bag, topics=[TOPICS.depth]))
     audio = next(m.message for m in read_bag(bag, topics=[TOPICS.audio]))
     assert depth.encoding == "32FC1" and audio.format == "int16"
-    metres = decode_depth_image(depth.encoding, depth.height, depth.width, depth.step, depth.data)
+    metres = decode_depth_message(depth)
     assert np.nanmax(metres) < 15.0
 
 

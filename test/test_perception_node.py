@@ -33,14 +33,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from avi_ros.audio import encode_pcm
-from avi_ros.checkpoint import save_checkpoint
 from avi_ros.data.scene import SceneConfig, generate_scene
-from avi_ros.features import FeatureConfig
 from avi_ros.frame_assembly import ApproximateTimeSync
-from avi_ros.models.adapter import AdapterConfig
-from avi_ros.models.head import HeadConfig
-from avi_ros.models.imagination import ModelConfig, build_model
-from avi_ros.models.visual_encoder import VisualEncoderConfig
 from avi_ros.ros import conversions
 from avi_ros.ros.diagnostics import diagnostic_values
 from avi_ros.ros.params import PARAMETERS
@@ -74,24 +68,11 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> boo
 
 
 @pytest.fixture(scope="module")
-def checkpoint_dir(tmp_path_factory) -> Path:
+def checkpoint_dir(tiny_checkpoint) -> Path:
     """A tiny untrained model whose class and confidence biases make its answer known:
     class ``test_beeper`` with confidence ~1, whatever the input."""
-    torch.manual_seed(0)
-    config = ModelConfig(
-        num_classes=TAXONOMY.num_classes,
-        visual=VisualEncoderConfig(arch="resnet18", image_size=32),
-        adapter=AdapterConfig(d_model=32),
-        head=HeadConfig(hidden=32),
-    )
-    model = build_model(config)
-    with torch.no_grad():
-        model.head.class_logits.bias.zero_()
-        model.head.class_logits.bias[TARGET_CLASS] = 50.0
-        model.head.confidence.bias.fill_(50.0)
-    return save_checkpoint(
-        tmp_path_factory.mktemp("ckpt"), model, FeatureConfig(window_seconds=0.5), TAXONOMY
-    )
+    class_bias = {c: 50.0 if c == TARGET_CLASS else 0.0 for c in range(TAXONOMY.num_classes)}
+    return tiny_checkpoint(TAXONOMY, 0.5, class_bias, confidence_bias=50.0)
 
 
 @pytest.fixture(scope="module")
@@ -494,6 +475,22 @@ def test_autostart_false_waits_unconfigured_until_told(ros_context, checkpoint_d
         assert node.pipeline is not None and node.pipeline.taxonomy.names == TAXONOMY.names
     finally:
         node._stop_activity()
+        node.destroy_node()
+
+
+def test_precision_parameter_reaches_the_pipeline(ros_context, checkpoint_dir):
+    node = make_node(ros_context, checkpoint_dir, autostart=False, precision="bf16", namespace="bf16")
+    try:
+        assert node.start(), node.configure_error
+        assert node.pipeline.precision == "bf16"
+    finally:
+        node._stop_activity()
+        node.destroy_node()
+    node = make_node(ros_context, checkpoint_dir, autostart=False, precision="fp8", namespace="fp8")
+    try:
+        assert node.start() is False
+        assert "precision" in node.configure_error and "fp8" in node.configure_error
+    finally:
         node.destroy_node()
 
 

@@ -4,6 +4,7 @@ reads robot bags with other topic names; damaged bags fail with a clear error.""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -24,14 +25,8 @@ from avi_ros.bag.report import compute_metrics
 from avi_ros.bag.results import FrameRecord, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import static_extrinsic
 from avi_ros.bag.topics import BagTopics
-from avi_ros.checkpoint import save_checkpoint
 from avi_ros.cli import main
-from avi_ros.features import FeatureConfig
 from avi_ros.geometry import CameraIntrinsics, direction_to_unit, rotation_from_rpy
-from avi_ros.models.adapter import AdapterConfig
-from avi_ros.models.head import HeadConfig
-from avi_ros.models.imagination import ModelConfig, build_model
-from avi_ros.models.visual_encoder import VisualEncoderConfig
 from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
 from avi_ros.types import HazardEstimateData
 
@@ -42,24 +37,10 @@ SCENARIO_EXTRINSIC_XYZ = (0.05, 0.0, 0.1)  # what the scenario's /tf_static says
 
 
 @pytest.fixture(scope="module")
-def checkpoint_dir(tmp_path_factory) -> Path:
+def checkpoint_dir(tiny_checkpoint) -> Path:
     """A tiny untrained model, biased so it always publishes a hazard (never class 'none',
     confidence ~1); which class, where and how far still depend on the input."""
-    torch.manual_seed(0)
-    taxonomy = default_taxonomy()
-    config = ModelConfig(
-        num_classes=taxonomy.num_classes,
-        visual=VisualEncoderConfig(arch="resnet18", image_size=32),
-        adapter=AdapterConfig(d_model=32),
-        head=HeadConfig(hidden=32),
-    )
-    model = build_model(config)
-    with torch.no_grad():
-        model.head.class_logits.bias[0] = -50.0
-        model.head.confidence.bias.fill_(50.0)
-    return save_checkpoint(
-        tmp_path_factory.mktemp("ckpt"), model, FeatureConfig(window_seconds=WINDOW_S), taxonomy
-    )
+    return tiny_checkpoint(default_taxonomy(), WINDOW_S, {0: -50.0}, confidence_bias=50.0)
 
 
 @pytest.fixture(scope="module")
@@ -271,6 +252,23 @@ def test_truncated_or_corrupt_bag_gives_a_clear_cli_error(tmp_path, bag, checkpo
     assert "garbage.mcap: cannot open as rosbag2" in capsys.readouterr().err
     assert main(["replay", str(bag), "--model", str(tmp_path / "no_model"), "--out", str(out)]) == 1
     assert "no_model" in capsys.readouterr().err
+
+
+def test_precision_option_reaches_the_model(tmp_path, replayed, bag, checkpoint_dir, capsys):
+    result, _ = replayed
+    assert result.inference == "cpu fp32"  # auto keeps fp32 on the CPU
+    options = ReplayOptions(
+        bag=bag, model=checkpoint_dir, out=tmp_path / "bf16", device="cpu", precision="bf16", max_frames=2
+    )
+    reduced = replay(dataclasses.replace(options, report=False))
+    assert reduced.inference == "cpu bf16" and len(reduced.records) == 2
+    assert [r.stamp_ns for r in reduced.records] == [r.stamp_ns for r in result.records[:2]]
+    out = tmp_path / "fp8"
+    assert (
+        main(["replay", str(bag), "--model", str(checkpoint_dir), "--out", str(out), "--precision", "fp8"])
+        == 1
+    )
+    assert "--precision must be one of" in capsys.readouterr().err
 
 
 # --- parts -----------------------------------------------------------------------------------

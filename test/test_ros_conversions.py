@@ -1,7 +1,11 @@
-"""The ROS edge without a running graph: message conversions, markers, diagnostics, QoS hints, tf math."""
+"""The ROS edge without a running graph: message conversions, markers, diagnostics, QoS hints, tf math.
+
+The rclpy messages and the rosbags messages of a bag come from the same core builders, so they
+are compared field by field here."""
 
 from __future__ import annotations
 
+import array
 import math
 
 import numpy as np
@@ -10,12 +14,22 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.qos import QoSPolicyKind, ReliabilityPolicy
 from visualization_msgs.msg import Marker
 
+from avi_ros import hazard_markers as marker_contract
+from avi_ros.bag.messages import MessageFactory
 from avi_ros.geometry import CameraIntrinsics, direction_to_unit, rotation_from_rpy
+from avi_ros.hazard_markers import RISK_COLORS, MarkerStyle
+from avi_ros.message_builders import hazard_from_message
 from avi_ros.ros import conversions
+from avi_ros.ros.conversions import hazard_markers
 from avi_ros.ros.diagnostics import NodeStats, diagnostic_array, diagnostic_values
 from avi_ros.ros.extrinsic import rpy_from_quaternion
-from avi_ros.ros.markers import RISK_COLORS, MarkerStyle, hazard_markers
 from avi_ros.ros.qos import qos_mismatch_hint, sensor_qos
+from avi_ros.sensor_decoding import (
+    decode_camera_info_message,
+    decode_color_message,
+    decode_depth_message,
+    decode_foa_message,
+)
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
 from avi_ros.types import HazardEstimateData
 
@@ -68,17 +82,15 @@ def test_hazard_message_carries_every_field():
 def test_images_and_audio_round_trip_through_messages(encoding):
     header = conversions.make_header(0, "cam")
     depth = np.array([[0.0, 1.234], [2.5, np.nan]], np.float32)
-    back = conversions.depth_from_msg(conversions.depth_to_msg(depth, header, encoding))
+    back = decode_depth_message(conversions.depth_to_msg(depth, header, encoding))
     expected = np.nan_to_num(depth, nan=0.0) if encoding == "16UC1" else depth
     np.testing.assert_allclose(back, expected, atol=1e-3)
     rgb = np.random.default_rng(0).integers(0, 255, (3, 4, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(
-        conversions.rgb_from_msg(conversions.image_to_msg(rgb, "rgb8", header)), rgb
-    )
+    np.testing.assert_array_equal(decode_color_message(conversions.image_to_msg(rgb, "rgb8", header)), rgb)
     k = CameraIntrinsics.from_fov(4, 3, 1.0)
-    assert conversions.intrinsics_from_msg(conversions.camera_info_to_msg(k, header), rgb.shape) == k
+    assert decode_camera_info_message(conversions.camera_info_to_msg(k, header), rgb.shape) == k
     audio = np.random.default_rng(1).uniform(-0.5, 0.5, (4, 480)).astype(np.float32)
-    np.testing.assert_allclose(conversions.foa_from_msg(conversions.foa_to_msg(audio, 0, "mic")).audio, audio)
+    np.testing.assert_allclose(decode_foa_message(conversions.foa_to_msg(audio, 0, "mic")).audio, audio)
 
 
 def test_markers_arrow_per_hazard_with_length_colour_label_and_lifetime():
@@ -116,6 +128,77 @@ def test_markers_arrow_per_hazard_with_length_colour_label_and_lifetime():
     ) == (pytest.approx(2.5))
     with pytest.raises(ValueError, match="length_mode"):
         MarkerStyle(length_mode="size")
+
+
+def assert_same_fields(ros_msg, bag_msg, where: str = "msg") -> None:
+    """Every field of an rclpy message equals the field of the same name of a rosbags message."""
+    for name in ros_msg.get_fields_and_field_types():
+        ours, theirs, path = getattr(ros_msg, name), getattr(bag_msg, name), f"{where}.{name}"
+        if hasattr(ours, "get_fields_and_field_types"):
+            assert_same_fields(ours, theirs, path)
+        elif isinstance(ours, list) and ours and hasattr(ours[0], "get_fields_and_field_types"):
+            assert len(ours) == len(theirs), path
+            for index, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+                assert_same_fields(a, b, f"{path}[{index}]")
+        elif isinstance(ours, array.array | bytes | np.ndarray | list):
+            np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs), err_msg=path)
+        else:
+            assert ours == theirs, path
+
+
+def test_node_and_bag_messages_are_built_alike():
+    header, factory = conversions.make_header(7_000_000_123, "mic"), MessageFactory()
+    style = MarkerStyle(length_mode="confidence", lifetime_s=1.25)
+    hazards = [hazard(distance=0.1, risk=RiskLevel.LOW), hazard(distance=50.0, azimuth=-2.0)]
+    assert_same_fields(
+        conversions.hazards_to_msg(hazards, header), factory.hazard_array(7_000_000_123, "mic", hazards)
+    )
+    assert_same_fields(
+        hazard_markers(hazards, header, style), factory.hazard_markers(7_000_000_123, "mic", hazards, style)
+    )
+    depth = np.array([[0.0, 1.2344], [-1.0, np.nan], [70.0, 65.5]], np.float32)
+    for encoding in ("16UC1", "32FC1"):
+        ros_depth = conversions.depth_to_msg(depth, header, encoding)
+        assert_same_fields(ros_depth, factory.depth_image(7_000_000_123, "mic", depth, encoding))
+    np.testing.assert_array_equal(
+        decode_depth_message(conversions.depth_to_msg(depth, header, "16UC1")),
+        np.array([[0.0, 1.234], [0.0, 0.0], [0.0, 65.5]], np.float32),  # 0 = no reading, 70 m is out of range
+    )
+    rgb = np.random.default_rng(2).integers(0, 255, (3, 4, 3), dtype=np.uint8)
+    assert_same_fields(
+        conversions.image_to_msg(rgb, "rgb8", header), factory.rgb_image(7_000_000_123, "mic", rgb)
+    )
+    k = CameraIntrinsics.from_fov(4, 3, 1.0)
+    assert_same_fields(
+        conversions.camera_info_to_msg(k, header), factory.camera_info(7_000_000_123, "mic", k)
+    )
+    audio = np.random.default_rng(3).uniform(-0.5, 0.5, (4, 480)).astype(np.float32)
+    for sample_format in ("float32", "int16"):
+        assert_same_fields(
+            conversions.foa_to_msg(audio, 7_000_000_123, "mic", sample_format),
+            factory.foa_audio(7_000_000_123, "mic", audio, sample_format),
+        )
+
+
+def test_hazard_message_round_trips_to_the_same_estimate():
+    original = hazard(distance=4.5, azimuth=-1.0)
+    back = hazard_from_message(
+        conversions.hazards_to_msg([original], conversions.make_header(0, "")).hazards[0]
+    )
+    for name in ("class_id", "class_name", "visibility", "risk_level", "recommended_action"):
+        assert getattr(back, name) == getattr(original, name), name
+    for name in ("azimuth", "elevation", "distance", "confidence", "occlusion_level", "audio_weight"):
+        assert getattr(back, name) == pytest.approx(getattr(original, name), rel=1e-6), name
+    np.testing.assert_allclose(back.direction, original.direction, atol=1e-12)
+    np.testing.assert_array_equal(back.class_probabilities, original.class_probabilities)
+
+
+def test_core_marker_constants_are_the_message_contracts():
+    assert (marker_contract.MARKER_ARROW, marker_contract.MARKER_TEXT_VIEW_FACING) == (
+        Marker.ARROW,
+        Marker.TEXT_VIEW_FACING,
+    )
+    assert (marker_contract.MARKER_ADD, marker_contract.MARKER_DELETEALL) == (Marker.ADD, Marker.DELETEALL)
 
 
 def test_diagnostics_group_counts_and_warn_on_new_events():

@@ -1,19 +1,27 @@
-"""Raw sensor payloads -> core arrays (shared by the node and the bag replay), and every named error."""
+"""Sensor messages and raw payloads -> core arrays (shared by the node and the bag replay), every named
+error, and the intake that feeds the frame assembler from messages."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
 
 from avi_ros.audio import encode_pcm, foa_encoding_gains
+from avi_ros.bag.messages import MessageFactory
+from avi_ros.frame_assembly import AssemblyConfig, EventCounter, FrameAssembler
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.sensor_decoding import (
     SensorInputError,
     decode_color_image,
     decode_depth_image,
     decode_foa_chunk,
+    decode_foa_message,
+    decode_rgbd,
     intrinsics_from_camera_info,
 )
+from avi_ros.sensor_intake import SensorIntake
 
 RGB = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
 
@@ -145,3 +153,82 @@ def test_bad_foa_chunks_name_the_reason(kwargs, reason):
     with pytest.raises(SensorInputError) as err:
         decode_foa_chunk(**args)
     assert err.value.reason == reason
+
+
+# --- messages (rosbags messages here; the node hands rclpy messages with the same fields) -------
+
+STAMP_NS = 1_000_000_000
+
+
+def rgbd_messages(height: int = 4, width: int = 5) -> tuple:
+    factory = MessageFactory()
+    rgb = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    depth = np.full((height, width), 1.5, np.float32)
+    intrinsics = CameraIntrinsics.from_fov(width, height, 1.0)
+    return (
+        factory.rgb_image(STAMP_NS, "cam", rgb),
+        factory.depth_image(STAMP_NS, "cam", depth, "16UC1"),
+        factory.camera_info(STAMP_NS, "cam", intrinsics),
+    )
+
+
+def test_an_rgbd_set_decodes_to_arrays_at_the_image_size():
+    rgb_msg, depth_msg, info_msg = rgbd_messages()
+    images = decode_rgbd(rgb_msg, depth_msg, info_msg)
+    assert images.rgb.shape == (4, 5, 3) and images.depth_m.dtype == np.float32
+    np.testing.assert_allclose(images.depth_m, 1.5)
+    assert images.intrinsics == CameraIntrinsics.from_fov(5, 4, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("part", "fields", "reason"),
+    [
+        (0, {"data": np.zeros(59, np.uint8)}, "rgb.truncated"),
+        (0, {"encoding": "yuv422"}, "rgb.unsupported_encoding"),
+        (1, {"encoding": "rgb8"}, "depth.encoding_mismatch"),
+        (2, {"k": np.zeros(9)}, "camera_info.uncalibrated"),
+        (1, {"height": 2, "data": np.zeros(2 * 10, np.uint8)}, "rgbd.size_mismatch"),
+    ],
+)
+def test_a_bad_rgbd_set_is_keyed_by_the_message_at_fault(part, fields, reason):
+    messages = list(rgbd_messages())
+    messages[part] = dataclasses.replace(messages[part], **fields)
+    with pytest.raises(SensorInputError) as err:
+        decode_rgbd(*messages)
+    assert err.value.reason == reason
+
+
+def test_foa_message_errors_are_keyed_audio():
+    message = MessageFactory().foa_audio(STAMP_NS, "mic", np.zeros((4, 480), np.float32))
+    np.testing.assert_array_equal(decode_foa_message(message).audio, 0.0)
+    with pytest.raises(SensorInputError) as err:
+        decode_foa_message(dataclasses.replace(message, channel_count=2))
+    assert err.value.reason == "audio.bad_channels"
+
+
+def test_intake_feeds_the_assembler_and_counts_bad_messages():
+    factory, events = MessageFactory(), EventCounter()
+    assembler = FrameAssembler(480, AssemblyConfig(), events)
+    intake = SensorIntake(assembler, events)
+    audio = plane_wave(480, 24_000)
+    for k in range(5):  # 100 ms of contiguous 20 ms chunks
+        assert (
+            intake.add_audio(factory.foa_audio(STAMP_NS + k * 20_000_000, "mic", audio), STAMP_NS) is not None
+        )
+    rgb_msg, depth_msg, info_msg = rgbd_messages()
+    frame_stamp = STAMP_NS + 60_000_000
+    for message in (rgb_msg, depth_msg, info_msg):
+        message.header.stamp = factory.header(frame_stamp, "cam").stamp
+    assert intake.add_rgbd(rgb_msg, depth_msg, info_msg, frame_stamp)
+    frame = assembler.take_ready()
+    assert frame is not None and frame.stamp_ns == frame_stamp
+    np.testing.assert_allclose(frame.audio, audio, atol=1e-6)  # the window ending at the frame stamp
+    assert (intake.microphone_frame_id, intake.image_frame_id) == ("mic", "cam")
+
+    bad_audio = dataclasses.replace(factory.foa_audio(STAMP_NS, "mic", audio), format="float64")
+    assert intake.add_audio(bad_audio, STAMP_NS) is None
+    fast = factory.foa_audio(STAMP_NS + 100_000_000, "mic", np.repeat(audio, 2, axis=1))
+    assert intake.add_audio(dataclasses.replace(fast, sample_rate=48_000), STAMP_NS) is not None
+    assert not intake.add_rgbd(rgb_msg, rgbd_messages(2, 5)[1], info_msg, frame_stamp)
+    assert events.snapshot() == {"audio.bad_format": 1, "audio.resampled": 1, "rgbd.size_mismatch": 1}
+    assert assembler.take_ready() is None

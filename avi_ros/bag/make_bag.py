@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from avi_ros.audio import PCM_DTYPES, SAMPLE_RATE
 from avi_ros.bag.io import BagWriter
-from avi_ros.bag.messages import DEPTH_ENCODINGS, MessageFactory
+from avi_ros.bag.messages import MessageFactory
 from avi_ros.bag.paths import bag_output_path, removed_on_failure
 from avi_ros.bag.scenario import (
     DEFAULT_START_NS,
@@ -35,6 +35,7 @@ from avi_ros.bag.scenario import (
 )
 from avi_ros.bag.topics import BagFrames, BagTopics
 from avi_ros.geometry import OPTICAL_TO_BODY
+from avi_ros.message_builders import DEPTH_ENCODINGS
 
 CAMERA_LATENCY_S = 0.01
 END_OF_TIME_NS = 2**63 - 1

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from avi_ros.bag.io import BagError, BagMessage, BagWriter, bag_topics, read_bag
-from avi_ros.bag.messages import MarkerStyle, MessageFactory, estimate_from_message
+from avi_ros.bag.messages import MessageFactory
 from avi_ros.bag.paths import removed_on_failure, resolve_bag_input
 from avi_ros.bag.report import write_report
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot, SnapshotKeeper
@@ -34,31 +33,13 @@ from avi_ros.bag.static_tf import static_extrinsic
 from avi_ros.bag.topics import BagFrames, BagTopics
 from avi_ros.frame_assembly import ApproximateTimeSync, AssemblyConfig, EventCounter, FrameAssembler
 from avi_ros.geometry import MicToCamera
-from avi_ros.pipeline import Pipeline
-from avi_ros.sensor_decoding import (
-    SensorInputError,
-    decode_color_image,
-    decode_depth_image,
-    decode_foa_chunk,
-    intrinsics_from_camera_info,
-)
+from avi_ros.hazard_markers import MarkerStyle
+from avi_ros.message_builders import hazard_from_message
+from avi_ros.pipeline import PRECISIONS, Pipeline
+from avi_ros.sensor_decoding import RGBD_INPUTS, stamp_to_ns
+from avi_ros.sensor_intake import SensorIntake
+from avi_ros.topics import OutputTopics, absolute_topics
 from avi_ros.types import Frame, HazardEstimateData, PipelineResult
-
-NS_PER_S = 1_000_000_000
-RGBD_INPUTS = ("rgb", "depth", "camera_info")  # the node's synchroniser input order
-
-
-def stamp_ns(header: Any) -> int:
-    return int(header.stamp.sec) * NS_PER_S + int(header.stamp.nanosec)
-
-
-@dataclass(frozen=True)
-class OutputTopics:
-    """The node's output topics, made absolute."""
-
-    hazards: str = "/hazards"
-    markers: str = "/markers"
-    mask: str = "/occlusion_mask"
 
 
 @dataclass(frozen=True)
@@ -67,7 +48,9 @@ class ReplayOptions:
 
     extrinsic: microphone -> camera body pose; None reads it from the bag's /tf_static
     (``frames.microphone`` -> ``frames.camera``), else the node's default (identity).
-    slop_s, queue_size, assembly, confidence_threshold: as the node's parameters.
+    slop_s, queue_size, assembly, confidence_threshold, precision, marker_style: as the node's
+        parameters (precision: auto, fp32, bf16 or fp16; see ``avi_ros.pipeline``).
+    output_topics: the node's output topics, absolute, as the output bag stores them.
     report_frames: how many annotated frames the report shows (evenly spaced in time).
     threads: torch CPU threads. One frame at a time is latency-bound; on a small CPU shared with
         other work, one thread avoids OpenMP stalls (measured 15 ms vs 300-800 ms per frame
@@ -78,14 +61,16 @@ class ReplayOptions:
     model: Path
     out: Path
     device: str = "auto"
+    precision: str = "auto"
     topics: BagTopics = field(default_factory=BagTopics)
-    output_topics: OutputTopics = field(default_factory=OutputTopics)
+    output_topics: OutputTopics = field(default_factory=lambda: absolute_topics(OutputTopics()))
     frames: BagFrames = field(default_factory=BagFrames)
     extrinsic: MicToCamera | None = None
     slop_s: float = 0.05
     queue_size: int = 10
     assembly: AssemblyConfig = field(default_factory=AssemblyConfig)
     confidence_threshold: float = 0.5
+    marker_style: MarkerStyle = field(default_factory=MarkerStyle)
     storage: str = "mcap"
     report: bool = True
     report_frames: int = 12
@@ -93,6 +78,8 @@ class ReplayOptions:
     threads: int = 1
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {PRECISIONS}, got '{self.precision}'")
         if self.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if self.report_frames < 1:
@@ -102,7 +89,7 @@ class ReplayOptions:
 
 
 class BagFrontEnd:
-    """Bag messages -> complete Frames, with the node's decoding, sync rule and assembler.
+    """Bag messages -> complete Frames, with the node's intake, sync rule and assembler.
 
     ``feed`` takes one message and returns the newest complete frame, if one is ready.
     Bad payloads are counted in ``events`` under the node's reason keys and skipped.
@@ -119,78 +106,23 @@ class BagFrontEnd:
         self.topics = topics
         self.events = EventCounter()
         self.assembler = FrameAssembler(window_samples, assembly or AssemblyConfig(), self.events)
+        self.intake = SensorIntake(self.assembler, self.events)
         self.sync = ApproximateTimeSync(RGBD_INPUTS, queue_size, slop_s, self._on_rgbd, self.events)
-        self._index = {topics.rgb: 0, topics.depth: 1, topics.camera_info: 2}
+        self._index = {topic: index for index, topic in enumerate(topics.rgbd)}
         self._now_ns = 0
-        self.image_frame_id = ""
-        self.microphone_frame_id = ""
-
-    @property
-    def input_topics(self) -> list[str]:
-        return [self.topics.audio, self.topics.rgb, self.topics.depth, self.topics.camera_info]
 
     def feed(self, message: BagMessage) -> Frame | None:
         self._now_ns = message.stamp_ns
         msg = message.message
         if message.topic == self.topics.audio:
-            self._on_audio(msg)
+            self.intake.add_audio(msg, self._now_ns)
         elif message.topic in self._index:
-            self.sync.add(self._index[message.topic], stamp_ns(msg.header), msg)
+            self.sync.add(self._index[message.topic], stamp_to_ns(msg.header.stamp), msg)
         self.assembler.expire(self._now_ns)
         return self.assembler.take_ready(timeout_s=0.0)
 
-    def _on_audio(self, msg: Any) -> None:
-        try:
-            chunk = decode_foa_chunk(
-                msg.data,
-                msg.format,
-                int(msg.sample_rate),
-                int(msg.channel_count),
-                int(msg.frame_sample_count),
-                msg.channel_order,
-                msg.normalization,
-            )
-        except SensorInputError as exc:
-            self.events.record(f"audio.{exc.reason}", str(exc))
-            return
-        self.microphone_frame_id = msg.header.frame_id
-        self.assembler.add_audio(stamp_ns(msg.header), chunk.audio, self._now_ns)
-
     def _on_rgbd(self, rgb_msg: Any, depth_msg: Any, info_msg: Any) -> None:
-        stream = "rgb"
-        try:
-            rgb = decode_color_image(
-                rgb_msg.encoding,
-                rgb_msg.height,
-                rgb_msg.width,
-                rgb_msg.step,
-                rgb_msg.data,
-                bool(rgb_msg.is_bigendian),
-            )
-            stream = "depth"
-            depth = decode_depth_image(
-                depth_msg.encoding,
-                depth_msg.height,
-                depth_msg.width,
-                depth_msg.step,
-                depth_msg.data,
-                bool(depth_msg.is_bigendian),
-            )
-            stream = "camera_info"
-            intrinsics = intrinsics_from_camera_info(
-                np.asarray(info_msg.k), int(info_msg.width), int(info_msg.height), rgb.shape
-            )
-            stream = "rgbd"
-            if depth.shape != rgb.shape[:2]:
-                raise SensorInputError(
-                    "size_mismatch",
-                    f"depth is {depth.shape[1]}x{depth.shape[0]} but rgb is {rgb.shape[1]}x{rgb.shape[0]}",
-                )
-        except SensorInputError as exc:
-            self.events.record(f"{stream}.{exc.reason}", str(exc))
-            return
-        self.image_frame_id = rgb_msg.header.frame_id
-        self.assembler.add_rgbd(stamp_ns(rgb_msg.header), rgb, depth, intrinsics, self._now_ns)
+        self.intake.add_rgbd(rgb_msg, depth_msg, info_msg, self._now_ns)
 
 
 def resolve_extrinsic(
@@ -219,7 +151,7 @@ def run_bag(
     Yields (the message that completed the frame, the frame, the result).
     """
     done = 0
-    for message in read_bag(bag, topics=front_end.input_topics):
+    for message in read_bag(bag, topics=front_end.topics.inputs):
         frame = front_end.feed(message)
         if frame is None:
             continue
@@ -243,7 +175,7 @@ def torch_threads(count: int) -> Iterator[None]:
 def _check_input_topics(bag: Path, topics: BagTopics) -> dict[str, str]:
     """The bag's topics; BagError naming the options when an input topic is missing."""
     available = bag_topics(bag)
-    missing = [t for t in (topics.audio, topics.rgb, topics.depth, topics.camera_info) if t not in available]
+    missing = [t for t in topics.inputs if t not in available]
     if missing:
         raise BagError(
             f"{bag}: input topics {missing} not in the bag; it has {sorted(available)} "
@@ -263,15 +195,15 @@ def _write_outputs(
     """Run every frame and write the node's outputs; returns the records and report snapshots."""
     records: list[FrameRecord] = []
     keeper = SnapshotKeeper(options.report_frames)
-    factory, style, outputs = MessageFactory(), MarkerStyle(), options.output_topics
+    factory, style, outputs = MessageFactory(), options.marker_style, options.output_topics
     frames = run_bag(bag, pipeline, front_end, options.max_frames)
     if progress:
         frames = tqdm(frames, desc="replaying frames", unit="frame")
     with removed_on_failure(output_bag), BagWriter(output_bag, storage=options.storage) as writer:
         for message, frame, result in frames:
             stamp, receive = frame.stamp_ns, message.stamp_ns
-            mic_frame = front_end.microphone_frame_id or options.frames.microphone
-            image_frame = front_end.image_frame_id or options.frames.optical
+            mic_frame = front_end.intake.microphone_frame_id or options.frames.microphone
+            image_frame = front_end.intake.image_frame_id or options.frames.optical
             writer.write(outputs.hazards, receive, factory.hazard_array(stamp, mic_frame, result.hazards))
             writer.write(
                 outputs.markers, receive, factory.hazard_markers(stamp, mic_frame, result.hazards, style)
@@ -304,7 +236,11 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
     extrinsic, extrinsic_source = resolve_extrinsic(bag, options, available)
     with torch_threads(options.threads):
         pipeline = Pipeline.from_checkpoint(
-            options.model, options.device, options.confidence_threshold, extrinsic=extrinsic
+            options.model,
+            options.device,
+            options.confidence_threshold,
+            extrinsic=extrinsic,
+            precision=options.precision,
         )
         front_end = BagFrontEnd(
             pipeline.window_samples, options.topics, options.slop_s, options.queue_size, options.assembly
@@ -322,6 +258,7 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
         window_s=pipeline.window_samples / pipeline.feature_config.sample_rate,
         bag=bag,
         output_bag=output_bag,
+        inference=f"{pipeline.device} {pipeline.precision}",
     )
     if options.report:
         write_report(result, out, progress=progress)
@@ -335,6 +272,6 @@ def read_truth(
     if not topic or available.get(topic) != "avi_ros/msg/HazardEstimateArray":
         return {}
     return {
-        stamp_ns(m.message.header): [estimate_from_message(h) for h in m.message.hazards]
+        stamp_to_ns(m.message.header.stamp): [hazard_from_message(h) for h in m.message.hazards]
         for m in read_bag(bag, topics=[topic])
     }

@@ -82,13 +82,14 @@ class ReplayResult:
     window_s: float  # audio the model hears per frame [s]
     bag: Path
     output_bag: Path
+    inference: str = ""  # the device and precision the model ran with, e.g. "cpu fp32"
     report_index: Path | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         dropped = sum(n for k, n in self.events.items() if k.startswith("frame."))
         lines = [
-            f"replayed {self.bag}: {len(self.records)} frames ({dropped} dropped), "
+            f"replayed {self.bag}: {len(self.records)} frames ({dropped} dropped) on {self.inference}, "
             f"extrinsic from {self.extrinsic_source}",
             f"output bag: {self.output_bag}",
         ]

@@ -1,31 +1,28 @@
-"""Default topic names and frame ids of the bags this package writes and reads.
+"""Topic names and frame ids of the bags this package writes and reads.
 
-They are the perception node's default topics, made absolute, so a scenario bag plays
-straight into the node. A robot's own bag names its topics through the replay options.
+They are the perception node's names (``avi_ros.topics``) made absolute, as rosbag2 stores
+them, so a scenario bag plays straight into the node. A robot's own bag names its topics
+through the replay options.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avi_ros.topics import FrameIds, SensorTopics, absolute_changes
+
+# A bag's sensors carry the node's frame ids.
+BagFrames = FrameIds
+
 
 @dataclass(frozen=True)
-class BagTopics:
-    """Topic names; ``ground_truth`` is optional in a bag (None: not read or written)."""
+class BagTopics(SensorTopics):
+    """The node's sensor topics plus ground truth (optional: None is not read or written) and
+    static transforms. Every name is absolute: a relative one given here gets a leading ``/``."""
 
-    audio: str = "/audio"
-    rgb: str = "/rgb/image_raw"
-    depth: str = "/depth/image_raw"
-    camera_info: str = "/rgb/camera_info"
     ground_truth: str | None = "/ground_truth/hazards"
     tf_static: str = "/tf_static"
 
-
-@dataclass(frozen=True)
-class BagFrames:
-    """frame_id of each sensor (REP-103 names)."""
-
-    base: str = "base_link"
-    microphone: str = "foa_microphone"
-    camera: str = "camera_link"
-    optical: str = "camera_color_optical_frame"
+    def __post_init__(self) -> None:
+        for name, value in absolute_changes(self).items():
+            object.__setattr__(self, name, value)  # frozen: set once, while constructing

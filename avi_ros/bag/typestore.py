@@ -4,15 +4,22 @@ The avi_ros definitions are read from the package's ``.msg`` files, so the bag l
 keeps a second copy of the message contracts. They are found in the colcon install tree
 (``share/avi_ros/msg``), in a pip install (the same path under ``sys.prefix``) or in a
 source checkout (``msg/``).
+
+``MessageConstructors`` makes the store's dataclasses as easy to build as rclpy's classes,
+so the core builders in ``avi_ros.message_builders`` serve bags and the live node alike.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+from rosbags.interfaces import Nodetype
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
@@ -47,3 +54,67 @@ def avi_ros_typestore() -> Typestore:
         types.update(get_types_from_msg(text, f"avi_ros/msg/{name}"))
     store.register(types)
     return store
+
+
+# ROS primitive -> numpy dtype for primitive arrays ('byte' and 'char' are unsigned in ROS 2).
+_ARRAY_DTYPES = {"byte": "uint8", "char": "uint8"}
+
+
+def _dtype(primitive: str) -> np.dtype:
+    return np.dtype(_ARRAY_DTYPES.get(primitive, primitive))
+
+
+class MessageConstructors:
+    """``pkg/msg/Name`` -> a constructor of that rosbags message that behaves like an rclpy class.
+
+    Fields that are not given get the zero value of their type (0, 0.0, False, "", empty
+    sequences, nested zero messages; unlike rclpy, defaults written in a .msg file such as
+    Quaternion's ``w 1`` are not applied, so callers set those). Arrays of primitives may be
+    given as bytes, lists or numpy arrays; they are stored as the numpy arrays rosbags serialises.
+    """
+
+    def __init__(self, store: Typestore | None = None) -> None:
+        self.store = store or avi_ros_typestore()
+
+    def __getitem__(self, msgtype: str) -> Callable[..., Any]:
+        if msgtype not in self.store.types:
+            raise KeyError(f"message type {msgtype} is not in the type store")
+        return partial(self.build, msgtype)
+
+    def build(self, msgtype: str, **fields: Any) -> Any:
+        """A ``msgtype`` message with ``fields`` set and every other field at its default."""
+        _, definitions = self.store.fielddefs[msgtype]
+        names = {name for name, _ in definitions}
+        unknown = sorted(set(fields) - names)
+        if unknown:
+            raise TypeError(f"{msgtype} has no fields {unknown}")
+        values = {
+            name: self._coerce(kind, fields[name]) if name in fields else self._default(kind)
+            for name, kind in definitions
+        }
+        return self.store.types[msgtype](**values)
+
+    def _default(self, kind: tuple) -> Any:
+        node, detail = kind
+        if node == Nodetype.NAME:
+            return self.build(detail)
+        if node == Nodetype.BASE:
+            primitive = detail[0]
+            return "" if primitive == "string" else _dtype(primitive).type(0).item()
+        (element_node, element), length = detail
+        if element_node == Nodetype.BASE and element[0] != "string":
+            return np.zeros(length if node == Nodetype.ARRAY else 0, dtype=_dtype(element[0]))
+        count = length if node == Nodetype.ARRAY else 0
+        return [self._default((element_node, element)) for _ in range(count)]
+
+    @staticmethod
+    def _coerce(kind: tuple, value: Any) -> Any:
+        node, detail = kind
+        if node in (Nodetype.ARRAY, Nodetype.SEQUENCE):
+            element_node, element = detail[0]
+            if element_node == Nodetype.BASE and element[0] != "string":
+                dtype = _dtype(element[0])
+                if isinstance(value, bytes | bytearray | memoryview):
+                    return np.frombuffer(value, dtype=dtype)
+                return np.asarray(value, dtype=dtype)
+        return value

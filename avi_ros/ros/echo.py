@@ -18,15 +18,14 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 
+from avi_ros.sensor_decoding import NS_PER_S, stamp_to_ns
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
-
-NS_PER_S = 1_000_000_000
 
 
 def hazards_record(msg: Any) -> dict[str, Any]:
     """A HazardEstimateArray as a JSON-ready dict (angles in radians, as in the message)."""
     return {
-        "stamp_ns": int(msg.header.stamp.sec) * NS_PER_S + int(msg.header.stamp.nanosec),
+        "stamp_ns": stamp_to_ns(msg.header.stamp),
         "frame_id": msg.header.frame_id,
         "hazards": [
             {

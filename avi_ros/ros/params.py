@@ -13,9 +13,13 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 
 from avi_ros.frame_assembly import AssemblyConfig, AudioRingConfig
-from avi_ros.ros.markers import MarkerStyle
+from avi_ros.hazard_markers import LENGTH_MODES, MarkerStyle
+from avi_ros.pipeline import PRECISIONS
+from avi_ros.ros.qos import RELIABILITY_CHOICES
+from avi_ros.topics import FrameIds
 
 TRAIN_HINT = "python training/train.py --config training/configs/demo.yaml"
+FRAMES = FrameIds()
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         f"{TRAIN_HINT}",
     ),
     ParamSpec("device", "auto", "Inference device: auto (CUDA if available), cpu, or cuda:N."),
+    ParamSpec(
+        "precision",
+        "auto",
+        "Inference precision: auto (bf16/fp16 autocast on CUDA, fp32 on CPU), fp32, bf16 or fp16. "
+        "bf16 on a CPU with bf16 units (AVX-512-bf16, AMX) is about 2x faster than fp32 at a "
+        "class-probability difference near 3e-4 (bench/bench_model.py).",
+        choices=PRECISIONS,
+    ),
     ParamSpec(
         "cpu_threads",
         0,
@@ -75,7 +87,22 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         0.0,
         0.1,
     ),
-    ParamSpec("audio.queue_depth", 50, "Subscription queue depth of the audio topic [messages].", 1, 1000),
+    ParamSpec(
+        "audio.queue_depth",
+        50,
+        "Subscription queue depth of the audio topic [messages]. Holds the chunks that arrive while the "
+        "executor is busy: 50 is 1 s of 20 ms chunks (the sensor-data profile's 5 loses audio under load).",
+        1,
+        1000,
+    ),
+    ParamSpec(
+        "image.queue_depth",
+        5,
+        "Subscription queue depth of the RGB, depth and camera_info topics [messages] (the sensor-data "
+        "profile's 5). Small: only the newest frame is processed; the synchroniser keeps sync.queue_size.",
+        1,
+        100,
+    ),
     ParamSpec(
         "time_jump_reset_s",
         1.0,
@@ -88,12 +115,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("sync.queue_size", 10, "Messages per input kept for RGB-D synchronisation.", 1, 1000),
     ParamSpec(
         "frames.microphone",
-        "foa_microphone",
+        FRAMES.microphone,
         "TF frame of the microphone array (REP-103); frame_id of hazards and markers.",
     ),
     ParamSpec(
         "frames.camera",
-        "camera_link",
+        FRAMES.camera,
         "TF frame of the camera body (REP-103, x forward; not the optical frame), for the tf2 lookup.",
     ),
     ParamSpec(
@@ -118,7 +145,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "best_effort",
         "Reliability of the sensor subscriptions (REP-2003): best_effort (receives from any publisher) "
         "or reliable.",
-        choices=("best_effort", "reliable"),
+        choices=tuple(RELIABILITY_CHOICES),
     ),
     ParamSpec("publish_markers", True, "Publish RViz markers (arrows + labels) on 'markers'."),
     ParamSpec("publish_mask", True, "Publish the occlusion mask (mono8) on 'occlusion_mask'."),
@@ -126,7 +153,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "markers.length_mode",
         "distance",
         "Arrow length from the estimated distance, or from the confidence.",
-        choices=("distance", "confidence"),
+        choices=LENGTH_MODES,
     ),
     ParamSpec("markers.lifetime_s", 0.5, "How long RViz shows a marker without a refresh [s].", 0.0, 60.0),
     ParamSpec("markers.max_length_m", 5.0, "Longest arrow [m].", 0.1, 100.0),
@@ -181,10 +208,12 @@ class NodeSettings:
 
     model_path: str
     device: str
+    precision: str
     cpu_threads: int
     confidence_threshold: float
     assembly: AssemblyConfig
     audio_queue_depth: int
+    image_queue_depth: int
     sync_slop_s: float
     sync_queue_size: int
     microphone_frame: str
@@ -226,12 +255,14 @@ def read_settings(node: Node) -> NodeSettings:
     return NodeSettings(
         model_path=str(p["model_path"]),
         device=device,
+        precision=str(p["precision"]),
         cpu_threads=int(p["cpu_threads"]),
         confidence_threshold=float(p["confidence_threshold"]),
         assembly=AssemblyConfig(
             ring=ring, max_audio_wait_s=float(p["audio.max_wait_s"]), backwards_reset_s=jump
         ),
         audio_queue_depth=int(p["audio.queue_depth"]),
+        image_queue_depth=int(p["image.queue_depth"]),
         sync_slop_s=float(p["sync.slop_s"]),
         sync_queue_size=int(p["sync.queue_size"]),
         microphone_frame=str(p["frames.microphone"]),

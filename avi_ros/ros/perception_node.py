@@ -10,10 +10,11 @@ A LifecycleNode (``rclpy.lifecycle``) that configures and activates itself unles
 - activate: subscribe (sensor-data QoS unless ``qos_reliability`` says otherwise), start
   the inference worker and the timers.
 
-Data path: audio chunks go into the ``FrameAssembler``'s ring; RGB, depth and camera_info
-are matched by message_filters' ApproximateTimeSynchronizer where installed, else by the
-core ``ApproximateTimeSync`` with the same rule; the assembler completes a frame when its
-audio window has arrived. One worker thread runs inference on the newest complete frame
+Data path: RGB, depth and camera_info are matched by message_filters'
+ApproximateTimeSynchronizer where installed, else by the core ``ApproximateTimeSync`` with the
+same rule; audio chunks and matched sets go through the core ``SensorIntake`` (shared with the
+bag replay), which decodes them and feeds the ``FrameAssembler``; the assembler completes a
+frame when its audio window has arrived. One worker thread runs inference on the newest complete frame
 only (the assembler's one-slot mailbox), so inference never queues behind the sensors, and
 sensor callbacks never wait for inference. Every bad input is counted and logged once per
 reason per ``WARN_PERIOD_S``; nothing a message contains can stop the node.
@@ -48,10 +49,11 @@ from avi_ros.pipeline import Pipeline
 from avi_ros.ros import conversions
 from avi_ros.ros.diagnostics import NodeStats, diagnostic_array
 from avi_ros.ros.extrinsic import lookup_extrinsic
-from avi_ros.ros.markers import hazard_markers
 from avi_ros.ros.params import TRAIN_HINT, NodeSettings, declare_parameters, read_settings, usage
 from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
-from avi_ros.sensor_decoding import SensorInputError
+from avi_ros.sensor_decoding import RGBD_INPUTS
+from avi_ros.sensor_intake import SensorIntake
+from avi_ros.topics import OutputTopics, SensorTopics
 from avi_ros.types import Frame
 
 try:  # message_filters is part of a full ROS install, not of the pip wheels.
@@ -61,9 +63,9 @@ except ImportError:
 
 NODE_NAME = "perception_node"
 WARN_PERIOD_S = 5.0
-IMAGE_QOS_DEPTH = 5
 EXPIRE_PERIOD_S = 0.05
-RGBD_INPUTS = ("rgb", "depth", "camera_info")
+INPUTS = SensorTopics()
+OUTPUTS = OutputTopics()
 
 
 class PerceptionNode(LifecycleNode):
@@ -78,6 +80,7 @@ class PerceptionNode(LifecycleNode):
         self.settings: NodeSettings | None = None
         self.pipeline: Pipeline | None = None
         self.assembler: FrameAssembler | None = None
+        self.intake: SensorIntake | None = None
         self.configure_error = ""
         self._last_warning: dict[str, float] = {}
         self._warn_lock = threading.Lock()
@@ -96,7 +99,6 @@ class PerceptionNode(LifecycleNode):
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._received_at: OrderedDict[int, float] = OrderedDict()  # rgbd stamp -> monotonic arrival
-        self._image_frame_id = ""
         self._jump_handle = None
         self._warned_once: set[str] = set()
 
@@ -125,6 +127,7 @@ class PerceptionNode(LifecycleNode):
                 device=settings.device,
                 confidence_threshold=settings.confidence_threshold,
                 extrinsic=extrinsic,
+                precision=settings.precision,
             )
             pipeline.warmup()
         except Exception as exc:  # any failure to load means the node cannot work: say why, stop.
@@ -134,18 +137,22 @@ class PerceptionNode(LifecycleNode):
             )
         self.settings, self.pipeline = settings, pipeline
         self.assembler = FrameAssembler(pipeline.window_samples, settings.assembly, self.events)
+        self.intake = SensorIntake(self.assembler, self.events)
         self._outputs = {
             "hazards": self.create_lifecycle_publisher(
-                HazardEstimateArray, "hazards", qos_profile_system_default
+                HazardEstimateArray, OUTPUTS.hazards, qos_profile_system_default
             ),
-            "markers": self.create_lifecycle_publisher(MarkerArray, "markers", qos_profile_system_default),
-            "mask": self.create_lifecycle_publisher(Image, "occlusion_mask", qos_profile_system_default),
+            "markers": self.create_lifecycle_publisher(
+                MarkerArray, OUTPUTS.markers, qos_profile_system_default
+            ),
+            "mask": self.create_lifecycle_publisher(Image, OUTPUTS.mask, qos_profile_system_default),
             "diagnostics": self.create_lifecycle_publisher(
                 DiagnosticArray, "/diagnostics", qos_profile_system_default
             ),
         }
         self.get_logger().info(
-            f"model '{settings.model_path}' on {pipeline.device} ({torch.get_num_threads()} CPU threads): "
+            f"model '{settings.model_path}' on {pipeline.device}, {pipeline.precision} "
+            f"({torch.get_num_threads()} CPU threads): "
             f"classes {pipeline.taxonomy.names}, "
             f"audio window {pipeline.window_samples} samples; RGB-D sync: "
             f"{'message_filters' if message_filters else 'built-in'} (slop {settings.sync_slop_s} s)"
@@ -173,7 +180,7 @@ class PerceptionNode(LifecycleNode):
             JumpThreshold(min_forward=None, min_backward=Duration(seconds=-jump_s), on_clock_change=False),
             post_callback=self._on_time_jump,
         )
-        self.get_logger().info("active: waiting for audio, rgb/image_raw, depth/image_raw, rgb/camera_info")
+        self.get_logger().info(f"active: waiting for {', '.join(INPUTS.inputs)}")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -182,7 +189,7 @@ class PerceptionNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._destroy_publishers()
-        self.pipeline = self.assembler = self.settings = None
+        self.pipeline = self.assembler = self.intake = self.settings = None
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -241,11 +248,11 @@ class PerceptionNode(LifecycleNode):
 
     def _subscribe(self, settings: NodeSettings) -> None:
         reliability = settings.qos_reliability
-        image_qos = sensor_qos(reliability, IMAGE_QOS_DEPTH)
+        image_qos = sensor_qos(reliability, settings.image_queue_depth)
 
         def options(topic: str) -> dict[str, Any]:
             return {
-                "callback_group": self._audio_group if topic == "audio" else self._image_group,
+                "callback_group": self._audio_group if topic == INPUTS.audio else self._image_group,
                 "event_callbacks": mismatch_callbacks(
                     self.resolve_topic_name(topic), reliability, self.get_logger().warning
                 ),
@@ -253,13 +260,13 @@ class PerceptionNode(LifecycleNode):
 
         audio = self.create_subscription(
             FoaAudio,
-            "audio",
+            INPUTS.audio,
             self._on_audio,
             sensor_qos(reliability, settings.audio_queue_depth),
-            **options("audio"),
+            **options(INPUTS.audio),
         )
         self._sensor_subs = [audio]
-        topics = (("rgb/image_raw", Image), ("depth/image_raw", Image), ("rgb/camera_info", CameraInfo))
+        topics = tuple(zip(INPUTS.rgbd, (Image, Image, CameraInfo), strict=True))
         if message_filters is not None:
             filters = []
             for (topic, msg_type), name in zip(topics, RGBD_INPUTS, strict=True):
@@ -295,49 +302,23 @@ class PerceptionNode(LifecycleNode):
 
     def _on_audio(self, msg: FoaAudio) -> None:
         self.stats.message_in("audio")
-        try:
-            chunk = conversions.foa_from_msg(msg)
-        except SensorInputError as exc:
-            self.events.record(f"audio.{exc.reason}", str(exc))
-            return
-        if chunk.resampled:
-            self.events.record("audio.resampled", f"audio at {msg.sample_rate} Hz resampled to 24000 Hz")
-        if chunk.dropped_channels:
+        intake = self.intake
+        chunk = intake.add_audio(msg, self._now_ns()) if intake is not None else None
+        if chunk is not None and chunk.dropped_channels:
             self._info_once(
                 "audio.hoa", f"{msg.channel_count}-channel ambisonics: using its first-order (4-channel) part"
             )
-        assembler = self.assembler
-        if assembler is not None:
-            assembler.add_audio(conversions.stamp_to_ns(msg.header.stamp), chunk.audio, self._now_ns())
 
     def _on_rgbd(self, rgb_msg: Image, depth_msg: Image, info_msg: CameraInfo) -> None:
         """A synchronised set (from either synchroniser): decode, check, hand to the assembler."""
-        stream = "rgb"
-        try:
-            rgb = conversions.rgb_from_msg(rgb_msg)
-            stream = "depth"
-            depth = conversions.depth_from_msg(depth_msg)
-            stream = "camera_info"
-            intrinsics = conversions.intrinsics_from_msg(info_msg, rgb.shape)
-            stream = "rgbd"
-            if depth.shape != rgb.shape[:2]:
-                raise SensorInputError(
-                    "size_mismatch",
-                    f"depth is {depth.shape[1]}x{depth.shape[0]} but rgb is {rgb.shape[1]}x{rgb.shape[0]}; "
-                    "use depth registered to the colour camera (e.g. aligned_depth_to_color)",
-                )
-        except SensorInputError as exc:
-            self.events.record(f"{stream}.{exc.reason}", str(exc))
+        intake = self.intake
+        if intake is None:
             return
-        assembler = self.assembler
-        if assembler is None:
-            return
-        stamp_ns = conversions.stamp_to_ns(rgb_msg.header.stamp)
-        self._image_frame_id = rgb_msg.header.frame_id
-        self._received_at[stamp_ns] = time.monotonic()
+        # Noted before the assembler sees the set: the worker may finish the frame at once.
+        self._received_at[conversions.stamp_to_ns(rgb_msg.header.stamp)] = time.monotonic()
         while len(self._received_at) > 16:
             self._received_at.popitem(last=False)
-        assembler.add_rgbd(stamp_ns, rgb, depth, intrinsics, self._now_ns())
+        intake.add_rgbd(rgb_msg, depth_msg, info_msg, self._now_ns())
 
     def _expire(self) -> None:
         if self.assembler is not None:
@@ -379,11 +360,11 @@ class PerceptionNode(LifecycleNode):
         header = conversions.make_header(frame.stamp_ns, settings.microphone_frame)
         self._outputs["hazards"].publish(conversions.hazards_to_msg(result.hazards, header))
         if settings.publish_markers:
-            self._outputs["markers"].publish(hazard_markers(result.hazards, header, settings.marker_style))
+            markers = conversions.hazard_markers(result.hazards, header, settings.marker_style)
+            self._outputs["markers"].publish(markers)
         if settings.publish_mask:
-            mask_header = conversions.make_header(
-                frame.stamp_ns, self._image_frame_id or settings.camera_frame
-            )
+            image_frame = self.intake.image_frame_id if self.intake is not None else ""
+            mask_header = conversions.make_header(frame.stamp_ns, image_frame or settings.camera_frame)
             self._outputs["mask"].publish(
                 conversions.image_to_msg(result.occlusion_mask, "mono8", mask_header)
             )

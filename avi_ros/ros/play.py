@@ -11,7 +11,6 @@ never accumulate. With ``clock`` the player also publishes ``/clock`` (bag time)
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from avi_ros.bag.io import BagError, RawBagMessage, bag_topics, read_raw
+from avi_ros.ros.conversions import ros_message_class
 
 NS_PER_S = 1_000_000_000
 # Topics whose late subscribers must still get the last messages (tf2 static transforms).
@@ -66,12 +66,6 @@ class PlayStats:
     skipped_topics: dict[str, str] = field(default_factory=dict)
     max_lateness_s: float = 0.0
     wall_duration_s: float = 0.0
-
-
-def ros_message_class(msgtype: str) -> type:
-    """The rclpy message class of ``pkg/msg/Name``; ImportError/AttributeError when not installed."""
-    package, kind, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
 
 def _qos_for(topic: str) -> QoSProfile:

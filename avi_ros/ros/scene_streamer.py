@@ -8,8 +8,6 @@ real audio and consecutive chunks are contiguous.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -19,16 +17,11 @@ from avi_ros.audio import SAMPLE_RATE
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.msg import FoaAudio
 from avi_ros.ros import conversions
+from avi_ros.sensor_decoding import NS_PER_S
+from avi_ros.topics import FrameIds, SensorTopics
 
-NS_PER_S = 1_000_000_000
-
-
-@dataclass(frozen=True)
-class StreamTopics:
-    audio: str = "audio"
-    rgb: str = "rgb/image_raw"
-    depth: str = "depth/image_raw"
-    camera_info: str = "rgb/camera_info"
+FRAMES = FrameIds()
+TOPICS = SensorTopics()  # the node's inputs
 
 
 class SceneStreamer:
@@ -47,11 +40,11 @@ class SceneStreamer:
         intrinsics: CameraIntrinsics,
         chunk_samples: int = 480,
         depth_encoding: str = "16UC1",
-        topics: StreamTopics = StreamTopics(),
+        topics: SensorTopics = TOPICS,
         qos: QoSProfile = qos_profile_sensor_data,
         audio_qos_depth: int = 50,
-        mic_frame: str = "foa_microphone",
-        camera_frame: str = "camera_color_optical_frame",
+        mic_frame: str = FRAMES.microphone,
+        camera_frame: str = FRAMES.optical,
     ) -> None:
         self.node = node
         self.audio = np.asarray(audio, dtype=np.float32)

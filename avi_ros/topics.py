@@ -1,0 +1,73 @@
+"""The perception node's topic names and frame ids: one definition for every entry point.
+
+The node subscribes and publishes under these names, the scene streamer publishes to them,
+the bag writer records them and the replay writes its outputs under them, so a scenario bag
+plays straight into the node. Names are relative, as the node uses them (a namespace or a
+remap moves them); bags store absolute names (``absolute_topics``). Frame ids follow REP-103.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TypeVar
+
+Topics = TypeVar("Topics")
+
+
+@dataclass(frozen=True)
+class SensorTopics:
+    """The node's inputs: FoaAudio, colour Image, depth Image and the colour camera's CameraInfo."""
+
+    audio: str = "audio"
+    rgb: str = "rgb/image_raw"
+    depth: str = "depth/image_raw"
+    camera_info: str = "rgb/camera_info"
+
+    @property
+    def rgbd(self) -> tuple[str, str, str]:
+        """(rgb, depth, camera_info): the order the RGB-D synchroniser takes them in."""
+        return self.rgb, self.depth, self.camera_info
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every input topic: audio, then ``rgbd``."""
+        return (self.audio, *self.rgbd)
+
+
+@dataclass(frozen=True)
+class OutputTopics:
+    """The node's outputs: HazardEstimateArray, MarkerArray and the mono8 occlusion mask."""
+
+    hazards: str = "hazards"
+    markers: str = "markers"
+    mask: str = "occlusion_mask"
+
+
+@dataclass(frozen=True)
+class FrameIds:
+    """TF frame ids (REP-103): robot base, microphone array, camera body, colour optical frame."""
+
+    base: str = "base_link"
+    microphone: str = "foa_microphone"
+    camera: str = "camera_link"
+    optical: str = "camera_color_optical_frame"
+
+
+def absolute_topic(name: str) -> str:
+    """``name`` under the root namespace (``audio`` -> ``/audio``); absolute names are kept."""
+    return name if name.startswith("/") else f"/{name}"
+
+
+def absolute_changes(topics: object) -> dict[str, str]:
+    """The string fields of a topics dataclass that are relative, made absolute (for ``replace``)."""
+    return {
+        f.name: absolute_topic(value)
+        for f in dataclasses.fields(topics)  # type: ignore[arg-type]
+        if isinstance(value := getattr(topics, f.name), str) and value and not value.startswith("/")
+    }
+
+
+def absolute_topics(topics: Topics) -> Topics:
+    """A copy of a topics dataclass with every name absolute, as bags store them."""
+    return dataclasses.replace(topics, **absolute_changes(topics))  # type: ignore[type-var]
