@@ -13,10 +13,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-set +u  # colcon's setup scripts read unset variables
 # shellcheck source=scripts/ros_env.sh
 source scripts/ros_env.sh
-set -u
 
 OUT="${AVI_ROS_DEMO_OUT:-out/demo}"
 RUN="${AVI_ROS_DEMO_RUN:-runs/demo}"

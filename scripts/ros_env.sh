@@ -23,8 +23,13 @@ fi
 
 if [[ "${1:-}" != "--underlay-only" ]]; then
   if [[ -f "$_avi_ros_root/install/setup.bash" ]]; then
+    # colcon's setup scripts read unset variables: relax `set -u` while they run.
+    _avi_ros_nounset=0
+    [[ $- == *u* ]] && _avi_ros_nounset=1 && set +u
     # shellcheck disable=SC1091
     source "$_avi_ros_root/install/setup.bash"
+    [[ $_avi_ros_nounset == 1 ]] && set -u
+    unset _avi_ros_nounset
   else
     echo "avi_ros: no install tree yet; run 'make setup' first" >&2
   fi

@@ -30,6 +30,7 @@ def test_generated_messages_sit_next_to_handwritten_modules():
     for module in ("__init__.py", "taxonomy.py", "audio.py", "geometry.py", "pipeline.py"):
         assert (package / module).is_file(), module
     assert (package / "ros" / "perception_node.py").is_file()
+    assert os.access(INSTALL_PREFIX / "lib" / "avi_ros" / "avi-ros", os.X_OK)
 
 
 def test_perception_node_executable_is_installed_and_runs():

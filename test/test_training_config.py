@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from training.config import config_from_dict, load_config, read_resolved_config, write_resolved_config
+from training.train import build_parser, resolve
 from training.train import main as train_main
 from training.typed_config import ConfigError, apply_overrides
 
@@ -88,3 +89,13 @@ def test_cli_reports_config_errors_with_exit_code_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert train_main(["--config", str(CONFIGS / "tiny.yaml"), "runtime.devices=cpu"]) == 2
     assert "runtime.devices: unknown key" in capsys.readouterr().err
+
+
+def test_cli_refuses_to_mix_a_new_run_into_an_existing_run_directory(tmp_path, capsys):
+    (tmp_path / "tiny" / "checkpoints").mkdir(parents=True)
+    overrides = [f"output_dir={tmp_path}/{{name}}", "runtime.stop_after_steps=1"]
+    assert train_main(["--config", str(CONFIGS / "tiny.yaml"), *overrides]) == 2
+    error = capsys.readouterr().err
+    assert "already holds a run (checkpoints)" in error and "--resume" in error and "--overwrite" in error
+    with pytest.raises(ConfigError, match="only"):
+        resolve(build_parser().parse_args(["--resume", str(tmp_path / "tiny"), "optim.batch_size=2"]))

@@ -44,8 +44,8 @@ def test_background_samples_get_no_direction_or_distance_gradient():
     assert torch.all(output.direction.grad[0] == 0)
     assert output.distance.grad[0] == 0
     assert output.direction.grad[1].abs().sum() > 0
-    # Only the source counts: 90 deg off -> 1 - cos = 1; |log 2 - log 4| = log 2.
-    assert terms["direction"].item() == pytest.approx(1.0, abs=1e-6)
+    # Only the source counts: 90 deg off -> chord = 2 sin(45 deg) = sqrt 2; |log 2 - log 4| = log 2.
+    assert terms["direction"].item() == pytest.approx(math.sqrt(2.0), abs=1e-6)
     assert terms["distance"].item() == pytest.approx(math.log(2.0), abs=1e-6)
 
 
@@ -62,7 +62,7 @@ def test_weights_come_from_the_config():
     targets = _targets([1], direction=[[1.0, 0.0, 0.0]], distance=[2.0])
     only_beta = LossConfig(class_weight=0.0, beta=2.0, gamma=0.0, risk_weight=0.0, action_weight=0.0)
     total, _ = imagination_loss(output, targets, only_beta)
-    assert total.item() == pytest.approx(2.0 * 1.0, abs=1e-6)  # beta * (1 - cos 90 deg) + 0 distance
+    assert total.item() == pytest.approx(2.0 * math.sqrt(2.0), abs=1e-6)  # beta * chord(90 deg) + 0 distance
 
 
 def test_confidence_target_is_whether_the_class_is_right():
@@ -116,3 +116,15 @@ def test_adpit_single_source_wants_every_track_and_silence_wants_zeros():
     # Class 1 is silent: any output on it is penalised.
     noisy = _accdoa({**{(t, 0): [0, 0, 1.0] for t in range(3)}, (0, 1): [0.3, 0, 0]})
     assert adpit_loss(noisy, target).item() == pytest.approx(0.09 / 9 / 2)
+
+
+def test_direction_error_is_the_chord_and_keeps_its_gradient_near_zero():
+    from training.losses import direction_error
+
+    angle = math.radians(2.0)
+    target = torch.tensor([[1.0, 0.0, 0.0]])
+    predicted = torch.tensor([[math.cos(angle), math.sin(angle), 0.0]], requires_grad=True)
+    error = direction_error(predicted, target)
+    assert error.item() == pytest.approx(2 * math.sin(angle / 2), rel=1e-5)
+    error.sum().backward()
+    assert predicted.grad.norm().item() == pytest.approx(1.0, rel=1e-2)  # ~unit slope, unlike 1 - cos

@@ -1,13 +1,15 @@
 """The multi-task loss of the imagination model.
 
 total = w_class · CE(class)
-      + β · mean over non-background samples of [(1 − cos(direction)) + w_dist · |log d̂ − log d|]
+      + β · mean over non-background samples of [‖û − u‖ + w_dist · |log d̂ − log d|]
       + γ · BCE(confidence, 1[predicted class is right])
       + w_risk · CE(risk) + w_action · CE(action)
 
 Background samples (class 0) have no source, so they carry no direction or distance target:
 the geometric term is averaged over the non-background samples of the batch only. The
-distance error is taken on a log scale because a 1 m miss matters at 2 m, not at 20 m. The
+direction error is the chord between the unit vectors, 2·sin(θ/2) ≈ θ [rad]: unlike 1 − cos θ
+(≈ θ²/2) its gradient does not vanish as the error shrinks, which is what fine localisation
+needs. The distance error is taken on a log scale because a 1 m miss matters at 2 m, not at 20 m. The
 confidence target is whether the class prediction is right (detached), which is what makes the
 published confidence a calibrated probability of being right.
 """
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 BACKGROUND_CLASS = 0
+_CHORD_EPS = 1e-12  # keeps the chord's gradient finite at zero error
 ACTIVE_TARGET_NORM = 0.5  # a multi-ACCDOA target track is active when its vector is non-zero (unit length)
 _MIN_DISTANCE_M = 1e-3
 
@@ -84,8 +87,11 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def direction_error(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 − cos of the angle between direction vectors [B, 3] -> [B]; 0 when aligned, 2 when opposite."""
-    return 1.0 - F.cosine_similarity(predicted.float(), target.float(), dim=-1, eps=1e-8)
+    """Chord ‖û − u‖ between the normalised direction vectors [B, 3] -> [B]: 2·sin(θ/2), ≈ θ in
+    radians for small angles; 0 when aligned, 2 when opposite."""
+    unit_p = F.normalize(predicted.float(), dim=-1, eps=1e-8)
+    unit_t = F.normalize(target.float(), dim=-1, eps=1e-8)
+    return ((unit_p - unit_t).square().sum(dim=-1) + _CHORD_EPS).sqrt()
 
 
 def log_distance_error(predicted_m: torch.Tensor, target_m: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ signal N (checkpoints/last is saved; resume with ``--resume RUN_DIR``).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", type=Path, help="YAML config (training/configs/*.yaml)")
     source.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
     parser.add_argument(
+        "--overwrite", action="store_true", help="start afresh in a run directory that already holds a run"
+    )
+    parser.add_argument(
         "overrides",
         nargs="*",
         metavar="key=value",
@@ -40,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What a run writes into its directory (removed by --overwrite; their presence means "a run is here").
+RUN_OUTPUTS = ("config_resolved.yaml", "checkpoints", "metrics", "tensorboard", "plots", "export")
 # Keys that do not change what is trained, so a resumed run may set them anew.
 RESUME_OVERRIDABLE = ("runtime.progress", "runtime.stop_after_steps", "runtime.checkpoint_every_steps")
 
@@ -63,7 +69,20 @@ def resolve(args: argparse.Namespace) -> tuple[ExperimentConfig, Path, bool]:
             )
         return read_resolved_config(resolved, args.overrides), run_dir, True
     config = load_config(args.config, args.overrides)
-    return config, config.resolved_output_dir(), False
+    run_dir = config.resolved_output_dir()
+    existing = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+    if existing and not args.overwrite:
+        raise ConfigError(
+            f"{run_dir} already holds a run ({', '.join(existing)}); continue it with --resume {run_dir}, "
+            "start afresh with --overwrite, or set another name/output_dir"
+        )
+    for name in existing:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return config, run_dir, False
 
 
 def main(argv: list[str] | None = None) -> int:
