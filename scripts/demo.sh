@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # `make demo` (after `make setup`): the package's main job, end to end, on a 2-core CPU.
 #   1. generate a small synthetic dataset (the splits of training/configs/demo.yaml)
-#   2. train demo.yaml                       -> runs/demo/checkpoints/best
+#   2. pre-train the SELD encoder (demo_seld.yaml), then train demo.yaml -> runs/demo/checkpoints/best
 #   3. make a moving-robot scenario bag      -> out/demo/scenario/ (rosbag2, mcap)
 #   4. run the perception node live on it    (avi-ros play + perception_node, real rclpy)
 #   5. offline replay through the same frame assembly and pipeline, and the report
 #   6. say where to look                     -> out/demo/index.html
 # A second run reuses whatever the first made: each step is skipped when its output exists
 # (delete runs/demo or out/demo to redo them). Pass --fresh to redo steps 3-6.
-# AVI_ROS_DEMO_OUT, AVI_ROS_DEMO_RUN and AVI_ROS_DEMO_CACHE move the outputs, the training run
+# AVI_ROS_DEMO_OUT, AVI_ROS_DEMO_RUN, AVI_ROS_DEMO_SELD_RUN and AVI_ROS_DEMO_CACHE move the outputs, the training runs
 # and the dataset cache elsewhere (e.g. to time a cold run next to an existing one).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,8 +19,10 @@ source scripts/ros_env.sh
 OUT="${AVI_ROS_DEMO_OUT:-out/demo}"
 RUN="${AVI_ROS_DEMO_RUN:-runs/demo}"
 CACHE="${AVI_ROS_DEMO_CACHE:-runs/cache/demo}"
+SELD_RUN="${AVI_ROS_DEMO_SELD_RUN:-runs/demo_seld}"
 CONFIG=training/configs/demo.yaml
-OVERRIDES=("output_dir=$RUN" "data.cache_dir=$CACHE")
+SELD_CONFIG=training/configs/demo_seld.yaml
+OVERRIDES=("output_dir=$RUN" "data.cache_dir=$CACHE" "pretrained.seld_checkpoint=$SELD_RUN/checkpoints/best")
 BAG="$OUT/scenario"
 CHECKPOINT="$RUN/checkpoints/best"
 LIVE="$OUT/live_hazards.jsonl"
@@ -51,7 +53,16 @@ step() {
 step 1 "generate the synthetic dataset of $CONFIG (reused when present)"
 python scripts/demo_dataset.py "$CONFIG" "${OVERRIDES[@]}"
 
-step 2 "train $CONFIG -> $CHECKPOINT"
+step 2 "pre-train the SELD encoder ($SELD_CONFIG), then train $CONFIG -> $CHECKPOINT"
+# demo.yaml loads the pre-trained SELD encoder from $SELD_RUN (its pretrained.seld_checkpoint).
+if [[ -f "$SELD_RUN/checkpoints/best/metadata.json" ]]; then
+  echo "SELD encoder already pre-trained ($SELD_RUN); skipping"
+elif [[ -f "$SELD_RUN/checkpoints/last/metadata.json" ]]; then
+  echo "the SELD pre-training stopped part way; resuming it"
+  python training/train.py --resume "$SELD_RUN"
+else
+  python training/train.py --config "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
+fi
 if [[ -f "$RUN/export/model_card.md" && -f "$CHECKPOINT/metadata.json" ]]; then
   echo "already trained ($RUN/export/model_card.md); skipping"
 elif [[ -f "$RUN/checkpoints/last/metadata.json" ]]; then
