@@ -148,7 +148,10 @@ def make_node(context, checkpoint_dir, **overrides) -> PerceptionNode:
         "frames.microphone": MIC_FRAME,
         "extrinsic.from_tf": False,
         "audio.queue_depth": 500,
-        "audio.max_wait_s": 0.3,
+        # Generous waits: the test sends a second of audio in one burst, and a slow or busy
+        # CI machine may deliver it well after the RGB-D set; no assertion depends on these.
+        "audio.max_wait_s": 3.0,
+        "audio.buffer_s": 30.0,
         "diagnostics_period_s": 0.2,
         **overrides,
     }
@@ -499,7 +502,10 @@ def test_precision_parameter_reaches_the_pipeline(ros_context, checkpoint_dir):
 
 @pytest.mark.slow
 def test_use_sim_time_stamps_and_waits_follow_the_clock_topic(ros_context, checkpoint_dir, scene):
-    node = make_node(ros_context, checkpoint_dir, use_sim_time=True, namespace="sim")
+    # The wait bound is what this test checks: keep it shorter than the one-second sim ticks.
+    node = make_node(
+        ros_context, checkpoint_dir, use_sim_time=True, namespace="sim", **{"audio.max_wait_s": 0.3}
+    )
     assert node.start(), node.configure_error
     h = Harness(ros_context, node, scene, namespace="sim")
     clock = h.client.create_publisher(Clock, "/clock", 10)
