@@ -326,8 +326,9 @@ class PerceptionNode(LifecycleNode):
 
     def _on_time_jump(self, jump: TimeJump) -> None:
         if jump.delta.nanoseconds < 0:
-            self.events.record("clock.time_backwards", "the ROS clock jumped backwards; buffers reset")
+            # Reset before counting, so whoever sees the count also sees empty buffers.
             self._reset_buffers()
+            self.events.record("clock.time_backwards", "the ROS clock jumped backwards; buffers reset")
 
     def _reset_buffers(self) -> None:
         if self.assembler is not None:
