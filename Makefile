@@ -3,12 +3,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test lint format demo clean
+.PHONY: help setup test lint format demo sounds clean
 
 help:
 	@echo "make setup   create the environment and colcon-build the package (idempotent)"
 	@echo "make test    setup + ruff + the whole pytest suite (what CI runs)"
 	@echo "make demo    setup + the end-to-end demo; the report lands in out/demo/"
+	@echo "make sounds  setup + fetch the real sound bank with apt (FULL=1 adds the large ambience packages)"
 	@echo "make lint    ruff check + format check;  make format  rewrites files"
 
 setup:
@@ -25,6 +26,9 @@ format: setup
 
 demo: setup
 	@bash scripts/demo.sh
+
+sounds: setup
+	@$(if $(FULL),FULL=$(FULL) )bash scripts/sounds.sh
 
 clean:
 	rm -rf build install log out

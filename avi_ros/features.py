@@ -5,12 +5,25 @@ Two kinds, chosen by ``FeatureConfig.kind``:
 - ``"dcase"``: the DCASE2023 Task 3 baseline features for FOA: 4 log-mel spectrograms plus
   3 intensity-vector channels, 7 x T x 64. STFT hop 480, Hann window 960 padded to n_fft 1024,
   librosa's (Slaney) mel filterbank, ``power_to_db`` with ``ref=1``, ``amin=1e-10``,
-  ``top_db=80`` applied per channel over the window.
+  ``top_db=80`` applied per channel over the window (see "The 80 dB floor" below).
 - ``"amp_phasediff"``: the seed's alternative: 4 log power spectra (dB) on a linear frequency
   axis plus the phase differences W->Y, W->Z, W->X [rad]. The linear axis is split into
   ``n_bins`` equal bands; the cross-spectrum is averaged inside a band before taking its angle,
   so the phase never wraps inside a band. With the default 64 bands both kinds have the same
   shape and feed the same encoder.
+
+Frames: like the baseline, a signal of N samples gives floor(N / hop) frames (the STFT is
+centred, so frame t covers samples around t * hop; the partial frame at the end is dropped).
+
+The 80 dB floor: ``power_to_db``'s ``top_db`` clips each spectrum at 80 dB below its peak. The
+baseline takes that peak over a whole recording; here it is the peak of the model's input
+window (1 s by default), in training and in the node alike. A streaming node never sees the
+whole recording, so a per-file floor cannot be reproduced at inference; taking it per window
+everywhere keeps what the model is trained on identical to what it sees. Only bins more than
+80 dB below the recording's peak differ from the baseline's per-file features (the baseline
+raises them to that floor; here they keep their value down to the window's floor; up to 0.9 dB
+was seen in a comparison with the baseline code); every other value is the same. DCASE weights
+(``load_dcase_checkpoint``) were trained on per-file features: they see this small difference.
 
 Per channel-bin standardisation (as the DCASE baseline does with training-set statistics) is a
 separate module, ``FeatureNormalizer``, owned by the model, so its statistics travel with the
@@ -20,7 +33,6 @@ weights; ``compute_normalization_stats`` computes them for training.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -90,8 +102,8 @@ class FeatureConfig:
 
     @property
     def num_frames(self) -> int:
-        """Feature frames T per window: ceil(samples / hop), as the DCASE baseline keeps."""
-        return math.ceil(self.window_samples / self.hop_length)
+        """Feature frames T per window: floor(samples / hop), as the DCASE baseline keeps."""
+        return self.window_samples // self.hop_length
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -132,7 +144,10 @@ def linear_band_matrix(config: FeatureConfig) -> np.ndarray:
 
 
 def power_to_db(power: torch.Tensor) -> torch.Tensor:
-    """librosa.power_to_db(ref=1, amin=1e-10, top_db=80) over the last two dims [T, F] of each map."""
+    """librosa.power_to_db(ref=1, amin=1e-10, top_db=80) over the last two dims [T, F] of each map.
+
+    The floor is 80 dB below the peak of each map, i.e. of one channel of one input window.
+    """
     log_spec = 10.0 * torch.log10(power.clamp_min(_AMIN))
     peak = log_spec.amax(dim=(-2, -1), keepdim=True)
     return torch.maximum(log_spec, peak - _TOP_DB)
@@ -141,7 +156,9 @@ def power_to_db(power: torch.Tensor) -> torch.Tensor:
 class FeatureExtractor(nn.Module):
     """FOA audio [B, 4, N] (ACN/SN3D, float, ``sample_rate``) -> features [B, 7, T, F].
 
-    T is ``ceil(N / hop_length)``; with N = ``config.window_samples`` it is ``config.num_frames``.
+    T is ``floor(N / hop_length)`` (at least one hop of audio is needed); with
+    N = ``config.window_samples`` it is ``config.num_frames``. The 80 dB floor of the log
+    spectra is relative to each input's own peak (see the module docstring).
     Always runs in float32 (an enclosing autocast is switched off), since log spectra and the
     intensity normalisation lose too much in half precision.
     """
@@ -159,6 +176,11 @@ class FeatureExtractor(nn.Module):
                 f"features: expected audio [B, {FOA_CHANNELS}, samples], got {tuple(audio.shape)}"
             )
         batch, channels, samples = audio.shape
+        if samples < self.config.hop_length:
+            raise ValueError(
+                f"features: {samples} samples give no frame; "
+                f"at least one hop ({self.config.hop_length} samples) is needed"
+            )
         with torch.autocast(device_type=audio.device.type, enabled=False):
             spec = self._stft(audio.float().reshape(batch * channels, samples))
             spec = spec.reshape(batch, channels, *spec.shape[-2:])  # [B, 4, T, n_freq], complex
@@ -167,7 +189,7 @@ class FeatureExtractor(nn.Module):
             return self._amp_phasediff(spec)
 
     def _stft(self, signals: torch.Tensor) -> torch.Tensor:
-        """Complex STFT [n, T, n_freq] of signals [n, samples], keeping the first ceil(N / hop) frames."""
+        """Complex STFT [n, T, n_freq] of signals [n, samples], keeping the first floor(N / hop) frames."""
         cfg = self.config
         spec = torch.stft(
             signals,
@@ -179,7 +201,7 @@ class FeatureExtractor(nn.Module):
             pad_mode="constant",
             return_complex=True,
         )
-        frames = math.ceil(signals.shape[-1] / cfg.hop_length)
+        frames = signals.shape[-1] // cfg.hop_length
         return spec[..., :frames].transpose(-1, -2)
 
     def _dcase(self, spec: torch.Tensor) -> torch.Tensor:

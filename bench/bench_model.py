@@ -52,7 +52,7 @@ IMAGE_SIZE = 224
 def librosa_dcase_reference(audio: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """The DCASE2023 baseline's FOA features with librosa/numpy, [4, N] -> [7, T, 64] (the
     baseline's own recipe; test/test_features.py checks the torch version against the same)."""
-    frames = math.ceil(audio.shape[1] / config.hop_length)
+    frames = audio.shape[1] // config.hop_length  # the baseline keeps floor(N / hop) frames
     spectra = np.stack(
         [
             librosa.stft(

@@ -3,9 +3,12 @@
     ros2 launch avi_ros perception.launch.py model_path:=/path/to/checkpoint [rviz:=true]
 
 Arguments (``ros2 launch avi_ros perception.launch.py --show-args``):
-    namespace, params_file, model_path, device, use_sim_time, rviz, microphone_frame,
-    base_frame, mic_xyz, mic_rpy, publish_mic_tf, and the topic remaps audio_topic,
-    rgb_topic, depth_topic, camera_info_topic.
+    namespace, params_file, model_path, device, use_sim_time, autostart, rviz,
+    microphone_frame, base_frame, mic_xyz, mic_rpy, publish_mic_tf, and the topic remaps
+    audio_topic, rgb_topic, depth_topic, camera_info_topic.
+
+``autostart:=false`` starts the lifecycle node unconfigured, for a lifecycle manager (or
+``ros2 lifecycle set``) to configure and activate it.
 
 The static transform base_frame -> microphone_frame is published only where tf2_ros is
 installed. The paths below are relative to this file, so the same launch file works from
@@ -33,6 +36,11 @@ ARGUMENTS = (
     ("model_path", "", "Checkpoint directory; overrides params_file when set. Required somewhere."),
     ("device", "auto", "Inference device: auto, cpu or cuda:N."),
     ("use_sim_time", "false", "Use /clock (bag replay)."),
+    (
+        "autostart",
+        "true",
+        "Configure and activate the node at start-up; false leaves the transitions to a lifecycle manager.",
+    ),
     ("rviz", "false", "Start RViz with config/avi_ros.rviz."),
     ("microphone_frame", "foa_microphone", "TF frame of the microphone array (frame_id of the hazards)."),
     ("base_frame", "base_link", "Parent frame of the static microphone transform."),
@@ -76,6 +84,7 @@ def _actions(context: LaunchContext) -> list:
     overrides = {
         "device": arg["device"],
         "use_sim_time": use_sim_time,
+        "autostart": _is_true(arg["autostart"]),
         "frames.microphone": arg["microphone_frame"],
     }
     if arg["model_path"]:

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # `make demo` (after `make setup`): the package's main job, end to end, on a 2-core CPU.
-#   1. generate a small synthetic dataset (the splits of training/configs/demo.yaml)
+#   1. the real sound bank (scripts/sounds.sh, where apt can fetch it) and a small synthetic
+#      dataset (the splits of training/configs/demo.yaml)
 #   2. pre-train the SELD encoder (demo_seld.yaml), then train demo.yaml -> runs/demo/checkpoints/best
 #   3. make a moving-robot scenario bag      -> out/demo/scenario/ (rosbag2, mcap)
 #   4. run the perception node live on it    (avi-ros play + perception_node, real rclpy)
 #   5. offline replay through the same frame assembly and pipeline, and the report
 #   6. say where to look                     -> out/demo/index.html
 # A second run reuses whatever the first made: each step is skipped when its output exists
-# (delete runs/demo or out/demo to redo them). Pass --fresh to redo steps 3-6.
+# (delete runs/demo or out/demo to redo them), and an interrupted training run is resumed
+# (training/run_status.py asks the run directory). Pass --fresh to redo steps 3-6, --dry-run to
+# print what each step would do without doing it.
+# Progress bars show on a terminal only; in a log file each step is a few whole lines.
 # AVI_ROS_DEMO_OUT, AVI_ROS_DEMO_RUN, AVI_ROS_DEMO_SELD_RUN and AVI_ROS_DEMO_CACHE move the outputs, the training runs
 # and the dataset cache elsewhere (e.g. to time a cold run next to an existing one).
 set -euo pipefail
@@ -32,10 +36,48 @@ export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 100 ))}"
 export PYTHONUNBUFFERED=1
 CLI=(python -m avi_ros.cli)
 
-if [[ "${1:-}" == "--fresh" ]]; then
-  rm -rf "$OUT"
+fresh=0
+dry_run=0
+for arg in "$@"; do
+  case "$arg" in
+    --fresh) fresh=1 ;;
+    --dry-run) dry_run=1 ;;
+    *) echo "usage: scripts/demo.sh [--fresh] [--dry-run]" >&2; exit 2 ;;
+  esac
+done
+
+# run CMD...: run it, or with --dry-run only say it would.
+run() {
+  if [[ $dry_run == 1 ]]; then
+    echo "would run: $*"
+  else
+    "$@"
+  fi
+}
+
+# train RUN_DIR CONFIG [key=value ...]: skip a complete run, resume a partial one, else train.
+train() {
+  local run_dir=$1 config=$2 status
+  shift 2
+  status=$(python training/run_status.py "$run_dir")
+  case "$status" in
+    complete) echo "already trained ($run_dir); skipping" ;;
+    resumable)
+      echo "$run_dir stopped part way; resuming it"
+      run python training/train.py --resume "$run_dir"
+      ;;
+    restart)
+      echo "$run_dir stopped before its first checkpoint; starting it again"
+      run python training/train.py --config "$config" --overwrite "$@"
+      ;;
+    *) run python training/train.py --config "$config" "$@" ;;
+  esac
+}
+
+if [[ $fresh == 1 ]]; then
+  run rm -rf "$OUT"
 fi
-mkdir -p "$OUT"
+run mkdir -p "$OUT"
 
 started=$(date +%s)
 step_started=$started
@@ -50,38 +92,30 @@ step() {
   echo "[demo $1/6] $2"
 }
 
-step 1 "generate the synthetic dataset of $CONFIG (reused when present)"
-python scripts/demo_dataset.py "$CONFIG" "${OVERRIDES[@]}"
+step 1 "the sound bank, then the synthetic dataset of $CONFIG (both reused when present)"
+if [[ -x scripts/sounds.sh ]]; then
+  run bash scripts/sounds.sh
+fi
+run python scripts/demo_dataset.py "$CONFIG" "${OVERRIDES[@]}"
 
 step 2 "pre-train the SELD encoder ($SELD_CONFIG), then train $CONFIG -> $CHECKPOINT"
 # demo.yaml loads the pre-trained SELD encoder from $SELD_RUN (its pretrained.seld_checkpoint).
-if [[ -f "$SELD_RUN/checkpoints/best/metadata.json" ]]; then
-  echo "SELD encoder already pre-trained ($SELD_RUN); skipping"
-elif [[ -f "$SELD_RUN/checkpoints/last/metadata.json" ]]; then
-  echo "the SELD pre-training stopped part way; resuming it"
-  python training/train.py --resume "$SELD_RUN"
-else
-  python training/train.py --config "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
-fi
-if [[ -f "$RUN/export/model_card.md" && -f "$CHECKPOINT/metadata.json" ]]; then
-  echo "already trained ($RUN/export/model_card.md); skipping"
-elif [[ -f "$RUN/checkpoints/last/metadata.json" ]]; then
-  echo "an earlier run stopped part way; resuming it"
-  python training/train.py --resume "$RUN"
-else
-  python training/train.py --config "$CONFIG" "${OVERRIDES[@]}"
-fi
+train "$SELD_RUN" "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
+train "$RUN" "$CONFIG" "${OVERRIDES[@]}"
 
 step 3 "make the scenario bag $BAG (engine in view, dog walking behind a panel, siren behind the robot)"
 if [[ -f "$BAG/metadata.yaml" ]]; then
   echo "already there; skipping"
 else
-  "${CLI[@]}" make-bag --out "$BAG.mcap" --scenario corridor --seed 0
+  run rm -rf "$BAG"  # a bag without metadata.yaml was cut short
+  run "${CLI[@]}" make-bag --out "$BAG.mcap" --scenario corridor --seed 0
 fi
 
 step 4 "run the perception node live on the bag (avi-ros play -> perception_node -> avi-ros echo)"
 if [[ -s "$LIVE" ]]; then
   echo "already ran ($LIVE); skipping"
+elif [[ $dry_run == 1 ]]; then
+  echo "would run: perception_node, avi-ros echo and avi-ros play $BAG -> $LIVE"
 else
   pids=()
   cleanup() {
@@ -115,11 +149,15 @@ step 5 "offline replay of $BAG through the node's frame assembly and pipeline, a
 if [[ -f "$OUT/index.html" && -f "$OUT/bag/metadata.yaml" ]]; then
   echo "already replayed; skipping"
 else
-  rm -rf "$OUT/bag"
-  "${CLI[@]}" replay "$BAG" --model "$CHECKPOINT" --out "$OUT" --device cpu --report-frames 12
+  run rm -rf "$OUT/bag"
+  run "${CLI[@]}" replay "$BAG" --model "$CHECKPOINT" --out "$OUT" --device cpu --report-frames 12
 fi
 
 step 6 "summary"
+if [[ $dry_run == 1 ]]; then
+  echo "would run: the live vs offline comparison of $LIVE and $OUT/bag"
+  exit 0
+fi
 python - "$LIVE" "$OUT/bag" <<'EOF'
 import json
 import math

@@ -1,7 +1,8 @@
 # Source this file (bash) to use avi_ros from this checkout:
 #   source scripts/ros_env.sh
 # It activates the project's virtual environment, makes the ROS 2 Kilted wheels visible to
-# ament/colcon when no ROS 2 distribution is sourced, and sources the colcon install tree.
+# ament/colcon when no ROS 2 distribution is sourced, and sources the colcon install tree
+# (which puts the `avi-ros` command on PATH: CMakeLists.txt installs it into bin/).
 # With --underlay-only it stops before the install tree (used by the setup itself).
 
 _avi_ros_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -43,7 +43,8 @@ else
     # built them; point them at this environment's Python and numpy headers.
     py_include="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
     np_include="$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')"
-    grep -rlZ --include='*.cmake' '/opt/python/cp311-cp311' "$VENV/share" 2>/dev/null |
+    # grep finds nothing when an earlier run already patched them (and exits 1: not an error here).
+    { grep -rlZ --include='*.cmake' '/opt/python/cp311-cp311' "$VENV/share" 2>/dev/null || true; } |
       xargs -0 -r sed -i \
         -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_include#g" \
         -e "s#/opt/python/cp311-cp311/include/python3.11#$py_include#g"
@@ -56,9 +57,10 @@ source "$ROOT/scripts/ros_env.sh" --underlay-only
 log "building with colcon"
 cd "$ROOT"
 mkdir -p "$ROOT/log"
+# BUILD_TESTING=ON compiles nothing extra: it registers the pytest suite, so `colcon test` runs it.
 colcon build --symlink-install \
   --event-handlers console_cohesion- summary- status- \
-  --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >"$ROOT/log/colcon-build.txt" 2>&1 ||
+  --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=ON >"$ROOT/log/colcon-build.txt" 2>&1 ||
   { cat "$ROOT/log/colcon-build.txt"; log "colcon build failed"; exit 1; }
 
 log "done. To use the package in this shell:  source scripts/ros_env.sh"

@@ -257,10 +257,11 @@ def test_dcase_shape_mismatch_names_the_first_key() -> None:
     assert torch.equal(encoder.conv_block_list[0].conv.weight, before)  # nothing half-loaded
 
 
-def test_dcase_head_of_another_class_count_is_a_mismatch() -> None:
+def test_dcase_head_of_another_class_count_is_reinitialised() -> None:
     encoder = SeldEncoder(SeldEncoderConfig(accdoa_classes=10))
-    with pytest.raises(ValueError, match=r"'fnn_list\.1\.weight'.*\(117, 128\)"):
-        load_dcase_checkpoint(encoder, dcase_baseline_state_dict())
+    with pytest.warns(UserWarning, match=r"\(117, 128\).*re-initialised fnn_list\.1"):
+        skipped = load_dcase_checkpoint(encoder, dcase_baseline_state_dict())
+    assert skipped == ["fnn_list.1.weight", "fnn_list.1.bias"]
 
 
 def test_dcase_missing_and_unexpected_keys() -> None:

@@ -16,6 +16,11 @@ from avi_ros.features import (
     FeatureNormalizer,
     compute_normalization_stats,
 )
+from avi_ros.geometry import CameraIntrinsics
+from avi_ros.pipeline import Pipeline, audio_window
+from avi_ros.taxonomy import default_taxonomy
+from avi_ros.types import Frame
+from training.data import compute_features
 
 # Worst case seen for white noise at -20 dBFS: about 6e-6 dB on the log-mel channels and 1e-8
 # on the intensity-vector channels (float32 STFTs, torch's vs numpy's FFT).
@@ -26,7 +31,7 @@ INTENSITY_TOLERANCE = 1e-5
 def librosa_dcase_reference(audio: np.ndarray) -> np.ndarray:
     """The DCASE2023 baseline's FOA features, written with librosa/numpy: [4, N] -> [7, T, 64]."""
     hop, win, n_fft, n_mels = 480, 960, 1024, 64
-    frames = math.ceil(audio.shape[1] / hop)
+    frames = int(audio.shape[1] / float(hop))  # the baseline's nb_feat_frames: floor(N / hop)
     spectra = np.stack(
         [
             librosa.stft(np.asfortranarray(ch), n_fft=n_fft, hop_length=hop, win_length=win, window="hann").T[
@@ -69,7 +74,7 @@ def test_dcase_features_of_an_odd_length_match_reference() -> None:
     audio = (np.random.default_rng(2).standard_normal((4, 10_001)) * 0.05).astype(np.float32)
     ours = FeatureExtractor(FeatureConfig())(torch.from_numpy(audio)[None])[0].numpy()
     reference = librosa_dcase_reference(audio)
-    assert ours.shape == reference.shape == (7, 21, 64)
+    assert ours.shape == reference.shape == (7, 20, 64)  # floor(10001 / 480); ceil would give 21
     assert np.abs(ours - reference).max() < LOG_MEL_TOLERANCE_DB
 
 
@@ -131,3 +136,70 @@ def test_normalizer_rejects_bad_stats() -> None:
         normalizer.set_stats(torch.zeros(7, 32), torch.ones(7, 32))
     with pytest.raises(ValueError, match="positive"):
         normalizer.set_stats(torch.zeros(7, 64), torch.zeros(7, 64))
+
+
+def test_frame_count_is_floor_of_samples_over_hop_as_in_the_baseline() -> None:
+    """The baseline keeps int(N / hop) frames; a window that is not a whole number of hops
+    loses its partial last frame, and the label frames derived from it agree."""
+    config = FeatureConfig(window_seconds=0.51)  # 12240 samples = 25.5 hops
+    assert config.window_samples == 12_240
+    assert config.num_frames == 25 and config.shape == (7, 25, 64)
+    features = FeatureExtractor(config)(torch.zeros(1, 4, config.window_samples))
+    assert features.shape == (1, *config.shape)
+    assert config.num_frames // 5 == 5  # SELD label frames (time pool 5), as seld_task computes
+    with pytest.raises(ValueError, match="at least one hop"):
+        FeatureExtractor(config)(torch.zeros(1, 4, 479))
+
+
+def _clip_with_a_loud_start(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """FOA noise whose first half second is 60 dB louder than the rest."""
+    audio = rng.standard_normal((4, round(seconds * SAMPLE_RATE))).astype(np.float32) * 1e-3
+    audio[:, : SAMPLE_RATE // 2] *= 1000.0
+    return audio
+
+
+def test_80_db_floor_is_relative_to_the_peak_of_each_window() -> None:
+    """The node sees only its window: the floor must not depend on audio before it."""
+    config = FeatureConfig()
+    rng = np.random.default_rng(3)
+    clip = _clip_with_a_loud_start(3.0, rng)
+    window = audio_window(clip, SAMPLE_RATE, config)  # the last second: quiet noise only
+    extractor = FeatureExtractor(config)
+    features = extractor(torch.from_numpy(window)[None])[0]
+    whole = extractor(torch.from_numpy(clip)[None])[0]  # what a per-file floor would see
+    # Per window: the floor sits 80 dB below this window's peak, not the clip's.
+    log_mel = features[:4]
+    peak = log_mel.amax(dim=(1, 2))
+    assert torch.all(log_mel.amin(dim=(1, 2)) >= peak - 80.0 - 1e-4)
+    assert float(whole[:4].amax()) > float(peak.max()) + 40.0  # the clip's peak is far higher
+    # A window with a loud start and a silent end is floored at its own peak - 80 dB.
+    loud_then_silent = np.zeros((4, config.window_samples), dtype=np.float32)
+    loud_then_silent[:, : SAMPLE_RATE // 4] = rng.standard_normal((4, SAMPLE_RATE // 4))
+    floored = extractor(torch.from_numpy(loud_then_silent)[None])[0, :4]
+    for channel in floored:
+        assert float(channel.min()) == pytest.approx(float(channel.max()) - 80.0, abs=1e-4)
+
+
+def test_training_and_the_node_compute_identical_features(tiny_checkpoint) -> None:
+    """Training cuts audio_window and runs compute_features; the node's pipeline cuts the same
+    window from its longer buffer and runs its extractor: the model sees the same numbers."""
+    checkpoint = tiny_checkpoint(default_taxonomy(), window_s=1.0)
+    pipeline = Pipeline.from_checkpoint(checkpoint, device="cpu")
+    seen: list[torch.Tensor] = []
+    extractor = pipeline.features
+    pipeline.features = lambda audio: seen.append(extractor(audio)) or seen[-1]
+    rng = np.random.default_rng(4)
+    clip = _clip_with_a_loud_start(2.5, rng)
+    size = 64
+    frame = Frame(
+        rgb=np.zeros((size, size, 3), dtype=np.uint8),
+        depth_m=np.full((size, size), 2.0, dtype=np.float32),
+        intrinsics=CameraIntrinsics.from_fov(size, size, math.radians(90.0)),
+        audio=clip,
+        sample_rate=SAMPLE_RATE,
+    )
+    pipeline.run(frame)
+    window = audio_window(clip, SAMPLE_RATE, pipeline.feature_config)
+    trained_on = compute_features(window[None], pipeline.feature_config, torch.device("cpu"))
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0].numpy(), trained_on.numpy())

@@ -41,6 +41,25 @@ def test_perception_node_executable_is_installed_and_runs():
     assert "model_path" in result.stdout
 
 
+def test_avi_ros_is_on_path_after_sourcing_ros_env():
+    """The README's bag commands start with `avi-ros`: sourcing ros_env.sh must make it a command."""
+    keep = ("HOME", "USER", "LANG", "TMPDIR", "AVI_ROS_VENV")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"  # nothing of the venv or the install tree yet
+    result = subprocess.run(
+        ["bash", "-c", "source scripts/ros_env.sh && command -v avi-ros && avi-ros --help"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    where, _, usage = result.stdout.partition("\n")
+    assert Path(where).resolve().is_relative_to(REPO_ROOT), where
+    assert "make-bag" in usage and "replay" in usage
+
+
 # Imports of ROS that the core must never need; any of them raises ImportError in the probe.
 _NO_ROS_PROBE = """
 import importlib, importlib.abc, pkgutil, sys

@@ -24,6 +24,7 @@ from training.metrics import (
 from training.seld_metrics import (
     frame_labels_from_multi_accdoa,
     frame_labels_from_rows,
+    official_num_frames,
     seld_metrics,
 )
 
@@ -185,3 +186,115 @@ def test_frame_labels_from_starss23_rows_and_multi_accdoa():
     assert list(labels) == [0]
     assert len(labels[0]) == 1 and labels[0][0][0] == 1
     assert np.linalg.norm(labels[0][0][1]) == pytest.approx(1.0)
+
+
+# --- DCASE2023 edges: the official code's segment coverage and multi-ACCDOA unification ----
+
+
+def test_official_coverage_scores_ceil_of_the_last_labelled_index_over_ten_segments():
+    # cls_compute_seld_results.py passes M = max(frame index) (not M + 1) as the frame count
+    # and scores ceil(M / 10) whole segments of 10 frames.
+    assert official_num_frames({25: [(0, _doa(0.0))]}) == 30  # 3 segments, frames up to 29
+    assert official_num_frames({20: [(0, _doa(0.0))]}) == 20  # frame 20's segment is dropped
+    assert official_num_frames({0: [(0, _doa(0.0))]}) == 0
+    assert official_num_frames({}) == 0
+
+
+def test_official_coverage_drops_the_last_segment_when_m_is_a_multiple_of_ten():
+    # Frames 0-4 found, frame 20 (M = 20, a multiple of 10) missed.
+    reference = {**_track(0, 0.0, range(0, 5)), **_track(0, 0.0, range(20, 21))}
+    prediction = _track(0, 0.0, range(0, 5))
+    official = seld_metrics(reference, prediction, num_classes=1, coverage="official")
+    assert official.er20 == pytest.approx(0.0)  # only segments 0 and 1 are scored
+    assert official.lr_cd == pytest.approx(1.0)
+    full = seld_metrics(reference, prediction, num_classes=1)
+    assert full.er20 == pytest.approx(0.5)  # frame 20's segment counts: one deletion of two
+    with pytest.raises(ValueError, match="omit num_frames"):
+        seld_metrics(reference, prediction, num_classes=1, num_frames=30, coverage="official")
+    with pytest.raises(ValueError, match="coverage"):
+        seld_metrics(reference, prediction, num_classes=1, coverage="whole")
+
+
+def test_official_coverage_scores_the_whole_last_segment_past_the_last_label():
+    # M = 25: the third segment (frames 20-29) is scored whole, so a prediction at frame 27,
+    # after the last reference label, is an insertion.
+    reference = _track(0, 0.0, range(20, 26))
+    prediction = {**reference, **_track(1, 90.0, range(27, 28))}
+    scores = seld_metrics(reference, prediction, num_classes=2, coverage="official")
+    assert scores.er20 == pytest.approx(1.0)  # one insertion over one reference
+
+
+def _baseline_unify(tracks: list[np.ndarray | None], threshold_deg: float) -> list[np.ndarray]:
+    """The DCASE2023 baseline's rule for three tracks of one class (train_seldnet.py test_epoch),
+    restated: a pair is "close" when both tracks are active and their angle is below the
+    threshold. No close pair: every active track is an event. One close pair: the pair's mean,
+    and the third track if active. Two or more close pairs: the mean of all three."""
+
+    def close(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+        if a is None or b is None:
+            return False
+        cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+        return bool(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) < threshold_deg)
+
+    pairs = [(0, 1), (1, 2), (2, 0)]
+    flags = [close(tracks[i], tracks[j]) for i, j in pairs]
+    if sum(flags) == 0:
+        return [t for t in tracks if t is not None]
+    if sum(flags) == 1:
+        i, j = pairs[flags.index(True)]
+        (third,) = {0, 1, 2} - {i, j}
+        events = [(tracks[i] + tracks[j]) / 2]
+        return events + ([tracks[third]] if tracks[third] is not None else [])
+    return [(tracks[0] + tracks[1] + tracks[2]) / 3]
+
+
+def _events_of(output: np.ndarray) -> list[np.ndarray]:
+    labels = frame_labels_from_multi_accdoa(output)
+    return [doa for _, doa in labels.get(0, [])]
+
+
+def _same_directions(ours: list[np.ndarray], expected: list[np.ndarray]) -> bool:
+    unit = [e / np.linalg.norm(e) for e in expected]
+    if len(ours) != len(unit):
+        return False
+    remaining = list(unit)
+    for doa in ours:
+        index = int(np.argmax([np.dot(doa, u) for u in remaining]))
+        if np.dot(doa, remaining[index]) < 1.0 - 1e-9:
+            return False
+        remaining.pop(index)
+    return True
+
+
+def test_multi_accdoa_chain_of_close_tracks_is_one_event():
+    # Tracks at 0, 10 and 20 deg: 0-10 and 10-20 are within 15 deg, 0-20 is not. The baseline
+    # merges all three into one event at their mean; comparing with a group's first member only
+    # gave two events.
+    output = np.zeros((1, 3, 3, 2))
+    for track, azimuth in enumerate((0.0, 10.0, 20.0)):
+        output[0, track, :, 1] = 0.9 * _doa(azimuth)
+    events = _events_of(output)
+    assert len(events) == 1
+    assert events[0] == pytest.approx(_doa(10.0), abs=1e-9)
+    # The order of the tracks does not matter (the middle one last).
+    reordered = output[:, [0, 2, 1]]
+    assert _same_directions(_events_of(reordered), events)
+
+
+def test_multi_accdoa_unification_matches_the_baseline_rule_on_random_tracks():
+    rng = np.random.default_rng(0)
+    chains = 0
+    for _ in range(400):
+        base = rng.standard_normal(3)
+        tracks: list[np.ndarray | None] = []
+        output = np.zeros((1, 3, 3, 1))
+        for track in range(3):
+            active = rng.random() < 0.85
+            vector = base / np.linalg.norm(base) + rng.normal(scale=0.2, size=3)
+            vector = vector / np.linalg.norm(vector) * (0.9 if active else 0.3)
+            output[0, track, :, 0] = vector
+            tracks.append(vector if active else None)
+        expected = _baseline_unify(tracks, 15.0)
+        chains += all(t is not None for t in tracks) and len(expected) == 1
+        assert _same_directions(_events_of(output), expected), tracks
+    assert chains > 20  # the random cases include many merged triples

@@ -3,7 +3,8 @@
 Written from the published definitions (shared/REFERENCE.md) and the behaviour of the
 DCASE2023 baseline's evaluation, so figures compare with the challenge's:
 
-- labels live on 100 ms frames; metrics are computed per 1 s segment (10 frames);
+- labels live on 100 ms frames; metrics are computed per 1 s segment (10 frames); the official
+  code's choice of which segments to score is ``coverage="official"`` (``official_num_frames``);
 - within a segment and class, reference and predicted DOAs of each frame are matched with the
   Hungarian algorithm (scipy ``linear_sum_assignment``) on the great-circle angle; the angles of
   each reference track are averaged over the segment;
@@ -15,12 +16,15 @@ DCASE2023 baseline's evaluation, so figures compare with the challenge's:
   ``num_classes`` classes (a class with no matched track has LE_CD 180 deg);
 - SELD score = mean(ER20, 1 − F20, LE_CD / 180, 1 − LR_CD).
 
+Multi-ACCDOA output becomes events as in the baseline's inference (``frame_labels_from_multi_accdoa``).
+
 A DOA is a unit vector (x, y, z) in the REP-103 frame; STARSS23 rows in degrees are converted
 with ``frame_labels_from_rows``.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -178,11 +182,43 @@ class SeldAccumulator:
         return SeldScores(er, f_mean, le_mean, lr_mean, seld_score(er, f_mean, le_mean, lr_mean), f, le, lr)
 
 
+def official_num_frames(reference: FrameLabels) -> int:
+    """The 100 ms frames the DCASE2023 evaluation code scores for a file with these labels.
+
+    The official code (cls_compute_seld_results.py) takes M = the last labelled frame index as
+    the frame count and scores ceil(M / 10) whole one-second segments, i.e. frames
+    [0, 10 * ceil(M / 10)). When M is a multiple of 10, the segment holding frame M itself is
+    not scored. No labels: nothing is scored.
+    """
+    if not reference:
+        return 0
+    return FRAMES_PER_SEGMENT * math.ceil(max(reference) / FRAMES_PER_SEGMENT)
+
+
+SEGMENT_COVERAGES = ("full", "official")
+
+
 def seld_metrics(
-    reference: FrameLabels, prediction: FrameLabels, num_classes: int, num_frames: int | None = None
+    reference: FrameLabels,
+    prediction: FrameLabels,
+    num_classes: int,
+    num_frames: int | None = None,
+    coverage: str = "full",
 ) -> SeldScores:
-    """Scores of a single file; ``num_frames`` defaults to one past the last labelled frame."""
-    if num_frames is None:
+    """Scores of a single file.
+
+    ``coverage`` "full" scores ``num_frames`` frames (default: one past the last labelled frame,
+    reference or prediction). "official" scores exactly the frames the DCASE2023 evaluation code
+    does (``official_num_frames``); use it to compare with published DCASE figures. It takes
+    the frame count from the reference, so ``num_frames`` must not be given with it.
+    """
+    if coverage not in SEGMENT_COVERAGES:
+        raise ValueError(f"coverage: expected one of {SEGMENT_COVERAGES}, got '{coverage}'")
+    if coverage == "official":
+        if num_frames is not None:
+            raise ValueError("coverage 'official' takes the frame count from the reference; omit num_frames")
+        num_frames = official_num_frames(reference)
+    elif num_frames is None:
         num_frames = max([*reference, *prediction], default=-1) + 1
     accumulator = SeldAccumulator(num_classes)
     accumulator.update(reference, prediction, num_frames)
@@ -206,8 +242,9 @@ def frame_labels_from_multi_accdoa(
     """Multi-ACCDOA output [T, tracks, 3 (xyz), C] -> FrameLabels (one 100 ms frame per row).
 
     A track is active when its vector norm exceeds ``threshold``. Active tracks of one class
-    closer than ``unify_deg`` are merged into their mean, as the baseline's inference does,
-    so one source predicted on two tracks is not counted twice.
+    closer than ``unify_deg``, directly or through a chain of such pairs, are merged into their
+    mean, as the baseline's inference does (``_unify``), so one source predicted on several
+    tracks is not counted twice.
     """
     output = np.asarray(output, dtype=np.float64)
     if output.ndim != 4 or output.shape[2] != 3:
@@ -225,13 +262,22 @@ def frame_labels_from_multi_accdoa(
 
 
 def _unify(vectors: list[np.ndarray], unify_deg: float) -> list[np.ndarray]:
-    """Greedily merge vectors within ``unify_deg`` of a group's first member into their mean."""
+    """Merge active tracks that are linked by angles below ``unify_deg`` into their mean.
+
+    Tracks are linked when their angle is below the threshold, and a chain of links joins
+    them: with three tracks A-B and B-C close but A-C not, all three become one event. This is
+    the DCASE2023 baseline's inference (train_seldnet.py: two or more close pairs of its three
+    tracks give the mean of all three, one close pair its mean plus the third track), written
+    for any number of tracks as the connected components of the "close" graph.
+    """
     groups: list[list[np.ndarray]] = []
     for vector in vectors:
-        for group in groups:
-            if np.degrees(angular_error_rad(group[0], vector)) < unify_deg:
-                group.append(vector)
-                break
-        else:
-            groups.append([vector])
+        linked = [g for g in groups if any(_angle_deg(member, vector) < unify_deg for member in g)]
+        merged = [member for group in linked for member in group]
+        groups = [g for g in groups if not any(g is group for group in linked)]
+        groups.append([*merged, vector])
     return [np.mean(group, axis=0) for group in groups]
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(angular_error_rad(a, b)))

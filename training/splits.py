@@ -40,7 +40,7 @@ def ensure_scenes(
         total=split.scenes,
         unit="scene",
         desc=f"generating {directory.name}",
-        disable=not progress,
+        disable=None if progress else True,  # bars only on a terminal
         file=sys.stderr,
     ) as bar:
         write_shards(directory, split.scenes, split.seed, scene, workers=workers, on_progress=bar.update)
@@ -67,7 +67,7 @@ def prepared_split(
             total=len(reader),
             unit="scene",
             desc=f"preparing {directory.name}",
-            disable=not progress,
+            disable=None if progress else True,  # bars only on a terminal
             file=sys.stderr,
         )
 

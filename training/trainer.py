@@ -36,6 +36,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from avi_ros.pipeline import resolve_device
+from training.augment import acs_for_run
 from training.checkpointing import (
     capture_rng_state,
     load_trainer_state,
@@ -155,6 +156,7 @@ class Trainer:
             if not self.resume:
                 write_resolved_config(config, self.run_dir / "config_resolved.yaml")
         train, val = self._load_data()
+        train = train.with_augmentation(acs_for_run(config))
         model = self.model = self.task.build_model(train)
         state = None
         position = Position()
@@ -301,7 +303,7 @@ class Trainer:
             total=len(batches),
             initial=position.step_in_epoch,
             desc=f"epoch {position.epoch + 1}/{self.config.total_epochs} [{stage.name}]",
-            disable=not (runtime.progress and dist.is_main),
+            disable=None if runtime.progress and dist.is_main else True,  # bars only on a terminal
             file=sys.stderr,
             leave=False,
         )
@@ -406,9 +408,17 @@ class Trainer:
                     f"runtime.select_metric '{self.config.runtime.select_metric}' is not a validation "
                     f"metric; available: {sorted(result.scalars)}"
                 )
-            if self._is_better(value):
+            improved = self._is_better(value)
+            if improved:
                 self.best_value, self.best_epoch = value, position.epoch
                 self.task.save(model, self.checkpoint_dir / "best", None, self._progress(position))
+            # One whole line per validation: progress bars are off in a log file.
+            print(
+                f"epoch {position.epoch + 1}/{self.config.total_epochs} [{stage.name}] "
+                f"{self.config.runtime.select_metric}={value:.4f}" + (" (best)" if improved else ""),
+                file=sys.stderr,
+                flush=True,
+            )
         barrier(self.dist)
 
     def _is_better(self, value: float) -> bool:

@@ -10,6 +10,7 @@ layers [B, T', rnn_size]; the multi-ACCDOA head (``fnn_list``) exists only when
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -195,18 +196,27 @@ def load_dcase_checkpoint(encoder: SeldEncoder, source: str | Path | Mapping[str
     Every key of the encoder must be present with the same shape; the check runs in the
     encoder's own key order and fails on the first problem, naming the key and both shapes.
     A ``module.`` prefix (DataParallel) is stripped. The baseline's head (``fnn_list.*``) is
-    skipped when the encoder has none; any other key the encoder does not know is an error.
-    Raises ValueError on any problem; returns the skipped keys.
+    skipped when the encoder has none. When only the head's output layer differs in shape (the
+    encoder predicts another class set, e.g. 9 classes against the baseline's 13), the trunk
+    and the head's hidden layers load and the output layer is re-initialised, with a warning:
+    pre-training on another class set starts from the baseline's features, not its classes.
+    Any other key the encoder does not know is an error. Raises ValueError on any problem and
+    loads nothing then; returns the checkpoint keys that were not loaded.
     """
     state = read_state_dict(source) if isinstance(source, (str, Path)) else dict(source)
     origin = str(source) if isinstance(source, (str, Path)) else "the given state_dict"
     if state and all(key.startswith("module.") for key in state):
         state = {key.removeprefix("module."): value for key, value in state.items()}
     own = encoder.state_dict()
+    output_layer = _output_layer_prefix(encoder)
+    head_mismatch = False
     for key, target in own.items():
         if key not in state:
             raise ValueError(f"DCASE checkpoint {origin}: missing key '{key}' (shape {tuple(target.shape)})")
         if tuple(state[key].shape) != tuple(target.shape):
+            if output_layer is not None and key.startswith(output_layer):
+                head_mismatch = True
+                continue
             raise ValueError(
                 f"DCASE checkpoint {origin}: shape mismatch at key '{key}': checkpoint "
                 f"{tuple(state[key].shape)}, encoder {tuple(target.shape)}"
@@ -218,5 +228,25 @@ def load_dcase_checkpoint(encoder: SeldEncoder, source: str | Path | Mapping[str
             f"DCASE checkpoint {origin}: unexpected key '{unexpected[0]}' "
             f"({len(unexpected)} keys the encoder does not have)"
         )
-    encoder.load_state_dict({key: state[key] for key in own}, strict=True)
-    return extra
+    # The whole output layer (weight and bias) is re-initialised when any of it does not fit.
+    reinitialised = [key for key in own if head_mismatch and key.startswith(output_layer)]
+    loaded = {key: own[key] if key in reinitialised else state[key] for key in own}
+    encoder.load_state_dict(loaded, strict=True)
+    if reinitialised:
+        layer = encoder.fnn_list[-1]
+        layer.reset_parameters()
+        warnings.warn(
+            f"DCASE checkpoint {origin}: its multi-ACCDOA output layer has shape "
+            f"{tuple(state[output_layer + 'weight'].shape)}, this encoder's {tuple(layer.weight.shape)} "
+            f"({encoder.config.accdoa_tracks} tracks x 3 x {encoder.config.accdoa_classes} classes); "
+            f"loaded the rest and re-initialised {output_layer.rstrip('.')}",
+            stacklevel=2,
+        )
+    return [*extra, *reinitialised]
+
+
+def _output_layer_prefix(encoder: SeldEncoder) -> str | None:
+    """State-dict prefix of the multi-ACCDOA output layer (``fnn_list.N.``), None without a head."""
+    if not len(encoder.fnn_list):
+        return None
+    return f"fnn_list.{len(encoder.fnn_list) - 1}."

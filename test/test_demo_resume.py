@@ -1,0 +1,141 @@
+"""A second `make demo` reuses every step, and an interrupted one resumes its training.
+
+training/run_status.py asks a run directory whether it is complete, resumable or absent;
+scripts/demo.sh --dry-run prints what each step would do, so the decisions are checked on
+fake run directories without training anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from training.checkpointing import PROGRESS_FILE, TRAINER_STATE_FILE
+from training.config import load_config, write_resolved_config
+from training.run_status import EXPORT_FILES, run_status
+from training.train import main as train_main
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = REPO_ROOT / "training" / "configs"
+
+
+def fake_run(run_dir: Path, config_name: str, epochs_done: int | None = None, exported: bool = True) -> Path:
+    """A run directory as train.py leaves it, without weights: resolved config, checkpoints/last
+    with its progress after ``epochs_done`` epochs (default: all), and the export files."""
+    config = load_config(CONFIGS / config_name, [f"output_dir={run_dir}"])
+    last = run_dir / "checkpoints" / "last"
+    last.mkdir(parents=True)
+    write_resolved_config(config, run_dir / "config_resolved.yaml")
+    (last / TRAINER_STATE_FILE).write_bytes(b"")
+    done = config.total_epochs if epochs_done is None else epochs_done
+    (last / PROGRESS_FILE).write_text(json.dumps({"epoch": done, "step_in_epoch": 0}))
+    if exported:
+        (run_dir / "export").mkdir()
+        for name in EXPORT_FILES[config.task]:
+            (run_dir / "export" / name).write_text("{}")
+    return run_dir
+
+
+@pytest.mark.parametrize("config_name", ["demo_seld.yaml", "demo.yaml"])
+def test_run_status_of_each_stage_of_a_run(tmp_path: Path, config_name: str) -> None:
+    assert run_status(tmp_path / "nothing") == "absent"
+    started = tmp_path / "started"
+    started.mkdir()
+    write_resolved_config(load_config(CONFIGS / config_name, []), started / "config_resolved.yaml")
+    assert run_status(started) == "restart"  # no checkpoint yet: nothing to resume from
+    assert run_status(fake_run(tmp_path / "part", config_name, epochs_done=3)) == "resumable"
+    # Every epoch done but the final evaluation cut short: resume runs just that.
+    assert run_status(fake_run(tmp_path / "unexported", config_name, exported=False)) == "resumable"
+    assert run_status(fake_run(tmp_path / "done", config_name)) == "complete"
+
+
+def _tiny_seld_overrides(tmp_path: Path) -> list[str]:
+    return [
+        f"output_dir={tmp_path}/run",
+        f"data.cache_dir={tmp_path}/cache",
+        "data.train.scenes=8",
+        "data.val.scenes=4",
+        "data.generation_workers=1",
+        "data.scene.acoustics.max_order=1",
+        "data.scene.acoustics.late_tail=false",
+        "model.audio.n_filters=8",
+        "model.audio.rnn_size=16",
+        "model.audio.attn_heads=2",
+        "stages.0.epochs=2",
+        "stages.0.warmup_steps=0",
+        "optim.batch_size=4",
+        "runtime.device=cpu",
+        "runtime.threads=1",
+        "runtime.progress=false",
+    ]
+
+
+@pytest.mark.slow
+def test_a_real_run_is_resumable_when_stopped_and_complete_when_finished(tmp_path: Path) -> None:
+    """What the SELD run writes (seld_metadata.json, not metadata.json) is read as complete."""
+    config = str(CONFIGS / "seld_pretrain.yaml")
+    run = tmp_path / "run"
+    overrides = _tiny_seld_overrides(tmp_path)
+    assert train_main(["--config", config, *overrides, "runtime.stop_after_steps=1"]) == 0
+    assert run_status(run) == "resumable"
+    assert train_main(["--resume", str(run), "runtime.stop_after_steps=0"]) == 0
+    assert run_status(run) == "complete"
+    assert (run / "checkpoints" / "best" / "seld_metadata.json").is_file()
+    # A finished run whose final evaluation was lost resumes straight into it.
+    (run / "export" / "labels.json").unlink()
+    assert run_status(run) == "resumable"
+    assert train_main(["--resume", str(run)]) == 0
+    assert run_status(run) == "complete"
+
+
+def _dry_run(tmp_path: Path) -> str:
+    env = {
+        **os.environ,
+        "AVI_ROS_DEMO_OUT": str(tmp_path / "out"),
+        "AVI_ROS_DEMO_RUN": str(tmp_path / "demo"),
+        "AVI_ROS_DEMO_SELD_RUN": str(tmp_path / "demo_seld"),
+        "AVI_ROS_DEMO_CACHE": str(tmp_path / "cache"),
+        "OMP_NUM_THREADS": "1",
+    }
+    result = subprocess.run(
+        ["bash", "scripts/demo.sh", "--dry-run"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _finished_outputs(out: Path) -> None:
+    for name in ("scenario/metadata.yaml", "bag/metadata.yaml", "index.html", "live_hazards.jsonl"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("done\n")
+
+
+def test_second_demo_skips_every_step(tmp_path: Path) -> None:
+    fake_run(tmp_path / "demo_seld", "demo_seld.yaml")
+    fake_run(tmp_path / "demo", "demo.yaml")
+    _finished_outputs(tmp_path / "out")
+    output = _dry_run(tmp_path)
+    assert output.count("already trained") == 2
+    would_run = [line for line in output.splitlines() if line.startswith("would run:")]
+    for work in ("train.py", "make-bag", "perception_node", "replay"):
+        assert not any(work in line for line in would_run), (work, would_run)
+    for step in range(1, 7):
+        assert f"[demo {step}/6]" in output
+
+
+def test_interrupted_demo_resumes_the_training_it_stopped_in(tmp_path: Path) -> None:
+    seld_run = fake_run(tmp_path / "demo_seld", "demo_seld.yaml", epochs_done=5)
+    output = _dry_run(tmp_path)
+    assert f"would run: python training/train.py --resume {seld_run}" in output
+    # The imagination run has not started: it is trained from its config.
+    assert "would run: python training/train.py --config training/configs/demo.yaml" in output
+    assert "would run: python -m avi_ros.cli make-bag" in output
