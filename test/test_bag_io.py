@@ -1,5 +1,6 @@
 """rosbag2 files written with the avi_ros type store read back intact, through rosbags and
-through mcap's own reader, and damaged bags give an error that names the file."""
+through mcap's own reader; every mcap chunk is verified when read, and damaged bags give an error
+that names the file (and the chunk), or have the damaged chunks skipped and recorded."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 from mcap.reader import make_reader
 
-from avi_ros.bag.io import BagError, BagWriter, bag_topics, read_bag
+from avi_ros.bag.io import BagError, BagWriter, DamagedBagError, bag_topics, read_bag
+from avi_ros.bag.mcap_storage import IntegrityLog
 
 
 def _write_sample_bag(path: Path, storage: str) -> None:
@@ -106,3 +108,70 @@ def test_damaged_bags_give_a_clear_error(tmp_path):
     garbage.write_bytes(b"not a bag at all")
     with pytest.raises(BagError, match=r"garbage\.mcap"):
         list(read_bag(garbage))
+
+
+# --- verified reading ------------------------------------------------------------------------
+
+CHUNKY_MESSAGES = 40  # 64 KiB each: several 768 KiB chunks
+
+
+def _write_chunky_bag(path: Path) -> None:
+    """Incompressible payloads, so the bag spans several chunks."""
+    rng = np.random.default_rng(0)
+    with BagWriter(path) as writer:
+        string = writer.message_class("std_msgs/msg/String")
+        for i in range(CHUNKY_MESSAGES):
+            writer.write("/blob", i * 10_000_000, string(data=rng.bytes(32 * 1024).hex()))
+
+
+def _chunk_indexes(bag: Path) -> list:
+    (mcap_file,) = bag.glob("*.mcap")
+    with mcap_file.open("rb") as stream:
+        return sorted(make_reader(stream).get_summary().chunk_indexes, key=lambda c: c.chunk_start_offset)
+
+
+def test_a_damaged_chunk_is_an_error_or_is_skipped_and_recorded(tmp_path):
+    bag = tmp_path / "bag"
+    _write_chunky_bag(bag)
+    chunks = _chunk_indexes(bag)
+    assert len(chunks) >= 3 and {c.compression for c in chunks} == {"zstd"}
+    (mcap_file,) = bag.glob("*.mcap")
+    data = bytearray(mcap_file.read_bytes())
+    second = chunks[1]
+    flip = second.chunk_start_offset + second.chunk_length // 2  # inside its compressed data
+    data[flip] ^= 0xFF
+    mcap_file.write_bytes(bytes(data))
+
+    with pytest.raises(DamagedBagError, match=r"damaged chunk in bag\.mcap bytes \d+-\d+ \(.*\), bag time"):
+        list(read_bag(bag))
+    log = IntegrityLog(skip_damaged=True)
+    kept = [m.message.data for m in read_bag(bag, integrity=log)]
+    (damaged,) = log.damaged.values()
+    assert damaged.offset == second.chunk_start_offset and damaged.lost is not None
+    assert len(kept) + damaged.lost["/blob"] == CHUNKY_MESSAGES
+    assert len(log.verified) == len(chunks) - 1 and not log.unverified
+    assert "1 damaged and skipped" in log.describe()
+
+
+def test_chunks_without_a_crc_are_read_and_counted_as_unverified(tmp_path):
+    """Bags from other writers (rosbags' own, ros2 bag with CRCs off) still read; nothing is claimed."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from avi_ros.bag.typestore import avi_ros_typestore
+
+    store = avi_ros_typestore()
+    bag = tmp_path / "plain"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection("/text", "std_msgs/msg/String", typestore=store)
+        for i in range(3):
+            message = store.types["std_msgs/msg/String"](data=f"m{i}")
+            writer.write(connection, i, store.serialize_cdr(message, "std_msgs/msg/String"))
+    log = IntegrityLog()
+    assert [m.message.data for m in read_bag(bag, integrity=log)] == ["m0", "m1", "m2"]
+    assert (len(log.verified), len(log.unverified), log.damaged) == (0, 1, {})
+    assert "1 without a CRC (not verifiable)" in log.describe()
+    sqlite = tmp_path / "sqlite"
+    _write_sample_bag(sqlite, "sqlite3")
+    log = IntegrityLog()
+    assert len(list(read_bag(sqlite, integrity=log))) == 4
+    assert log.describe() == ""  # sqlite3 has no checksums to verify

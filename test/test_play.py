@@ -1,9 +1,12 @@
-"""``avi-ros play`` over real rclpy: messages arrive intact, paced like the bag (a tolerant check of
-the pacing logic, not a benchmark), /clock follows bag time, and bad bags give clear errors."""
+"""``avi-ros play`` over real rclpy: messages arrive intact and in order, /clock carries bag time, and
+bad bags give clear errors. The pacing itself (the schedule, no accumulating delay, /clock's rate,
+the time an interrupted loop reports) is checked in simulated time, so no outcome depends on how
+fast or how busy the machine is."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -29,8 +32,9 @@ START_NS = 1_700_000_000 * NS
 # Irregular receive times [s]: bursts and pauses, so pacing errors would show.
 TEXT_TIMES_S = (0.0, 0.05, 0.3, 0.32, 0.8, 1.2)
 IMAGE_TIMES_S = (0.1, 0.6, 1.0)
-# A generous bound on how far one arrival may stray from its bag time, for a loaded 2-core machine.
-TOLERANCE_S = 0.12
+BAG_TIMES_S = sorted(TEXT_TIMES_S + IMAGE_TIMES_S)
+# Long enough for discovery and delivery on a loaded machine; the waits end as soon as all arrived.
+DELIVERY_TIMEOUT_S = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +93,7 @@ class Listener:
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()
 
-    def wait_for(self, topic: str, count: int, timeout_s: float = 10.0) -> None:
+    def wait_for(self, topic: str, count: int, timeout_s: float = DELIVERY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
         while len(self.received[topic]) < count and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -107,8 +111,109 @@ def _play(context, bag: Path, options: PlayOptions):
         player_node.destroy_node()
 
 
+class SimulatedTimer:
+    """Virtual seconds: ``sleep`` advances them by exactly what was asked plus ``overshoot_s`` (a
+    loaded machine wakes late); at ``interrupt_at_s`` it raises KeyboardInterrupt, as Ctrl-C would."""
+
+    def __init__(self, overshoot_s: float = 0.0, interrupt_at_s: float | None = None) -> None:
+        self.t = 1000.0
+        self.overshoot_s = overshoot_s
+        self.interrupt_at_s = interrupt_at_s
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds + self.overshoot_s
+        if self.interrupt_at_s is not None and self.t >= 1000.0 + self.interrupt_at_s:
+            raise KeyboardInterrupt
+
+
+class RecordingNode:
+    """Stands in for an rclpy node: its publishers record (virtual time, topic, message)."""
+
+    def __init__(self, timer: SimulatedTimer) -> None:
+        self.timer = timer
+        self.published: list[tuple[float, str, object]] = []
+
+    def create_publisher(self, msg_type, topic, qos):
+        node = self
+
+        class Publisher:
+            def publish(self, message) -> None:
+                node.published.append((node.timer.now(), topic, message))
+
+        return Publisher()
+
+    def count_subscribers(self, topic: str) -> int:
+        return 1
+
+    def get_logger(self):
+        return logging.getLogger("simulated_player")
+
+
+def _simulate(bag: Path, options: PlayOptions, timer: SimulatedTimer) -> tuple[RecordingNode, BagPlayer]:
+    node = RecordingNode(timer)
+    return node, BagPlayer(node, bag, options, timer=timer)
+
+
 @pytest.mark.parametrize("rate", [1.0, 2.0])
-def test_messages_arrive_intact_with_the_bags_timing(context, bag, rate):
+def test_each_message_goes_out_at_its_bag_time_divided_by_the_rate(bag, rate):
+    timer = SimulatedTimer()
+    node, player = _simulate(bag, PlayOptions(rate=rate), timer)
+    stats = player.play()
+    first = node.published[0][0]
+    offsets = [t - first for t, _, _ in node.published]
+    np.testing.assert_allclose(offsets, np.array(BAG_TIMES_S) / rate, atol=1e-9)
+    assert stats.wall_duration_s == pytest.approx(BAG_TIMES_S[-1] / rate)
+    assert stats.max_lateness_s == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_late_machine_delays_each_message_once_and_never_accumulates(bag):
+    """Every sleep wakes 70 ms late: each message is at most that late, however many came before."""
+    overshoot = 0.07
+    timer = SimulatedTimer(overshoot_s=overshoot)
+    node, player = _simulate(bag, PlayOptions(rate=1.0), timer)
+    stats = player.play()
+    first = node.published[0][0]
+    lateness = [(t - first) - due for (t, _, _), due in zip(node.published, BAG_TIMES_S, strict=True)]
+    assert min(lateness) >= -1e-9  # never early
+    assert max(lateness) <= overshoot + 1e-9  # late by one wake-up at most, not by the sum of them
+    assert stats.max_lateness_s == pytest.approx(max(lateness))
+    # The burst (0.30 s, 0.32 s): the second is already due when the first goes out late.
+    assert lateness[BAG_TIMES_S.index(0.32)] == pytest.approx(overshoot - 0.02)
+
+
+def test_clock_ticks_at_its_rate_in_bag_time_and_never_runs_ahead(bag):
+    timer = SimulatedTimer()
+    node, player = _simulate(bag, PlayOptions(rate=2.0, clock=True, clock_rate_hz=50.0), timer)
+    player.play()
+    ticks = [m for _, topic, m in node.published if topic == "/clock"]
+    values = np.array([m.clock.sec * NS + m.clock.nanosec for m in ticks])
+    assert (np.diff(values) >= 0).all()
+    assert values[0] == START_NS and values[-1] == START_NS + round(BAG_TIMES_S[-1] * NS)
+    # 50 Hz of wall time at rate 2 over the 1.2 s bag: 30 ticks, plus one beside each message.
+    assert abs(len(values) - BAG_TIMES_S[-1] / 2.0 * 50) <= len(BAG_TIMES_S) + 1
+    latest_ns = 0
+    bag_times = iter(BAG_TIMES_S)
+    for _, topic, message in node.published:
+        if topic == "/clock":
+            latest_ns = message.clock.sec * NS + message.clock.nanosec
+        else:  # ROS time never runs ahead of a message not yet delivered
+            assert latest_ns <= START_NS + round(next(bag_times) * NS), topic
+
+
+def test_an_interrupted_loop_reports_how_long_it_played(bag):
+    timer = SimulatedTimer(interrupt_at_s=3.0)
+    _, player = _simulate(bag, PlayOptions(loop=True), timer)
+    with pytest.raises(KeyboardInterrupt):
+        player.play()
+    assert player.stats.wall_duration_s == pytest.approx(3.0, abs=0.1)
+    assert sum(player.stats.published.values()) > len(BAG_TIMES_S)  # it looped
+
+
+@pytest.mark.parametrize("rate", [1.0, 2.0])
+def test_messages_arrive_intact_and_in_order(context, bag, rate):
     listener = Listener(context, {"/play/text": String, "/play/image": Image})
     try:
         stats = _play(context, bag, PlayOptions(rate=rate, wait_for=("/play/text", "/play/image")))
@@ -121,19 +226,7 @@ def test_messages_arrive_intact_with_the_bags_timing(context, bag, rate):
     assert [int(m.data[0]) for _, m in images] == list(range(len(IMAGE_TIMES_S)))
     assert images[1][1].header.stamp.sec == (START_NS + round(0.6 * NS)) // NS
     assert stats.published == {"/play/text": len(TEXT_TIMES_S), "/play/image": len(IMAGE_TIMES_S)}
-
-    arrivals = sorted(
-        [(t, "text", i) for i, (t, _) in enumerate(texts)]
-        + [(t, "image", i) for i, (t, _) in enumerate(images)]
-    )
-    expected = {("text", i): s for i, s in enumerate(TEXT_TIMES_S)} | {
-        ("image", i): s for i, s in enumerate(IMAGE_TIMES_S)
-    }
-    first = arrivals[0][0]
-    deviations = [abs((t - first) - expected[(kind, i)] / rate) for t, kind, i in arrivals]
-    assert max(deviations) < TOLERANCE_S, deviations
-    # Arrival order is the bag's order: pacing never reorders.
-    assert [expected[(kind, i)] for _, kind, i in arrivals] == sorted(expected.values())
+    assert stats.wall_duration_s >= BAG_TIMES_S[-1] / rate  # a schedule can be late, never early
 
 
 def test_clock_publishes_bag_time(context, bag):
@@ -141,16 +234,13 @@ def test_clock_publishes_bag_time(context, bag):
     try:
         _play(context, bag, PlayOptions(rate=1.0, clock=True, clock_rate_hz=50.0, wait_for=("/play/text",)))
         listener.wait_for("/play/text", len(TEXT_TIMES_S))
+        listener.wait_for("/clock", 1)
     finally:
         listener.close()
-    clocks = [(t, m.clock.sec * NS + m.clock.nanosec) for t, m in listener.received["/clock"]]
-    values = np.array([v for _, v in clocks])
-    assert len(values) >= 0.5 * 1.2 * 50  # about 50 Hz over the 1.2 s bag
+    values = np.array([m.clock.sec * NS + m.clock.nanosec for _, m in listener.received["/clock"]])
+    assert len(values) >= 1
     assert (np.diff(values) >= 0).all()
-    assert values[0] >= START_NS and values[-1] <= START_NS + round(1.2 * NS)
-    first_text_arrival = listener.received["/play/text"][0][0]
-    lag = [abs((t - first_text_arrival) - (v - START_NS) / NS) for t, v in clocks]
-    assert max(lag) < TOLERANCE_S
+    assert values[0] >= START_NS and values[-1] <= START_NS + round(BAG_TIMES_S[-1] * NS)
 
 
 def test_remap_and_topic_selection(context, bag):
@@ -221,7 +311,7 @@ def test_echo_prints_and_records_the_hazards(monkeypatch, tmp_path, capsys):
     sender.start()
     jsonl = tmp_path / "hazards.jsonl"
     try:
-        received = run_echo("/hazards", count=2, timeout_s=10.0, jsonl=jsonl)
+        received = run_echo("/hazards", count=2, timeout_s=DELIVERY_TIMEOUT_S, jsonl=jsonl)
     finally:
         stop.set()
         sender.join()

@@ -168,7 +168,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override '{item}': expected key=value, e.g. train.batch_size=16")
+            raise ConfigError(f"override '{item}': expected key=value, e.g. optim.batch_size=16")
         dotted, raw = item.split("=", 1)
         parts = dotted.strip().split(".")
         if not all(parts):

@@ -3,18 +3,28 @@
 Messages here are rosbags dataclasses (not rclpy messages); they have the same field names,
 so the conversion helpers of the core work on both. Every failure to open or decode a bag
 becomes a ``BagError`` whose message names the file and the problem.
+
+mcap bags are written as rosbag2 writes them (zstd chunks with CRCs, ``avi_ros.bag.mcap_storage``)
+and read chunk by chunk with every chunk verified; a damaged chunk raises ``DamagedBagError``
+unless the read's ``IntegrityLog`` asks to skip (and record) it. sqlite3 bags carry no
+checksums; rosbags reads them as they are.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Container, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+import yaml
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys.store import Typestore
 
+from avi_ros.bag.mcap_storage import CheckedMcapStorage, DamagedChunkError, IntegrityLog, VerifiedMcapReader
 from avi_ros.bag.typestore import avi_ros_typestore
 
 STORAGE_PLUGINS = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -23,6 +33,16 @@ BAG_VERSION = 9  # rosbag2 metadata version written by Jazzy and later.
 
 class BagError(RuntimeError):
     """A bag that cannot be written, opened or decoded."""
+
+
+class DamagedBagError(BagError):
+    """A chunk of the bag failed verification (its CRC, its compression or its header)."""
+
+
+class _Rosbag2Writer(Writer):
+    """rosbags' writer with mcap files written as rosbag2 writes them (zstd chunks, CRCs)."""
+
+    STORAGE_PLUGINS = MappingProxyType({**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: CheckedMcapStorage})
 
 
 @dataclass(frozen=True)
@@ -59,7 +79,7 @@ class BagWriter:
         if self.path.exists():
             raise BagError(f"{self.path} already exists; rosbag2 writes a new directory")
         self._store = avi_ros_typestore()
-        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=STORAGE_PLUGINS[storage])
+        self._writer = _Rosbag2Writer(self.path, version=BAG_VERSION, storage_plugin=STORAGE_PLUGINS[storage])
         self._connections: dict[str, Any] = {}
 
     def __enter__(self) -> BagWriter:
@@ -91,28 +111,37 @@ def bag_topics(path: Path | str) -> dict[str, str]:
         return {c.topic: c.msgtype for c in reader.connections}
 
 
-def read_bag(path: Path | str, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
+def read_bag(
+    path: Path | str, topics: Iterable[str] | None = None, integrity: IntegrityLog | None = None
+) -> Iterator[BagMessage]:
     """Decoded messages in time order, optionally only from ``topics``.
 
     Types the store does not know (a robot's custom messages) are skipped unless asked for.
+    ``integrity``: where the verification of mcap chunks is recorded, and whether a damaged
+    chunk is skipped; without it, a damaged chunk raises ``DamagedBagError``.
     """
     store = avi_ros_typestore()
-    for raw in _read(path, topics, known_types=store.types):
+    for raw in _read(path, topics, known_types=store.types, integrity=integrity):
         message = _decode(path, store, raw)
         yield BagMessage(raw.topic, raw.msgtype, raw.stamp_ns, message)
 
 
-def read_raw(path: Path | str, topics: Iterable[str] | None = None) -> Iterator[RawBagMessage]:
+def read_raw(
+    path: Path | str, topics: Iterable[str] | None = None, integrity: IntegrityLog | None = None
+) -> Iterator[RawBagMessage]:
     """Undecoded messages in time order, from every topic or only ``topics``.
 
     For republishing (``avi-ros play``): no type store is needed, so a robot's custom types
-    pass through untouched.
+    pass through untouched. ``integrity`` as for ``read_bag``.
     """
-    return _read(path, topics, known_types=None)
+    return _read(path, topics, known_types=None, integrity=integrity)
 
 
 def _read(
-    path: Path | str, topics: Iterable[str] | None, known_types: Container[str] | None
+    path: Path | str,
+    topics: Iterable[str] | None,
+    known_types: Container[str] | None,
+    integrity: IntegrityLog | None,
 ) -> Iterator[RawBagMessage]:
     """Raw messages of the selected topics; without ``topics``, only ``known_types`` (if given)."""
     wanted = set(topics) if topics is not None else None
@@ -129,10 +158,36 @@ def _read(
                 present = sorted(c.topic for c in reader.connections)
                 raise BagError(f"{path}: topics {sorted(missing)} not in the bag; it has {present}")
         try:
+            with ExitStack() as stack:
+                verified = _open_verified(Path(path), stack, integrity or IntegrityLog())
+                if verified is not None:
+                    selected = {c.topic for c in connections}
+                    merged = heapq.merge(*(r.messages(selected) for r in verified), key=lambda m: m[2])
+                    for topic, msgtype, stamp_ns, data in merged:
+                        yield RawBagMessage(topic, msgtype, stamp_ns, data)
+                    return
             for connection, stamp_ns, raw in reader.messages(connections=connections):
                 yield RawBagMessage(connection.topic, connection.msgtype, stamp_ns, bytes(raw))
-        except Exception as exc:  # rosbags raises several unrelated types for damaged files
+        except DamagedChunkError as exc:
+            raise DamagedBagError(f"{path}: {exc}") from exc
+        except BagError:
+            raise
+        except Exception as exc:  # rosbags and mcap raise several unrelated types for damaged files
             raise BagError(f"{path}: damaged or truncated bag ({type(exc).__name__}: {exc})") from exc
+
+
+def _open_verified(path: Path, stack: ExitStack, integrity: IntegrityLog) -> list[VerifiedMcapReader] | None:
+    """Verifying readers of the bag's mcap files (several for a split bag); None when the bag
+    cannot be verified (sqlite3, file or message compression, mcap files without chunk index)."""
+    if path.is_file():
+        files = [path] if path.suffix == ".mcap" else []
+    else:
+        info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+        plain = (info.get("compression_mode") or "none").lower() == "none"
+        mcap = info.get("storage_identifier") == "mcap"
+        files = [path / Path(name).name for name in info["relative_file_paths"]] if mcap and plain else []
+    readers = [VerifiedMcapReader(file, stack.enter_context(file.open("rb")), integrity) for file in files]
+    return readers if readers and all(r.usable for r in readers) else None
 
 
 def _decode(path: Path | str, store: Typestore, raw: RawBagMessage) -> Any:

@@ -139,7 +139,11 @@ def make_bag(options: MakeBagOptions, progress: bool = False) -> BagSummary:
         frame_iter = renderer.frames()
         if progress:
             frame_iter = tqdm(
-                frame_iter, total=len(renderer.frame_times), desc="rendering frames", unit="frame"
+                frame_iter,
+                total=len(renderer.frame_times),
+                desc="rendering frames",
+                unit="frame",
+                disable=None,  # only on a terminal
             )
         for camera_frame in frame_iter:
             stamp = DEFAULT_START_NS + round(camera_frame.time_s * NS_PER_S)

@@ -10,7 +10,10 @@ when a frame completes, so it processes every frame the node could have processe
 Outputs: a rosbag2 bag with the node's output topics (``/hazards``, ``/markers``,
 ``/occlusion_mask``), and, unless disabled, the report of ``avi_ros.bag.report``. Bags
 recorded on a robot work when they carry FoaAudio, raw RGB and depth images and
-CameraInfo; their topic names are options.
+CameraInfo; their topic names are options, and a topic of another type is refused by name.
+
+Every mcap chunk read is verified (CRC, compression, index); a damaged chunk fails the
+replay, or with ``skip_damaged`` is skipped and listed in the summary and the report.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from avi_ros.bag.io import BagError, BagMessage, BagWriter, bag_topics, read_bag
+from avi_ros.bag.io import BagError, BagMessage, BagWriter, DamagedBagError, bag_topics, read_bag
+from avi_ros.bag.mcap_storage import IntegrityLog
 from avi_ros.bag.messages import MessageFactory
 from avi_ros.bag.paths import removed_on_failure, resolve_bag_input
 from avi_ros.bag.report import write_report
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot, SnapshotKeeper
-from avi_ros.bag.static_tf import static_extrinsic
+from avi_ros.bag.static_tf import StaticTransforms
 from avi_ros.bag.topics import BagFrames, BagTopics
+from avi_ros.checkpoint import METADATA_FILE, WEIGHTS_FILE
 from avi_ros.frame_assembly import ApproximateTimeSync, AssemblyConfig, EventCounter, FrameAssembler
 from avi_ros.geometry import MicToCamera
 from avi_ros.hazard_markers import MarkerStyle
@@ -47,7 +52,10 @@ class ReplayOptions:
     """What ``replay`` reads, how it runs the model, and what it writes.
 
     extrinsic: microphone -> camera body pose; None reads it from the bag's /tf_static
-    (``frames.microphone`` -> ``frames.camera``), else the node's default (identity).
+        (``frames.microphone`` -> ``frames.camera``). When the bag has no such link, replay
+        fails naming the frames it has, unless ``allow_default_extrinsic`` accepts the node's
+        default (camera at the microphone).
+    skip_damaged: skip mcap chunks that fail verification (and report them) instead of failing.
     slop_s, queue_size, assembly, confidence_threshold, precision, marker_style: as the node's
         parameters (precision: auto, fp32, bf16 or fp16; see ``avi_ros.pipeline``).
     output_topics: the node's output topics, absolute, as the output bag stores them.
@@ -66,6 +74,8 @@ class ReplayOptions:
     output_topics: OutputTopics = field(default_factory=lambda: absolute_topics(OutputTopics()))
     frames: BagFrames = field(default_factory=BagFrames)
     extrinsic: MicToCamera | None = None
+    allow_default_extrinsic: bool = False
+    skip_damaged: bool = False
     slop_s: float = 0.05
     queue_size: int = 10
     assembly: AssemblyConfig = field(default_factory=AssemblyConfig)
@@ -126,18 +136,32 @@ class BagFrontEnd:
 
 
 def resolve_extrinsic(
-    bag: Path, options: ReplayOptions, available: dict[str, str]
+    bag: Path, options: ReplayOptions, available: dict[str, str], integrity: IntegrityLog | None = None
 ) -> tuple[MicToCamera, str]:
-    """The extrinsic the pipeline uses, and where it came from (for the summary)."""
+    """The extrinsic the pipeline uses, and where it came from (for the summary).
+
+    BagError naming the bag's frames when /tf_static does not link the two frames, unless
+    ``options.allow_default_extrinsic``.
+    """
     if options.extrinsic is not None:
         return options.extrinsic, "the options"
     tf_topic = options.topics.tf_static
+    microphone, camera = options.frames.microphone, options.frames.camera
     if tf_topic in available:
-        messages = (m.message for m in read_bag(bag, topics=[tf_topic]))
-        found = static_extrinsic(messages, options.frames.microphone, options.frames.camera)
+        transforms = StaticTransforms(m.message for m in read_bag(bag, [tf_topic], integrity))
+        found = transforms.extrinsic(microphone, camera)
         if found is not None:
-            return found, f"{tf_topic} ({options.frames.microphone} -> {options.frames.camera})"
-    return MicToCamera(), "the default (camera at the microphone)"
+            return found, f"{tf_topic} ({microphone} -> {camera})"
+        why = f"{tf_topic} does not link {microphone} -> {camera}; its frames are {transforms.frames}"
+    else:
+        why = f"the bag has no {tf_topic}"
+    if options.allow_default_extrinsic:
+        return MicToCamera(), f"the default, camera at the microphone ({why})"
+    raise BagError(
+        f"{bag}: no microphone -> camera extrinsic: {why}. Name the frames with --microphone-frame and "
+        "--camera-frame, give --extrinsic X Y Z ROLL PITCH YAW, or accept the camera at the microphone "
+        "with --allow-default-extrinsic"
+    )
 
 
 def run_bag(
@@ -145,13 +169,15 @@ def run_bag(
     pipeline: Pipeline,
     front_end: BagFrontEnd,
     max_frames: int | None = None,
+    integrity: IntegrityLog | None = None,
 ) -> Iterator[tuple[BagMessage, Frame, PipelineResult]]:
     """Every frame the node's assembly completes from ``bag``, with the pipeline's result.
 
-    Yields (the message that completed the frame, the frame, the result).
+    Yields (the message that completed the frame, the frame, the result). ``integrity`` as
+    for ``read_bag``.
     """
     done = 0
-    for message in read_bag(bag, topics=front_end.topics.inputs):
+    for message in read_bag(bag, front_end.topics.inputs, integrity):
         frame = front_end.feed(message)
         if frame is None:
             continue
@@ -173,7 +199,7 @@ def torch_threads(count: int) -> Iterator[None]:
 
 
 def _check_input_topics(bag: Path, topics: BagTopics) -> dict[str, str]:
-    """The bag's topics; BagError naming the options when an input topic is missing."""
+    """The bag's topics; BagError naming the options when an input is missing or of the wrong type."""
     available = bag_topics(bag)
     missing = [t for t in topics.inputs if t not in available]
     if missing:
@@ -181,7 +207,27 @@ def _check_input_topics(bag: Path, topics: BagTopics) -> dict[str, str]:
             f"{bag}: input topics {missing} not in the bag; it has {sorted(available)} "
             "(name them with --audio-topic, --rgb-topic, --depth-topic, --camera-info-topic)"
         )
+    wrong = []
+    for name, topic, expected in topics.typed_inputs():
+        found = available.get(topic)
+        if found is not None and found != expected:
+            candidates = sorted(t for t, msgtype in available.items() if msgtype == expected)
+            wrong.append(
+                f"--{name.replace('_', '-')}-topic {topic} carries {found}, not {expected} "
+                f"(the bag's {expected} topics: {candidates or 'none'})"
+            )
+    if wrong:
+        raise BagError(f"{bag}: " + "; ".join(wrong))
     return available
+
+
+def _check_model_directory(model: Path) -> None:
+    """ValueError when ``--model`` names a file of a checkpoint instead of its directory."""
+    if Path(model).is_file():
+        raise ValueError(
+            f"--model expects the checkpoint directory (holding {WEIGHTS_FILE} and {METADATA_FILE}), "
+            f"not the file {model}; try --model {Path(model).parent}"
+        )
 
 
 def _write_outputs(
@@ -190,15 +236,16 @@ def _write_outputs(
     front_end: BagFrontEnd,
     options: ReplayOptions,
     output_bag: Path,
+    integrity: IntegrityLog,
     progress: bool,
 ) -> tuple[list[FrameRecord], list[Snapshot]]:
     """Run every frame and write the node's outputs; returns the records and report snapshots."""
     records: list[FrameRecord] = []
     keeper = SnapshotKeeper(options.report_frames)
     factory, style, outputs = MessageFactory(), options.marker_style, options.output_topics
-    frames = run_bag(bag, pipeline, front_end, options.max_frames)
+    frames = run_bag(bag, pipeline, front_end, options.max_frames, integrity)
     if progress:
-        frames = tqdm(frames, desc="replaying frames", unit="frame")
+        frames = tqdm(frames, desc="replaying frames", unit="frame", disable=None)  # only on a terminal
     with removed_on_failure(output_bag), BagWriter(output_bag, storage=options.storage) as writer:
         for message, frame, result in frames:
             stamp, receive = frame.stamp_ns, message.stamp_ns
@@ -226,30 +273,42 @@ def _write_outputs(
 
 
 def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
-    """Replay ``options.bag`` through the model; write the output bag and the report."""
+    """Replay ``options.bag`` through the model; write the output bag and the report.
+
+    Every mcap chunk read is verified; a damaged one fails the replay unless
+    ``options.skip_damaged``, and the result's ``integrity`` says what was skipped.
+    """
     bag = resolve_bag_input(options.bag)
+    _check_model_directory(options.model)
     available = _check_input_topics(bag, options.topics)
     out = Path(options.out)
     output_bag = out / "bag"
     if output_bag.exists():
         raise BagError(f"{output_bag} already exists; remove it or choose another --out")
-    extrinsic, extrinsic_source = resolve_extrinsic(bag, options, available)
-    with torch_threads(options.threads):
-        pipeline = Pipeline.from_checkpoint(
-            options.model,
-            options.device,
-            options.confidence_threshold,
-            extrinsic=extrinsic,
-            precision=options.precision,
-        )
-        front_end = BagFrontEnd(
-            pipeline.window_samples, options.topics, options.slop_s, options.queue_size, options.assembly
-        )
-        out.mkdir(parents=True, exist_ok=True)
-        records, snapshots = _write_outputs(bag, pipeline, front_end, options, output_bag, progress)
+    integrity = IntegrityLog(skip_damaged=options.skip_damaged)
+    try:
+        extrinsic, extrinsic_source = resolve_extrinsic(bag, options, available, integrity)
+        with torch_threads(options.threads):
+            pipeline = Pipeline.from_checkpoint(
+                options.model,
+                options.device,
+                options.confidence_threshold,
+                extrinsic=extrinsic,
+                precision=options.precision,
+            )
+            front_end = BagFrontEnd(
+                pipeline.window_samples, options.topics, options.slop_s, options.queue_size, options.assembly
+            )
+            out.mkdir(parents=True, exist_ok=True)
+            records, snapshots = _write_outputs(
+                bag, pipeline, front_end, options, output_bag, integrity, progress
+            )
+        truth = read_truth(bag, options.topics.ground_truth, available, integrity)
+    except DamagedBagError as exc:
+        raise DamagedBagError(f"{exc}; --skip-damaged replays the rest and reports what it skipped") from exc
     result = ReplayResult(
         records=records,
-        truth=read_truth(bag, options.topics.ground_truth, available),
+        truth=truth,
         snapshots=snapshots,
         events=front_end.events.snapshot(),
         extrinsic=extrinsic,
@@ -259,6 +318,7 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
         bag=bag,
         output_bag=output_bag,
         inference=f"{pipeline.device} {pipeline.precision}",
+        integrity=integrity,
     )
     if options.report:
         write_report(result, out, progress=progress)
@@ -266,12 +326,12 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
 
 
 def read_truth(
-    bag: Path, topic: str | None, available: dict[str, str]
+    bag: Path, topic: str | None, available: dict[str, str], integrity: IntegrityLog | None = None
 ) -> dict[int, list[HazardEstimateData]]:
     """Ground-truth hazards by stamp [ns], from a HazardEstimateArray topic if the bag has one."""
     if not topic or available.get(topic) != "avi_ros/msg/HazardEstimateArray":
         return {}
     return {
         stamp_to_ns(m.message.header.stamp): [hazard_from_message(h) for h in m.message.hazards]
-        for m in read_bag(bag, topics=[topic])
+        for m in read_bag(bag, [topic], integrity)
     }

@@ -7,13 +7,17 @@ Written to one folder that a browser opens without a server:
   label per estimated hazard (class, confidence, distance, visibility, action), the ground
   truth as a ring, and beside it a top-down polar view of the same instant;
 - ``timeline.png``: azimuth, class and confidence over time, estimates against truth,
-  with the truth's visibility shaded;
+  with the truth's visibility shaded. Azimuth is unwrapped: the truth is drawn as one
+  continuous line, and each estimate at the turn nearest the truth, so an estimate at +178
+  and a truth at -174 deg lie 8 deg apart, not at opposite edges (tick labels are wrapped);
 - ``polar.png``: every estimate and the truth's path seen from above;
 - ``metrics.json`` and ``metrics.md``: the table.
 
 Angles are shown in degrees, azimuth counter-clockwise from the robot's forward axis
-(REP-103: +90 is left). Metrics compare the model's best guess (``PipelineResult.top``)
-with the ground truth at the same stamp; "detected" means a hazard was published.
+(REP-103: +90 is left). On a frame, a hazard the camera cannot see gets a compass arrow from the
+image centre: up is ahead, left is left, down is behind. Metrics compare the model's best guess
+(``PipelineResult.top``) with the ground truth at the same stamp; "detected" means a hazard was
+published.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import cv2
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 from tqdm import tqdm
 
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot
@@ -42,6 +48,12 @@ RISK_RGB = {
     RiskLevel.LOW: (30, 200, 50),
     RiskLevel.MEDIUM: (255, 165, 0),
     RiskLevel.HIGH: (240, 25, 25),
+}
+RISK_LEGEND = {
+    RiskLevel.NONE: "estimate, no risk",
+    RiskLevel.LOW: "estimate, low risk",
+    RiskLevel.MEDIUM: "estimate, medium risk",
+    RiskLevel.HIGH: "estimate, high risk",
 }
 TRUTH_RGB = (255, 255, 255)
 MASK_RGB = np.array([255, 40, 200], dtype=np.float32)
@@ -161,10 +173,58 @@ def metrics_html(metrics: dict[str, Any]) -> str:
     return f"<table><tr><th>group</th>{head}</tr>{rows}</table>"
 
 
+# --- angles ----------------------------------------------------------------------------------
+
+
+def wrap_deg(angle_deg: np.ndarray | float) -> np.ndarray:
+    """Angles [deg] wrapped to [-180, 180)."""
+    return (np.asarray(angle_deg, dtype=np.float64) + 180.0) % 360.0 - 180.0
+
+
+def unwrap_deg(angles_deg: np.ndarray) -> np.ndarray:
+    """A series of angles [deg] made continuous (no 360-degree jumps); NaNs (no value) stay NaN
+    and the series continues across them from the last value."""
+    angles = np.asarray(angles_deg, dtype=np.float64)
+    out = np.full_like(angles, np.nan)
+    previous = None
+    for index, angle in enumerate(angles):
+        if np.isnan(angle):
+            continue
+        previous = angle if previous is None else previous + float(wrap_deg(angle - previous))
+        out[index] = previous
+    return out
+
+
+def nearest_turn_deg(angles_deg: np.ndarray, reference_deg: np.ndarray) -> np.ndarray:
+    """Each angle [deg] moved by whole turns to lie within 180 deg of its reference (NaN reference:
+    the angle is only wrapped)."""
+    angles, reference = np.asarray(angles_deg, dtype=np.float64), np.asarray(reference_deg, dtype=np.float64)
+    near = reference + wrap_deg(angles - reference)
+    return np.where(np.isnan(reference), wrap_deg(angles), near)
+
+
+def side_of(azimuth_rad: float) -> str:
+    """Where an azimuth (REP-103: counter-clockwise from ahead, positive = left) points, in words."""
+    degrees = float(wrap_deg(math.degrees(azimuth_rad)))
+    if abs(degrees) < 1.0:
+        return "ahead"
+    if abs(degrees) > 179.0:
+        return "behind"
+    side = "left" if degrees > 0 else "right"
+    return f"behind-{side}" if abs(degrees) > 90.0 else side
+
+
+def compass_tip(azimuth_rad: float, centre: tuple[int, int], length_px: float) -> tuple[int, int]:
+    """Image point of a compass arrow from ``centre``: ahead is up, left is left, behind is down."""
+    u = centre[0] - length_px * math.sin(azimuth_rad)
+    v = centre[1] - length_px * math.cos(azimuth_rad)
+    return round(u), round(v)
+
+
 # --- annotated frames ------------------------------------------------------------------------
 
 
-def _project(
+def hazard_pixel(
     hazard: HazardEstimateData, intrinsics: CameraIntrinsics, extrinsic: MicToCamera
 ) -> tuple[float, float] | None:
     """The pixel (u, v) where the hazard's point falls, or None when it is out of view."""
@@ -191,6 +251,13 @@ def _text(image: np.ndarray, text: str, origin: tuple[int, int], colour: tuple[i
     cv2.putText(image, text, (x, y), FONT, FONT_SCALE, colour, 1, cv2.LINE_AA)
 
 
+def _arrow(
+    image: np.ndarray, base: tuple[int, int], tip: tuple[int, int], colour: tuple[int, int, int]
+) -> None:
+    cv2.arrowedLine(image, base, tip, (0, 0, 0), 6, cv2.LINE_AA, tipLength=0.08)
+    cv2.arrowedLine(image, base, tip, colour, 3, cv2.LINE_AA, tipLength=0.08)
+
+
 def annotate_frame(
     snapshot: Snapshot,
     record: FrameRecord,
@@ -198,40 +265,47 @@ def annotate_frame(
     extrinsic: MicToCamera,
     time_s: float,
 ) -> np.ndarray:
-    """The RGB frame (enlarged) with the mask tinted, estimate arrows + labels and the truth ring."""
+    """The RGB frame (enlarged) with the mask tinted, estimate arrows + labels and the truth ring.
+
+    A hazard in view gets an arrow from the bottom centre to its pixel; one out of view gets a
+    compass arrow from the image centre (``compass_tip``), the truth's a thin white one on top.
+    """
     image = snapshot.rgb.astype(np.float32)
     blocked = snapshot.occlusion_mask > 0
     image[blocked] = 0.65 * image[blocked] + 0.35 * MASK_RGB
     scale = DRAW_SCALE
     image = cv2.resize(image.astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     height, width = image.shape[:2]
-    base = (width // 2, height - 8)
-    for hazard in truth or []:
-        pixel = _project(hazard, snapshot.intrinsics, extrinsic)
-        if pixel is not None:
-            centre = (round(pixel[0] * scale), round(pixel[1] * scale))
-            cv2.circle(image, centre, 18, TRUTH_RGB, 2, cv2.LINE_AA)
-            _text(image, f"truth: {hazard.class_name}", (centre[0] - 40, centre[1] + 34), TRUTH_RGB)
-        else:
-            side = "left" if hazard.azimuth > 0 else "right"
-            _text(
-                image,
-                f"truth: {hazard.class_name} out of view ({side}, {math.degrees(hazard.azimuth):+.0f} deg)",
-                (8, height - 34),
-                TRUTH_RGB,
-            )
+    base, centre = (width // 2, height - 8), (width // 2, height // 2)
+    compass_px = 0.3 * min(width, height)
     shown = record.hazards or []
     for row, hazard in enumerate(shown):
         colour = RISK_RGB[RiskLevel(int(hazard.risk_level))]
-        pixel = _project(hazard, snapshot.intrinsics, extrinsic)
+        pixel = hazard_pixel(hazard, snapshot.intrinsics, extrinsic)
         if pixel is not None:
-            tip = (round(pixel[0] * scale), round(pixel[1] * scale))
-        else:  # point at the image edge on the hazard's side
-            tip = (12 if hazard.azimuth > 0 else width - 12, height // 2)
-        cv2.arrowedLine(image, base, tip, (0, 0, 0), 6, cv2.LINE_AA, tipLength=0.06)
-        cv2.arrowedLine(image, base, tip, colour, 3, cv2.LINE_AA, tipLength=0.06)
-        where = "" if pixel is not None else f" ({math.degrees(hazard.azimuth):+.0f} deg)"
+            _arrow(image, base, (round(pixel[0] * scale), round(pixel[1] * scale)), colour)
+            where = ""
+        else:
+            _arrow(image, centre, compass_tip(hazard.azimuth, centre, compass_px), colour)
+            where = f" (out of view, {side_of(hazard.azimuth)}, {math.degrees(hazard.azimuth):+.0f} deg)"
         _text(image, _label(hazard) + where, (8, 44 + 20 * row), colour)
+    for hazard in truth or []:  # after the estimates, so a truth arrow stays visible on top
+        pixel = hazard_pixel(hazard, snapshot.intrinsics, extrinsic)
+        if pixel is not None:
+            ring = (round(pixel[0] * scale), round(pixel[1] * scale))
+            cv2.circle(image, ring, 18, TRUTH_RGB, 2, cv2.LINE_AA)
+            _text(image, f"truth: {hazard.class_name}", (ring[0] - 40, ring[1] + 34), TRUTH_RGB)
+        else:
+            cv2.circle(image, centre, 5, TRUTH_RGB, -1, cv2.LINE_AA)
+            tip = compass_tip(hazard.azimuth, centre, compass_px)
+            cv2.arrowedLine(image, centre, tip, TRUTH_RGB, 1, cv2.LINE_AA, tipLength=0.12)
+            _text(
+                image,
+                f"truth: {hazard.class_name} out of view "
+                f"({side_of(hazard.azimuth)}, {math.degrees(hazard.azimuth):+.0f} deg)",
+                (8, height - 34),
+                TRUTH_RGB,
+            )
     if not shown:
         _text(
             image,
@@ -271,13 +345,13 @@ def frame_figure(
     truth: list[HazardEstimateData] | None,
     horizontal_fov_rad: float,
     path: Path,
-) -> None:
-    """The annotated frame and its polar view side by side, written to ``path``."""
+) -> Figure:
+    """The annotated frame and its polar view side by side, written to ``path`` (and returned)."""
     figure = Figure(figsize=(11.5, 4.4), dpi=100)
     ax_image = figure.add_axes((0.0, 0.0, 0.6, 1.0))
     ax_image.imshow(annotated)
     ax_image.axis("off")
-    ax_polar = figure.add_axes((0.62, 0.12, 0.33, 0.76), projection="polar")
+    ax_polar = figure.add_axes((0.62, 0.2, 0.33, 0.68), projection="polar")
     distances = [h.distance for h in [*record.hazards, *(truth or [])]]
     _polar_axes(ax_polar, max(6.0, *distances) if distances else 6.0, horizontal_fov_rad)
     for hazard in truth or []:
@@ -291,10 +365,19 @@ def frame_figure(
             arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.5},
         )
         ax_polar.text(hazard.azimuth, hazard.distance, f" {hazard.class_name}", fontsize=8)
-    figure.text(
-        0.62, 0.02, "ring: ground truth   arrow: estimate (risk colour)   range in metres", fontsize=8
+    handles = [
+        Line2D([], [], marker="o", ls="none", mfc="none", mec="black", ms=9, mew=2, label="ground truth")
+    ]
+    handles += [
+        Line2D([], [], color=np.array(RISK_RGB[risk]) / 255.0, lw=2.5, marker=">", label=RISK_LEGEND[risk])
+        for risk in RiskLevel
+    ]
+    figure.legend(
+        handles=handles, loc="lower left", bbox_to_anchor=(0.6, 0.0), ncol=3, fontsize=7, frameon=False
     )
+    figure.text(0.965, 0.5, "range [m]", rotation=90, va="center", fontsize=8)
     figure.savefig(path)
+    return figure
 
 
 # --- overview plots --------------------------------------------------------------------------
@@ -305,14 +388,45 @@ def _times(records: list[FrameRecord], origin_ns: int) -> np.ndarray:
     return np.array([(r.stamp_ns - origin_ns) / NS_PER_S for r in records])
 
 
+def _azimuth_tick(value_deg: float) -> str:
+    """Tick label of an unwrapped azimuth: its wrapped value (both ends of the circle are ±180)."""
+    wrapped = float(wrap_deg(value_deg))
+    return "±180" if wrapped == -180.0 else f"{wrapped:+.0f}"
+
+
+def timeline_azimuths(
+    records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, estimate) azimuths [deg] per record as the timeline draws them.
+
+    The truth is unwrapped into one continuous line (NaN where a frame has no truth); each
+    estimate is moved by whole turns to within 180 deg of the truth, or of the last truth before
+    it (the first after it) where the frame has none, so the vertical distance is the error.
+    """
+    truth_az = unwrap_deg(
+        np.array(
+            [math.degrees(truth[r.stamp_ns][0].azimuth) if truth.get(r.stamp_ns) else np.nan for r in records]
+        )
+    )
+    reference = truth_az.copy()
+    known = np.flatnonzero(~np.isnan(truth_az))
+    if known.size:
+        # Fill each gap with the last truth before it; the leading gap with the first truth.
+        last = np.maximum.accumulate(np.where(~np.isnan(truth_az), np.arange(len(records)), -1))
+        reference = truth_az[np.where(last >= 0, last, known[0])]
+    estimates = np.array([math.degrees(r.top.azimuth) for r in records])
+    return truth_az, nearest_turn_deg(estimates, reference)
+
+
 def timeline_figure(
     records: list[FrameRecord],
     truth: dict[int, list[HazardEstimateData]],
     class_names: list[str],
     origin_ns: int,
     path: Path,
-) -> None:
-    """Azimuth, class and confidence over time; truth in black, its visibility shaded."""
+) -> Figure:
+    """Azimuth, class and confidence over time; truth in black, its visibility shaded; written to
+    ``path`` (and returned)."""
     times = _times(records, origin_ns)
     figure = Figure(figsize=(11, 8), dpi=100)
     ax_az, ax_cls, ax_conf = figure.subplots(3, 1, sharex=True)
@@ -324,28 +438,31 @@ def timeline_figure(
                 ax.axvspan(
                     t - period / 2, t + period / 2, color=VISIBILITY_SHADE[hazards[0].visibility], lw=0
                 )
-    truth_az = [
-        math.degrees(truth[r.stamp_ns][0].azimuth) if truth.get(r.stamp_ns) else np.nan for r in records
-    ]
+    truth_az, top_az = timeline_azimuths(records, truth)
     truth_cls = [truth[r.stamp_ns][0].class_id if truth.get(r.stamp_ns) else 0 for r in records]
     published = np.array([bool(r.hazards) for r in records])
-    top_az = np.array([math.degrees(r.top.azimuth) for r in records])
     top_cls = np.array([r.top.class_id for r in records])
     colours = colormaps["tab10"](top_cls % 10)
-    ax_az.plot(times, truth_az, "k-", lw=2.5, label="truth")
-    ax_az.scatter(times[published], top_az[published], c=colours[published], s=14, label="published estimate")
-    ax_az.scatter(
-        times[~published],
-        top_az[~published],
-        facecolors="none",
-        edgecolors=colours[~published],
-        s=14,
-        label="below threshold (best guess)",
+    ax_az.plot(times, truth_az, "k-", lw=2.5)
+    ax_az.scatter(times[published], top_az[published], c=colours[published], s=14)
+    hidden = ~published
+    ax_az.scatter(times[hidden], top_az[hidden], facecolors="none", edgecolors=colours[hidden], s=14)
+    shown = np.concatenate([truth_az[~np.isnan(truth_az)], top_az])
+    low, high = (float(shown.min()), float(shown.max())) if shown.size else (-180.0, 180.0)
+    ax_az.set_ylim(min(low, -180.0) - 5.0, max(high, 180.0) + 5.0)
+    ax_az.yaxis.set_major_locator(MultipleLocator(90))
+    ax_az.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _azimuth_tick(value)))
+    ax_az.set_ylabel("azimuth [deg]\n(+90 = left, unwrapped)")
+    # Explicit handles: a scatter's own handle is invisible when it drew no point.
+    estimate = {"ls": "none", "marker": "o", "ms": 5, "mec": "grey"}
+    handles = [
+        Line2D([], [], color="black", lw=2.5, label="truth"),
+        Line2D([], [], mfc="grey", label="published estimate (colour: class)", **estimate),
+        Line2D([], [], mfc="none", label="below threshold (best guess)", **estimate),
+    ]
+    ax_az.legend(
+        handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, fontsize=8, frameon=False
     )
-    ax_az.set_ylim(-185, 185)
-    ax_az.set_yticks([-180, -90, 0, 90, 180])
-    ax_az.set_ylabel("azimuth [deg]\n(+90 = left)")
-    ax_az.legend(loc="upper right", fontsize=8)
     ax_cls.step(times, truth_cls, "k-", where="mid", lw=2.5)
     ax_cls.scatter(times, top_cls, c=colours, s=14)
     ax_cls.set_yticks(range(len(class_names)))
@@ -365,6 +482,7 @@ def timeline_figure(
     figure.suptitle("estimates against ground truth (shading: the truth's visibility)")
     figure.tight_layout(rect=(0, 0, 1, 0.95))
     figure.savefig(path)
+    return figure
 
 
 def polar_figure(
@@ -373,10 +491,11 @@ def polar_figure(
     horizontal_fov_rad: float,
     origin_ns: int,
     path: Path,
-) -> None:
-    """Every published estimate and the truth's path, from above, coloured by time."""
+) -> Figure:
+    """Every published estimate and the truth's path, from above, coloured by time; written to
+    ``path`` (and returned)."""
     times = _times(records, origin_ns)
-    figure = Figure(figsize=(6, 6), dpi=100)
+    figure = Figure(figsize=(6, 6.6), dpi=100)
     ax = figure.add_subplot(projection="polar")
     distances = [h.distance for r in records for h in r.hazards] + [
         h.distance for hs in truth.values() for h in hs
@@ -403,9 +522,11 @@ def polar_figure(
             s=12,
             label="estimates",
         )
-        figure.colorbar(points, ax=ax, shrink=0.7, label="time [s]")
-    ax.legend(loc="lower left", fontsize=8, bbox_to_anchor=(-0.1, -0.1))
+        # Below the plot: at its right the colour bar would cover the "-90° right" label.
+        figure.colorbar(points, ax=ax, orientation="horizontal", shrink=0.6, pad=0.08, label="time [s]")
+    figure.legend(loc="lower left", fontsize=8, bbox_to_anchor=(0.02, 0.02))
     figure.savefig(path)
+    return figure
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -433,7 +554,11 @@ def write_report(result: ReplayResult, out: Path, progress: bool = False) -> Pat
         (out / "metrics.md").write_text(metrics_markdown(metrics))
     timeline_figure(records, result.truth, result.class_names, origin, out / "timeline.png")
     polar_figure(records, result.truth, fov, origin, out / "polar.png")
-    snapshots = tqdm(result.snapshots, desc="report frames", unit="frame") if progress else result.snapshots
+    snapshots = (
+        tqdm(result.snapshots, desc="report frames", unit="frame", disable=None)
+        if progress
+        else result.snapshots
+    )
     frame_files = []
     for index, snapshot in enumerate(snapshots):
         record = by_stamp[snapshot.stamp_ns]
@@ -456,6 +581,8 @@ def _index_html(result: ReplayResult, metrics: dict[str, Any], frame_files: list
         if metrics
         else "<p>The bag has no ground-truth topic, so there is nothing to score against.</p>"
     )
+    checked = result.integrity.describe()
+    integrity = f"<p>Bag integrity:</p><pre>{html.escape(checked)}</pre>" if checked else ""
     gallery = "".join(
         f'<figure><a href="{name}"><img src="{name}" width="880"></a>'
         f"<figcaption>t = {t:.1f} s</figcaption></figure>"
@@ -474,6 +601,7 @@ figure {{ display: inline-block; margin: 0.5em; }} code {{ background: #eee; }}
 frame assembly and pipeline. Output bag: <code>{html.escape(str(result.output_bag))}</code>.<br>
 Microphone &rarr; camera extrinsic from {html.escape(result.extrinsic_source)}.
 Dropped or bad input (node reason keys): {html.escape(events)}.</p>
+{integrity}
 <h2>Metrics against ground truth</h2>
 <p>The model's best guess per frame against the exact scenario truth at the same stamp; "detected" means a
 hazard was published (class not <i>none</i>, confidence above the threshold). "Hazard just ended": frames
@@ -481,7 +609,8 @@ without a hazard whose {result.window_s:.1f} s audio window still holds the end 
 {table}
 <h2>Timeline</h2>
 <p>Black: ground truth. Dots: the model's estimate, coloured by class
-(hollow: below the confidence threshold). Shading: the truth's visibility
+(hollow: below the confidence threshold). Azimuth is unwrapped around the truth, so the vertical
+distance between a dot and the line is the error even across &plusmn;180&deg;. Shading: the truth's visibility
 (green visible, orange occluded, grey out of view).</p>
 <img src="timeline.png" width="1100">
 <h2>Top-down view</h2>
@@ -489,8 +618,9 @@ without a hazard whose {result.window_s:.1f} s audio window still holds the end 
 the camera's field of view is shaded.</p>
 <img src="polar.png" width="600">
 <h2>Frames</h2>
-<p>Arrows: published estimates, coloured by risk (green low, amber medium, red high); white ring: the ground
-truth; magenta tint: the occlusion mask computed from depth.</p>
+<p>Arrows: published estimates, coloured by risk (grey none, green low, amber medium, red high); white ring:
+the ground truth; magenta tint: the occlusion mask computed from depth. A hazard out of the camera's view
+gets a compass arrow from the image centre (up ahead, left left, down behind), the truth's in white.</p>
 {gallery}
 </body></html>
 """

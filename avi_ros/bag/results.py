@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from avi_ros.bag.mcap_storage import IntegrityLog
 from avi_ros.geometry import CameraIntrinsics, MicToCamera
 from avi_ros.types import HazardEstimateData
 
@@ -83,6 +84,7 @@ class ReplayResult:
     bag: Path
     output_bag: Path
     inference: str = ""  # the device and precision the model ran with, e.g. "cpu fp32"
+    integrity: IntegrityLog = field(default_factory=IntegrityLog)  # chunks verified or skipped
     report_index: Path | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +95,8 @@ class ReplayResult:
             f"extrinsic from {self.extrinsic_source}",
             f"output bag: {self.output_bag}",
         ]
+        if self.integrity.describe():
+            lines.append(self.integrity.describe())
         if self.report_index is not None:
             lines.append(f"report: {self.report_index}")
         return "\n".join(lines)

@@ -36,35 +36,46 @@ def _compose(first: Pose, second: Pose) -> Pose:
     return first[0] @ second[0], first[0] @ second[1] + first[1]
 
 
-def static_extrinsic(
-    tf_messages: Iterable[Any], microphone_frame: str, camera_frame: str
-) -> MicToCamera | None:
-    """Pose of ``camera_frame`` (camera body, REP-103) in ``microphone_frame``; None if unlinked.
+class StaticTransforms:
+    """The static transform tree of a bag: which frames it names, and the pose between two.
 
-    ``tf_messages``: tf2_msgs/TFMessage messages (rosbags or rclpy). Breadth-first search over
-    the static transforms, each usable forwards or inverted.
+    ``tf_messages``: tf2_msgs/TFMessage messages (rosbags or rclpy). Each transform is an edge
+    usable forwards or inverted, so frames may be linked through any chain.
     """
-    edges: dict[str, list[tuple[str, Pose]]] = {}
-    for message in tf_messages:
-        for stamped in message.transforms:
-            parent, child = stamped.header.frame_id.lstrip("/"), stamped.child_frame_id.lstrip("/")
-            pose = _pose_of(stamped.transform)
-            edges.setdefault(parent, []).append((child, pose))
-            edges.setdefault(child, []).append((parent, _inverse(pose)))
-    start, goal = microphone_frame.lstrip("/"), camera_frame.lstrip("/")
-    found: dict[str, Pose] = {start: (np.eye(3), np.zeros(3))}
-    queue = deque([start])
-    while queue:
-        frame = queue.popleft()
-        if frame == goal:
-            rotation, translation = found[frame]
-            rpy = Rotation.from_matrix(rotation).as_euler("xyz")
-            return MicToCamera(
-                (float(translation[0]), float(translation[1]), float(translation[2])),
-                (float(rpy[0]), float(rpy[1]), float(rpy[2])),
-            )
-        for neighbour, pose in edges.get(frame, []):
-            if neighbour not in found:
-                found[neighbour] = _compose(found[frame], pose)
-                queue.append(neighbour)
-    return None
+
+    def __init__(self, tf_messages: Iterable[Any]) -> None:
+        self._edges: dict[str, list[tuple[str, Pose]]] = {}
+        for message in tf_messages:
+            for stamped in message.transforms:
+                parent, child = stamped.header.frame_id.lstrip("/"), stamped.child_frame_id.lstrip("/")
+                pose = _pose_of(stamped.transform)
+                self._edges.setdefault(parent, []).append((child, pose))
+                self._edges.setdefault(child, []).append((parent, _inverse(pose)))
+
+    @property
+    def frames(self) -> list[str]:
+        """Every frame id the transforms name, sorted (for error messages)."""
+        return sorted(self._edges)
+
+    def extrinsic(self, microphone_frame: str, camera_frame: str) -> MicToCamera | None:
+        """Pose of ``camera_frame`` (camera body, REP-103) in ``microphone_frame``; None if unlinked.
+
+        Breadth-first search from the microphone frame.
+        """
+        start, goal = microphone_frame.lstrip("/"), camera_frame.lstrip("/")
+        found: dict[str, Pose] = {start: (np.eye(3), np.zeros(3))}
+        queue = deque([start])
+        while queue:
+            frame = queue.popleft()
+            if frame == goal:
+                rotation, translation = found[frame]
+                rpy = Rotation.from_matrix(rotation).as_euler("xyz")
+                return MicToCamera(
+                    (float(translation[0]), float(translation[1]), float(translation[2])),
+                    (float(rpy[0]), float(rpy[1]), float(rpy[2])),
+                )
+            for neighbour, pose in self._edges.get(frame, []):
+                if neighbour not in found:
+                    found[neighbour] = _compose(found[frame], pose)
+                    queue.append(neighbour)
+        return None

@@ -14,6 +14,15 @@ from avi_ros.topics import FrameIds, SensorTopics, absolute_changes
 # A bag's sensors carry the node's frame ids.
 BagFrames = FrameIds
 
+# The message type each input (a ``BagTopics`` field) must carry.
+INPUT_TYPES = {
+    "audio": "avi_ros/msg/FoaAudio",
+    "rgb": "sensor_msgs/msg/Image",
+    "depth": "sensor_msgs/msg/Image",
+    "camera_info": "sensor_msgs/msg/CameraInfo",
+    "ground_truth": "avi_ros/msg/HazardEstimateArray",
+}
+
 
 @dataclass(frozen=True)
 class BagTopics(SensorTopics):
@@ -26,3 +35,8 @@ class BagTopics(SensorTopics):
     def __post_init__(self) -> None:
         for name, value in absolute_changes(self).items():
             object.__setattr__(self, name, value)  # frozen: set once, while constructing
+
+    def typed_inputs(self) -> list[tuple[str, str, str]]:
+        """(field, topic, expected message type) of every input that is read, ground truth last."""
+        named = ((name, getattr(self, name), msgtype) for name, msgtype in INPUT_TYPES.items())
+        return [(name, topic, msgtype) for name, topic, msgtype in named if topic]

@@ -6,7 +6,8 @@ message package is installed can be played. Message *i* is published at
 ``start + (t_i - t_0) / rate`` on the monotonic clock, where ``t_i`` is its receive time in
 the bag; a late message is published at once and the schedule is not shifted, so delays
 never accumulate. With ``clock`` the player also publishes ``/clock`` (bag time) at
-``clock_rate_hz``, for nodes running with ``use_sim_time``.
+``clock_rate_hz``, for nodes running with ``use_sim_time``. The clock and the sleeping come
+from a ``PlayTimer`` (the monotonic clock; tests pass a simulated one).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import rclpy
 from rclpy.node import Node
@@ -29,6 +31,24 @@ from avi_ros.ros.conversions import ros_message_class
 NS_PER_S = 1_000_000_000
 # Topics whose late subscribers must still get the last messages (tf2 static transforms).
 LATCHED_TOPICS = ("/tf_static",)
+
+
+class PlayTimer(Protocol):
+    """Where the player reads the time [s] and how it waits."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class MonotonicTimer:
+    """The real time source: ``time.monotonic`` and ``time.sleep``."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 @dataclass(frozen=True)
@@ -60,7 +80,8 @@ class PlayOptions:
 
 @dataclass
 class PlayStats:
-    """What a play did: messages per published topic, skipped topics, lateness [s]."""
+    """What a play did: messages per published topic, skipped topics, lateness [s], and how long it
+    played [s] (also when it was interrupted)."""
 
     published: Counter[str] = field(default_factory=Counter)
     skipped_topics: dict[str, str] = field(default_factory=dict)
@@ -84,10 +105,12 @@ class BagPlayer:
         node: Node,
         bag: Path | str,
         options: PlayOptions = PlayOptions(),
+        timer: PlayTimer | None = None,
     ) -> None:
         self.node = node
         self.bag = Path(bag)
         self.options = options
+        self.timer = timer or MonotonicTimer()
         self.stats = PlayStats()
         available = bag_topics(self.bag)
         wanted = list(options.topics) if options.topics is not None else sorted(available)
@@ -118,26 +141,32 @@ class BagPlayer:
 
     def wait_for_subscribers(self) -> None:
         """Block until every topic of ``options.wait_for`` has a subscriber; BagError on timeout."""
-        deadline = time.monotonic() + self.options.wait_timeout_s
+        deadline = self.timer.now() + self.options.wait_timeout_s
         remaining = set(self.options.wait_for)
         while remaining:
             remaining = {t for t in remaining if self.node.count_subscribers(t) == 0}
             if not remaining:
                 return
-            if time.monotonic() > deadline:
+            if self.timer.now() > deadline:
                 waited = self.options.wait_timeout_s
                 raise BagError(f"no subscriber appeared on {sorted(remaining)} within {waited:.0f} s")
-            time.sleep(0.05)
+            self.timer.sleep(0.05)
 
     def play(self) -> PlayStats:
-        """Play once (or forever with ``loop``); returns the statistics."""
+        """Play once (or forever with ``loop``); returns the statistics.
+
+        ``stats.wall_duration_s`` is set however playing ends, so an interrupted ``--loop``
+        reports how long it played.
+        """
         self.wait_for_subscribers()
-        started = time.monotonic()
-        while True:
-            self._play_once(read_raw(self.bag, topics=self.topics))
-            if not self.options.loop:
-                break
-        self.stats.wall_duration_s = time.monotonic() - started
+        started = self.timer.now()
+        try:
+            while True:
+                self._play_once(read_raw(self.bag, topics=self.topics))
+                if not self.options.loop:
+                    break
+        finally:
+            self.stats.wall_duration_s = self.timer.now() - started
         return self.stats
 
     def _play_once(self, messages: Iterable[RawBagMessage]) -> None:
@@ -147,11 +176,11 @@ class BagPlayer:
         next_clock = 0.0
         for message in messages:
             if start_wall is None:
-                start_wall, first_ns = time.monotonic(), message.stamp_ns
+                start_wall, first_ns = self.timer.now(), message.stamp_ns
                 next_clock = start_wall
             due = start_wall + (message.stamp_ns - first_ns) / NS_PER_S / self.options.rate
             next_clock = self._wait_until(due, message.stamp_ns, start_wall, first_ns, next_clock)
-            self.stats.max_lateness_s = max(self.stats.max_lateness_s, time.monotonic() - due)
+            self.stats.max_lateness_s = max(self.stats.max_lateness_s, self.timer.now() - due)
             if self._clock_publisher is not None:
                 self._publish_clock(message.stamp_ns)
             self._publishers[message.topic].publish(message.data)
@@ -167,7 +196,7 @@ class BagPlayer:
         """
         period = 1.0 / self.options.clock_rate_hz
         while True:
-            now = time.monotonic()
+            now = self.timer.now()
             if self._clock_publisher is not None and now >= next_clock:
                 bag_ns = first_ns + round((now - start_wall) * self.options.rate * NS_PER_S)
                 self._publish_clock(min(bag_ns, due_ns))
@@ -175,7 +204,7 @@ class BagPlayer:
             if now >= due:
                 return next_clock
             wake = min(due, next_clock) if self._clock_publisher is not None else due
-            time.sleep(max(wake - now, 0.0))
+            self.timer.sleep(max(wake - now, 0.0))
 
     def _publish_clock(self, bag_ns: int) -> None:
         """Publish bag time ``bag_ns``, never earlier than the last value (ROS time must not step back)."""

@@ -1,0 +1,143 @@
+"""The replay report's pictures follow the azimuth convention (REP-103: counter-clockwise from ahead,
+positive = left): the timeline unwraps azimuth around the truth, out-of-view arrows point to the
+hazard's side, every arrow colour is in the legend, and the polar view's labels stay clear of its
+colour bar."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from avi_ros.bag.report import (
+    RISK_LEGEND,
+    RISK_RGB,
+    compass_tip,
+    frame_figure,
+    hazard_pixel,
+    nearest_turn_deg,
+    polar_figure,
+    side_of,
+    timeline_azimuths,
+    unwrap_deg,
+    wrap_deg,
+)
+from avi_ros.bag.results import FrameRecord
+from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
+from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
+from avi_ros.types import HazardEstimateData
+
+
+def _hazard(azimuth_deg: float, risk: RiskLevel = RiskLevel.HIGH) -> HazardEstimateData:
+    azimuth = math.radians(azimuth_deg)
+    return HazardEstimateData(
+        class_id=3,
+        class_name=default_taxonomy().names[3],
+        class_probabilities=np.eye(10, dtype=np.float32)[3],
+        azimuth=azimuth,
+        elevation=0.0,
+        distance=3.0,
+        direction=direction_to_unit(azimuth, 0.0),
+        confidence=0.9,
+        occlusion_level=0.0,
+        visibility=Visibility.OUT_OF_VIEW,
+        audio_weight=0.5,
+        visual_weight=0.5,
+        risk_level=risk,
+        recommended_action=Action.STOP,
+    )
+
+
+# --- timeline --------------------------------------------------------------------------------
+
+
+def test_an_estimate_across_180_is_drawn_beside_its_truth():
+    """The issue's case: estimate +178, truth -174. Drawn 8 deg apart, not 352."""
+    records = [FrameRecord(10, [_hazard(178.0)], _hazard(178.0), 0.0)]
+    truth_az, estimate_az = timeline_azimuths(records, {10: [_hazard(-174.0)]})
+    assert truth_az[0] == pytest.approx(-174.0)
+    assert estimate_az[0] == pytest.approx(-182.0)
+
+
+def test_the_truth_line_is_continuous_and_estimates_follow_it_through_gaps():
+    truths = [170.0, 178.0, None, -174.0, -166.0]  # crosses +-180; one frame without truth
+    estimates = [-175.0, 179.0, -178.0, 177.0, -160.0]
+    records = [FrameRecord(i, [], _hazard(e), 0.0) for i, e in enumerate(estimates)]
+    truth = {i: [_hazard(t)] for i, t in enumerate(truths) if t is not None}
+    truth_az, estimate_az = timeline_azimuths(records, truth)
+    np.testing.assert_allclose(truth_az, [170.0, 178.0, np.nan, 186.0, 194.0], atol=1e-9)
+    np.testing.assert_allclose(estimate_az, [185.0, 179.0, 182.0, 177.0, 200.0], atol=1e-9)
+    np.testing.assert_allclose(wrap_deg(estimate_az), wrap_deg(np.array(estimates)), atol=1e-9)
+
+
+def test_angle_helpers():
+    np.testing.assert_allclose(wrap_deg([180.0, -180.0, 190.0, -540.0]), [-180.0, -180.0, -170.0, -180.0])
+    unwrapped = unwrap_deg(np.array([np.nan, 350.0, 10.0, np.nan, 30.0]))
+    np.testing.assert_allclose(unwrapped, [np.nan, 350.0, 370.0, np.nan, 390.0])
+    np.testing.assert_allclose(nearest_turn_deg([10.0, 10.0], [np.nan, 350.0]), [10.0, 370.0])
+
+
+# --- which side ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("azimuth_deg", "side"),
+    [
+        (0.0, "ahead"),
+        (30.0, "left"),
+        (-30.0, "right"),
+        (120.0, "behind-left"),
+        (-174.0, "behind-right"),
+        (180.0, "behind"),
+    ],
+)
+def test_side_names_follow_rep103(azimuth_deg, side):
+    assert side_of(math.radians(azimuth_deg)) == side
+
+
+def test_out_of_view_arrows_point_to_the_hazards_side():
+    centre = (100, 100)
+    up, left, right, down = (compass_tip(math.radians(a), centre, 50.0) for a in (0.0, 90.0, -90.0, 180.0))
+    assert up == (100, 50) and left == (50, 100) and right == (150, 100) and down == (100, 150)
+    # +178 (behind, a hair left) and -174 (behind, a little right): both point down, on their sides.
+    behind_left, behind_right = (compass_tip(math.radians(a), centre, 50.0) for a in (178.0, -174.0))
+    assert behind_left[1] > 145 and behind_right[1] > 145
+    assert behind_left[0] < 100 < behind_right[0]
+
+
+def test_a_hazard_on_the_left_lands_left_of_the_image_centre():
+    intrinsics = CameraIntrinsics.from_fov(320, 240, math.radians(70.0))
+    u_left, _ = hazard_pixel(_hazard(20.0), intrinsics, MicToCamera())
+    u_right, _ = hazard_pixel(_hazard(-20.0), intrinsics, MicToCamera())
+    assert u_left < intrinsics.cx < u_right
+    assert hazard_pixel(_hazard(150.0), intrinsics, MicToCamera()) is None
+
+
+# --- legends and layout ----------------------------------------------------------------------
+
+
+def test_every_arrow_colour_is_in_the_frame_legend(tmp_path):
+    assert set(RISK_LEGEND) == set(RISK_RGB) == set(RiskLevel)
+    hazards = [_hazard(az, risk) for az, risk in zip((10.0, 40.0, -40.0, 170.0), RiskLevel, strict=True)]
+    record = FrameRecord(0, hazards, hazards[0], 0.0)
+    picture = np.zeros((48, 64, 3), np.uint8)
+    figure = frame_figure(picture, record, [_hazard(-174.0)], math.radians(70.0), tmp_path / "frame.png")
+    labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    assert labels == ["ground truth", *(RISK_LEGEND[risk] for risk in RiskLevel)]
+    assert "estimate, no risk" in labels  # the grey arrows
+
+
+def test_the_polar_views_side_labels_stay_clear_of_the_colour_bar(tmp_path):
+    records = [FrameRecord(i, [_hazard(a)], _hazard(a), 0.0) for i, a in enumerate(range(-170, 180, 20))]
+    figure = polar_figure(records, {}, math.radians(70.0), 0, tmp_path / "polar.png")
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    polar, colour_bar = figure.axes
+    (right,) = [t for t in polar.xaxis.get_ticklabels() if t.get_text() == "-90° right"]
+    (left,) = [t for t in polar.xaxis.get_ticklabels() if t.get_text() == "+90° left"]
+    bar = colour_bar.get_tightbbox(renderer)
+    for label in (right, left):
+        box = label.get_window_extent(renderer)
+        assert not box.overlaps(bar), label.get_text()
+        assert box.x0 >= 0 and box.x1 <= figure.bbox.width  # inside the picture
