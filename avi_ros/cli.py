@@ -1,4 +1,4 @@
-"""``avi-ros``: the package's command line (``make-bag``, ``replay``, ``play``, ``echo``).
+"""``avi-ros``: the package's command line (``make-bag``, ``replay``, ``play``, ``echo``, ``predict``).
 
 Also runnable as ``python -m avi_ros.cli``. ``make-bag`` and ``replay`` need no ROS;
 ``play`` and ``echo`` import rclpy only when they run. Bad input ends with exit status 1 (2 for usage
@@ -8,14 +8,21 @@ errors) and one line on stderr that names the problem.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
+from avi_ros.audio import CHANNEL_ORDERS, NORMALIZATIONS
 from avi_ros.bag.io import BagError
 from avi_ros.bag.topics import BagFrames, BagTopics
 
 EXIT_ERROR = 1
+HOW_TO_GET_ROS = (
+    "source a ROS 2 distribution (e.g. 'source /opt/ros/jazzy/setup.bash'), or in a source checkout run "
+    "'make setup' and then 'source scripts/ros_env.sh'"
+)
 
 
 def _make_bag_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +62,9 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
         "options (FoaAudio audio, raw sensor_msgs/Image RGB and 16UC1/32FC1 depth, CameraInfo).",
     )
     p.add_argument("bag", type=Path, help="input bag (rosbag2 directory, or .mcap/.db3)")
-    p.add_argument("--model", required=True, type=Path, help="checkpoint directory")
+    p.add_argument(
+        "--model", required=True, type=Path, help="checkpoint directory (model.safetensors + metadata.json)"
+    )
     p.add_argument(
         "--out",
         required=True,
@@ -97,6 +106,18 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
         "--microphone-frame", default=frames.microphone, help="microphone TF frame (for /tf_static)"
     )
     p.add_argument("--camera-frame", default=frames.camera, help="camera body TF frame (for /tf_static)")
+    p.add_argument(
+        "--allow-default-extrinsic",
+        action="store_true",
+        help="when neither --extrinsic nor /tf_static gives the extrinsic, assume the camera at the "
+        "microphone instead of failing",
+    )
+    p.add_argument(
+        "--skip-damaged",
+        action="store_true",
+        help="skip mcap chunks that fail verification (CRC, compression) instead of failing; the summary "
+        "and the report list what was skipped",
+    )
     p.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap", help="output bag storage")
     p.add_argument("--no-report", action="store_true", help="write only the output bag")
     p.add_argument(
@@ -142,6 +163,30 @@ def _echo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="do not print (with --jsonl)")
 
 
+def _predict_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="what the model hears in an audio file: class and direction, window by window",
+        description="Read a 4-channel FOA file (ACN/SN3D by default) or a mono file (direction then "
+        "unknown), cut it into windows of the model's length and print, per window, the class "
+        "probabilities, confidence, direction and distance, as the node would estimate them with a "
+        "camera that sees nothing.",
+    )
+    p.add_argument("file", type=Path, help="audio file (WAV, FLAC, OGG, ...): 4-channel FOA or mono")
+    p.add_argument(
+        "--model", type=Path, default=Path("runs/demo/checkpoints/best"), help="checkpoint directory"
+    )
+    p.add_argument("--hop", type=float, default=0.5, help="seconds between the ends of successive windows")
+    p.add_argument("--channel-order", choices=CHANNEL_ORDERS, default="ACN", help="FOA channel order")
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default="SN3D", help="FOA normalisation")
+    p.add_argument("--json", type=Path, default=None, help="also write every window to this JSON file")
+    p.add_argument("--all-classes", action="store_true", help="print one probability column per class")
+    p.add_argument(
+        "--confidence-threshold", type=float, default=0.5, help="'hazard': not none, at least this confident"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avi-ros", description="avi_ros tools: scenario bags, offline replay, live play, hazard echo."
@@ -151,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _replay_parser(sub)
     _play_parser(sub)
     _echo_parser(sub)
+    _predict_parser(sub)
     return parser
 
 
@@ -211,6 +257,8 @@ def _run_replay(args: argparse.Namespace) -> int:
         confidence_threshold=args.confidence_threshold,
         extrinsic=extrinsic,
         frames=BagFrames(microphone=args.microphone_frame, camera=args.camera_frame),
+        allow_default_extrinsic=args.allow_default_extrinsic,
+        skip_damaged=args.skip_damaged,
         storage=args.storage,
         report=not args.no_report,
         report_frames=args.report_frames,
@@ -222,11 +270,23 @@ def _run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ros_module(name: str) -> ModuleType:
+    """Import the rclpy side of a command; RuntimeError saying how to get ROS 2 when it is missing.
+
+    Any module missing here (rclpy, the message packages, the generated ``avi_ros.msg``) means
+    that this Python does not see a ROS 2 installation.
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise RuntimeError(f"this command needs ROS 2, and {exc}; {HOW_TO_GET_ROS}") from exc
+
+
 def _run_play(args: argparse.Namespace, ros_args: list[str]) -> int:
     from avi_ros.bag.paths import resolve_bag_input
-    from avi_ros.ros.play import PlayOptions, run_play
 
-    options = PlayOptions(
+    play = _ros_module("avi_ros.ros.play")
+    options = play.PlayOptions(
         rate=args.rate,
         clock=args.clock,
         clock_rate_hz=args.clock_rate,
@@ -236,7 +296,7 @@ def _run_play(args: argparse.Namespace, ros_args: list[str]) -> int:
         wait_for=tuple(args.wait_for),
         wait_timeout_s=args.wait_timeout,
     )
-    stats = run_play(resolve_bag_input(args.bag), options, ros_args)
+    stats = play.run_play(resolve_bag_input(args.bag), options, ros_args)
     total = sum(stats.published.values())
     print(
         f"published {total} messages on {len(stats.published)} topics in {stats.wall_duration_s:.1f} s "
@@ -246,12 +306,28 @@ def _run_play(args: argparse.Namespace, ros_args: list[str]) -> int:
 
 
 def _run_echo(args: argparse.Namespace, ros_args: list[str]) -> int:
-    from avi_ros.ros.echo import run_echo
-
+    echo = _ros_module("avi_ros.ros.echo")
     if args.count is not None and args.count < 1:
         raise ValueError(f"--count must be >= 1, got {args.count}")
-    received = run_echo(args.topic, args.count, args.timeout, args.jsonl, args.quiet, ros_args)
+    received = echo.run_echo(args.topic, args.count, args.timeout, args.jsonl, args.quiet, ros_args)
     print(f"received {received} messages on {args.topic}", file=sys.stderr)
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from avi_ros.pipeline import Pipeline
+    from avi_ros.predict import format_table, predict_file, write_json
+
+    pipeline = Pipeline.from_checkpoint(
+        args.model, device=args.device, confidence_threshold=args.confidence_threshold
+    )
+    report = predict_file(
+        args.file, pipeline, str(args.model), args.hop, args.channel_order, args.normalization
+    )
+    print(f"# {report.describe()}")
+    print(format_table(report, args.all_classes))
+    if args.json is not None:
+        print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
     return 0
 
 
@@ -271,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_replay(args)
         if args.command == "echo":
             return _run_echo(args, ros_args)
+        if args.command == "predict":
+            return _run_predict(args)
         return _run_play(args, ros_args)
     except (BagError, OSError, RuntimeError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

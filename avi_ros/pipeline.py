@@ -122,7 +122,7 @@ class Pipeline:
         self.feature_config: FeatureConfig = metadata.feature_config
         self.metadata = metadata
         self.confidence_threshold = confidence_threshold
-        self.occlusion_config = occlusion_config or _occlusion_config_from(metadata)
+        self.occlusion_config = occlusion_config or occlusion_config_of(metadata)
         self.extrinsic = extrinsic
         self.image_size = model.config.visual.image_size
         self.model = model.to(self.device).eval()
@@ -301,7 +301,8 @@ def fold_batchnorm(model: ImaginationModel) -> None:
         model.visual_encoder = fx_optimization.fuse(model.visual_encoder.eval())
 
 
-def _occlusion_config_from(metadata: CheckpointMetadata) -> OcclusionConfig:
+def occlusion_config_of(metadata: CheckpointMetadata) -> OcclusionConfig:
+    """The occlusion settings a checkpoint was trained with (``extra["occlusion"]``), else the default."""
     saved = metadata.extra.get("occlusion")
     if saved is None:
         return OcclusionConfig()

@@ -6,7 +6,11 @@
   the binary cross-entropy against "the predicted class is right" on the validation split.
 
 Both are affine maps of the outputs of the head's last linear layers, so they are folded into
-those layers' weights and biases; no extra parameter or code path exists at inference.
+those layers' weights and biases; no extra parameter or code path exists at inference. The
+checkpoint's metadata keeps the fitted values and what they were fitted on
+(``extra["calibration"]``); ``unfold_from_head`` undoes a fold, so a checkpoint can be refitted on
+other data (``training/calibrate.py``, e.g. on scenes made from real recordings) from its raw
+outputs rather than on top of an earlier calibration.
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ from scipy.special import expit, log_softmax
 from avi_ros.models.head import ImaginationHead
 
 _LOG_T_BOUNDS = (-3.0, 3.0)  # temperature between e^-3 and e^3
+_MIN_ABS_SCALE = 1e-6  # a Platt scale closer to 0 cannot be undone
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Fitted parameters: ``temperature`` (> 0) for the class logits and (``scale``, ``offset``)
-    for the confidence logit."""
+    for the confidence logit; ``fitted_on`` says which data they were fitted on."""
 
     temperature: float = 1.0
     scale: float = 1.0
     offset: float = 0.0
+    fitted_on: str = "the synthetic validation split"
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -62,15 +68,28 @@ def fit_platt(logit: np.ndarray, target: np.ndarray) -> tuple[float, float]:
 
 
 def fit_calibration(
-    class_logits: np.ndarray, confidence_logit: np.ndarray, labels: np.ndarray
+    class_logits: np.ndarray,
+    confidence_logit: np.ndarray,
+    labels: np.ndarray,
+    fitted_on: str = Calibration.fitted_on,
 ) -> Calibration:
     """Temperature for the class logits and Platt scaling for the confidence logit (see module doc)."""
     temperature = fit_temperature(class_logits, labels)
     correct = np.argmax(class_logits, axis=1) == labels
     if correct.all() or not correct.any():
-        return Calibration(temperature)  # Platt scaling needs both outcomes
+        return Calibration(temperature, fitted_on=fitted_on)  # Platt scaling needs both outcomes
     scale, offset = fit_platt(confidence_logit, correct)
-    return Calibration(temperature, scale, offset)
+    return Calibration(temperature, scale, offset, fitted_on)
+
+
+def apply_calibration(
+    calibration: Calibration, class_logits: np.ndarray, confidence_logit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The calibrated (class logits, confidence logit) of raw ones: what a folded head outputs."""
+    return (
+        np.asarray(class_logits) / calibration.temperature,
+        calibration.scale * np.asarray(confidence_logit) + calibration.offset,
+    )
 
 
 @torch.no_grad()
@@ -80,3 +99,14 @@ def fold_into_head(head: ImaginationHead, calibration: Calibration) -> None:
     head.class_logits.bias.div_(calibration.temperature)
     head.confidence.weight.mul_(calibration.scale)
     head.confidence.bias.mul_(calibration.scale).add_(calibration.offset)
+
+
+@torch.no_grad()
+def unfold_from_head(head: ImaginationHead, calibration: Calibration) -> None:
+    """Undo ``fold_into_head(head, calibration)``: the head outputs its raw logits again."""
+    if abs(calibration.scale) < _MIN_ABS_SCALE:
+        raise ValueError(f"calibration scale {calibration.scale} is too close to 0 to be undone")
+    head.class_logits.weight.mul_(calibration.temperature)
+    head.class_logits.bias.mul_(calibration.temperature)
+    head.confidence.bias.sub_(calibration.offset).div_(calibration.scale)
+    head.confidence.weight.div_(calibration.scale)

@@ -1,17 +1,30 @@
-"""Evaluate checkpoints on a dataset and compare them side by side; optionally train the baselines first.
+"""Evaluate checkpoints on synthetic or real held-out scenes; compare models, or aggregate training seeds.
 
     python training/evaluate.py --checkpoint runs/demo/checkpoints/best --data DIR --out runs/eval
     python training/evaluate.py --checkpoint A B --config training/configs/demo.yaml --scenes 1000 --seed 3
     python training/evaluate.py --baselines --config training/configs/demo.yaml \\
         --checkpoint runs/demo/checkpoints/best --scenes 1000 --seed 3 --out runs/demo_eval
+    python training/evaluate.py --checkpoint SEED0 SEED1 SEED2 --aggregate \\
+        --sound-dir ~/.cache/avi_ros/sounds/bank/test --scenes 400 --out runs/eval_real
 
-``--data DIR`` is a scene-shard directory (``python -m avi_ros.data.synthesize``); with
-``--scenes N --seed S`` the held-out scenes are generated (and cached) with the scene settings
+Synthetic scenes: ``--data DIR`` is a scene-shard directory (``python -m avi_ros.data.synthesize``);
+with ``--scenes N --seed S`` the held-out scenes are generated (and cached) with the scene settings
 of ``--config``. ``--baselines`` trains the audio_only, visual_only, concat and oracle variants
 of ``--config`` with the same data, stages and epochs as the full model (a finished baseline
-run is reused), then evaluates them with the given checkpoints. Writes ``metrics.json`` and
-``metrics.md`` (one table per model, and one table per key metric with models as rows and
-occlusion bins / visibility as columns) into ``--out``.
+run is reused), then evaluates them with the given checkpoints.
+
+Real recordings: ``--sound-dir BANK/test`` renders scenes from the bank's test recordings, which
+no model heard in training (``training.real_scenes``), in each ``--conditions`` (``default`` rooms,
+and ``reverberant_noisy``: RT60 > 1.5 s, SNR < 5 dB), plus as many ``background_only`` scenes per
+condition (``--background-scenes``) for the false-alarm rate: the fraction of frames without a
+hazard that the node would publish as one (not ``none``, confidence >= ``--confidence-threshold``).
+Tables by class (next to the number of real test recordings of each class, from the bank's
+manifest), by visibility, and a summary with accuracy, false alarms, ECE, confidence AUROC and the
+median azimuth error.
+
+``--aggregate`` treats the checkpoints as training seeds of one model and reports every metric
+as mean ± std over them (Bessel-corrected std). Writes ``metrics.json`` and ``metrics.md`` into
+``--out``. Exit status 0, or 2 with one line on stderr for bad input.
 """
 
 from __future__ import annotations
@@ -21,40 +34,61 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from avi_ros.checkpoint import CheckpointError, load_checkpoint
+from avi_ros.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint
+from avi_ros.data.scene import SceneConfig, SceneContent
 from avi_ros.data.shards import ShardReader
-from avi_ros.occlusion import OcclusionConfig
+from avi_ros.models.imagination import ImaginationModel
 from avi_ros.pipeline import resolve_device
+from training.collect_outputs import collect_outputs, prepare_config_of
 from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
-from training.data import PrepareConfig
-from training.evaluation import collect_outputs
-from training.export import comparison_table, metrics_table
-from training.metrics import OCCLUSION_BINS, evaluate_predictions, occlusion_bin_name
+from training.data import InputStore
+from training.export import comparison_table, format_value, metrics_table, per_class_table
+from training.metrics import (
+    NODE_CONFIDENCE_THRESHOLD,
+    OCCLUSION_BINS,
+    evaluate_predictions,
+    mean_and_std,
+    occlusion_bin_name,
+    per_class_metrics,
+)
+from training.real_scenes import (
+    CONDITIONS,
+    RT60_MIN_S,
+    SNR_MAX_DB,
+    bank_counts,
+    content_store,
+    real_scene_directory,
+    real_store,
+)
 from training.splits import ensure_scenes, prepared_split, split_directory
 from training.typed_config import ConfigError
 
 BASELINES = ("audio_only", "visual_only", "concat", "oracle")
-GROUPS = (
-    "overall",
-    *(occlusion_bin_name(lo, hi) for lo, hi in OCCLUSION_BINS),
-    "visible",
-    "occluded",
-    "out_of_view",
-)
+VISIBILITY_GROUPS = ("visible", "occluded", "out_of_view")
+GROUPS = ("overall", *(occlusion_bin_name(lo, hi) for lo, hi in OCCLUSION_BINS), *VISIBILITY_GROUPS)
 COMPARED_METRICS = (
     "accuracy",
     "angular_error_median_deg",
     "ece",
+    "confidence_auroc",
     "macro_f1",
     "distance_rmse_m",
     "high_risk_recall",
 )
+CONDITION_TITLES = {
+    "default": "rooms like the generator's defaults",
+    "reverberant_noisy": f"RT60 > {RT60_MIN_S:g} s and SNR < {SNR_MAX_DB:g} dB",
+}
+DEFAULT_REAL_SCENES = 400
+DEFAULT_REAL_SEED = 2001  # scene geometry seed of the real test scenes
+AGGREGATE = "mean ± std"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="training config: scene settings, and what --baselines trains"
     )
     parser.add_argument("--baselines", action="store_true", help="train and evaluate the four baselines too")
+    parser.add_argument(
+        "--aggregate", action="store_true", help="the checkpoints are training seeds: report mean ± std"
+    )
+    parser.add_argument("--sound-dir", type=Path, help="test split of the real sound bank (BANK/test)")
+    parser.add_argument(
+        "--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS), help="with --sound-dir"
+    )
+    parser.add_argument(
+        "--background-scenes", type=int, help="background-only scenes per condition (default: --scenes)"
+    )
+    parser.add_argument(
+        "--confidence-threshold",
+        type=float,
+        default=NODE_CONFIDENCE_THRESHOLD,
+        help="a hazard is reported at or above this confidence (the node's confidence_threshold)",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path("runs/cache/real"), help="cache of the real-recording scenes"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="scene generation processes (--sound-dir)")
     parser.add_argument("--out", type=Path, default=Path("runs/eval"), help="output directory")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of --config")
@@ -77,6 +131,13 @@ def run_config_of(checkpoint: Path) -> Path | None:
     """The config_resolved.yaml of the run a checkpoint (RUN/checkpoints/NAME) belongs to."""
     candidate = checkpoint.resolve().parent.parent / "config_resolved.yaml"
     return candidate if candidate.is_file() else None
+
+
+def check_seed(seed: int, config: ExperimentConfig | None) -> None:
+    if config is not None and seed in (config.data.train.seed, config.data.val.seed):
+        raise ConfigError(
+            f"--seed {seed} is a training/validation seed of the config; held-out data needs another"
+        )
 
 
 def evaluation_data(args: argparse.Namespace, config: ExperimentConfig | None) -> Path:
@@ -93,26 +154,47 @@ def evaluation_data(args: argparse.Namespace, config: ExperimentConfig | None) -
             "--scenes needs --config (or a checkpoint inside a run directory) for the scene settings"
         )
     split = SplitConfig(args.scenes, args.seed)
-    if args.seed in (config.data.train.seed, config.data.val.seed):
-        raise ConfigError(
-            f"--seed {args.seed} is a training/validation seed of the config; held-out data needs another"
-        )
+    check_seed(args.seed, config)
     scene = config.data.scene_config()
     directory = split_directory(config.data.cache_dir, split, scene)
     return ensure_scenes(directory, split, scene, config.data.generation_workers, progress=True)
 
 
+def checkpoint_name(checkpoint: Path, model: ImaginationModel, metadata_extra: dict, taken: set[str]) -> str:
+    """The run name stored in the checkpoint, made unique (seeds of one config share their name)."""
+    name = metadata_extra.get("training", {}).get("run") or f"{model.config.variant}:{checkpoint}"
+    return name if name not in taken else f"{name} ({checkpoint})"
+
+
+def evaluate_store(
+    model: ImaginationModel,
+    class_names: list[str],
+    store: InputStore,
+    device: torch.device,
+    threshold: float,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """{"groups": metrics by group, "per_class": metrics by true class} of ``model`` on ``store``."""
+    predictions = collect_outputs(model, store, device, batch_size).predictions()
+    return {
+        "groups": evaluate_predictions(predictions, class_names, threshold),
+        "per_class": per_class_metrics(predictions, class_names),
+    }
+
+
 def evaluate_checkpoint(
-    checkpoint: Path, data: Path, device: torch.device, batch_size: int = 64
+    checkpoint: Path,
+    data: Path,
+    device: torch.device,
+    batch_size: int = 64,
+    threshold: float = NODE_CONFIDENCE_THRESHOLD,
+    taken: set[str] | None = None,
 ) -> tuple[str, dict]:
     """(name, metrics by group) of one checkpoint on a shard directory."""
     model, metadata = load_checkpoint(checkpoint, device)
-    occlusion = OcclusionConfig(**metadata.extra.get("occlusion", {}))
-    prepare = PrepareConfig(model.config.visual.image_size, metadata.feature_config, occlusion)
-    store = prepared_split(data, prepare, device, progress=True)
-    outputs = collect_outputs(model, store, device, batch_size)
-    name = metadata.extra.get("training", {}).get("run") or f"{model.config.variant}:{checkpoint}"
-    return name, evaluate_predictions(outputs.predictions(), metadata.taxonomy.names)
+    store = prepared_split(data, prepare_config_of(model, metadata), device, progress=True)
+    result = evaluate_store(model, metadata.taxonomy.names, store, device, threshold, batch_size)
+    return checkpoint_name(checkpoint, model, metadata.extra, taken or set()), result["groups"]
 
 
 def train_baselines(config: ExperimentConfig, out: Path) -> list[Path]:
@@ -137,7 +219,7 @@ def train_baselines(config: ExperimentConfig, out: Path) -> list[Path]:
     return checkpoints
 
 
-def write_report(results: dict[str, dict], out: Path, data: Path) -> None:
+def write_synthetic_report(results: dict[str, dict], out: Path, data: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     lines = [f"# Evaluation on `{data}`", ""]
@@ -148,28 +230,195 @@ def write_report(results: dict[str, dict], out: Path, data: Path) -> None:
     (out / "metrics.md").write_text("\n".join(lines), encoding="utf-8")
 
 
+# --- real recordings ------------------------------------------------------------------------
+
+
+def evaluate_real(
+    args: argparse.Namespace, checkpoints: list[Path], base: SceneConfig, device: torch.device
+) -> dict[str, Any]:
+    """Every checkpoint on every condition's scenes and background-only scenes (see module doc).
+
+    Returns {"bank": {...}, "conditions": {condition: {"scenes": n, "models": {name: result},
+    "background": {"scenes": n, "models": {name: overall}}, "non_hazard": {...the same...}}}}, plus a
+    ``mean ± std`` entry in each ``models`` with ``--aggregate``. ``non_hazard`` holds the hazard
+    scenes' class-0 scenes with a real non-hazard sound (music, doors, birds...), when the shards
+    record the scene content.
+    """
+    scenes = args.scenes or DEFAULT_REAL_SCENES
+    seed = DEFAULT_REAL_SEED if args.seed is None else args.seed
+    background = args.background_scenes or scenes
+    counts, unit = bank_counts(args.sound_dir)
+    results: dict[str, Any] = {
+        "bank": {"sound_dir": str(args.sound_dir.resolve()), "counts": counts, "unit": unit},
+        "confidence_threshold": args.confidence_threshold,
+        "conditions": {},
+    }
+    sets = {}
+    for condition in args.conditions:
+        for background_only, count in ((False, scenes), (True, background)):
+            sets[condition, background_only] = real_scene_directory(
+                args.sound_dir, condition, SplitConfig(count, seed), base, args.cache_dir, args.workers,
+                True, background_only,
+            )  # fmt: skip
+            results["conditions"].setdefault(
+                condition, {"models": {}, "background": {"models": {}}, "non_hazard": {"models": {}}}
+            )
+    taken: set[str] = set()
+    for checkpoint in checkpoints:
+        model, metadata = load_checkpoint(checkpoint, device)
+        name = checkpoint_name(checkpoint, model, metadata.extra, taken)
+        taken.add(name)
+        for (condition, background_only), directory in sets.items():
+            entry = results["conditions"][condition]
+            parts = _evaluate_set(model, metadata, directory, condition, background_only, args, device)
+            for part, (count, metrics) in parts.items():
+                target = entry if part == "hazard" else entry[part]
+                target["scenes"] = count
+                target["models"][name] = metrics
+    if args.aggregate:
+        for entry in results["conditions"].values():
+            for part in (entry, entry["background"], entry["non_hazard"]):
+                if part["models"]:
+                    part["models"][AGGREGATE] = mean_and_std(list(part["models"].values()))
+    return results
+
+
+def _evaluate_set(
+    model: ImaginationModel,
+    metadata: CheckpointMetadata,
+    directory: Path,
+    condition: str,
+    background_only: bool,
+    args: argparse.Namespace,
+    device: torch.device,
+) -> dict[str, tuple[int, Any]]:
+    """{part: (scenes, metrics)} of one model on one scene set: ``background`` (overall metrics) for
+    a background-only set; else ``hazard`` (every metric) and, when recorded, ``non_hazard``
+    (overall metrics of its scenes with a real non-hazard sound)."""
+    prepare = prepare_config_of(model, metadata)
+    names, threshold = metadata.taxonomy.names, args.confidence_threshold
+    store = real_store(directory, condition, prepare, device, progress=True)
+    result = evaluate_store(model, names, store, device, threshold)
+    if background_only:
+        return {"background": (len(store), result["groups"]["overall"])}
+    parts = {"hazard": (len(store), result)}
+    sounds = content_store(directory, condition, prepare, device, content=SceneContent.NON_HAZARD_SOUND)
+    if sounds is not None:
+        parts["non_hazard"] = (
+            len(sounds),
+            evaluate_store(model, names, sounds, device, threshold)["groups"]["overall"],
+        )
+    return parts
+
+
+def real_summary_table(results: dict[str, Any], model: str) -> str:
+    """One row per condition: the issue's headline numbers for one model (or the aggregate)."""
+    columns = (
+        ("accuracy", "{:.1%}"),
+        ("false_alarm_rate", "{:.1%}"),
+        ("non_hazard_false_alarm_rate", "{:.1%}"),
+        ("ece", "{:.3f}"),
+        ("confidence_auroc", "{:.3f}"),
+        ("azimuth_error_median_deg", "{:.1f}"),
+    )
+    header = (
+        "| condition | scenes | accuracy | false alarms: background only | false alarms: non-hazard sounds "
+        "| ECE | confidence AUROC | median azimuth error [deg] |"
+    )
+    lines = [header, "|---|" + "---:|" * (len(columns) + 1)]
+    for condition, entry in results["conditions"].items():
+        non_hazard = entry["non_hazard"]["models"].get(model, {})
+        values = {
+            **entry["models"][model]["groups"]["overall"],
+            "false_alarm_rate": entry["background"]["models"][model]["false_alarm_rate"],
+            "non_hazard_false_alarm_rate": non_hazard.get("false_alarm_rate"),
+        }
+        cells = [format_value(values.get(key), fmt) for key, fmt in columns]
+        scenes = f"{entry['scenes']} + {entry['background']['scenes']}"
+        lines.append(f"| {CONDITION_TITLES[condition]} | {scenes} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_real_report(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    bank = results["bank"]
+    first = next(iter(results["conditions"].values()))
+    models = list(first["models"])
+    lines = [
+        f"# Evaluation on real recordings: `{bank['sound_dir']}`",
+        "",
+        f"Scenes rendered from the bank's held-out recordings ({sum(bank['counts'].values())} "
+        f"{bank['unit']}); a hazard is reported at confidence >= {results['confidence_threshold']}. "
+        "Scenes: hazard and no-hazard scenes + background-only scenes. False alarms: the share of "
+        "scenes without a hazard that the node would report as one (background only; a real "
+        "non-hazard sound among the first set's no-hazard scenes).",
+        "",
+    ]
+    for model in ([AGGREGATE] if AGGREGATE in models else []) + [m for m in models if m != AGGREGATE]:
+        lines += [f"## {model}", "", real_summary_table(results, model), ""]
+        for condition, entry in results["conditions"].items():
+            result = entry["models"][model]
+            lines += [f"### {model}: {CONDITION_TITLES[condition]}, by class", ""]
+            lines += [per_class_table(result["per_class"], bank["counts"], bank["unit"]), ""]
+            lines += [f"### {model}: {CONDITION_TITLES[condition]}, by visibility", ""]
+            lines += [metrics_table(result["groups"], ("overall", *VISIBILITY_GROUPS)), ""]
+    (out / "metrics.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def resolve_config(args: argparse.Namespace) -> ExperimentConfig | None:
+    if args.config is not None:
+        return load_config(args.config, args.overrides)
+    if args.checkpoint and run_config_of(args.checkpoint[0]) is not None:
+        return read_resolved_config(run_config_of(args.checkpoint[0]))
+    return None
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    if args.baselines and args.config is None:
+        raise ConfigError("--baselines needs --config: the baselines are trained from it")
+    if not args.checkpoint and not args.baselines:
+        raise ConfigError("nothing to evaluate: give --checkpoint DIR ... and/or --baselines")
+    if args.sound_dir is not None and args.data is not None:
+        raise ConfigError("give either --data (synthetic shards) or --sound-dir (real recordings), not both")
+    if args.aggregate and args.baselines:
+        raise ConfigError("--aggregate treats the checkpoints as seeds of one model; it excludes --baselines")
+    if not 0.0 <= args.confidence_threshold <= 1.0:
+        raise ConfigError(f"--confidence-threshold must be in [0, 1], got {args.confidence_threshold}")
+    for name in ("scenes", "background_scenes"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = None
-        if args.config is not None:
-            config = load_config(args.config, args.overrides)
-        elif args.checkpoint and run_config_of(args.checkpoint[0]) is not None:
-            config = read_resolved_config(run_config_of(args.checkpoint[0]))
-        if args.baselines and args.config is None:
-            raise ConfigError("--baselines needs --config: the baselines are trained from it")
-        if not args.checkpoint and not args.baselines:
-            raise ConfigError("nothing to evaluate: give --checkpoint DIR ... and/or --baselines")
-        data = evaluation_data(args, config)
+        check_arguments(args)
+        config = resolve_config(args)
         device = resolve_device(args.device)
         checkpoints = list(args.checkpoint)
-        if args.baselines:
-            checkpoints += train_baselines(config, args.out)
-        results = {}
-        for checkpoint in checkpoints:
-            name, metrics = evaluate_checkpoint(checkpoint, data, device)
-            results[name] = metrics
-        write_report(results, args.out, data)
+        if args.sound_dir is not None:
+            if args.seed is not None:
+                check_seed(args.seed, config)
+            base = config.data.scene_config() if config is not None else SceneConfig()
+            write_real_report(evaluate_real(args, checkpoints, base, device), args.out)
+        else:
+            data = evaluation_data(args, config)
+            if args.baselines:
+                checkpoints += train_baselines(config, args.out)
+            results: dict[str, Any] = {}
+            for checkpoint in checkpoints:
+                name, metrics = evaluate_checkpoint(
+                    checkpoint, data, device, threshold=args.confidence_threshold, taken=set(results)
+                )
+                results[name] = metrics
+            if args.aggregate:
+                results[AGGREGATE] = mean_and_std(list(results.values()))
+            write_synthetic_report(results, args.out, data)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,8 @@
-"""What a run hands over besides the checkpoint: labels.json, a model card and a metrics table."""
+"""What a run hands over besides the checkpoint: labels.json, a model card and metrics tables.
+
+A metric value in a table is either a number or, for results aggregated over several training
+seeds (``training.metrics.mean_and_std``), a ``{"mean", "std", "n"}`` dict shown as mean ± std.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,16 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("angular_error_mean_deg", "mean ang. err [deg]", "{:.1f}"),
     ("distance_rmse_m", "dist. RMSE [m]", "{:.2f}"),
     ("ece", "ECE", "{:.3f}"),
+    ("confidence_auroc", "conf. AUROC", "{:.3f}"),
+    ("false_alarm_rate", "false alarms", "{:.1%}"),
     ("high_risk_recall", "high-risk recall", "{:.1%}"),
+)
+# Columns of the per-class table: (metric key, header, format).
+CLASS_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("count", "scenes", "{:d}"),
+    ("accuracy", "accuracy", "{:.1%}"),
+    ("f1", "F1", "{:.3f}"),
+    ("azimuth_error_median_deg", "median az. err [deg]", "{:.1f}"),
 )
 
 
@@ -31,10 +44,34 @@ def write_labels(taxonomy: Taxonomy, path: Path) -> Path:
     return path
 
 
-def _format(value: Any, fmt: str) -> str:
+def format_value(value: Any, fmt: str) -> str:
+    """A value, or a mean ± std dict; None (no sample) as a dash. Counts of aggregates show their mean."""
+    if isinstance(value, Mapping):
+        mean, std = value.get("mean"), value.get("std")
+        if mean is None:
+            return "–"
+        if fmt == "{:d}":
+            return f"{mean:.0f}"
+        return f"{fmt.format(mean)} ± {fmt.format(std)}" if value.get("n", 1) > 1 else fmt.format(mean)
     if value is None:
         return "–"
     return fmt.format(value)
+
+
+def per_class_table(
+    per_class: Mapping[str, Mapping[str, Any]], recordings: Mapping[str, int] | None = None, unit: str = ""
+) -> str:
+    """Markdown table: one row per class with its scene count, accuracy (recall), F1 and median
+    azimuth error, and, given ``recordings``, how many real recordings (``unit``) the class rests on."""
+    titles = ([f"real {unit}"] if recordings is not None else []) + [title for _, title, _ in CLASS_COLUMNS]
+    header = "| class | " + " | ".join(titles) + " |"
+    rule = "|---|" + "---:|" * len(titles)
+    rows = []
+    for name, values in per_class.items():
+        cells = [str(recordings.get(name, 0))] if recordings is not None else []
+        cells += [format_value(values.get(key), fmt) for key, _, fmt in CLASS_COLUMNS]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join([header, rule, *rows])
 
 
 def metrics_table(metrics: Mapping[str, Mapping[str, Any]], groups: Sequence[str] | None = None) -> str:
@@ -44,7 +81,7 @@ def metrics_table(metrics: Mapping[str, Mapping[str, Any]], groups: Sequence[str
     rule = "|---|" + "---:|" * len(TABLE_COLUMNS)
     rows = [
         f"| {group} | "
-        + " | ".join(_format(metrics[group].get(key), fmt) for key, _, fmt in TABLE_COLUMNS)
+        + " | ".join(format_value(metrics[group].get(key), fmt) for key, _, fmt in TABLE_COLUMNS)
         + " |"
         for group in groups
         if group in metrics
@@ -60,7 +97,7 @@ def comparison_table(
     header = "| model | " + " | ".join(groups) + " |"
     rule = "|---|" + "---:|" * len(groups)
     rows = [
-        f"| {name} | " + " | ".join(_format(metrics.get(g, {}).get(metric), fmt) for g in groups) + " |"
+        f"| {name} | " + " | ".join(format_value(metrics.get(g, {}).get(metric), fmt) for g in groups) + " |"
         for name, metrics in results.items()
     ]
     return "\n".join([header, rule, *rows])
@@ -88,7 +125,7 @@ def write_model_card(
     calib = (
         f"Temperature {calibration['temperature']:.3f} on the class logits; Platt scaling "
         f"a = {calibration['scale']:.3f}, b = {calibration['offset']:.3f} on the confidence logit, "
-        "fitted on the validation split and folded into the head's weights."
+        f"fitted on {calibration.get('fitted_on', 'the validation split')}, folded into the head's weights."
         if calibration
         else "None."
     )
@@ -132,8 +169,8 @@ field of view but hidden.
   expect a domain gap on real robots until it is fine-tuned on real recordings
   (`data.scene.sound_dir` takes real clips, e.g. UrbanSound8K).
 - One hazard per frame: a second simultaneous source is treated as interference.
-- Confidence is calibrated on the validation split of the same distribution; recalibrate after
-  a domain change.
+- Confidence is calibrated on the data named under Calibration; recalibrate after a domain
+  change (`training/calibrate.py --checkpoint DIR --sound-dir BANK/val` refits it on real recordings).
 """
     path.write_text(text, encoding="utf-8")
     return path

@@ -16,9 +16,9 @@ from avi_ros.models.imagination import ImaginationModel, build_model, load_pretr
 from avi_ros.taxonomy import default_taxonomy
 from training.calibration import Calibration, fit_calibration, fold_into_head
 from training.checkpointing import read_progress, save_training_checkpoint
+from training.collect_outputs import collect_outputs, model_inputs
 from training.config import StageConfig, git_commit, repo_path
 from training.data import InputStore, PrepareConfig, targets_from_batch
-from training.evaluation import collect_outputs, model_inputs
 from training.export import write_labels, write_model_card
 from training.losses import imagination_loss
 from training.metrics import evaluate_predictions, flatten_metrics

@@ -9,6 +9,14 @@ numbers come out of the training loop, ``evaluate.py`` and the tests. Convention
   (scikit-learn's convention); per-class F1 is ``None`` for a class absent from both;
 - ECE uses equal-width confidence bins over [0, 1] and the model's confidence output against
   "the predicted class is right";
+- the confidence AUROC is the area under the ROC curve of that same confidence used to tell
+  right answers from wrong ones (the Mann-Whitney U statistic over the two groups, ties counted
+  half; Hanley & McNeil 1982): 0.5 means confidence says nothing, 1 that every right answer is
+  more confident than every wrong one;
+- the false-alarm rate is over background samples (true class ``none``): the fraction the node
+  would publish as a hazard, i.e. predicted class not ``none`` with a confidence at or above its
+  ``confidence_threshold``;
+- azimuth error [deg] is the absolute azimuth difference wrapped to [0, 180], over hazard samples;
 - a metric that has no sample to be computed on is ``None`` (JSON null), never NaN.
 """
 
@@ -19,14 +27,16 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
-from avi_ros.geometry import angular_error_rad
+from avi_ros.geometry import angular_error_rad, unit_to_direction
 from avi_ros.taxonomy import RiskLevel, Visibility
 
 BACKGROUND_CLASS = 0
 # Occlusion-level bins [lo, hi): the last one includes 1.0.
 OCCLUSION_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.3), (0.3, 0.7), (0.7, 1.0))
 ECE_BINS = 15
+NODE_CONFIDENCE_THRESHOLD = 0.5  # the perception node's default confidence_threshold (config/perception.yaml)
 
 
 @dataclass
@@ -109,6 +119,16 @@ def angular_errors_deg(direction_pred: np.ndarray, direction_true: np.ndarray) -
     return np.degrees(angular_error_rad(direction_pred, direction_true))
 
 
+def azimuth_errors_deg(direction_pred: np.ndarray, direction_true: np.ndarray) -> np.ndarray:
+    """Absolute azimuth differences [deg] in [0, 180] between direction vectors [N, 3] (REP-103)."""
+    if len(direction_true) == 0:
+        return np.zeros(0)
+    predicted, _ = unit_to_direction(direction_pred)
+    true, _ = unit_to_direction(direction_true)
+    difference = np.angle(np.exp(1j * (predicted - true)))  # wrapped to [-pi, pi]
+    return np.degrees(np.abs(difference))
+
+
 def rmse(predicted: np.ndarray, target: np.ndarray) -> float | None:
     if len(target) == 0:
         return None
@@ -147,6 +167,27 @@ def expected_calibration_error(
     return float(np.sum(bins.count / bins.count.sum() * np.abs(bins.accuracy - bins.confidence)))
 
 
+def confidence_auroc(confidence: np.ndarray, correct: np.ndarray) -> float | None:
+    """AUROC of ``confidence`` [N] as a detector of ``correct`` [N] answers; None without both outcomes."""
+    correct = np.asarray(correct, dtype=bool)
+    n_right, n_wrong = int(correct.sum()), int((~correct).sum())
+    if n_right == 0 or n_wrong == 0:
+        return None
+    ranks = rankdata(np.asarray(confidence, dtype=np.float64))  # average ranks: ties count half
+    u_statistic = ranks[correct].sum() - n_right * (n_right + 1) / 2.0
+    return float(u_statistic / (n_right * n_wrong))
+
+
+def false_alarm_rate(
+    class_pred: np.ndarray, confidence: np.ndarray, threshold: float = NODE_CONFIDENCE_THRESHOLD
+) -> float | None:
+    """Fraction of (background) samples reported as a hazard: class not none and confidence >= threshold."""
+    if len(class_pred) == 0:
+        return None
+    reported = (np.asarray(class_pred) != BACKGROUND_CLASS) & (np.asarray(confidence) >= threshold)
+    return float(np.mean(reported))
+
+
 def high_risk_recall(risk_true: np.ndarray, risk_pred: np.ndarray) -> float | None:
     """Fraction of truly HIGH-risk samples predicted HIGH; None when there is none."""
     high = np.asarray(risk_true) == int(RiskLevel.HIGH)
@@ -163,13 +204,19 @@ def _mean(values: np.ndarray) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
-def group_metrics(predictions: Predictions, class_names: Sequence[str]) -> dict[str, Any]:
+def group_metrics(
+    predictions: Predictions,
+    class_names: Sequence[str],
+    confidence_threshold: float = NODE_CONFIDENCE_THRESHOLD,
+) -> dict[str, Any]:
     """Every metric of one group of samples, as a JSON-ready dict."""
     num_classes = len(class_names)
     y_true, y_pred = predictions.class_true, predictions.class_pred
     source = y_true != BACKGROUND_CLASS
     errors = angular_errors_deg(predictions.direction_pred[source], predictions.direction_true[source])
+    azimuth = azimuth_errors_deg(predictions.direction_pred[source], predictions.direction_true[source])
     per_class = f1_per_class(y_true, y_pred, num_classes)
+    background = ~source
     return {
         "count": len(predictions),
         "accuracy": accuracy(y_true, y_pred),
@@ -178,9 +225,40 @@ def group_metrics(predictions: Predictions, class_names: Sequence[str]) -> dict[
         "angular_error_mean_deg": _mean(errors),
         "angular_error_median_deg": _median(errors),
         "distance_rmse_m": rmse(predictions.distance_pred[source], predictions.distance_true[source]),
+        "azimuth_error_median_deg": _median(azimuth),
         "ece": expected_calibration_error(predictions.confidence, y_pred == y_true),
+        "confidence_auroc": confidence_auroc(predictions.confidence, y_pred == y_true),
+        "false_alarm_rate": false_alarm_rate(
+            y_pred[background], predictions.confidence[background], confidence_threshold
+        ),
         "high_risk_recall": high_risk_recall(predictions.risk_true, predictions.risk_pred),
     }
+
+
+def per_class_metrics(predictions: Predictions, class_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """For each true class: sample count, accuracy (= recall of that class), F1 and the median
+    angular and azimuth errors [deg] (None for ``none``, which has no direction)."""
+    f1 = f1_per_class(predictions.class_true, predictions.class_pred, len(class_names))
+    out = {}
+    for class_id, name in enumerate(class_names):
+        group = predictions.subset(predictions.class_true == class_id)
+        has_direction = class_id != BACKGROUND_CLASS
+        out[name] = {
+            "count": len(group),
+            "accuracy": accuracy(group.class_true, group.class_pred),
+            "f1": f1[class_id],
+            "angular_error_median_deg": _median(
+                angular_errors_deg(group.direction_pred, group.direction_true)
+            )
+            if has_direction
+            else None,
+            "azimuth_error_median_deg": _median(
+                azimuth_errors_deg(group.direction_pred, group.direction_true)
+            )
+            if has_direction
+            else None,
+        }
+    return out
 
 
 def occlusion_bin_name(lo: float, hi: float) -> str:
@@ -194,14 +272,21 @@ def occlusion_bin_mask(level: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return (level >= lo) & upper
 
 
-def evaluate_predictions(predictions: Predictions, class_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+def evaluate_predictions(
+    predictions: Predictions,
+    class_names: Sequence[str],
+    confidence_threshold: float = NODE_CONFIDENCE_THRESHOLD,
+) -> dict[str, dict[str, Any]]:
     """Metrics for ``overall``, each occlusion bin and each visibility (visible, occluded, out_of_view)."""
     groups = {"overall": np.ones(len(predictions), dtype=bool)}
     for lo, hi in OCCLUSION_BINS:
         groups[occlusion_bin_name(lo, hi)] = occlusion_bin_mask(predictions.occlusion_level, lo, hi)
     for visibility in Visibility:
         groups[visibility.name.lower()] = predictions.visibility == int(visibility)
-    return {name: group_metrics(predictions.subset(mask), class_names) for name, mask in groups.items()}
+    return {
+        name: group_metrics(predictions.subset(mask), class_names, confidence_threshold)
+        for name, mask in groups.items()
+    }
 
 
 def flatten_metrics(metrics: dict[str, dict[str, Any]], prefix: str = "") -> dict[str, float]:
@@ -212,3 +297,27 @@ def flatten_metrics(metrics: dict[str, dict[str, Any]], prefix: str = "") -> dic
             if isinstance(value, int | float) and not isinstance(value, bool):
                 flat[f"{prefix}{group}/{name}"] = float(value)
     return flat
+
+
+def mean_and_std(runs: Sequence[Any]) -> Any:
+    """Aggregate the same nested metrics of several runs (e.g. training seeds) leaf by leaf.
+
+    A numeric leaf becomes ``{"mean", "std", "n"}`` over the runs where it is not None (``std``
+    with Bessel's correction, 0 for a single run; both None when no run has it); nested dicts
+    are aggregated key by key; other leaves (strings, lists) are kept from the first run.
+    """
+    first = runs[0]
+    if isinstance(first, dict):
+        return {
+            key: mean_and_std([run.get(key) if isinstance(run, dict) else None for run in runs])
+            for key in first
+        }
+    values = [v for v in runs if isinstance(v, int | float) and not isinstance(v, bool)]
+    if values or all(v is None for v in runs):
+        n = len(values)
+        return {
+            "mean": float(np.mean(values)) if n else None,
+            "std": float(np.std(values, ddof=1)) if n > 1 else (0.0 if n else None),
+            "n": n,
+        }
+    return first

@@ -9,8 +9,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.data import InputStore, epoch_batches
+from avi_ros.checkpoint import CheckpointMetadata
+from avi_ros.models.imagination import ImaginationModel
+from avi_ros.pipeline import occlusion_config_of
+from training.data import InputStore, PrepareConfig, epoch_batches
 from training.metrics import Predictions
+
+
+def prepare_config_of(model: ImaginationModel, metadata: CheckpointMetadata) -> PrepareConfig:
+    """How scenes are prepared for a loaded checkpoint: its image size, features and occlusion settings."""
+    return PrepareConfig(
+        model.config.visual.image_size, metadata.feature_config, occlusion_config_of(metadata)
+    )
 
 
 @dataclass
