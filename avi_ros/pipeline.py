@@ -2,7 +2,8 @@
 
 Per frame: occlusion mask and level from depth (``avi_ros.occlusion``), the 5-channel image
 (``avi_ros.vision.visual_input``), features of the last ``window_samples`` of audio
-(``avi_ros.features``), one model forward, then a HazardEstimateData with every field set:
+(``avi_ros.features``), one model forward read by ``avi_ros.models.output_arrays``, then a
+HazardEstimateData with every field set:
 - class probabilities: softmax of the class logits; class id: their argmax;
 - direction: the predicted unit vector (microphone frame, REP-103), and azimuth/elevation [rad];
 - distance [m], confidence (sigmoid, 0..1), audio/visual weights from the adapter;
@@ -34,6 +35,7 @@ from avi_ros.checkpoint import CheckpointMetadata, load_checkpoint
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, unit_to_direction
 from avi_ros.models.imagination import ImaginationModel
+from avi_ros.models.output_arrays import OutputArrays, read_outputs
 from avi_ros.occlusion import OcclusionConfig, OcclusionResult, compute_occlusion, direction_visibility
 from avi_ros.taxonomy import Action, RiskLevel, Taxonomy
 from avi_ros.types import Frame, HazardEstimateData, PipelineResult
@@ -207,7 +209,7 @@ class Pipeline:
 
         results = []
         for index, (frame, occlusion) in enumerate(zip(frames, occlusions, strict=True)):
-            top = self._estimate(frame, occlusion, {name: value[index] for name, value in outputs.items()})
+            top = self._estimate(frame, occlusion, outputs, index)
             hazards = [top] if top.class_id != 0 and top.confidence >= self.confidence_threshold else []
             results.append(
                 PipelineResult(
@@ -227,8 +229,8 @@ class Pipeline:
 
     def _infer(
         self, windows: np.ndarray, images: np.ndarray, levels: list[float]
-    ) -> tuple[dict[str, np.ndarray], float]:
-        """Features + forward; returns per-sample numpy outputs and the feature time [ms]."""
+    ) -> tuple[OutputArrays, float]:
+        """Features + forward; returns the batch's outputs and the feature time [ms]."""
         device = self.device
         with torch.inference_mode():
             audio = torch.from_numpy(windows).to(device, non_blocking=True)
@@ -244,31 +246,21 @@ class Pipeline:
                 device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None
             ):
                 out = self.model(features, visual, level)
-            outputs = {
-                "probs": torch.softmax(out.class_logits.float(), dim=-1),
-                "direction": out.direction.float(),
-                "distance": out.distance.float(),
-                "confidence": out.confidence,
-                "risk": out.risk_logits.argmax(dim=-1),
-                "action": out.action_logits.argmax(dim=-1),
-                "audio_weight": out.audio_weight.float(),
-                "visual_weight": out.visual_weight.float(),
-            }
-            return {name: value.cpu().numpy() for name, value in outputs.items()}, feature_ms
+            return read_outputs(out), feature_ms
 
     def _synchronize(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
     def _estimate(
-        self, frame: Frame, occlusion: OcclusionResult, out: dict[str, np.ndarray]
+        self, frame: Frame, occlusion: OcclusionResult, out: OutputArrays, index: int
     ) -> HazardEstimateData:
-        probs = out["probs"].astype(np.float32)
-        class_id = int(np.argmax(probs))
-        direction = out["direction"].astype(np.float64)
+        probs = out.class_probabilities[index]
+        class_id = int(out.class_id[index])
+        direction = out.direction[index].astype(np.float64)
         direction = direction / max(float(np.linalg.norm(direction)), 1e-12)
         azimuth, elevation = unit_to_direction(direction)
-        distance = float(out["distance"])
+        distance = float(out.distance[index])
         visibility = direction_visibility(
             direction, distance, np.asarray(frame.depth_m, dtype=np.float32), frame.intrinsics, self.extrinsic
         )
@@ -280,13 +272,13 @@ class Pipeline:
             elevation=float(elevation),
             distance=distance,
             direction=direction,
-            confidence=float(out["confidence"]),
+            confidence=float(out.confidence[index]),
             occlusion_level=float(occlusion.level),
             visibility=visibility,
-            audio_weight=float(out["audio_weight"]),
-            visual_weight=float(out["visual_weight"]),
-            risk_level=RiskLevel(int(out["risk"])),
-            recommended_action=Action(int(out["action"])),
+            audio_weight=float(out.audio_weight[index]),
+            visual_weight=float(out.visual_weight[index]),
+            risk_level=RiskLevel(int(out.risk[index])),
+            recommended_action=Action(int(out.action[index])),
         )
 
 

@@ -20,6 +20,7 @@ from avi_ros.models import (
     build_model,
     freeze_seld_encoder,
     parameter_counts,
+    read_outputs,
     seld_depth_units,
 )
 from avi_ros.taxonomy import Visibility
@@ -100,7 +101,8 @@ def test_every_variant_builds_and_runs(variant: str) -> None:
     assert out.risk_logits.shape == (BATCH, 4) and out.action_logits.shape == (BATCH, 6)
     assert torch.allclose(out.direction.norm(dim=-1), torch.ones(BATCH), atol=1e-5)
     assert (out.distance > 0).all()
-    assert ((out.confidence > 0) & (out.confidence < 1)).all()
+    confidence = read_outputs(out).confidence
+    assert ((confidence > 0) & (confidence < 1)).all()
     assert torch.allclose(out.audio_weight + out.visual_weight, torch.ones(BATCH), atol=1e-6)
     assert out.accdoa is None
     expected_weights = {"audio_only": (1.0, 0.0), "visual_only": (0.0, 1.0), "concat": (0.5, 0.5)}
@@ -163,7 +165,7 @@ def test_frozen_encoder_gets_no_gradient_and_the_rest_does() -> None:
         out.class_logits,
         out.direction,
         out.distance,
-        out.confidence,
+        out.confidence_logit,
         out.risk_logits,
         out.action_logits,
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the checkout importable
@@ -95,19 +95,23 @@ def base_scene(checkpoint: Path, config: Path | None) -> SceneConfig:
 
 def fit_metrics(outputs: SplitOutputs, calibration: Calibration | None) -> dict[str, float | None]:
     """ECE, confidence AUROC, class NLL and accuracy of raw outputs under ``calibration`` (None: raw)."""
-    logits, confidence_logit = outputs.class_logits, outputs.confidence_logit
+    arrays = outputs.arrays
     if calibration is not None:
-        logits, confidence_logit = apply_calibration(calibration, logits, confidence_logit)
+        class_logits, confidence_logit = apply_calibration(
+            calibration, arrays.class_logits, arrays.confidence_logit
+        )
+        arrays = replace(arrays, class_logits=class_logits, confidence_logit=confidence_logit)
     labels = outputs.labels["class_id"]
-    correct = np.argmax(logits, axis=1) == labels
-    confidence = 1.0 / (1.0 + np.exp(-np.asarray(confidence_logit, dtype=np.float64)))
-    nll = -log_softmax(np.asarray(logits, dtype=np.float64), axis=1)[np.arange(len(labels)), labels].mean()
+    correct = arrays.class_id == labels
+    nll = -log_softmax(np.asarray(arrays.class_logits, dtype=np.float64), axis=1)[
+        np.arange(len(labels)), labels
+    ].mean()
     return {
         "count": len(labels),
         "accuracy": float(correct.mean()),
         "nll": float(nll),
-        "ece": expected_calibration_error(confidence, correct),
-        "confidence_auroc": confidence_auroc(confidence, correct),
+        "ece": expected_calibration_error(arrays.confidence, correct),
+        "confidence_auroc": confidence_auroc(arrays.confidence, correct),
     }
 
 
@@ -163,7 +167,7 @@ def calibrate(args: argparse.Namespace) -> dict:
         f"{sum(counts.values())} {unit}"
     )
     calibration = fit_calibration(
-        outputs.class_logits, outputs.confidence_logit, outputs.labels["class_id"], fitted_on
+        outputs.arrays.class_logits, outputs.arrays.confidence_logit, outputs.labels["class_id"], fitted_on
     )
     report = {
         "checkpoint": str(args.checkpoint),

@@ -11,6 +11,7 @@ from torch import nn
 
 from avi_ros.checkpoint import CheckpointMetadata
 from avi_ros.models.imagination import ImaginationModel
+from avi_ros.models.output_arrays import OutputArrays, read_outputs
 from avi_ros.pipeline import occlusion_config_of
 from training.data import InputStore, PrepareConfig, epoch_batches
 from training.metrics import Predictions
@@ -25,31 +26,22 @@ def prepare_config_of(model: ImaginationModel, metadata: CheckpointMetadata) -> 
 
 @dataclass
 class SplitOutputs:
-    """Raw model outputs and labels of a whole split (numpy, first axis = sample)."""
+    """The model outputs and labels of a whole split (numpy, first axis = sample)."""
 
-    class_logits: np.ndarray
-    confidence_logit: np.ndarray
-    direction: np.ndarray
-    distance: np.ndarray
-    risk_pred: np.ndarray
-    audio_weight: np.ndarray
-    visual_weight: np.ndarray
+    arrays: OutputArrays
     labels: dict[str, np.ndarray]
 
     def predictions(self) -> Predictions:
-        logits = self.class_logits - self.class_logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
         return Predictions(
             class_true=self.labels["class_id"],
-            class_prob=probs,
-            confidence=1.0 / (1.0 + np.exp(-self.confidence_logit)),
+            class_prob=self.arrays.class_probabilities,
+            confidence=self.arrays.confidence,
             direction_true=self.labels["direction"],
-            direction_pred=self.direction,
+            direction_pred=self.arrays.direction,
             distance_true=self.labels["distance"],
-            distance_pred=self.distance,
+            distance_pred=self.arrays.distance,
             risk_true=self.labels["risk"],
-            risk_pred=self.risk_pred,
+            risk_pred=self.arrays.risk,
             occlusion_level=self.labels["occlusion_true"],
             visibility=self.labels["visibility"],
         )
@@ -83,7 +75,7 @@ def collect_outputs(
     """Evaluate ``model`` (in eval mode) over every sample of ``store`` in order."""
     was_training = model.training
     model.eval()
-    parts: dict[str, list[np.ndarray]] = {}
+    parts: list[OutputArrays] = []
     try:
         for batch in store.iterate(epoch_batches(len(store), batch_size, 0, 0, shuffle=False)):
             if autocast is None:
@@ -91,23 +83,11 @@ def collect_outputs(
             else:
                 with autocast:
                     out = model(*model_inputs(model, batch, device))
-            values = {
-                "class_logits": out.class_logits,
-                "confidence_logit": out.confidence_logit,
-                "direction": out.direction,
-                "distance": out.distance,
-                "risk_pred": out.risk_logits.argmax(dim=-1),
-                "audio_weight": out.audio_weight,
-                "visual_weight": out.visual_weight,
-            }
-            for name, value in values.items():
-                array = value.float().cpu().numpy() if value.is_floating_point() else value.cpu().numpy()
-                parts.setdefault(name, []).append(array)
+            parts.append(read_outputs(out))
     finally:
         model.train(was_training)
-    arrays = {name: np.concatenate(chunks) for name, chunks in parts.items()}
     labels = {
         key: store.tensors[key].numpy()
         for key in ("class_id", "direction", "distance", "risk", "visibility", "occlusion_true")
     }
-    return SplitOutputs(**arrays, labels=labels)
+    return SplitOutputs(OutputArrays.concatenate(parts), labels)

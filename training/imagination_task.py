@@ -153,7 +153,7 @@ class ImaginationTask(Task):
         elif self.config.calibration.enabled:
             outputs = collect_outputs(model, val, self.device, self.config.optim.eval_batch_size)
             calibration = fit_calibration(
-                outputs.class_logits, outputs.confidence_logit, outputs.labels["class_id"]
+                outputs.arrays.class_logits, outputs.arrays.confidence_logit, outputs.labels["class_id"]
             )
             fold_into_head(model.head, calibration)
             self.save(model, best_dir, None, read_progress(best_dir), calibration)

@@ -14,6 +14,7 @@ from avi_ros.models.imagination import (
     build_model,
     load_pretrained,
 )
+from avi_ros.models.output_arrays import OutputArrays, read_outputs
 from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dcase_checkpoint
 from avi_ros.models.visual_encoder import VisualEncoder, VisualEncoderConfig
 
@@ -26,6 +27,7 @@ __all__ = [
     "ModelConfig",
     "ModelOutput",
     "OcclusionAwareAdapter",
+    "OutputArrays",
     "SeldEncoder",
     "SeldEncoderConfig",
     "VisualEncoder",
@@ -35,5 +37,6 @@ __all__ = [
     "load_dcase_checkpoint",
     "load_pretrained",
     "parameter_counts",
+    "read_outputs",
     "seld_depth_units",
 ]

@@ -26,7 +26,7 @@ from torch import nn
 from avi_ros.features import FeatureConfig, FeatureNormalizer
 from avi_ros.models.adapter import AdapterConfig, OcclusionAwareAdapter
 from avi_ros.models.freezing import keep_frozen_batchnorm_in_eval
-from avi_ros.models.head import HeadConfig, ImaginationHead
+from avi_ros.models.head import HeadConfig, HeadOutput, ImaginationHead
 from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dcase_checkpoint
 from avi_ros.models.visual_encoder import VisualEncoder, VisualEncoderConfig
 from avi_ros.taxonomy import Visibility
@@ -95,23 +95,14 @@ class ModelConfig:
 
 
 @dataclass
-class ModelOutput:
-    """Per-sample outputs; see ImaginationHead for units. ``audio_weight``/``visual_weight`` [B]
-    are the reliance on each modality; ``accdoa`` [B, T', tracks, 3, classes] only with that head."""
+class ModelOutput(HeadOutput):
+    """The head's outputs (see HeadOutput for shapes and units) plus the adapter's
+    ``audio_weight``/``visual_weight`` [B], the reliance on each modality, and ``accdoa``
+    [B, T', tracks, 3, classes] only with that head. avi_ros.models.output_arrays reads it."""
 
-    class_logits: torch.Tensor
-    direction: torch.Tensor
-    distance: torch.Tensor
-    confidence_logit: torch.Tensor
-    risk_logits: torch.Tensor
-    action_logits: torch.Tensor
     audio_weight: torch.Tensor
     visual_weight: torch.Tensor
     accdoa: torch.Tensor | None = None
-
-    @property
-    def confidence(self) -> torch.Tensor:
-        return torch.sigmoid(self.confidence_logit.float())
 
 
 class ImaginationModel(nn.Module):
@@ -157,14 +148,8 @@ class ImaginationModel(nn.Module):
         fused = self.adapter(
             audio_tokens, visual_tokens, self._reliability_input(occlusion_level, visibility)
         )
-        out = self.head(fused.embedding)
         return ModelOutput(
-            class_logits=out.class_logits,
-            direction=out.direction,
-            distance=out.distance,
-            confidence_logit=out.confidence_logit,
-            risk_logits=out.risk_logits,
-            action_logits=out.action_logits,
+            **vars(self.head(fused.embedding)),
             audio_weight=fused.audio_weight,
             visual_weight=fused.visual_weight,
             accdoa=accdoa,
