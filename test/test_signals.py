@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from avi_ros.audio import SAMPLE_RATE
-from avi_ros.data.signals import SIGNAL_MODELS, synthesize_class
+from avi_ros.data.signals import SIGNAL_MODELS, synthesize_class, synthesize_varied
 from avi_ros.taxonomy import default_taxonomy
 
 
@@ -62,3 +62,37 @@ def test_classes_are_separable_by_a_nearest_centroid_rule():
     predicted = np.argmin(((z[~is_train, None] - centroids[None]) ** 2).sum(-1), axis=1)
     accuracy = float(np.mean(predicted == labels[~is_train]))
     assert accuracy >= 0.75, accuracy
+
+
+@pytest.mark.parametrize("name", sorted(SIGNAL_MODELS))
+def test_varied_signal_is_well_formed_and_differs_from_the_plain_model(name):
+    a = synthesize_varied(name, np.random.default_rng(1), SAMPLE_RATE, SAMPLE_RATE)
+    b = synthesize_varied(name, np.random.default_rng(1), SAMPLE_RATE, SAMPLE_RATE)
+    plain = synthesize_class(name, np.random.default_rng(1), SAMPLE_RATE, SAMPLE_RATE)
+    assert a.shape == (SAMPLE_RATE,) and a.dtype == np.float32 and np.isfinite(a).all()
+    assert np.max(np.abs(a)) == pytest.approx(1.0)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, plain)
+
+
+def test_varied_signals_stay_separable():
+    """With random speed, tilt and envelope on top, a nearest-centroid rule still tells the classes apart."""
+    mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=1024, n_mels=40)
+    rng = np.random.default_rng(3)
+    names = sorted(SIGNAL_MODELS)
+    per_class, train = 10, 6
+    feats = np.array(
+        [
+            _features(synthesize_varied(n, rng, SAMPLE_RATE, SAMPLE_RATE), mel)
+            for n in names
+            for _ in range(per_class)
+        ]
+    )
+    labels = np.repeat(np.arange(len(names)), per_class)
+    is_train = np.tile(np.arange(per_class) < train, len(names))
+    mean, std = feats[is_train].mean(0), feats[is_train].std(0) + 1e-6
+    z = (feats - mean) / std
+    centroids = np.stack([z[is_train & (labels == c)].mean(0) for c in range(len(names))])
+    predicted = np.argmin(((z[~is_train, None] - centroids[None]) ** 2).sum(-1), axis=1)
+    accuracy = float(np.mean(predicted == labels[~is_train]))
+    assert accuracy >= 0.6, accuracy  # 0.69 measured (the plain models: >= 0.75)

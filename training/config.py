@@ -52,6 +52,9 @@ class DataConfig:
     ``starss23`` recordings under ``starss23_root`` (SELD pre-training only: it has no depth).
     ``camera_width`` x ``camera_height`` [px] is the rendered camera (with the field of view of
     ``scene.intrinsics``). The prepared inputs of a split are held in memory as tensors.
+    ``scene.wide: {}`` selects the wide domain-randomisation profile (``avi_ros.data.domain``).
+    ``acs_transforms``: FOA channel-swap augmentation of the training split, 0 (off), 8 or 16
+    transforms, restricted per sample so the camera view stays consistent (``training.augment``).
     """
 
     source: Literal["synthetic", "starss23"] = "synthetic"
@@ -63,6 +66,7 @@ class DataConfig:
     scene: SceneConfig = field(default_factory=SceneConfig)
     generation_workers: int = 2
     starss23_root: str | None = None
+    acs_transforms: int = 0
 
     def __post_init__(self) -> None:
         if self.camera_width < 8 or self.camera_height < 8:
@@ -75,6 +79,8 @@ class DataConfig:
             raise ValueError(
                 f"val.seed: expected a seed other than train.seed ({self.train.seed}) for held-out data"
             )
+        if self.acs_transforms not in (0, 8, 16):
+            raise ValueError(f"acs_transforms: expected 0 (off), 8 or 16, got {self.acs_transforms}")
         if self.source == "starss23" and not self.starss23_root:
             raise ValueError("starss23_root: expected the STARSS23 folder when source is 'starss23'")
 

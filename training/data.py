@@ -5,7 +5,7 @@ For each scene this module does exactly what ``avi_ros.pipeline`` does for a liv
 fed, ``visual_input`` builds the 5-channel image, and ``audio_window`` cuts the audio window.
 Nothing here re-implements them. The labels (class, direction, distance, risk, action,
 visibility and the generator's exact occlusion level, used for the per-bin metrics) come from
-the scene.
+the scene, with the scene's RT60, SNR and content kind (``SCENE_KEYS``) for grouping results.
 
 Audio features are computed with ``avi_ros.features.FeatureExtractor``: once up front for a
 preloaded split (``InputStore``), or batched on the training device per step otherwise.
@@ -34,6 +34,10 @@ from training.losses import Targets
 # Keys of a prepared sample / batch.
 INPUT_KEYS = ("visual", "occlusion_input")
 LABEL_KEYS = ("class_id", "direction", "distance", "risk", "action", "visibility", "occlusion_true")
+# Scene conditions carried for evaluation: RT60 [s], SNR [dB] (NaN: background only), SceneContent.
+SCENE_KEYS = ("rt60_s", "snr_db", "content")
+# A batch transform applied by ``InputStore.batch``: (batch, its sample indices) -> batch.
+BatchAugmentation = Callable[[dict[str, torch.Tensor], Sequence[int]], dict[str, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class PrepareConfig:
                 "features": self.features.to_dict(),
                 "occlusion": vars(self.occlusion),
                 "accdoa_shape": self.accdoa_shape,
-                "version": 1,
+                "version": 2,
             },
             sort_keys=True,
         )
@@ -72,7 +76,7 @@ def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
 
     ``direction`` is the unit vector of the source in the microphone frame (zeros for class 0);
     ``occlusion_input`` is what the node computes from depth; ``occlusion_true`` is the
-    generator's exact occluder fraction.
+    generator's exact occluder fraction; ``SCENE_KEYS`` are the scene's RT60, SNR and content.
     """
     depth = np.asarray(_field(sample, "depth_m"), dtype=np.float32)
     occlusion = compute_occlusion(depth, config.occlusion)
@@ -92,6 +96,9 @@ def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
         "action": np.int64(int(_field(sample, "action"))),
         "visibility": np.int64(int(_field(sample, "visibility"))),
         "occlusion_true": np.float32(_field(sample, "occlusion_level")),
+        "rt60_s": np.float32(_field(sample, "rt60_s")),
+        "snr_db": np.float32(_field(sample, "snr_db")),
+        "content": np.int64(int(_field(sample, "content"))),
     }
     if config.accdoa_shape is not None:
         prepared["accdoa_target"] = accdoa_target_of_scene(sample, *config.accdoa_shape)
@@ -143,20 +150,28 @@ class InputStore:
 
     ``batch(indices)`` gathers a batch without a DataLoader, which on a small CPU is the
     fastest way to feed the model; the order of batches is decided by ``epoch_batches``.
+    ``augment`` (see ``with_augmentation``) transforms every batch gathered, e.g. the training
+    split's ACS augmentation; the stored tensors are never changed.
     """
 
-    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
+    def __init__(self, tensors: dict[str, torch.Tensor], augment: BatchAugmentation | None = None) -> None:
         lengths = {key: len(value) for key, value in tensors.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(f"input store: tensors of different lengths {lengths}")
         self.tensors = tensors
+        self.augment = augment
+
+    def with_augmentation(self, augment: BatchAugmentation | None) -> InputStore:
+        """The same tensors, with ``augment`` applied to each batch (None: plain batches)."""
+        return InputStore(self.tensors, augment)
 
     def __len__(self) -> int:
         return len(next(iter(self.tensors.values())))
 
     def batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         index = torch.as_tensor(list(indices), dtype=torch.long)
-        return {key: value.index_select(0, index) for key, value in self.tensors.items()}
+        batch = {key: value.index_select(0, index) for key, value in self.tensors.items()}
+        return batch if self.augment is None else self.augment(batch, indices)
 
     def iterate(self, batches: Iterable[Sequence[int]]) -> Iterator[dict[str, torch.Tensor]]:
         for indices in batches:

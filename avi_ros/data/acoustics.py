@@ -255,3 +255,17 @@ def event_power(w: np.ndarray, sample_rate: int, frame_s: float = 0.02, range_db
     energy = np.mean(w[:usable].reshape(-1, frame) ** 2, axis=1)
     active = energy >= energy.max() * 10.0 ** (-range_db / 10.0)
     return float(energy[active].mean())
+
+
+def scale_to_snr(
+    foreground_w: np.ndarray, background: np.ndarray, snr_db: float, sample_rate: int
+) -> np.ndarray:
+    """``background`` [C, N] scaled so the foreground stands ``snr_db`` above it.
+
+    The foreground is measured on its W channel while it sounds (``event_power``), the
+    background by the variance (mean power without the DC offset) of its W channel over the
+    whole scene, so a steady drone and a gusty wind at the same SNR have the same average level.
+    """
+    power = float(np.var(np.asarray(background[0], dtype=np.float64)))
+    target = event_power(np.asarray(foreground_w, dtype=np.float64), sample_rate) / 10.0 ** (snr_db / 10.0)
+    return background * math.sqrt(target / max(power, 1e-20))

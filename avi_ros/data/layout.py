@@ -133,12 +133,17 @@ class SourceLabel:
 
 @dataclass
 class SceneLayout:
-    """Room, occluders and hazard objects in world coordinates."""
+    """Room, near occluders, far scenery (shelves, pillars, cars) and hazard objects, in world coordinates.
+
+    Near occluders and scenery both block the view; they differ in their ids in the render, so
+    the near-occluder mask stays what the depth-based occlusion code is meant to find.
+    """
 
     room: ShoeboxRoom
     occluders: list[Box] = field(default_factory=list)
     hazards: list[HazardObject] = field(default_factory=list)
     look: RoomLook = field(default_factory=RoomLook)
+    scenery: list[Shape] = field(default_factory=list)
 
     def render(
         self,
@@ -164,8 +169,9 @@ class SceneLayout:
             list(self.occluders),
             hazard,
             rng,
-            config,
+            config or RenderConfig(),
             self.look,
+            self.scenery,
         )
 
     @staticmethod

@@ -12,6 +12,7 @@ z up; the room spans [0, size] on each axis.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -19,9 +20,11 @@ import numpy as np
 
 from avi_ros.geometry import CameraIntrinsics
 
-# Object ids in RenderResult.object_ids.
+# Object ids in RenderResult.object_ids: near occluders FIRST_OCCLUDER_ID + k (k < 49), far
+# scenery (shelves, pillars, cars) FIRST_SCENERY_ID + k (k < 50), the hazard HAZARD_ID.
 ROOM_ID = 0
 FIRST_OCCLUDER_ID = 1
+FIRST_SCENERY_ID = 50
 HAZARD_ID = 100
 FLOOR_TILE_M = 0.5
 # Corners of the cube [-1, 1]^3, for bounding boxes.
@@ -173,7 +176,8 @@ class RenderConfig:
 @dataclass
 class RenderResult:
     """rgb uint8 [H, W, 3]; depth_m float32 [H, W] (with sensor noise, 0 = no reading);
-    exact_depth_m float32 [H, W]; object_ids int16 [H, W] (ROOM_ID, FIRST_OCCLUDER_ID + k, HAZARD_ID)."""
+    exact_depth_m float32 [H, W]; object_ids int16 [H, W] (ROOM_ID, FIRST_OCCLUDER_ID + k,
+    FIRST_SCENERY_ID + k, HAZARD_ID)."""
 
     rgb: np.ndarray
     depth_m: np.ndarray
@@ -182,8 +186,13 @@ class RenderResult:
 
     @property
     def occluder_mask(self) -> np.ndarray:
-        """bool [H, W]: pixels where an occluder is the first surface seen."""
-        return (self.object_ids >= FIRST_OCCLUDER_ID) & (self.object_ids < HAZARD_ID)
+        """bool [H, W]: pixels where a near occluder is the first surface seen (not far scenery)."""
+        return (self.object_ids >= FIRST_OCCLUDER_ID) & (self.object_ids < FIRST_SCENERY_ID)
+
+    @property
+    def scenery_mask(self) -> np.ndarray:
+        """bool [H, W]: pixels where a far object (shelf, pillar, car) is the first surface seen."""
+        return (self.object_ids >= FIRST_SCENERY_ID) & (self.object_ids < HAZARD_ID)
 
     @property
     def hazard_mask(self) -> np.ndarray:
@@ -248,12 +257,17 @@ def render_rgbd(
     rng: np.random.Generator,
     config: RenderConfig = RenderConfig(),
     look: RoomLook = RoomLook(),
+    scenery: Sequence[Shape] = (),
 ) -> RenderResult:
-    """Ray-cast the room, the occluders and the hazard from a camera pose.
+    """Ray-cast the room, the occluders, the far scenery and the hazard from a camera pose.
 
     ``optical_to_world``: 3x3 rotation of the camera optical frame (x right, y down, z forward)
     into the world. ``rng`` draws the sensor noise only, so the geometry is never random here.
     """
+    if len(occluders) > FIRST_SCENERY_ID - FIRST_OCCLUDER_ID or len(scenery) > HAZARD_ID - FIRST_SCENERY_ID:
+        raise ValueError(
+            f"too many objects to render: {len(occluders)} occluders, {len(scenery)} far objects"
+        )
     origin = np.asarray(camera_position_m, dtype=np.float64)
     rotation = np.asarray(optical_to_world, dtype=np.float64)
     h, w = intrinsics.height, intrinsics.width
@@ -271,6 +285,7 @@ def render_rgbd(
     albedo[floor[tiles]] = look.floor_alt
 
     shapes: list[tuple[int, Shape]] = [(FIRST_OCCLUDER_ID + k, s) for k, s in enumerate(occluders)]
+    shapes += [(FIRST_SCENERY_ID + k, s) for k, s in enumerate(scenery)]
     if hazard is not None:
         shapes.append((HAZARD_ID, hazard))
     grid = (t.reshape(h, w), ids.reshape(h, w), headlight.reshape(h, w), albedo.reshape(h, w, 3))

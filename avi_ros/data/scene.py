@@ -9,26 +9,45 @@ occluders are upright boxes facing the camera whose every visible surface lies c
 ``occluder_depth_range_m[1] + occluder_thickness_range_m[1]`` (< 1 m), while walls, floor,
 ceiling and hazards stay farther (camera >= 0.8 m above the floor and >= 1.5 m from walls,
 hazards >= 2 m away in optical depth). So the near-obstacle mask of ``avi_ros.occlusion``
-with ``near_range_m = 1`` should recover the occluder mask.
+with ``near_range_m = 1`` should recover the occluder mask. The wide profile
+(``SceneConfig.wide``, see ``avi_ros.data.domain``) gives these guarantees up on purpose: tiny
+rooms, a low camera, near sources and far occluders are what real robots meet.
+
+Sounds. With ``sound_dir`` (a sound-bank split, class folders or an UrbanSound8K tree) a hazard
+is a real clip with ``real_sound_probability`` and the procedural model of its class otherwise.
+Under every scene lies a background (``avi_ros.data.background``): real ambience from the bank's
+``background`` label, or procedural diffuse noise, at an SNR drawn from the SNR range relative
+to the scene's point source.
+
+Negatives. Class 0 ('none') scenes have no hazard: their direction fields are 0 and their
+visibility is OUT_OF_VIEW. With ``none_sound_probability`` (and a bank with a ``none`` label)
+one real non-hazard sound (music, a door, birds, a click) plays as a point source, as loud as
+hazards are, so that a loud sound is not taken for a hazard; the rest are background only.
+``Sample.content`` tells the three kinds apart.
 
 Labels are in the microphone frame (REP-103): azimuth, elevation [rad], distance [m] of the
-hazard's centre (its acoustic source). Class 0 ('none') samples hold background noise only;
-their direction fields are 0 and their visibility is OUT_OF_VIEW (no hazard to see).
+hazard's centre (its acoustic source). ``Sample.rt60_s`` and ``Sample.snr_db`` record the
+room's reverberation time and the point source's SNR, so evaluation can group by them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from enum import IntEnum
 from functools import lru_cache
 
 import numpy as np
 
 from avi_ros.audio import SAMPLE_RATE
-from avi_ros.data.acoustics import AcousticsConfig, ShoeboxRoom, diffuse_noise, event_power
+from avi_ros.data.acoustics import AcousticsConfig, ShoeboxRoom, event_power, scale_to_snr
+from avi_ros.data.background import BACKGROUND_LABEL, draw_background
+from avi_ros.data.domain import WideProfile, draw_distance, perturbed_extrinsic, sample_wide_room
 from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, camera_pose, make_hazard_object
-from avi_ros.data.render import HAZARD_ID, Box, RenderConfig, first_hit_distance
-from avi_ros.data.signals import synthesize_class
+from avi_ros.data.render import HAZARD_ID, Box, RenderConfig, RenderResult, Shape, first_hit_distance
+from avi_ros.data.scenery import far_cover, sample_far_occluders
+from avi_ros.data.sensors import capsule_mismatch, limit_depth_range, reduce_resolution
+from avi_ros.data.signals import synthesize_class, synthesize_varied
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.occlusion import direction_visibility
@@ -36,6 +55,20 @@ from avi_ros.taxonomy import Action, RiskLevel, Taxonomy, Visibility, default_ta
 
 VISIBILITY_ORDER = (Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.OUT_OF_VIEW)
 _PLACEMENT_TRIES = 64
+_RAYS_PER_DEPTH = 16  # pixels tried for one drawn depth (wide profile)
+# Wide profile: least gap [m] between the camera and a hazard's bounding sphere, and the gap
+# kept for a covering panel (and its thickness) in front of an occluded hazard.
+_CAMERA_GAP_M = 0.3
+_COVER_GAP_M = 0.6
+_PEAK_LIMIT = 0.99  # the mix is scaled down when a sample would exceed this (no clipping)
+
+
+class SceneContent(IntEnum):
+    """What a scene holds: a hazard, or one of the two kinds of negative (class 0)."""
+
+    HAZARD = 0
+    BACKGROUND_ONLY = 1
+    NON_HAZARD_SOUND = 2  # a real non-hazard recording (bank label 'none') as a point source
 
 
 def default_intrinsics() -> CameraIntrinsics:
@@ -53,11 +86,19 @@ class SceneConfig:
     """Distributions of the synthetic scenes. Lengths in metres, angles in radians, levels in dB.
 
     visibility_mix: target probabilities of (VISIBLE, OCCLUDED, OUT_OF_VIEW) for hazard samples.
-    none_probability: share of class-0 (background only) samples.
-    snr_db_range: hazard-to-background ratio, measured while the hazard sounds (acoustics.event_power).
+    none_probability: share of class-0 (no hazard) samples.
+    snr_db_range: point-source-to-background ratio, measured while the source sounds (acoustics.event_power).
     level_dbfs_range: RMS of the W channel of the final mix.
-    sound_dir: folder of real clips (class subfolders or an UrbanSound8K tree) used instead of
-        the procedural signals for the classes it has; sound_folds restricts UrbanSound8K folds.
+    sound_dir: folder of real clips (a sound-bank split or class subfolders, or an UrbanSound8K
+        tree); sound_folds restricts UrbanSound8K folds.
+    real_sound_probability: chance that a hazard of a class the bank has is a real clip (else procedural).
+    real_background_probability: chance that the background is the bank's ambience, when it has some.
+    none_sound_probability: share of class-0 scenes with a real non-hazard point source, when the
+        bank has a 'none' label (the others are background only).
+    wide: the wide domain-randomisation profile (``avi_ros.data.domain.WideProfile``); None keeps
+        the default rooms and sensors. Its ranges replace room_size_*, absorption_range,
+        wall_clearance_m, mic_height_range_m, source_distance_range_m, source_height_range_m,
+        level_dbfs_range and snr_db_range.
     """
 
     duration_s: float = 1.0
@@ -87,6 +128,10 @@ class SceneConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     sound_dir: str | None = None
     sound_folds: tuple[int, ...] | None = None
+    real_sound_probability: float = 0.7
+    real_background_probability: float = 0.9
+    none_sound_probability: float = 0.5
+    wide: WideProfile | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -111,8 +156,14 @@ class SceneConfig:
             raise ValueError(
                 f"SceneConfig.visibility_mix must be 3 non-negative weights, got {self.visibility_mix}"
             )
-        if not 0.0 <= self.none_probability <= 1.0:
-            raise ValueError(f"SceneConfig.none_probability must be in [0, 1], got {self.none_probability}")
+        for name in (
+            "none_probability",
+            "real_sound_probability",
+            "real_background_probability",
+            "none_sound_probability",
+        ):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"SceneConfig.{name} must be in [0, 1], got {getattr(self, name)}")
         if self.duration_s <= 0:
             raise ValueError(f"SceneConfig.duration_s must be > 0 s, got {self.duration_s}")
         if not 0 <= self.max_occluders <= 8:
@@ -122,6 +173,11 @@ class SceneConfig:
                 f"SceneConfig.room_size_min_m {self.room_size_min_m} leaves no room for the "
                 f"wall_clearance_m {self.wall_clearance_m} on both sides"
             )
+
+    @classmethod
+    def wide_profile(cls, **overrides: object) -> SceneConfig:
+        """A config with the wide domain-randomisation profile (``WideProfile()``) and ``overrides``."""
+        return cls(**{"wide": WideProfile(), **overrides})  # type: ignore[arg-type]
 
     @property
     def n_samples(self) -> int:
@@ -135,6 +191,30 @@ class SceneConfig:
         if hfov is None:
             hfov = 2.0 * math.atan(self.intrinsics.width / 2.0 / self.intrinsics.fx)
         return replace(self, intrinsics=CameraIntrinsics.from_fov(width, height, hfov))
+
+
+@dataclass(frozen=True)
+class _Ranges:
+    """The placement and level ranges in force: the default profile's or the wide profile's."""
+
+    wall_clearance_m: float
+    mic_height_m: tuple[float, float]
+    source_distance_m: tuple[float, float]
+    source_height_m: tuple[float, float]
+    level_dbfs: tuple[float, float]
+    snr_db: tuple[float, float]
+
+    @classmethod
+    def of(cls, cfg: SceneConfig) -> _Ranges:
+        src = cfg.wide if cfg.wide is not None else cfg
+        return cls(
+            src.wall_clearance_m,
+            src.mic_height_range_m,
+            src.source_distance_range_m,
+            src.source_height_range_m,
+            src.level_dbfs_range,
+            src.snr_db_range,
+        )
 
 
 @dataclass
@@ -157,9 +237,12 @@ class Sample:
 
     audio: float32 [4, N], ACN/SN3D at ``sample_rate`` Hz. rgb: uint8 [H, W, 3].
     depth_m: float32 [H, W] metres with sensor noise and dropouts (0 = no reading).
-    occluder_mask / hazard_mask: bool [H, W], exact. occlusion_level: occluder pixel fraction.
+    occluder_mask / hazard_mask: bool [H, W], exact. occlusion_level: near-occluder pixel fraction.
     azimuth, elevation [rad], distance [m]: hazard centre in the microphone frame (REP-103).
-    snr_db: NaN for class 0.
+    intrinsics / extrinsic: the camera of this scene (the wide profile tilts it per scene).
+    snr_db: the point source's (hazard's, or the non-hazard sound's) SNR over the background;
+    NaN for background-only scenes. rt60_s: Sabine reverberation time of the room [s].
+    content: hazard, background only, or a real non-hazard sound (SceneContent).
     """
 
     seed: int
@@ -182,6 +265,8 @@ class Sample:
     extrinsic: MicToCamera
     snr_db: float
     second: SecondSource | None = None
+    rt60_s: float = float("nan")
+    content: SceneContent = SceneContent.HAZARD
 
     @property
     def direction(self) -> np.ndarray:
@@ -193,18 +278,29 @@ class Sample:
 
 @dataclass
 class SceneGeometry:
-    """The sampled world and pose behind a Sample (for inspection and for moving scenarios)."""
+    """The sampled world and pose behind a Sample (for inspection and for moving scenarios).
+
+    none_source_m: position of the real non-hazard sound of a class-0 scene, if it has one.
+    """
 
     layout: SceneLayout
     mic: MicPose
     hazard: HazardObject | None
     second_source_m: np.ndarray | None
     second_class: str | None
+    none_source_m: np.ndarray | None = None
 
 
 @lru_cache(maxsize=4)
 def _cached_bank(sound_dir: str, class_names: tuple[str, ...], folds: tuple[int, ...] | None) -> SoundBank:
     return SoundBank.from_path(sound_dir, class_names, folds)
+
+
+def _bank(cfg: SceneConfig, tax: Taxonomy) -> SoundBank | None:
+    """The sound bank of ``cfg.sound_dir``: hazard classes, 'none' and 'background' folders."""
+    if cfg.sound_dir is None:
+        return None
+    return _cached_bank(cfg.sound_dir, (*tax.names, BACKGROUND_LABEL), cfg.sound_folds)
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
@@ -215,47 +311,148 @@ def _horizontal_fov(intrinsics: CameraIntrinsics) -> float:
     return 2.0 * math.atan(intrinsics.width / 2.0 / intrinsics.fx)
 
 
+def _source_distance(rng: np.random.Generator, cfg: SceneConfig, reach_m: float) -> float:
+    """A source distance [m]: uniform in the default profile; in the wide one log-uniform and
+    no farther than ``reach_m`` (the room's farthest corner from the camera)."""
+    bounds = _Ranges.of(cfg).source_distance_m
+    if cfg.wide is None:
+        return _uniform(rng, bounds)
+    return draw_distance(rng, bounds, reach_m)
+
+
+def _farthest_corner_m(room: ShoeboxRoom, origin: np.ndarray) -> float:
+    corners = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)]) * np.asarray(room.size_m)
+    return float(np.linalg.norm(corners - origin, axis=1).max())
+
+
+def _ray_span_m(
+    low_m: np.ndarray, high_m: np.ndarray, origin: np.ndarray, direction: np.ndarray
+) -> tuple[float, float]:
+    """Parameters (t_enter, t_exit) of the ray origin + t * direction inside the box [low, high]
+    (t_enter > t_exit when it misses)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = (low_m - origin) / direction
+        t2 = (high_m - origin) / direction
+    inside = (origin >= low_m) & (origin <= high_m)
+    near = np.where(direction == 0, np.where(inside, -np.inf, np.inf), np.fmin(t1, t2))
+    far = np.where(direction == 0, np.where(inside, np.inf, -np.inf), np.fmax(t1, t2))
+    return float(near.max()), float(far.min())
+
+
 def _sample_room_and_mic(rng: np.random.Generator, cfg: SceneConfig) -> tuple[ShoeboxRoom, MicPose]:
-    size = tuple(
-        float(rng.uniform(lo, hi)) for lo, hi in zip(cfg.room_size_min_m, cfg.room_size_max_m, strict=True)
-    )
-    absorption = tuple(float(a) for a in rng.uniform(*cfg.absorption_range, size=6))
-    room = ShoeboxRoom(size, absorption)  # type: ignore[arg-type]
-    clear = cfg.wall_clearance_m
+    if cfg.wide is None:
+        size = tuple(
+            float(rng.uniform(lo, hi))
+            for lo, hi in zip(cfg.room_size_min_m, cfg.room_size_max_m, strict=True)
+        )
+        absorption = tuple(float(a) for a in rng.uniform(*cfg.absorption_range, size=6))
+        room = ShoeboxRoom(size, absorption)  # type: ignore[arg-type]
+    else:
+        room = sample_wide_room(rng, cfg.wide)
+        size = room.size_m
+    ranges = _Ranges.of(cfg)
+    clear = ranges.wall_clearance_m
     x = _uniform(rng, (clear, size[0] - clear))
     y = _uniform(rng, (clear, size[1] - clear))
-    z = min(_uniform(rng, cfg.mic_height_range_m), size[2] - 0.5)
+    z = min(_uniform(rng, ranges.mic_height_m), size[2] - 0.5)
     return room, MicPose((x, y, z), float(rng.uniform(-math.pi, math.pi)))
 
 
 def _place_in_view(
-    rng: np.random.Generator, cfg: SceneConfig, room: ShoeboxRoom, mic: MicPose, radius: float
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    room: ShoeboxRoom,
+    mic: MicPose,
+    radius: float,
+    min_depth_m: float = 0.0,
 ) -> np.ndarray | None:
-    """A world point seen by the camera, well inside the image, at an optical depth in the distance range."""
+    """A world point seen by the camera, well inside the image, at an optical depth in the distance
+    range (and, in the wide profile, at least ``min_depth_m``)."""
+    if cfg.wide is not None:
+        return _place_in_view_wide(rng, cfg, room, mic, radius, min_depth_m)
     intr = cfg.intrinsics
     cam, rot = camera_pose(mic, cfg.extrinsic)
+    lo, hi = _Ranges.of(cfg).source_height_m
     for _ in range(_PLACEMENT_TRIES):
         u = rng.uniform(0.15, 0.85) * intr.width
         v = rng.uniform(0.15, 0.85) * intr.height
-        depth = _uniform(rng, cfg.source_distance_range_m)
+        depth = _source_distance(rng, cfg, math.inf)
         ray = np.array([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, 1.0])
         point = cam + rot @ (ray * depth)
-        lo, hi = cfg.source_height_range_m
         if lo <= point[2] <= hi and room.contains(point, radius + 0.05):
             return point
     return None
 
 
+def _place_in_view_wide(
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    room: ShoeboxRoom,
+    mic: MicPose,
+    radius: float,
+    min_depth_m: float,
+) -> np.ndarray | None:
+    """``_place_in_view`` for the wide profile: the depth first, then up to _RAYS_PER_DEPTH pixels.
+
+    Drawing a pixel and a depth together and retrying both would accept near depths far more
+    often than far ones (most lines of sight soon meet the floor or a wall), so the depth is
+    kept while pixels are tried, and only the pixels whose line of sight has room for the
+    object at that depth (inside the walls by its radius, within the height range) are taken.
+    """
+    intr = cfg.intrinsics
+    cam, rot = camera_pose(mic, cfg.extrinsic)
+    lo, hi = _Ranges.of(cfg).source_height_m
+    margin = radius + 0.05
+    low = np.array([margin, margin, max(margin, lo)])
+    high = np.array([room.size_m[0] - margin, room.size_m[1] - margin, min(room.size_m[2] - margin, hi)])
+    reach = _farthest_corner_m(room, cam)
+    bounds = _Ranges.of(cfg).source_distance_m
+    bounds = (max(bounds[0], min_depth_m), max(bounds[1], min_depth_m))
+    for _ in range(_PLACEMENT_TRIES):
+        depth = draw_distance(rng, bounds, reach)
+        for _ in range(_RAYS_PER_DEPTH):
+            u = rng.uniform(0.15, 0.85) * intr.width
+            v = rng.uniform(0.15, 0.85) * intr.height
+            ray = rot @ np.array([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, 1.0])
+            enter, leave = _ray_span_m(low, high, cam, ray)
+            if enter <= depth <= leave:
+                return cam + ray * depth
+    return None
+
+
+def _sphere_outside_view(
+    centre_m: np.ndarray, radius_m: float, cam: np.ndarray, rot: np.ndarray, intr: CameraIntrinsics
+) -> bool:
+    """True when a sphere lies wholly behind the camera or beyond one side of the image frustum."""
+    p = rot.T @ (np.asarray(centre_m) - cam)  # optical frame
+    if p[2] < -radius_m:
+        return True
+    normals = np.array(
+        [
+            [intr.fx, 0.0, intr.cx + 0.5],  # left edge, pointing inwards
+            [-intr.fx, 0.0, intr.width - 0.5 - intr.cx],  # right edge
+            [0.0, intr.fy, intr.cy + 0.5],  # top edge
+            [0.0, -intr.fy, intr.height - 0.5 - intr.cy],  # bottom edge
+        ]
+    )
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    return bool((normals @ p < -radius_m).any())
+
+
 def _place_out_of_view(
     rng: np.random.Generator, cfg: SceneConfig, room: ShoeboxRoom, mic: MicPose, radius: float
 ) -> np.ndarray | None:
-    """A world point whose whole object lies outside the horizontal field of view."""
+    """A world point whose whole object lies outside the camera's view."""
     cam, rot = camera_pose(mic, cfg.extrinsic)
     heading = math.atan2(rot[1, 2], rot[0, 2])
     half_fov = _horizontal_fov(cfg.intrinsics) / 2.0
+    heights = _Ranges.of(cfg).source_height_m
+    reach = _farthest_corner_m(room, cam)
     for _ in range(_PLACEMENT_TRIES):
-        distance = _uniform(rng, cfg.source_distance_range_m)
-        height = _uniform(rng, cfg.source_height_range_m)
+        distance = _source_distance(rng, cfg, reach)
+        height = _uniform(rng, heights)
+        if cfg.wide is not None and distance < radius + _CAMERA_GAP_M:
+            continue
         horizontal_sq = distance**2 - (height - cam[2]) ** 2
         if horizontal_sq <= 0:
             continue
@@ -268,7 +465,10 @@ def _place_out_of_view(
         point = np.array(
             [cam[0] + horizontal * math.cos(angle), cam[1] + horizontal * math.sin(angle), height]
         )
-        if room.contains(point, radius + 0.05):
+        # The horizontal margin suffices for a level camera; a tilted one needs the frustum test.
+        if room.contains(point, radius + 0.05) and _sphere_outside_view(
+            point, radius, cam, rot, cfg.intrinsics
+        ):
             return point
     return None
 
@@ -281,11 +481,13 @@ def _occluder_at_pixel(
     v: float,
     cover: bool,
     ceiling_m: float,
+    max_depth_m: float | None = None,
 ) -> Box:
     """An upright box facing the camera whose front face meets the ray of pixel (u, v).
 
     With ``cover`` the box is shifted sideways by less than half its width and rises above the
-    ray, so that pixel is surely hidden; otherwise its height is random.
+    ray, so that pixel is surely hidden; otherwise its height is random. ``max_depth_m`` caps
+    the optical depth of its front face (to stand in front of a near hazard).
     """
     intr = cfg.intrinsics
     cam, rot = camera_pose(mic, cfg.extrinsic)
@@ -293,7 +495,10 @@ def _occluder_at_pixel(
     forward[2] = 0.0
     forward /= np.linalg.norm(forward)
     right = np.array([forward[1], -forward[0], 0.0])
-    depth = _uniform(rng, cfg.occluder_depth_range_m)
+    lo, hi = cfg.occluder_depth_range_m
+    if max_depth_m is not None:
+        lo, hi = min(lo, 0.5 * max_depth_m), min(hi, max_depth_m)
+    depth = _uniform(rng, (lo, hi))
     thickness = _uniform(rng, cfg.occluder_thickness_range_m)
     width = _uniform(rng, cfg.occluder_width_range_m)
     ray = np.array([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, 1.0])
@@ -309,6 +514,63 @@ def _occluder_at_pixel(
     return Box((float(centre[0]), float(centre[1]), top / 2.0), (thickness, width, top), yaw, colour)
 
 
+def _free_point(
+    rng: np.random.Generator, room: ShoeboxRoom, mic: MicPose, min_distance_m: float
+) -> np.ndarray | None:
+    """A random point in the room at least ``min_distance_m`` from the microphone (None if none found)."""
+    for _ in range(_PLACEMENT_TRIES):
+        candidate = np.array([rng.uniform(0.3, s - 0.3) for s in room.size_m])
+        if np.linalg.norm(candidate - np.asarray(mic.position_m)) >= min_distance_m:
+            return candidate
+    return None
+
+
+def _far_scenery(
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    room: ShoeboxRoom,
+    mic: MicPose,
+    hazard: HazardObject | None,
+    target: Visibility,
+) -> tuple[list[Shape], bool]:
+    """Far occluders of the wide profile, and whether one of them hides the (occluded) hazard."""
+    wide = cfg.wide
+    if wide is None:
+        return [], False
+    cam, rot = camera_pose(mic, cfg.extrinsic)
+    clear: list[tuple[np.ndarray, float]] = [(np.asarray(mic.position_m), 1.0)]
+    scenery: list[Shape] = []
+    covered = False
+    if hazard is not None:
+        clear.append((hazard.centre_m, hazard.half_extent_m + 0.1))
+        if target == Visibility.OCCLUDED and rng.uniform() < wide.far_cover_probability:
+            cover = far_cover(
+                rng,
+                room,
+                cam,
+                hazard.centre_m,
+                hazard.half_extent_m,
+                wide.far_occluder_distance_range_m,
+                clear,
+            )
+            if cover is not None:
+                scenery.append(cover)
+                covered = True
+    keep_visible = hazard.centre_m if hazard is not None and target == Visibility.VISIBLE else None
+    scenery += sample_far_occluders(
+        rng,
+        room,
+        cam,
+        math.atan2(rot[1, 2], rot[0, 2]),
+        _horizontal_fov(cfg.intrinsics) / 2.0,
+        int(rng.integers(0, wide.max_far_occluders + 1)),
+        wide.far_occluder_distance_range_m,
+        clear,
+        keep_visible,
+    )
+    return scenery, covered
+
+
 def sample_geometry(rng: np.random.Generator, cfg: SceneConfig, class_name: str | None) -> SceneGeometry:
     """Room, pose, hazard object and occluders for one scene (``class_name`` None: no hazard)."""
     intr = cfg.intrinsics
@@ -321,8 +583,11 @@ def sample_geometry(rng: np.random.Generator, cfg: SceneConfig, class_name: str 
             break
         scale = _uniform(rng, cfg.object_scale_range)
         radius = make_hazard_object(class_name, np.zeros(3), 0.0, scale, np.zeros(3)).half_extent_m
-        place = _place_out_of_view if target == Visibility.OUT_OF_VIEW else _place_in_view
-        point = place(rng, cfg, room, mic, radius)
+        if target == Visibility.OUT_OF_VIEW:
+            point = _place_out_of_view(rng, cfg, room, mic, radius)
+        else:
+            gap = _COVER_GAP_M if target == Visibility.OCCLUDED else _CAMERA_GAP_M
+            point = _place_in_view(rng, cfg, room, mic, radius, radius + gap)
         if point is not None:
             yaw = float(rng.uniform(-math.pi, math.pi))
             hazard = make_hazard_object(class_name, point, yaw, scale, rng.integers(-20, 21, 3))
@@ -333,13 +598,18 @@ def sample_geometry(rng: np.random.Generator, cfg: SceneConfig, class_name: str 
             "widen the SceneConfig room or distance ranges"
         )
 
+    scenery, covered = _far_scenery(rng, cfg, room, mic, hazard, target)
     cam, rot = camera_pose(mic, cfg.extrinsic)
     occluders: list[Box] = []
     count = int(rng.integers(0, cfg.max_occluders + 1))
-    if hazard is not None and target == Visibility.OCCLUDED:
+    if hazard is not None and target == Visibility.OCCLUDED and not covered:
         count = max(count, 1)
-        (u, v), _ = intr.project(rot.T @ (hazard.centre_m - cam))
-        occluders.append(_occluder_at_pixel(rng, cfg, mic, u, v, True, room.size_m[2]))
+        centre_optical = rot.T @ (hazard.centre_m - cam)
+        (u, v), _ = intr.project(centre_optical)
+        # In front of the hazard's bounding sphere, leaving room for the panel's thickness.
+        limit = centre_optical[2] - hazard.half_extent_m - cfg.occluder_thickness_range_m[1]
+        max_depth = None if cfg.wide is None else max(limit, 0.1)
+        occluders.append(_occluder_at_pixel(rng, cfg, mic, u, v, True, room.size_m[2], max_depth))
     while len(occluders) < count:
         u, v = rng.uniform(0, intr.width), rng.uniform(0, intr.height)
         box = _occluder_at_pixel(rng, cfg, mic, u, v, False, room.size_m[2])
@@ -354,22 +624,21 @@ def sample_geometry(rng: np.random.Generator, cfg: SceneConfig, class_name: str 
     if class_name is not None and rng.uniform() < cfg.second_source_probability:
         names = [n for n in default_taxonomy().names[1:] if n != class_name]
         second_class = names[int(rng.integers(len(names)))]
-        for _ in range(_PLACEMENT_TRIES):
-            candidate = np.array([rng.uniform(0.3, s - 0.3) for s in room.size_m])
-            if np.linalg.norm(candidate - np.asarray(mic.position_m)) >= cfg.source_distance_range_m[0]:
-                second_point = candidate
-                break
+        second_point = _free_point(rng, room, mic, _Ranges.of(cfg).source_distance_m[0])
         if second_point is None:
             second_class = None
-    layout = SceneLayout(room, occluders, [hazard] if hazard is not None else [])
+    layout = SceneLayout(room, occluders, [hazard] if hazard is not None else [], scenery=scenery)
     return SceneGeometry(layout, mic, hazard, second_point, second_class)
 
 
 def _dry_signal(
     class_name: str, rng: np.random.Generator, cfg: SceneConfig, bank: SoundBank | None
 ) -> np.ndarray:
-    if bank is not None and bank.has(class_name):
+    """A real clip of the class (with ``real_sound_probability``, if the bank has one) or a procedural one."""
+    if bank is not None and bank.has(class_name) and rng.uniform() < cfg.real_sound_probability:
         return bank.draw(class_name, rng, cfg.n_samples)
+    if cfg.wide is not None and cfg.wide.signal_variation:
+        return synthesize_varied(class_name, rng, cfg.n_samples, cfg.sample_rate)
     return synthesize_class(class_name, rng, cfg.n_samples, cfg.sample_rate)
 
 
@@ -393,75 +662,158 @@ def visibility_from_render(
     return Visibility.VISIBLE if object_ids[row, col] == hazard_id else Visibility.OCCLUDED
 
 
-def _visibility_from_render(
-    centre_mic: np.ndarray, ids: np.ndarray, hazard_id: int, cfg: SceneConfig
-) -> Visibility:
-    """``visibility_from_render`` with the camera of ``cfg`` (kept for avi_ros.bag.scenario)."""
-    return visibility_from_render(centre_mic, ids, cfg.intrinsics, cfg.extrinsic, hazard_id)
+def _scene_camera(rng: np.random.Generator, cfg: SceneConfig) -> SceneConfig:
+    """``cfg`` with this scene's camera mount: tilted and rolled in the wide profile, nominal otherwise."""
+    if cfg.wide is None:
+        return cfg
+    return replace(cfg, extrinsic=perturbed_extrinsic(rng, cfg.extrinsic, cfg.wide))
 
 
-def generate_scene(seed: int, config: SceneConfig | None = None, taxonomy: Taxonomy | None = None) -> Sample:
-    """One synthetic scene, fully determined by ``seed`` and ``config``."""
-    cfg = config or SceneConfig()
-    tax = taxonomy or default_taxonomy()
-    rng = np.random.default_rng(seed)
-    bank = None
-    if cfg.sound_dir is not None:
-        bank = _cached_bank(cfg.sound_dir, tuple(tax.names[1:]), cfg.sound_folds)
+def _render_view(rng: np.random.Generator, cfg: SceneConfig, geometry: SceneGeometry) -> RenderResult:
+    """The exact render of the scene, then (wide profile) a lower effective resolution and a depth range."""
+    view = geometry.layout.render(
+        geometry.mic, cfg.intrinsics, cfg.extrinsic, rng, cfg.render, 0 if geometry.hazard else None
+    )
+    if cfg.wide is None:
+        return view
+    rgb, depth = reduce_resolution(view.rgb, view.depth_m, _uniform(rng, cfg.wide.resolution_scale_range))
+    depth = limit_depth_range(depth, _uniform(rng, cfg.wide.max_depth_range_m))
+    return replace(view, rgb=rgb, depth_m=depth)
 
-    is_none = rng.uniform() < cfg.none_probability
-    class_id = 0 if is_none else int(rng.integers(1, tax.num_classes))
-    class_name = tax.names[class_id]
-    geometry = sample_geometry(rng, cfg, None if is_none else class_name)
-    layout, mic = geometry.layout, geometry.mic
-    view = layout.render(mic, cfg.intrinsics, cfg.extrinsic, rng, cfg.render, 0 if geometry.hazard else None)
-    n = cfg.n_samples
-    fs = cfg.sample_rate
-    noise = diffuse_noise(rng, n, fs, _uniform(rng, cfg.noise_slope_range))
-    wet = np.zeros_like(noise)
-    if geometry.hazard is None:
-        mix = noise
-        snr_db = float("nan")
-        azimuth = elevation = distance = 0.0
-        visibility = Visibility.OUT_OF_VIEW
-    else:
+
+def _acoustics(cfg: SceneConfig) -> AcousticsConfig:
+    if cfg.wide is None:
+        return cfg.acoustics
+    return replace(cfg.acoustics, max_rir_s=max(cfg.acoustics.max_rir_s, cfg.wide.max_rir_s))
+
+
+@dataclass
+class _Foreground:
+    """The scene's main point source (hazard or non-hazard sound) as heard, with its label."""
+
+    wet: np.ndarray | None  # FOA [4, N]; None for background-only scenes
+    content: SceneContent
+    azimuth: float = 0.0
+    elevation: float = 0.0
+    distance: float = 0.0
+    visibility: Visibility = Visibility.OUT_OF_VIEW
+
+
+def _foreground(
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    geometry: SceneGeometry,
+    view: RenderResult,
+    class_name: str,
+    bank: SoundBank | None,
+) -> _Foreground:
+    """Render the hazard, or for class 0 maybe a real non-hazard sound, through the room."""
+    layout, mic, n = geometry.layout, geometry.mic, cfg.n_samples
+    acoustics = _acoustics(cfg)
+    if geometry.hazard is not None:
         label = layout.label(mic, geometry.hazard.centre_m)
-        azimuth, elevation, distance = label.azimuth, label.elevation, label.distance
         visibility = visibility_from_render(
             mic.to_mic(geometry.hazard.centre_m), view.object_ids, cfg.intrinsics, cfg.extrinsic
         )
         dry = _dry_signal(class_name, rng, cfg, bank)
-        wet = layout.render_audio(dry, [mic], geometry.hazard.centre_m, n, cfg.acoustics, rng)
-        snr_db = _uniform(rng, cfg.snr_db_range)
-        noise *= math.sqrt(event_power(wet[0], fs) / 10.0 ** (snr_db / 10.0))
-        mix = wet + noise
-
-    second = None
-    if geometry.second_class is not None and geometry.second_source_m is not None:
-        dry2 = _dry_signal(geometry.second_class, rng, cfg, bank)
-        wet2 = layout.render_audio(dry2, [mic], geometry.second_source_m, n, cfg.acoustics, rng)
-        gain_db = _uniform(rng, cfg.second_source_gain_db_range)
-        scale = math.sqrt(event_power(wet[0], fs) / max(event_power(wet2[0], fs), 1e-20))
-        mix = mix + wet2 * scale * 10.0 ** (gain_db / 20.0)
-        label2 = layout.label(mic, geometry.second_source_m)
-        vis2 = direction_visibility(
-            direction_to_unit(label2.azimuth, label2.elevation),
-            label2.distance,
-            view.exact_depth_m,
-            cfg.intrinsics,
-            cfg.extrinsic,
+        wet = layout.render_audio(dry, [mic], geometry.hazard.centre_m, n, acoustics, rng)
+        return _Foreground(
+            wet, SceneContent.HAZARD, label.azimuth, label.elevation, label.distance, visibility
         )
-        second = SecondSource(
-            tax.class_id(geometry.second_class), label2.azimuth, label2.elevation, label2.distance, vis2
-        )
+    none_label = default_taxonomy().names[0]
+    if bank is None or not bank.has(none_label) or rng.uniform() >= cfg.none_sound_probability:
+        return _Foreground(None, SceneContent.BACKGROUND_ONLY)
+    geometry.none_source_m = _free_point(rng, layout.room, mic, _Ranges.of(cfg).source_distance_m[0])
+    if geometry.none_source_m is None:
+        return _Foreground(None, SceneContent.BACKGROUND_ONLY)
+    dry = bank.draw(none_label, rng, n)
+    wet = layout.render_audio(dry, [mic], geometry.none_source_m, n, acoustics, rng)
+    return _Foreground(wet, SceneContent.NON_HAZARD_SOUND)
 
-    level = 10.0 ** (_uniform(rng, cfg.level_dbfs_range) / 20.0)
-    mix *= level / max(float(mix[0].std()), 1e-12)
+
+def _mix_second_source(
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    geometry: SceneGeometry,
+    view: RenderResult,
+    reference: np.ndarray,
+    bank: SoundBank | None,
+    tax: Taxonomy,
+) -> tuple[np.ndarray | None, SecondSource | None]:
+    """The second (audio-only) hazard's FOA at a level relative to ``reference`` [4, N], and its label."""
+    if geometry.second_class is None or geometry.second_source_m is None:
+        return None, None
+    fs = cfg.sample_rate
+    dry = _dry_signal(geometry.second_class, rng, cfg, bank)
+    wet = geometry.layout.render_audio(
+        dry, [geometry.mic], geometry.second_source_m, cfg.n_samples, _acoustics(cfg), rng
+    )
+    gain_db = _uniform(rng, cfg.second_source_gain_db_range)
+    scale = math.sqrt(event_power(reference[0], fs) / max(event_power(wet[0], fs), 1e-20))
+    label = geometry.layout.label(geometry.mic, geometry.second_source_m)
+    visibility = direction_visibility(
+        direction_to_unit(label.azimuth, label.elevation),
+        label.distance,
+        view.exact_depth_m,
+        cfg.intrinsics,
+        cfg.extrinsic,
+    )
+    second = SecondSource(
+        tax.class_id(geometry.second_class), label.azimuth, label.elevation, label.distance, visibility
+    )
+    return wet * scale * 10.0 ** (gain_db / 20.0), second
+
+
+def _normalise_level(rng: np.random.Generator, cfg: SceneConfig, mix: np.ndarray) -> np.ndarray:
+    """The mix at a W level drawn from the level range, with the wide profile's capsule errors,
+    scaled down if needed so no sample exceeds _PEAK_LIMIT."""
+    level = 10.0 ** (_uniform(rng, _Ranges.of(cfg).level_dbfs) / 20.0)
+    mix = mix * (level / max(float(mix[0].std()), 1e-12))
+    if cfg.wide is not None:
+        wide = cfg.wide
+        noise_dbfs = _uniform(rng, wide.self_noise_dbfs_range)
+        mix = capsule_mismatch(
+            mix, rng, cfg.sample_rate, wide.capsule_gain_db, wide.capsule_delay_s, noise_dbfs
+        )
     peak = float(np.abs(mix).max())
-    if peak > 0.99:
-        mix *= 0.99 / peak
-    risk = tax.risk_level(class_id, distance)
-    return Sample(
+    if peak > _PEAK_LIMIT:
+        mix *= _PEAK_LIMIT / peak
+    return mix
+
+
+def generate_scene_and_geometry(
+    seed: int, config: SceneConfig | None = None, taxonomy: Taxonomy | None = None
+) -> tuple[Sample, SceneGeometry]:
+    """One synthetic scene and the world behind it, fully determined by ``seed`` and ``config``."""
+    cfg = config or SceneConfig()
+    tax = taxonomy or default_taxonomy()
+    rng = np.random.default_rng(seed)
+    bank = _bank(cfg, tax)
+
+    is_none = rng.uniform() < cfg.none_probability
+    class_id = 0 if is_none else int(rng.integers(1, tax.num_classes))
+    class_name = tax.names[class_id]
+    scene_cfg = _scene_camera(rng, cfg)
+    geometry = sample_geometry(rng, scene_cfg, None if is_none else class_name)
+    view = _render_view(rng, scene_cfg, geometry)
+    fs = cfg.sample_rate
+    background, _ = draw_background(
+        rng, cfg.n_samples, fs, cfg.noise_slope_range, bank, cfg.real_background_probability
+    )
+    fore = _foreground(rng, scene_cfg, geometry, view, class_name, bank)
+    if fore.wet is None:
+        mix, snr_db, reference = background, float("nan"), background
+    else:
+        snr_db = _uniform(rng, _Ranges.of(cfg).snr_db)
+        mix = fore.wet + scale_to_snr(fore.wet[0], background, snr_db, fs)
+        reference = fore.wet
+    second_wet, second = _mix_second_source(rng, scene_cfg, geometry, view, reference, bank, tax)
+    if second_wet is not None:
+        mix = mix + second_wet
+    mix = _normalise_level(rng, cfg, mix)
+
+    risk = tax.risk_level(class_id, fore.distance)
+    sample = Sample(
         seed=seed,
         audio=mix.astype(np.float32),
         sample_rate=fs,
@@ -470,16 +822,24 @@ def generate_scene(seed: int, config: SceneConfig | None = None, taxonomy: Taxon
         occluder_mask=view.occluder_mask,
         hazard_mask=view.hazard_mask,
         occlusion_level=view.occlusion_level,
-        visibility=visibility,
+        visibility=fore.visibility,
         class_id=class_id,
         class_name=class_name,
-        azimuth=azimuth,
-        elevation=elevation,
-        distance=distance,
+        azimuth=fore.azimuth,
+        elevation=fore.elevation,
+        distance=fore.distance,
         risk=risk,
-        action=tax.recommended_action(risk, azimuth),
-        intrinsics=cfg.intrinsics,
-        extrinsic=cfg.extrinsic,
+        action=tax.recommended_action(risk, fore.azimuth),
+        intrinsics=scene_cfg.intrinsics,
+        extrinsic=scene_cfg.extrinsic,
         snr_db=snr_db,
         second=second,
+        rt60_s=geometry.layout.room.rt60_s(),
+        content=fore.content,
     )
+    return sample, geometry
+
+
+def generate_scene(seed: int, config: SceneConfig | None = None, taxonomy: Taxonomy | None = None) -> Sample:
+    """One synthetic scene, fully determined by ``seed`` and ``config``."""
+    return generate_scene_and_geometry(seed, config, taxonomy)[0]

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from avi_ros.data.acoustics import AcousticsConfig
+from avi_ros.data.domain import WideProfile
 from avi_ros.data.render import RenderConfig
 from avi_ros.data.scene import Sample, SceneConfig, generate_scene
 from avi_ros.geometry import CameraIntrinsics, MicToCamera
@@ -35,7 +36,7 @@ from avi_ros.taxonomy import Taxonomy, default_taxonomy
 INDEX_NAME = "index.json"
 SHARD_META = "meta.json"
 FORMAT_NAME = "avi_ros.scene_shards"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: rt60_s and content per sample
 NO_SECOND_SOURCE = -1
 
 # Per-sample scalar labels: field name -> dtype.
@@ -55,6 +56,8 @@ LABEL_FIELDS: dict[str, str] = {
     "second_elevation": "float32",
     "second_distance": "float32",
     "second_visibility": "int64",
+    "rt60_s": "float32",
+    "content": "int64",
 }
 ARRAY_FIELDS = ("audio", "rgb", "depth_m", "occluder_mask", "hazard_mask")
 
@@ -92,6 +95,8 @@ def sample_fields(sample: Sample) -> dict[str, Any]:
         "second_elevation": second.elevation if second else 0.0,
         "second_distance": second.distance if second else 0.0,
         "second_visibility": int(second.visibility) if second else NO_SECOND_SOURCE,
+        "rt60_s": sample.rt60_s,
+        "content": int(sample.content),
     }
 
 
@@ -127,11 +132,18 @@ def config_from_dict(data: dict[str, Any]) -> SceneConfig:
             kwargs[key] = AcousticsConfig(**value)
         elif key == "render":
             kwargs[key] = RenderConfig(**value)
+        elif key == "wide":
+            kwargs[key] = None if value is None else WideProfile(**_tuples(value))
         elif isinstance(value, list):
             kwargs[key] = tuple(value)
         else:
             kwargs[key] = value
     return replace(SceneConfig(), **kwargs)
+
+
+def _tuples(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON lists back to the tuples the frozen config dataclasses hold."""
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
 
 
 def _fingerprint(seed: int, config: SceneConfig, taxonomy: Taxonomy) -> str:

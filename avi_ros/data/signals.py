@@ -1,12 +1,15 @@
 """Procedural dry (anechoic, mono) signal models, one per hazard class of the default taxonomy.
 
-No real recordings can be downloaded here, so each class is synthesised from a small
-physical/perceptual model. Every model draws its parameters from the random generator it
-is given, so no two clips are alike, while the features that tell the classes apart (pitch
-range, harmonicity, temporal pattern, spectral band) stay distinct enough for a small CNN.
+Each class is synthesised from a small physical/perceptual model. They work where no real
+recordings are at hand, and stay in the mix next to the sound bank's clips (several classes rest
+on a handful of recordings there; see ``scene.SceneConfig.real_sound_probability``). Every
+model draws its parameters from the random generator it is given, so no two clips are alike,
+while the features that tell the classes apart (pitch range, harmonicity, temporal pattern,
+spectral band) stay distinct enough for a small CNN.
 
 All generators take ``(rng, n_samples, sample_rate)`` and return float32 [n_samples] with
-peak 1. Times are in seconds, frequencies in Hz.
+peak 1. Times are in seconds, frequencies in Hz. ``synthesize_varied`` adds the variety of
+recordings on top of any model (speed, spectral tilt, envelope); the wide scene profile uses it.
 
 Class models (one line each; ``SIGNAL_MODELS`` maps class names to them):
 - vehicle_engine: low firing-rate pulse train (20-200 Hz, 4/6/8 cylinders at 700-3000 rpm, slow rpm
@@ -324,3 +327,42 @@ def synthesize_class(
     if n_samples <= 0:
         raise ValueError(f"n_samples must be positive, got {n_samples}")
     return model(rng, n_samples, sample_rate)
+
+
+def _envelope(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
+    """Gain [n]: steady, or a sound that starts late (onset in the first half) or stops early."""
+    gain = np.ones(n)
+    ramp = max(int(0.005 * sample_rate), 1)
+    shape = rng.uniform()
+    if shape < 0.25:  # starts within the window
+        onset = int(rng.uniform(0.0, 0.5) * n)
+        gain[:onset] = 0.0
+        gain[onset : onset + ramp] = np.linspace(0.0, 1.0, min(ramp, n - onset))
+    elif shape < 0.5:  # fades out within the window
+        stop = int(rng.uniform(0.5, 1.0) * n)
+        fade = min(int(rng.uniform(0.02, 0.2) * sample_rate), stop)
+        gain[stop:] = 0.0
+        gain[stop - fade : stop] = np.linspace(1.0, 0.0, fade)
+    return gain
+
+
+def synthesize_varied(
+    class_name: str,
+    rng: np.random.Generator,
+    n_samples: int,
+    sample_rate: int,
+    max_speed_change: float = 0.15,
+) -> np.ndarray:
+    """``synthesize_class`` with the variety a recording adds, float32 [n_samples], peak 1.
+
+    Three cheap, random changes on top of the class model: a speed factor within
+    +-``max_speed_change`` (pitch and tempo together, as a different engine or voice would be), a
+    first-order spectral tilt (pre-emphasis coefficient -0.6..0.6: duller or brighter), and an
+    envelope that lets a quarter of the sounds start late and a quarter stop early.
+    """
+    speed = rng.uniform(1.0 - max_speed_change, 1.0 + max_speed_change)
+    long_n = math.ceil(n_samples * speed) + 2
+    x = synthesize_class(class_name, rng, long_n, sample_rate).astype(np.float64)
+    x = np.interp(np.arange(n_samples) * speed, np.arange(long_n), x)
+    x = lfilter([1.0, -rng.uniform(-0.6, 0.6)], [1.0], x)
+    return _normalise(x * _envelope(rng, n_samples, sample_rate))

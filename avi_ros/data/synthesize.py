@@ -1,7 +1,7 @@
 """Command line: generate synthetic occluded-hazard scenes into cached shards.
 
     python -m avi_ros.data.synthesize --out DIR --n N --seed S [--sound-dir DIR] [--workers W]
-        [--image-size W H] [--hfov-deg DEG] [--contact-sheet PNG]
+        [--image-size W H] [--hfov-deg DEG] [--wide] [--contact-sheet PNG]
 
 Exits non-zero with a one-line message on bad arguments or input.
 """
@@ -28,7 +28,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="output directory (index.json + shards)")
     parser.add_argument("--n", required=True, type=int, help="number of scenes")
     parser.add_argument("--seed", type=int, default=0, help="base seed; scene i uses a seed derived from it")
-    parser.add_argument("--sound-dir", type=Path, help="real clips: class subfolders or an UrbanSound8K tree")
+    parser.add_argument(
+        "--sound-dir",
+        type=Path,
+        help="real clips: a sound-bank split (BANK/train), class subfolders or an UrbanSound8K tree",
+    )
+    parser.add_argument(
+        "--real-sound-probability",
+        type=float,
+        default=SceneConfig.real_sound_probability,
+        help="chance that a hazard the bank has a clip of is a real clip (else procedural)",
+    )
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="wide domain randomisation: rooms 2 m to 40 m, RT60 0.2-4 s, sensor errors, far occluders",
+    )
     parser.add_argument("--sound-folds", type=int, nargs="+", help="UrbanSound8K folds to draw clips from")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--shard-size", type=int, default=128, help="scenes per shard")
@@ -60,8 +75,11 @@ def config_from_args(args: argparse.Namespace) -> SceneConfig:
         raise ValueError(f"--hfov-deg must be in (0, 180), got {args.hfov_deg}")
     if args.sound_dir is not None and not args.sound_dir.is_dir():
         raise ValueError(f"--sound-dir {args.sound_dir} is not a directory")
+    if not 0.0 <= args.real_sound_probability <= 1.0:
+        raise ValueError(f"--real-sound-probability must be in [0, 1], got {args.real_sound_probability}")
     config = replace(
-        SceneConfig(),
+        SceneConfig.wide_profile() if args.wide else SceneConfig(),
+        real_sound_probability=args.real_sound_probability,
         duration_s=args.duration,
         none_probability=args.none_probability,
         visibility_mix=tuple(args.visibility_mix),
@@ -77,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.n <= 0:
             raise ValueError(f"--n must be positive, got {args.n}")
         config = config_from_args(args)
-        with tqdm(total=args.n, unit="scene", disable=args.no_progress) as bar:
+        with tqdm(total=args.n, unit="scene", disable=True if args.no_progress else None) as bar:
             index = write_shards(
                 args.out, args.n, args.seed, config, args.workers, args.shard_size, on_progress=bar.update
             )
