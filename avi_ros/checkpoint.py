@@ -148,7 +148,7 @@ def save_checkpoint(
     return directory
 
 
-def read_metadata(directory: str | Path) -> CheckpointMetadata:
+def read_checkpoint_metadata(directory: str | Path) -> CheckpointMetadata:
     """Parse and check ``metadata.json`` of a checkpoint directory without loading weights."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -180,7 +180,7 @@ def load_checkpoint(
     metadata is malformed or the weights do not fit the config it describes.
     """
     directory = Path(directory)
-    metadata = read_metadata(directory)
+    metadata = read_checkpoint_metadata(directory)
     weights_path = directory / WEIGHTS_FILE
     if not weights_path.is_file():
         raise FileNotFoundError(f"{weights_path} is missing (make a checkpoint with: {HOW_TO_MAKE_ONE})")

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import ModuleType
 
 from avi_ros.audio import CHANNEL_ORDERS, NORMALIZATIONS
+from avi_ros.bag.bag_topics import BagFrames, BagTopics
 from avi_ros.bag.io import BagError
-from avi_ros.bag.topics import BagFrames, BagTopics
 
 EXIT_ERROR = 1
 HOW_TO_GET_ROS = (

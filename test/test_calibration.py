@@ -11,7 +11,7 @@ import pytest
 import torch
 from fake_bank import make_bank, tiny_scene_config
 
-from avi_ros.checkpoint import load_checkpoint, read_metadata
+from avi_ros.checkpoint import load_checkpoint, read_checkpoint_metadata
 from avi_ros.models.head import ImaginationHead
 from avi_ros.taxonomy import default_taxonomy
 from training.calibrate import main as calibrate_main
@@ -22,7 +22,6 @@ from training.calibration import (
     fold_into_head,
     unfold_from_head,
 )
-from training.checkpointing import PROGRESS_FILE, TRAINER_STATE_FILE
 from training.metrics import confidence_auroc
 from training.real_scenes import (
     RT60_MIN_S,
@@ -30,6 +29,7 @@ from training.real_scenes import (
     bank_digest,
     condition_scene,
 )
+from training.resume_state import PROGRESS_FILE, TRAINER_STATE_FILE
 
 TAXONOMY = default_taxonomy()
 
@@ -143,12 +143,12 @@ def test_calibrate_refits_on_real_scenes_and_rewrites_the_checkpoint(setup, caps
 
     assert calibrate_main(_args(root, bank, config, checkpoint, "--dry-run")) == 0
     assert "dry run" in capsys.readouterr().out
-    assert "calibration" not in read_metadata(checkpoint).extra  # left as it was
+    assert "calibration" not in read_checkpoint_metadata(checkpoint).extra  # left as it was
 
     assert calibrate_main(_args(root, bank, config, checkpoint)) == 0
     out = capsys.readouterr().out
     assert "| ECE |" in out and "| confidence AUROC |" in out and "rewrote" in out
-    stored = read_metadata(checkpoint).extra["calibration"]
+    stored = read_checkpoint_metadata(checkpoint).extra["calibration"]
     assert set(stored) == {"temperature", "scale", "offset", "fitted_on"}
     assert (
         "real validation scenes: 10 of 16 rendered" in stored["fitted_on"]
@@ -169,7 +169,7 @@ def test_calibrate_refits_on_real_scenes_and_rewrites_the_checkpoint(setup, caps
 
     # Refitting starts from the raw head again: same data, same calibration (not compounded).
     assert calibrate_main(_args(root, bank, config, checkpoint)) == 0
-    again = read_metadata(checkpoint).extra["calibration"]
+    again = read_checkpoint_metadata(checkpoint).extra["calibration"]
     for key in ("temperature", "scale", "offset"):
         assert again[key] == pytest.approx(stored[key], rel=1e-3, abs=1e-4)
 

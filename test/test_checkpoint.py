@@ -16,7 +16,7 @@ from avi_ros.checkpoint import (
     WEIGHTS_FILE,
     CheckpointError,
     load_checkpoint,
-    read_metadata,
+    read_checkpoint_metadata,
     save_checkpoint,
 )
 from avi_ros.features import FeatureConfig
@@ -136,7 +136,7 @@ def test_class_count_must_match_the_taxonomy(saved) -> None:
     directory, _ = saved
     edit_metadata(directory, lambda d: d["model_config"].update(num_classes=4))
     with pytest.raises(CheckpointError, match="num_classes = 4 but the taxonomy has 10"):
-        read_metadata(directory)
+        read_checkpoint_metadata(directory)
 
 
 def test_features_must_fit_the_audio_encoder(saved) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from training.checkpointing import PROGRESS_FILE, TRAINER_STATE_FILE
 from training.config import load_config, write_resolved_config
+from training.resume_state import PROGRESS_FILE, TRAINER_STATE_FILE
 from training.run_status import EXPORT_FILES, run_status
 from training.train import main as train_main
 

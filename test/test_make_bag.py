@@ -11,10 +11,10 @@ import pytest
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 
+from avi_ros.bag.bag_topics import BagTopics
 from avi_ros.bag.io import read_bag, read_raw
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
 from avi_ros.bag.scenario import DEFAULT_START_NS, load_scenario
-from avi_ros.bag.topics import BagTopics
 from avi_ros.cli import main
 from avi_ros.sensor_decoding import decode_color_message, decode_depth_message, decode_foa_message
 from avi_ros.taxonomy import Visibility

@@ -14,9 +14,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.checkpointing import load_trainer_state, resolve_checkpoint, save_training_checkpoint
 from training.config import load_config
 from training.evaluate import main as evaluate_main
+from training.resume_state import load_trainer_state, resolve_checkpoint, save_training_checkpoint
 from training.train import main as train_main
 from training.trainer import Trainer
 

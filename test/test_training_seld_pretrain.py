@@ -124,6 +124,6 @@ def test_seld_pretraining_on_nine_classes_starts_from_a_dcase_checkpoint(tmp_pat
     task = SeldPretrainTask(config, torch.device("cpu"), DistInfo())
     train = InputStore({"features": torch.randn(4, 7, 50, 64)})
     with pytest.warns(UserWarning, match="re-initialised"):
-        model = task.build_model(train)
+        model = task.initial_model(train)
     assert torch.equal(model.audio_encoder.gru.weight_ih_l0, state["gru.weight_ih_l0"])
     assert model(torch.randn(2, 7, 50, 64)).shape == (2, 10, 3, 3, 9)

@@ -51,12 +51,12 @@ from training.calibration import (
     fold_into_head,
     unfold_from_head,
 )
-from training.checkpointing import TRAINER_STATE_FILE, save_training_checkpoint
 from training.collect_outputs import SplitOutputs, collect_outputs, prepare_config_of
 from training.config import SplitConfig, load_config, read_resolved_config
 from training.evaluate import run_config_of
 from training.metrics import confidence_auroc, expected_calibration_error
 from training.real_scenes import bank_counts, real_scene_directory, real_store
+from training.resume_state import TRAINER_STATE_FILE, save_training_checkpoint
 from training.typed_config import ConfigError
 
 DEFAULT_SCENES = 300

@@ -45,13 +45,13 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 from avi_ros.checkpoint import CheckpointError, load_checkpoint
 from avi_ros.data.urbansound8k import fold_split, read_metadata
 from avi_ros.pipeline import resolve_device
-from training.checkpointing import resolve_checkpoint
 from training.collect_outputs import prepare_config_of
 from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
 from training.evaluate import evaluate_store
 from training.export import format_value, per_class_table
 from training.metrics import NODE_CONFIDENCE_THRESHOLD, mean_and_std
 from training.real_scenes import real_store
+from training.resume_state import resolve_checkpoint
 from training.splits import ensure_scenes, split_directory
 from training.train import RESUME_OVERRIDABLE, RUN_OUTPUTS
 from training.typed_config import ConfigError, to_plain

@@ -9,13 +9,12 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from avi_ros.checkpoint import WEIGHTS_FILE, read_metadata, save_checkpoint
+from avi_ros.checkpoint import WEIGHTS_FILE, read_checkpoint_metadata, save_checkpoint
 from avi_ros.features import compute_normalization_stats
 from avi_ros.models.freezing import MODEL_PARTS, freeze_seld_encoder, parameter_counts
 from avi_ros.models.imagination import ImaginationModel, build_model, load_pretrained
 from avi_ros.taxonomy import default_taxonomy
 from training.calibration import Calibration, fit_calibration, fold_into_head
-from training.checkpointing import read_progress, save_training_checkpoint
 from training.collect_outputs import collect_outputs, model_inputs
 from training.config import StageConfig, git_commit, repo_path
 from training.data import InputStore, PrepareConfig, targets_from_batch
@@ -24,6 +23,7 @@ from training.losses import imagination_loss
 from training.metrics import evaluate_predictions, flatten_metrics
 from training.plots import write_all_plots
 from training.precision import autocast
+from training.resume_state import read_progress, save_training_checkpoint
 from training.seld_task import feature_config_of, load_seld_encoder
 from training.splits import ensure_scenes, prepared_split, split_directory
 from training.task import EvalResult, Task
@@ -59,7 +59,7 @@ class ImaginationTask(Task):
     def load_data(self) -> tuple[InputStore, InputStore]:
         return self.load_split("train"), self.load_split("val")
 
-    def build_model(self, train: InputStore) -> ImaginationModel:
+    def initial_model(self, train: InputStore) -> ImaginationModel:
         config = self.config
         model = build_model(config.model)
         pretrained = config.pretrained
@@ -147,7 +147,7 @@ class ImaginationTask(Task):
         """Calibrate ``best`` on the validation split (once), then evaluate it and write plots and exports."""
         self.load_weights(model, best_dir)
         model.to(self.device)
-        calibration_data = read_metadata(best_dir).extra.get("calibration")
+        calibration_data = read_checkpoint_metadata(best_dir).extra.get("calibration")
         if calibration_data is not None:
             calibration = Calibration(**calibration_data)
         elif self.config.calibration.enabled:

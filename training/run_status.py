@@ -11,7 +11,7 @@
 - ``absent``: no run there.
 
 A run records its position in ``checkpoints/last/progress.json`` after every epoch
-(``training.checkpointing``); the final evaluation (``Task.finalize``) writes ``export/`` last,
+(``training.resume_state``); the final evaluation (``Task.finalize``) writes ``export/`` last,
 so the export files are what marks a finished run.
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.checkpointing import TRAINER_STATE_FILE, read_progress, resolve_checkpoint
 from training.config import read_resolved_config
+from training.resume_state import TRAINER_STATE_FILE, read_progress, resolve_checkpoint
 
 RESOLVED_CONFIG = "config_resolved.yaml"
 # What each task's finalize() writes into export/, in the order it writes them.

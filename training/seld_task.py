@@ -35,11 +35,11 @@ from avi_ros.models.freezing import freeze_seld_encoder
 from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dcase_checkpoint
 from avi_ros.pipeline import audio_window
 from avi_ros.taxonomy import default_taxonomy
-from training.checkpointing import save_training_checkpoint
 from training.config import StageConfig, repo_path
 from training.data import InputStore, accdoa_target_of_scene, compute_features, epoch_batches
 from training.losses import ACTIVE_TARGET_NORM, adpit_loss
 from training.precision import autocast
+from training.resume_state import save_training_checkpoint
 from training.seld_metrics import SeldAccumulator, frame_labels_from_multi_accdoa
 from training.splits import ensure_scenes, split_directory
 from training.task import EvalResult, Task
@@ -175,7 +175,7 @@ class SeldPretrainTask(Task):
         load = self._starss23_split if self.config.data.source == "starss23" else self._synthetic_split
         return load("train"), load("val")
 
-    def build_model(self, train: InputStore) -> SeldPretrainModel:
+    def initial_model(self, train: InputStore) -> SeldPretrainModel:
         model = SeldPretrainModel(self.config.model.audio)
         if self.config.pretrained.dcase_checkpoint:
             load_dcase_checkpoint(model.audio_encoder, repo_path(self.config.pretrained.dcase_checkpoint))

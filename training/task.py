@@ -44,7 +44,7 @@ class Task(ABC):
         """(train, val) stores; generates and caches on first use (rank 0 runs it first)."""
 
     @abstractmethod
-    def build_model(self, train: InputStore) -> nn.Module:
+    def initial_model(self, train: InputStore) -> nn.Module:
         """A fresh model with pretrained weights and normalisation statistics installed."""
 
     @abstractmethod

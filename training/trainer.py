@@ -37,18 +37,18 @@ from tqdm import tqdm
 
 from avi_ros.pipeline import resolve_device
 from training.augment import acs_for_run
-from training.checkpointing import (
+from training.config import ExperimentConfig, StageConfig, write_resolved_config
+from training.data import InputStore, batch_fingerprint, epoch_batches
+from training.distributed import DistInfo, any_rank, barrier, gather_objects, init_distributed
+from training.imagination_task import ImaginationTask
+from training.precision import grad_scaler
+from training.resume_state import (
     capture_rng_state,
     load_trainer_state,
     resolve_checkpoint,
     restore_rng_state,
     seed_everything,
 )
-from training.config import ExperimentConfig, StageConfig, write_resolved_config
-from training.data import InputStore, batch_fingerprint, epoch_batches
-from training.distributed import DistInfo, any_rank, barrier, gather_objects, init_distributed
-from training.imagination_task import ImaginationTask
-from training.precision import grad_scaler
 from training.seld_task import SeldPretrainTask
 from training.task import EvalResult, Task
 from training.typed_config import ConfigError
@@ -157,7 +157,7 @@ class Trainer:
                 write_resolved_config(config, self.run_dir / "config_resolved.yaml")
         train, val = self._load_data()
         train = train.with_augmentation(acs_for_run(config))
-        model = self.model = self.task.build_model(train)
+        model = self.model = self.task.initial_model(train)
         state = None
         position = Position()
         if self.resume:

@@ -23,6 +23,7 @@ from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from avi_ros.audio import PCM_DTYPES, SAMPLE_RATE
+from avi_ros.bag.bag_topics import BagFrames, BagTopics
 from avi_ros.bag.io import BagWriter
 from avi_ros.bag.messages import MessageFactory
 from avi_ros.bag.paths import bag_output_path, removed_on_failure
@@ -33,7 +34,6 @@ from avi_ros.bag.scenario import (
     SensorConfig,
     load_scenario,
 )
-from avi_ros.bag.topics import BagFrames, BagTopics
 from avi_ros.geometry import OPTICAL_TO_BODY
 from avi_ros.message_builders import DEPTH_ENCODINGS
 

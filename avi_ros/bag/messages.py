@@ -13,7 +13,7 @@ import numpy as np
 from rosbags.typesys.store import Typestore
 
 from avi_ros import message_builders as build
-from avi_ros.bag.typestore import MessageConstructors
+from avi_ros.bag.typestore import RosbagsConstructors
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.hazard_markers import MarkerStyle, hazard_marker_specs
 from avi_ros.types import HazardEstimateData
@@ -23,7 +23,7 @@ class MessageFactory:
     """Builds the messages of a bag from numpy arrays and core types."""
 
     def __init__(self, store: Typestore | None = None) -> None:
-        self.new = MessageConstructors(store)
+        self.new = RosbagsConstructors(store)
 
     def header(self, stamp_ns: int, frame_id: str) -> Any:
         return build.header_message(self.new, stamp_ns, frame_id)

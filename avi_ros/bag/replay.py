@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from avi_ros.bag.bag_topics import BagFrames, BagTopics
 from avi_ros.bag.io import BagError, BagMessage, BagWriter, DamagedBagError, bag_topics, read_bag
 from avi_ros.bag.mcap_storage import IntegrityLog
 from avi_ros.bag.messages import MessageFactory
@@ -34,7 +35,6 @@ from avi_ros.bag.paths import removed_on_failure, resolve_bag_input
 from avi_ros.bag.report import write_report
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import StaticTransforms
-from avi_ros.bag.topics import BagFrames, BagTopics
 from avi_ros.checkpoint import METADATA_FILE, WEIGHTS_FILE
 from avi_ros.frame_assembly import ApproximateTimeSync, AssemblyConfig, EventCounter, FrameAssembler
 from avi_ros.geometry import MicToCamera

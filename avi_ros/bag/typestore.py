@@ -5,7 +5,7 @@ keeps a second copy of the message contracts. They are found in the colcon insta
 (``share/avi_ros/msg``), in a pip install (the same path under ``sys.prefix``) or in a
 source checkout (``msg/``).
 
-``MessageConstructors`` makes the store's dataclasses as easy to build as rclpy's classes,
+``RosbagsConstructors`` makes the store's dataclasses as easy to build as rclpy's classes,
 so the core builders in ``avi_ros.message_builders`` serve bags and the live node alike.
 """
 
@@ -64,7 +64,7 @@ def _dtype(primitive: str) -> np.dtype:
     return np.dtype(_ARRAY_DTYPES.get(primitive, primitive))
 
 
-class MessageConstructors:
+class RosbagsConstructors:
     """``pkg/msg/Name`` -> a constructor of that rosbags message that behaves like an rclpy class.
 
     Fields that are not given get the zero value of their type (0, 0.0, False, "", empty
