@@ -66,6 +66,11 @@ class CameraIntrinsics:
         return cls(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), width, height)
 
     @property
+    def horizontal_fov_rad(self) -> float:
+        """The horizontal field of view [rad] (the inverse of ``from_fov``)."""
+        return 2.0 * math.atan(self.width / 2.0 / self.fx)
+
+    @property
     def matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 

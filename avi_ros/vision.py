@@ -14,8 +14,6 @@ image; depth and mask use nearest-neighbour resizing so invalid pixels are never
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import cv2
 import numpy as np
 
@@ -52,15 +50,3 @@ def visual_input(
     out[3] = depth
     out[4] = blocked
     return out
-
-
-def visual_input_batch(
-    rgbs: Sequence[np.ndarray],
-    depths_m: Sequence[np.ndarray],
-    occlusion_masks: Sequence[np.ndarray],
-    image_size: int,
-) -> np.ndarray:
-    """``visual_input`` for several frames, stacked to float32 [B, 5, image_size, image_size]."""
-    return np.stack(
-        [visual_input(r, d, m, image_size) for r, d, m in zip(rgbs, depths_m, occlusion_masks, strict=True)]
-    )

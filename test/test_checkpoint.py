@@ -233,7 +233,7 @@ def test_dcase_safetensors_without_head_skips_the_head(tmp_path: Path) -> None:
     path = tmp_path / "baseline.safetensors"
     save_file(state, str(path))
     encoder = SeldEncoder()  # no ACCDOA head
-    skipped = encoder.load_dcase_checkpoint(path)
+    skipped = load_dcase_checkpoint(encoder, path)
     assert sorted(skipped) == ["fnn_list.0.bias", "fnn_list.0.weight", "fnn_list.1.bias", "fnn_list.1.weight"]
     assert torch.equal(encoder.gru.weight_hh_l1_reverse, state["gru.weight_hh_l1_reverse"])
 

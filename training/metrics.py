@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from avi_ros.geometry import angular_error_rad, unit_to_direction
+from avi_ros.geometry import unit_to_direction
+from avi_ros.scoring import accuracy, angular_errors_deg
 from avi_ros.taxonomy import RiskLevel, Visibility
 
 BACKGROUND_CLASS = 0
@@ -82,13 +83,6 @@ class Predictions:
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
 
 
-def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
-    """Fraction of equal labels; None for no samples."""
-    if len(y_true) == 0:
-        return None
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
-
-
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts [true, predicted] as int64 [C, C]."""
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -110,13 +104,6 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float 
     """Mean F1 over the classes present in the labels or the predictions."""
     scores = [s for s in f1_per_class(y_true, y_pred, num_classes) if s is not None]
     return float(np.mean(scores)) if scores else None
-
-
-def angular_errors_deg(direction_pred: np.ndarray, direction_true: np.ndarray) -> np.ndarray:
-    """Great-circle errors [deg] between direction vectors [N, 3]."""
-    if len(direction_true) == 0:
-        return np.zeros(0)
-    return np.degrees(angular_error_rad(direction_pred, direction_true))
 
 
 def azimuth_errors_deg(direction_pred: np.ndarray, direction_true: np.ndarray) -> np.ndarray:

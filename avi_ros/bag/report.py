@@ -38,7 +38,8 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator
 from tqdm import tqdm
 
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot
-from avi_ros.geometry import CameraIntrinsics, MicToCamera, angular_error_rad
+from avi_ros.geometry import CameraIntrinsics, MicToCamera
+from avi_ros.scoring import accuracy, angular_errors_deg
 from avi_ros.taxonomy import RiskLevel, Visibility
 from avi_ros.types import HazardEstimateData
 
@@ -71,8 +72,12 @@ FONT_SCALE = 0.5
 # --- metrics ---------------------------------------------------------------------------------
 
 
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else round(100.0 * fraction, 1)
+
+
 def _pct(values: list[bool]) -> float | None:
-    return round(100.0 * float(np.mean(values)), 1) if values else None
+    return _percent(float(np.mean(values))) if values else None
 
 
 def _stat(values: list[float], kind: str) -> float | None:
@@ -82,22 +87,29 @@ def _stat(values: list[float], kind: str) -> float | None:
 
 
 def _hazard_row(pairs: list[tuple[FrameRecord, HazardEstimateData]]) -> dict[str, Any]:
-    errors = [
-        math.degrees(float(angular_error_rad(r.top.direction, t.direction)))
-        for r, t in pairs
-        if r.top.class_id
-    ]
+    predicted = [r.top for r, _ in pairs]
+    true = [t for _, t in pairs]
+    sources = [(p.direction, t.direction) for p, t in zip(predicted, true, strict=True) if p.class_id]
+    errors = angular_errors_deg(
+        np.array([p for p, _ in sources]).reshape(-1, 3), np.array([t for _, t in sources]).reshape(-1, 3)
+    ).tolist()
+
+    def percent_equal(field: str) -> float | None:
+        return _percent(
+            accuracy([int(getattr(h, field)) for h in true], [int(getattr(h, field)) for h in predicted])
+        )
+
     return {
         "frames": len(pairs),
         "detected_%": _pct([bool(r.hazards) for r, _ in pairs]),
-        "class_accuracy_%": _pct([r.top.class_id == t.class_id for r, t in pairs]),
+        "class_accuracy_%": percent_equal("class_id"),
         "median_angular_error_deg": _stat(errors, "median"),
         "mean_angular_error_deg": _stat(errors, "mean"),
-        "median_distance_error_m": _stat([abs(r.top.distance - t.distance) for r, t in pairs], "median"),
-        "risk_accuracy_%": _pct([int(r.top.risk_level) == int(t.risk_level) for r, t in pairs]),
-        "action_accuracy_%": _pct(
-            [int(r.top.recommended_action) == int(t.recommended_action) for r, t in pairs]
+        "median_distance_error_m": _stat(
+            [abs(p.distance - t.distance) for p, t in zip(predicted, true, strict=True)], "median"
         ),
+        "risk_accuracy_%": percent_equal("risk_level"),
+        "action_accuracy_%": percent_equal("recommended_action"),
     }
 
 
@@ -130,7 +142,7 @@ def compute_metrics(
         rows[name] = {
             "frames": len(group),
             "false_alarm_%": _pct([bool(r.hazards) for r in group]),
-            "class_accuracy_%": _pct([r.top.class_id == 0 for r in group]),
+            "class_accuracy_%": _percent(accuracy([r.top.class_id for r in group], [0] * len(group))),
         }
     return {"frames_replayed": len(records), "frames_with_truth": len(judged), "groups": rows}
 
@@ -532,10 +544,6 @@ def polar_figure(
 # --- the report ------------------------------------------------------------------------------
 
 
-def _horizontal_fov(intrinsics: CameraIntrinsics) -> float:
-    return 2.0 * math.atan(intrinsics.width / 2.0 / intrinsics.fx)
-
-
 def write_report(result: ReplayResult, out: Path, progress: bool = False) -> Path:
     """Write the report for ``result`` into ``out``; returns the path of index.html."""
     out = Path(out)
@@ -545,7 +553,7 @@ def write_report(result: ReplayResult, out: Path, progress: bool = False) -> Pat
     by_stamp = {r.stamp_ns: r for r in records}
     # Times count from the bag's first frame (the truth has every frame), as the scenario does.
     origin = min([records[0].stamp_ns, *result.truth])
-    fov = _horizontal_fov(result.snapshots[0].intrinsics) if result.snapshots else math.radians(70.0)
+    fov = result.snapshots[0].intrinsics.horizontal_fov_rad if result.snapshots else math.radians(70.0)
     window_ns = round(result.window_s * NS_PER_S)
     metrics = compute_metrics(records, result.truth, window_ns) if result.truth else {}
     result.metrics = metrics

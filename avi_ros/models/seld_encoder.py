@@ -168,10 +168,6 @@ class SeldEncoder(nn.Module):
         out = torch.tanh(self.fnn_list[-1](x))
         return out.unflatten(-1, (self.config.accdoa_tracks, 3, self.config.accdoa_classes))
 
-    def load_dcase_checkpoint(self, source: str | Path | Mapping[str, torch.Tensor]) -> list[str]:
-        """See ``load_dcase_checkpoint``."""
-        return load_dcase_checkpoint(self, source)
-
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a safetensors file, or of a torch file loaded with ``weights_only=True``."""
