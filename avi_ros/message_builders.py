@@ -20,9 +20,9 @@ import numpy as np
 from avi_ros.audio import SAMPLE_RATE, encode_pcm
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.hazard_markers import MarkerSpec
-from avi_ros.sensor_decoding import MILLIMETRES_PER_METRE, NS_PER_S
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
 from avi_ros.types import HazardEstimateData
+from avi_ros.units import MILLIMETRES_PER_METRE, NS_PER_S
 
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
 UINT16_MAX = 65535

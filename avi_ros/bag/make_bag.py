@@ -29,13 +29,13 @@ from avi_ros.bag.messages import MessageFactory
 from avi_ros.bag.paths import bag_output_path, removed_on_failure
 from avi_ros.bag.scenario import (
     DEFAULT_START_NS,
-    NS_PER_S,
     ScenarioRenderer,
     SensorConfig,
     load_scenario,
 )
 from avi_ros.geometry import OPTICAL_TO_BODY
 from avi_ros.message_builders import DEPTH_ENCODINGS
+from avi_ros.units import NS_PER_S
 
 CAMERA_LATENCY_S = 0.01
 END_OF_TIME_NS = 2**63 - 1

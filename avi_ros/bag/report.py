@@ -42,6 +42,7 @@ from avi_ros.geometry import CameraIntrinsics, MicToCamera
 from avi_ros.scoring import accuracy, angular_errors_deg
 from avi_ros.taxonomy import RiskLevel, Visibility
 from avi_ros.types import HazardEstimateData
+from avi_ros.units import NS_PER_S
 
 # Risk -> RGB (0-255) for drawing, matching the RViz marker colours.
 RISK_RGB = {
@@ -63,7 +64,6 @@ VISIBILITY_SHADE = {
     Visibility.OCCLUDED: "#ffd6a5",
     Visibility.OUT_OF_VIEW: "#d9d9d9",
 }
-NS_PER_S = 1_000_000_000
 DRAW_SCALE = 2  # frames are enlarged so the labels stay legible
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_SCALE = 0.5

@@ -35,8 +35,8 @@ from avi_ros.data.signals import synthesize_class
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.taxonomy import Taxonomy, Visibility, default_taxonomy
 from avi_ros.types import HazardEstimateData
+from avi_ros.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 # The bag's clock starts here (2025-01-01T00:00:00Z), so stamps look like a real recording.
 DEFAULT_START_NS = 1_735_689_600 * NS_PER_S
 

@@ -18,8 +18,9 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 
-from avi_ros.sensor_decoding import NS_PER_S, stamp_to_ns
+from avi_ros.sensor_decoding import stamp_to_ns
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
+from avi_ros.units import NS_PER_S
 
 
 def hazards_record(msg: Any) -> dict[str, Any]:

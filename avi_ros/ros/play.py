@@ -27,8 +27,8 @@ from rosgraph_msgs.msg import Clock
 
 from avi_ros.bag.io import BagError, RawBagMessage, bag_topics, read_raw
 from avi_ros.ros.conversions import ros_message_class
+from avi_ros.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 # Topics whose late subscribers must still get the last messages (tf2 static transforms).
 LATCHED_TOPICS = ("/tf_static",)
 

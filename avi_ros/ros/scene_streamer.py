@@ -17,8 +17,8 @@ from avi_ros.audio import SAMPLE_RATE
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.msg import FoaAudio
 from avi_ros.ros import conversions
-from avi_ros.sensor_decoding import NS_PER_S
 from avi_ros.topics import FrameIds, SensorTopics
+from avi_ros.units import NS_PER_S
 
 FRAMES = FrameIds()
 TOPICS = SensorTopics()  # the node's inputs

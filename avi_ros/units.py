@@ -1,0 +1,6 @@
+"""Unit conversion constants, defined once for the whole package."""
+
+from __future__ import annotations
+
+NS_PER_S = 1_000_000_000  # nanoseconds per second (ROS stamps are integer ns)
+MILLIMETRES_PER_METRE = 1000.0  # 16UC1 depth images are in millimetres
