@@ -96,6 +96,7 @@ def test_core_imports_from_plain_pip_install_without_ros(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "avi_ros/taxonomy.py" in names
     assert not any(n.startswith("avi_ros/msg/") for n in names), "generated msgs leaked into the wheel"
+    assert "avi_ros/sounds/catalogue.csv" in names, "the sound catalogue is missing from the wheel"
     subprocess.run(
         [*pip, "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)], check=True
     )

@@ -109,7 +109,9 @@ def accdoa_target_of_scene(fields: dict, frames: int, tracks: int, classes: int)
     """Multi-ACCDOA target [frames, tracks, 3, classes] of a static scene (hazard + second source).
 
     ``fields`` are a shard sample's (``class_id``, ``azimuth``, ``elevation`` and their
-    ``second_`` counterparts, class id -1 when absent); accdoa class = class id - 1.
+    ``second_`` counterparts, class id -1 when absent); accdoa class = class id - 1. A source is
+    active in the label frames where its ``activity`` (``second_activity``) says it sounds; a
+    sample without them is active throughout.
     """
     target = np.zeros((frames, tracks, 3, classes), dtype=np.float32)
     used = np.zeros(classes, dtype=int)
@@ -120,9 +122,21 @@ def accdoa_target_of_scene(fields: dict, frames: int, tracks: int, classes: int)
         c = class_id - 1
         if used[c] < tracks:
             unit = direction_to_unit(float(fields[f"{prefix}azimuth"]), float(fields[f"{prefix}elevation"]))
-            target[:, used[c], :, c] = unit
+            active = _activity_at(fields.get(f"{prefix}activity"), frames)
+            target[active, used[c], :, c] = unit
             used[c] += 1
     return target
+
+
+def _activity_at(activity: np.ndarray | None, frames: int) -> np.ndarray:
+    """The activity labels as a bool mask over ``frames`` label frames (nearest-frame resampling
+    when the scene's label resolution differs from the model's)."""
+    if activity is None:
+        return np.ones(frames, dtype=bool)
+    activity = np.asarray(activity) > 0.5
+    if activity.size == frames:
+        return activity
+    return activity[np.minimum((np.arange(frames) * activity.size) // frames, activity.size - 1)]
 
 
 def stack_samples(prepared: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -51,7 +51,7 @@ class ImaginationTask(Task):
     def load_split(self, split_name: str) -> InputStore:
         data = self.config.data
         split = getattr(data, split_name)
-        scene = data.scene_config()
+        scene = data.scene_config(split_name)
         directory = split_directory(data.cache_dir, split, scene)
         ensure_scenes(directory, split, scene, data.generation_workers, self.progress)
         return prepared_split(directory, self.prepare_config(), self.device, self.progress)

@@ -68,8 +68,8 @@ def condition_scene(
     if condition == "reverberant_noisy":
         wide = base.wide if base.wide is not None else WideProfile()
         wide = replace(wide, rt60_range_s=REVERBERANT_RT60_S, snr_db_range=REVERBERANT_SNR_DB)
-        scene = replace(scene, wide=wide)
-    return scene
+        return replace(scene, wide=wide, wide_probability=1.0)
+    return replace(scene, wide=None)  # the default rooms, whatever profile the model trained on
 
 
 def check_bank_split(sound_dir: str | Path) -> Path:

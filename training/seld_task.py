@@ -112,7 +112,7 @@ class SeldPretrainTask(Task):
     def _synthetic_split(self, split_name: str) -> InputStore:
         data, audio_cfg = self.config.data, self.config.model.audio
         split = getattr(data, split_name)
-        scene = data.scene_config()
+        scene = data.scene_config(split_name)
         directory = split_directory(data.cache_dir, split, scene)
         cache = directory / f"prepared-seld-{self._fingerprint()}.safetensors"
         if cache.is_file():

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from avi_ros.data.scene import SceneConfig
-from avi_ros.data.shards import INDEX_NAME, ShardReader, config_to_dict, write_shards
+from avi_ros.data.shards import FORMAT_VERSION, INDEX_NAME, ShardReader, config_to_dict, write_shards
 from training.config import SplitConfig, repo_path
 from training.data import InputStore, PrepareConfig, build_store
 
@@ -32,10 +32,13 @@ def split_directory(cache_dir: str | Path, split: SplitConfig, scene: SceneConfi
 def ensure_scenes(
     directory: Path, split: SplitConfig, scene: SceneConfig, workers: int, progress: bool
 ) -> Path:
-    """Generate the split's scenes into ``directory`` unless a complete index is already there."""
+    """Generate the split's scenes into ``directory`` unless a complete index of the current shard
+    format is already there (scenes of an older format are generated again)."""
     index = directory / INDEX_NAME
-    if index.is_file() and json.loads(index.read_text()).get("count") == split.scenes:
-        return directory
+    if index.is_file():
+        meta = json.loads(index.read_text())
+        if meta.get("count") == split.scenes and meta.get("version") == FORMAT_VERSION:
+            return directory
     with tqdm(
         total=split.scenes,
         unit="scene",

@@ -61,6 +61,24 @@ _RAYS_PER_DEPTH = 16  # pixels tried for one drawn depth (wide profile)
 _CAMERA_GAP_M = 0.3
 _COVER_GAP_M = 0.6
 _PEAK_LIMIT = 0.99  # the mix is scaled down when a sample would exceed this (no clipping)
+LABEL_FRAME_S = 0.1  # resolution of the per-frame activity labels [s] (the DCASE SELD frame)
+ACTIVITY_RANGE_DB = 40.0  # a label frame is active when within this of the source's loudest frame [dB]
+
+
+def frame_activity(dry: np.ndarray, sample_rate: int, frame_s: float = LABEL_FRAME_S) -> np.ndarray:
+    """Per ``frame_s`` label frame, 1.0 where the dry source sounds and 0.0 where it is silent.
+
+    A real clip can start late, stop early or pause inside the window; a label that stays on
+    over its silence asks the model to report a sound it cannot hear (float32 [frames], the last
+    frame partial; ``ACTIVITY_RANGE_DB`` below the loudest frame counts as silent)."""
+    hop = max(1, round(frame_s * sample_rate))
+    frames = max(1, -(-dry.size // hop))
+    padded = np.zeros(frames * hop, dtype=np.float64)
+    padded[: dry.size] = dry
+    rms = np.sqrt(np.mean(padded.reshape(frames, hop) ** 2, axis=1))
+    if rms.max() <= 0:
+        return np.zeros(frames, dtype=np.float32)
+    return (rms >= rms.max() * 10.0 ** (-ACTIVITY_RANGE_DB / 20.0)).astype(np.float32)
 
 
 class SceneContent(IntEnum):
@@ -99,6 +117,8 @@ class SceneConfig:
         the default rooms and sensors. Its ranges replace room_size_*, absorption_range,
         wall_clearance_m, mic_height_range_m, source_distance_range_m, source_height_range_m,
         level_dbfs_range and snr_db_range.
+    wide_probability: with ``wide`` set, the share of scenes drawn from the wide profile; the
+        others use the default rooms and sensors (a training set that covers both conditions).
     """
 
     duration_s: float = 1.0
@@ -132,6 +152,7 @@ class SceneConfig:
     real_background_probability: float = 0.9
     none_sound_probability: float = 0.5
     wide: WideProfile | None = None
+    wide_probability: float = 1.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -161,6 +182,7 @@ class SceneConfig:
             "real_sound_probability",
             "real_background_probability",
             "none_sound_probability",
+            "wide_probability",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SceneConfig.{name} must be in [0, 1], got {getattr(self, name)}")
@@ -229,6 +251,7 @@ class SecondSource:
     elevation: float
     distance: float
     visibility: Visibility
+    activity: tuple[float, ...] | None = None  # per label frame, see frame_activity; None: always on
 
 
 @dataclass
@@ -243,6 +266,7 @@ class Sample:
     snr_db: the point source's (hazard's, or the non-hazard sound's) SNR over the background;
     NaN for background-only scenes. rt60_s: Sabine reverberation time of the room [s].
     content: hazard, background only, or a real non-hazard sound (SceneContent).
+    activity: per LABEL_FRAME_S frame, whether the hazard sounds (zeros without a hazard).
     """
 
     seed: int
@@ -267,6 +291,7 @@ class Sample:
     second: SecondSource | None = None
     rt60_s: float = float("nan")
     content: SceneContent = SceneContent.HAZARD
+    activity: np.ndarray | None = None  # the hazard's per-frame activity (frame_activity); None: always on
 
     @property
     def direction(self) -> np.ndarray:
@@ -697,6 +722,7 @@ class _Foreground:
     elevation: float = 0.0
     distance: float = 0.0
     visibility: Visibility = Visibility.OUT_OF_VIEW
+    activity: np.ndarray | None = None
 
 
 def _foreground(
@@ -718,7 +744,13 @@ def _foreground(
         dry = _dry_signal(class_name, rng, cfg, bank)
         wet = layout.render_audio(dry, [mic], geometry.hazard.centre_m, n, acoustics, rng)
         return _Foreground(
-            wet, SceneContent.HAZARD, label.azimuth, label.elevation, label.distance, visibility
+            wet,
+            SceneContent.HAZARD,
+            label.azimuth,
+            label.elevation,
+            label.distance,
+            visibility,
+            frame_activity(dry, cfg.sample_rate),
         )
     none_label = default_taxonomy().names[0]
     if bank is None or not bank.has(none_label) or rng.uniform() >= cfg.none_sound_probability:
@@ -759,7 +791,12 @@ def _mix_second_source(
         cfg.extrinsic,
     )
     second = SecondSource(
-        tax.class_id(geometry.second_class), label.azimuth, label.elevation, label.distance, visibility
+        tax.class_id(geometry.second_class),
+        label.azimuth,
+        label.elevation,
+        label.distance,
+        visibility,
+        tuple(float(a) for a in frame_activity(dry, fs)),
     )
     return wet * scale * 10.0 ** (gain_db / 20.0), second
 
@@ -788,6 +825,9 @@ def generate_scene_and_geometry(
     cfg = config or SceneConfig()
     tax = taxonomy or default_taxonomy()
     rng = np.random.default_rng(seed)
+    # A share of the scenes in the default rooms: one generator can cover both conditions.
+    if cfg.wide is not None and cfg.wide_probability < 1.0 and rng.uniform() >= cfg.wide_probability:
+        cfg = replace(cfg, wide=None)
     bank = _bank(cfg, tax)
 
     is_none = rng.uniform() < cfg.none_probability
@@ -836,8 +876,13 @@ def generate_scene_and_geometry(
         second=second,
         rt60_s=geometry.layout.room.rt60_s(),
         content=fore.content,
+        activity=fore.activity if fore.activity is not None else np.zeros(_label_frames(cfg), np.float32),
     )
     return sample, geometry
+
+
+def _label_frames(cfg: SceneConfig) -> int:
+    return frame_activity(np.zeros(cfg.n_samples), cfg.sample_rate).size
 
 
 def generate_scene(seed: int, config: SceneConfig | None = None, taxonomy: Taxonomy | None = None) -> Sample:

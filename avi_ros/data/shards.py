@@ -29,14 +29,14 @@ import numpy as np
 from avi_ros.data.acoustics import AcousticsConfig
 from avi_ros.data.domain import WideProfile
 from avi_ros.data.render import RenderConfig
-from avi_ros.data.scene import Sample, SceneConfig, generate_scene
+from avi_ros.data.scene import Sample, SceneConfig, frame_activity, generate_scene
 from avi_ros.geometry import CameraIntrinsics, MicToCamera
 from avi_ros.taxonomy import Taxonomy, default_taxonomy
 
 INDEX_NAME = "index.json"
 SHARD_META = "meta.json"
 FORMAT_NAME = "avi_ros.scene_shards"
-FORMAT_VERSION = 2  # 2: rt60_s and content per sample
+FORMAT_VERSION = 3  # 2: rt60_s and content per sample; 3: per-frame activity of both sources
 NO_SECOND_SOURCE = -1
 
 # Per-sample scalar labels: field name -> dtype.
@@ -59,7 +59,7 @@ LABEL_FIELDS: dict[str, str] = {
     "rt60_s": "float32",
     "content": "int64",
 }
-ARRAY_FIELDS = ("audio", "rgb", "depth_m", "occluder_mask", "hazard_mask")
+ARRAY_FIELDS = ("audio", "rgb", "depth_m", "occluder_mask", "hazard_mask", "activity", "second_activity")
 
 
 def sample_seed(base_seed: int, index: int) -> int:
@@ -74,6 +74,13 @@ def sample_seed(base_seed: int, index: int) -> int:
 def sample_fields(sample: Sample) -> dict[str, Any]:
     """A Sample as flat arrays and scalars, the form stored in shards (second source -1 if absent)."""
     second = sample.second
+    frames = frame_activity(np.zeros(sample.audio.shape[-1]), sample.sample_rate).size
+    always_on = np.ones(frames, dtype=np.float32)
+    activity = sample.activity if sample.activity is not None else always_on
+    if second is None:
+        second_activity = np.zeros(frames, dtype=np.float32)
+    else:
+        second_activity = second.activity if second.activity is not None else always_on
     return {
         "audio": sample.audio,
         "rgb": sample.rgb,
@@ -97,6 +104,8 @@ def sample_fields(sample: Sample) -> dict[str, Any]:
         "second_visibility": int(second.visibility) if second else NO_SECOND_SOURCE,
         "rt60_s": sample.rt60_s,
         "content": int(sample.content),
+        "activity": np.asarray(activity, dtype=np.float32),
+        "second_activity": np.asarray(second_activity, dtype=np.float32),
     }
 
 
@@ -147,7 +156,8 @@ def _tuples(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fingerprint(seed: int, config: SceneConfig, taxonomy: Taxonomy) -> str:
-    text = json.dumps([seed, config_to_dict(config), taxonomy.to_dict()], sort_keys=True)
+    # The format version is part of it: a shard of an older layout is regenerated, not reused.
+    text = json.dumps([FORMAT_VERSION, seed, config_to_dict(config), taxonomy.to_dict()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

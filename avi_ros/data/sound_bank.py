@@ -89,14 +89,18 @@ class SoundBank:
         return audio
 
     def draw(self, class_name: str, rng: np.random.Generator, n_samples: int) -> np.ndarray:
-        """A random clip of the class, randomly cropped (or zero-padded at a random offset) to
-        ``n_samples``; float32, peak 1. Raises KeyError if the bank has no clip of that class."""
+        """A random clip of the class, cropped (or zero-padded at a random offset) to ``n_samples``;
+        float32, peak 1. Raises KeyError if the bank has no clip of that class.
+
+        A crop of a long recording always holds part of the sound itself (``active_crop_start``):
+        a crop of a pause, normalised to peak 1, would be silence or room tone labelled as the
+        class, which teaches the model to report hazards it cannot hear."""
         if class_name not in self.clips:
             raise KeyError(f"sound bank has no clips of class '{class_name}'; it has {sorted(self.clips)}")
         paths = self.clips[class_name]
         audio = self._load(paths[int(rng.integers(len(paths)))])
         if audio.size >= n_samples:
-            start = int(rng.integers(audio.size - n_samples + 1))
+            start = active_crop_start(audio, rng, n_samples, self.sample_rate)
             out = audio[start : start + n_samples].astype(np.float32)
         else:
             out = np.zeros(n_samples, dtype=np.float32)
@@ -104,3 +108,22 @@ class SoundBank:
             out[start : start + audio.size] = audio
         peak = float(np.abs(out).max())
         return out / peak if peak > 0 else out
+
+
+ACTIVE_FRAME_S = 0.1  # envelope resolution of the crop choice [s]
+ACTIVE_RANGE_DB = 30.0  # a frame "sounds" when within this of the clip's loudest frame [dB]
+
+
+def active_crop_start(audio: np.ndarray, rng: np.random.Generator, n_samples: int, sample_rate: int) -> int:
+    """Start [samples] of a random ``n_samples`` crop of ``audio`` that contains at least one frame
+    within ``ACTIVE_RANGE_DB`` of the clip's loudest ``ACTIVE_FRAME_S`` frame."""
+    hop = max(1, round(ACTIVE_FRAME_S * sample_rate))
+    frames = audio.size // hop
+    if frames == 0 or audio.size == n_samples:
+        return int(rng.integers(audio.size - n_samples + 1))
+    rms = np.sqrt(np.mean(audio[: frames * hop].astype(np.float64).reshape(frames, hop) ** 2, axis=1))
+    active = np.flatnonzero(rms >= rms.max() * 10.0 ** (-ACTIVE_RANGE_DB / 20.0))
+    frame = int(active[rng.integers(active.size)]) if rms.max() > 0 else 0
+    lo = max(0, (frame + 1) * hop - n_samples)
+    hi = min(frame * hop, audio.size - n_samples)
+    return int(rng.integers(lo, max(lo, hi) + 1))
