@@ -10,8 +10,10 @@ their fields.
 
 from __future__ import annotations
 
+import os
 import subprocess
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,10 +25,41 @@ from avi_ros.models.freezing import MODEL_PARTS
 from avi_ros.models.imagination import ModelConfig
 from avi_ros.occlusion import OcclusionConfig
 from avi_ros.taxonomy import default_taxonomy
+from training.decision_config import DecisionConfig
 from training.losses import LossConfig
 from training.typed_config import ConfigError, apply_overrides, build, to_plain
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+BANK_AUTO = "auto"
+_notified_missing_banks: set[Path] = set()
+
+
+def resolve_bank_split(sound_bank: str | None, split_name: str) -> Path | None:
+    """``<sound_bank>/<split_name>`` when the bank has that split, else None (with a one-line
+    notice per missing bank, since the scenes then fall back to the procedural sounds).
+
+    ``auto`` means the bank ``make sounds`` builds (``$AVI_ROS_SOUNDS/bank``); ``~`` and
+    environment variables expand; relative paths start at the repository root."""
+    if sound_bank is None:
+        return None
+    if sound_bank == BANK_AUTO:
+        from avi_ros.sounds.fetch import cache_root
+
+        root = cache_root() / "bank"
+    else:
+        root = Path(os.path.expandvars(os.path.expanduser(sound_bank)))
+        root = root if root.is_absolute() else REPO_ROOT / root
+    folder = root / split_name
+    if folder.is_dir() and any(folder.iterdir()):
+        return folder.resolve()
+    if root not in _notified_missing_banks:
+        _notified_missing_banks.add(root)
+        print(
+            f"no real sound bank at {root} (build it with: make sounds); "
+            "the scenes use the procedural sounds only",
+            file=sys.stderr,
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -53,6 +86,10 @@ class DataConfig:
     ``camera_width`` x ``camera_height`` [px] is the rendered camera (with the field of view of
     ``scene.intrinsics``). The prepared inputs of a split are held in memory as tensors.
     ``scene.wide: {}`` selects the wide domain-randomisation profile (``avi_ros.data.domain``).
+    ``sound_bank``: a real sound bank (``make sounds``; ``auto`` = ``$AVI_ROS_SOUNDS/bank``): the
+    training split draws its recordings from ``<bank>/train`` and validation from ``<bank>/val``,
+    so model selection never hears a training recording. Without a bank the scenes use the
+    procedural sounds only, and a one-line notice says so.
     ``acs_transforms``: FOA channel-swap augmentation of the training split, 0 (off), 8 or 16
     transforms, restricted per sample so the camera view stays consistent (``training.augment``).
     """
@@ -66,6 +103,7 @@ class DataConfig:
     scene: SceneConfig = field(default_factory=SceneConfig)
     generation_workers: int = 2
     starss23_root: str | None = None
+    sound_bank: str | None = None
     acs_transforms: int = 0
 
     def __post_init__(self) -> None:
@@ -84,9 +122,12 @@ class DataConfig:
         if self.source == "starss23" and not self.starss23_root:
             raise ValueError("starss23_root: expected the STARSS23 folder when source is 'starss23'")
 
-    def scene_config(self) -> SceneConfig:
-        """The scene config with the camera resized to ``camera_width`` x ``camera_height``."""
-        return self.scene.with_image_size(self.camera_width, self.camera_height)
+    def scene_config(self, split_name: str | None = None) -> SceneConfig:
+        """The scene config with the camera resized to ``camera_width`` x ``camera_height`` and,
+        for a named split (``train``/``val``) with a ``sound_bank``, that split's recordings."""
+        scene = self.scene.with_image_size(self.camera_width, self.camera_height)
+        bank_split = resolve_bank_split(self.sound_bank, split_name) if split_name else None
+        return replace(scene, sound_dir=str(bank_split)) if bank_split is not None else scene
 
 
 @dataclass(frozen=True)
@@ -212,7 +253,7 @@ class ExperimentConfig:
     """A whole training run. ``output_dir`` may contain ``{name}``."""
 
     name: str = "run"
-    task: Literal["imagination", "seld_pretrain"] = "imagination"
+    task: Literal["imagination", "seld_pretrain", "decision"] = "imagination"
     seed: int = 0
     output_dir: str = "runs/{name}"
     data: DataConfig = field(default_factory=DataConfig)
@@ -225,6 +266,7 @@ class ExperimentConfig:
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)  # task: decision only
 
     def __post_init__(self) -> None:
         if not self.stages:

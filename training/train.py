@@ -1,6 +1,7 @@
-"""Train the imagination model (or pre-train the SELD encoder) from a YAML config.
+"""Train the imagination model, pre-train the SELD encoder, or train the decision stage from a YAML config.
 
     python training/train.py --config training/configs/demo.yaml [key=value ...]
+    python training/train.py --config training/configs/decision.yaml
     python training/train.py --resume runs/demo
     torchrun --nproc_per_node 2 training/train.py --config training/configs/default.yaml
 

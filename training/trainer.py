@@ -39,6 +39,7 @@ from avi_ros.pipeline import resolve_device
 from training.augment import acs_for_run
 from training.config import ExperimentConfig, StageConfig, write_resolved_config
 from training.data import InputStore, batch_fingerprint, epoch_batches
+from training.decision_task import DecisionTask
 from training.distributed import DistInfo, any_rank, barrier, gather_objects, init_distributed
 from training.imagination_task import ImaginationTask
 from training.precision import grad_scaler
@@ -53,7 +54,11 @@ from training.seld_task import SeldPretrainTask
 from training.task import EvalResult, Task
 from training.typed_config import ConfigError
 
-TASKS: dict[str, type[Task]] = {"imagination": ImaginationTask, "seld_pretrain": SeldPretrainTask}
+TASKS: dict[str, type[Task]] = {
+    "imagination": ImaginationTask,
+    "seld_pretrain": SeldPretrainTask,
+    "decision": DecisionTask,
+}
 
 
 @dataclass
@@ -414,7 +419,7 @@ class Trainer:
                 self.task.save(model, self.checkpoint_dir / "best", None, self._progress(position))
             # One whole line per validation: progress bars are off in a log file.
             print(
-                f"epoch {position.epoch + 1}/{self.config.total_epochs} [{stage.name}] "
+                f"epoch {position.epoch}/{self.config.total_epochs} [{stage.name}] "
                 f"{self.config.runtime.select_metric}={value:.4f}" + (" (best)" if improved else ""),
                 file=sys.stderr,
                 flush=True,
