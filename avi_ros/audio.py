@@ -13,8 +13,18 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import resample_poly
 
+from avi_ros.events import BAD_CHANNELS, BAD_FORMAT, BAD_RATE, EMPTY, NON_FINITE, OUT_OF_RANGE, TRUNCATED
+
 SAMPLE_RATE = 24_000  # Hz, the DCASE2023 SELD rate.
 FOA_CHANNELS = 4
+# Sample rates a microphone driver can have [Hz]. Outside them a chunk is rejected: resampling
+# costs CPU and memory in proportion to 24 kHz / rate (a 480-sample chunk "at 1 Hz" is 8 minutes
+# of audio), and above 768 kHz the polyphase ratio no longer fits a bounded filter.
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 768_000
+# float32 PCM is nominally in [-1, 1]. Peaks beyond 100 (40 dB over full scale) are not audio but a
+# driver writing another format as float32; their power would overflow the features to inf.
+MAX_FLOAT_AMPLITUDE = 100.0
 
 PCM_DTYPES: dict[str, np.dtype] = {
     "float32": np.dtype("<f4"),
@@ -40,27 +50,35 @@ def decode_pcm(data: bytes, sample_format: str, channel_count: int) -> np.ndarra
     """Interleaved little-endian PCM bytes -> float32 [channels, samples] in [-1, 1).
 
     Raises AudioFormatError (reasons: ``bad_format``, ``empty``, ``truncated``,
-    ``non_finite``) instead of guessing, so the caller can count and drop the chunk.
+    ``non_finite``, ``out_of_range``) instead of guessing, so the caller can count and drop
+    the chunk. Out of range means float32 peaks above ``MAX_FLOAT_AMPLITUDE``.
     """
     dtype = PCM_DTYPES.get(sample_format)
     if dtype is None:
         raise AudioFormatError(
-            "bad_format", f"unsupported sample format '{sample_format}'; expected one of {list(PCM_DTYPES)}"
+            BAD_FORMAT, f"unsupported sample format '{sample_format}'; expected one of {list(PCM_DTYPES)}"
         )
     if channel_count <= 0:
-        raise AudioFormatError("bad_format", f"channel_count must be positive, got {channel_count}")
+        raise AudioFormatError(BAD_FORMAT, f"channel_count must be positive, got {channel_count}")
     if len(data) == 0:
-        raise AudioFormatError("empty", "audio chunk has no data")
+        raise AudioFormatError(EMPTY, "audio chunk has no data")
     frame_bytes = dtype.itemsize * channel_count
     if len(data) % frame_bytes:
         raise AudioFormatError(
-            "truncated",
+            TRUNCATED,
             f"{len(data)} bytes is not a whole number of {channel_count}-channel {sample_format} frames",
         )
     samples = np.frombuffer(data, dtype=dtype).reshape(-1, channel_count).T
     audio = samples.astype(np.float32) / np.float32(_PCM_SCALE[sample_format])
-    if not np.isfinite(audio).all():
-        raise AudioFormatError("non_finite", "audio chunk contains NaN or inf samples")
+    peak = float(np.max(np.abs(audio)))  # NaN or inf propagate to the peak
+    if not math.isfinite(peak):
+        raise AudioFormatError(NON_FINITE, "audio chunk contains NaN or inf samples")
+    if peak > MAX_FLOAT_AMPLITUDE:
+        raise AudioFormatError(
+            OUT_OF_RANGE,
+            f"audio peak {peak:.3g} is over {MAX_FLOAT_AMPLITUDE:g} x full scale: not {sample_format} "
+            "PCM (check the driver's sample format)",
+        )
     return audio
 
 
@@ -89,14 +107,14 @@ def to_acn_sn3d(audio: np.ndarray, channel_order: str, normalization: str) -> np
     """
     if channel_order not in CHANNEL_ORDERS:
         raise AudioFormatError(
-            "bad_format", f"unknown channel order '{channel_order}'; expected {CHANNEL_ORDERS}"
+            BAD_FORMAT, f"unknown channel order '{channel_order}'; expected {CHANNEL_ORDERS}"
         )
     if normalization not in NORMALIZATIONS:
         raise AudioFormatError(
-            "bad_format", f"unknown normalization '{normalization}'; expected {NORMALIZATIONS}"
+            BAD_FORMAT, f"unknown normalization '{normalization}'; expected {NORMALIZATIONS}"
         )
     if audio.shape[0] != FOA_CHANNELS:
-        raise AudioFormatError("bad_channels", f"FOA needs {FOA_CHANNELS} channels, got {audio.shape[0]}")
+        raise AudioFormatError(BAD_CHANNELS, f"FOA needs {FOA_CHANNELS} channels, got {audio.shape[0]}")
     out = audio[[0, 2, 3, 1]] if channel_order == "FuMa" else audio.copy()
     if normalization == "FuMa":
         out[0] *= math.sqrt(2.0)
@@ -105,11 +123,26 @@ def to_acn_sn3d(audio: np.ndarray, channel_order: str, normalization: str) -> np
     return out.astype(np.float32, copy=False)
 
 
+def check_sample_rate(rate: int) -> None:
+    """AudioFormatError ``bad_rate`` unless ``MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE`` [Hz]."""
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioFormatError(
+            BAD_RATE,
+            f"sample rate {rate} Hz is outside the {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz "
+            "a microphone can have",
+        )
+
+
 def resample(audio: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
-    """Polyphase resampling of [channels, samples] from rate_in to rate_out [Hz]."""
+    """Polyphase resampling of [channels, samples] from rate_in to rate_out [Hz].
+
+    Both rates must lie in ``MIN_SAMPLE_RATE..MAX_SAMPLE_RATE`` (else AudioFormatError
+    ``bad_rate``), which bounds the output to 96 x the input and keeps the polyphase ratio
+    (limited to a denominator of 1000) at least 1/96, so it never rounds to zero.
+    """
     if rate_in == rate_out:
         return audio
-    if rate_in <= 0:
-        raise AudioFormatError("bad_rate", f"sample rate must be positive, got {rate_in}")
+    check_sample_rate(rate_in)
+    check_sample_rate(rate_out)
     ratio = Fraction(rate_out, rate_in).limit_denominator(1000)
     return resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)

@@ -192,7 +192,7 @@ def test_replay_estimates_equal_what_the_live_node_publishes(replayed, bag, chec
         _wait_for_answers(received, len(result.records))
     finally:
         executor.shutdown(timeout_sec=5.0)
-        node._stop_activity()
+        node.stop()
         node.destroy_node()
         listener.destroy_node()
         player_node.destroy_node()

@@ -205,7 +205,8 @@ def test_diagnostics_group_counts_and_warn_on_new_events():
     stats = NodeStats()
     stats.message_in("audio")
     stats.message_in("audio")
-    stats.frame_done(inference_ms=12.0, end_to_end_ms=20.0)
+    stats.rgbd_received(7)
+    stats.frame_done(7, inference_ms=12.0, stamp_age_ms=30.0, inference_thread_cpu_s=0.5, model_ms=8.0)
     events = {"audio.bad_channels": 2, "frame.audio_timeout": 1, "audio.gap": 3, "rgbd.unmatched": 4}
     header = conversions.make_header(0, "")
     array = diagnostic_array(stats.snapshot(events), header, "perception", "hw")
@@ -213,12 +214,28 @@ def test_diagnostics_group_counts_and_warn_on_new_events():
     assert array.status[0].level == DiagnosticStatus.WARN
     assert values["bad.audio.bad_channels"] == "2" and values["bad_messages"] == "2"
     assert values["dropped.frame.audio_timeout"] == "1" and values["dropped.rgbd.unmatched"] == "4"
-    assert values["frames_dropped"] == "5" and values["audio_gaps"] == "3"
+    assert values["frames_dropped"] == "5" and values["audio_gaps"] == "3" and values["errors"] == "0"
+    assert values["messages_in.audio"] == "2"
     assert float(values["inference_ms.p50"]) == pytest.approx(12.0)
-    assert float(values["end_to_end_ms.p95"]) == pytest.approx(20.0)
+    assert float(values["stamp_age_ms.p95"]) == pytest.approx(30.0)
+    assert 0.0 <= float(values["end_to_end_ms.p95"]) < 60_000.0  # set received -> published
+    assert float(values["cpu_percent.inference_thread"]) > 0.0
+    assert float(values["cpu_percent.model_forward"]) > 0.0
     # Nothing new since the last snapshot and inputs alive: OK.
     again = diagnostic_array(stats.snapshot(events), header, "perception", "hw")
     assert again.status[0].level == DiagnosticStatus.OK
+
+
+def test_diagnostics_report_node_errors_as_errors():
+    stats = NodeStats()
+    stats.message_in("rgb")
+    events = {"internal_error.KeyError": 1, "inference.error": 2, "rgb.truncated": 1}
+    array = diagnostic_array(stats.snapshot(events), conversions.make_header(0, ""), "perception", "hw")
+    values = diagnostic_values(array)
+    assert array.status[0].level == DiagnosticStatus.ERROR
+    assert "internal_error.KeyError" in array.status[0].message
+    assert values["error.internal_error.KeyError"] == "1" and values["error.inference.error"] == "2"
+    assert values["errors"] == "3" and values["bad_messages"] == "1"
 
 
 def test_sensor_qos_and_mismatch_hint():

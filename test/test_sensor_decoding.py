@@ -8,12 +8,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from avi_ros.audio import encode_pcm, foa_encoding_gains
+from avi_ros.audio import AudioFormatError, encode_pcm, foa_encoding_gains, resample
 from avi_ros.bag.messages import MessageFactory
 from avi_ros.frame_assembly import AssemblyConfig, EventCounter, FrameAssembler
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.sensor_decoding import (
     SensorInputError,
+    check_image_message,
+    check_rgbd,
     decode_color_image,
     decode_depth_image,
     decode_foa_chunk,
@@ -232,3 +234,131 @@ def test_intake_feeds_the_assembler_and_counts_bad_messages():
     assert not intake.add_rgbd(rgb_msg, rgbd_messages(2, 5)[1], info_msg, frame_stamp)
     assert events.snapshot() == {"audio.bad_format": 1, "audio.resampled": 1, "rgbd.size_mismatch": 1}
     assert assembler.take_ready() is None
+
+
+# --- hostile input (issue 12: found by fuzzing the node) ---------------------------------------
+
+
+def foa_args(**kwargs) -> dict:
+    return {
+        "data": encode_pcm(np.zeros((4, 480)), "float32"),
+        "sample_format": "float32",
+        "sample_rate": 24_000,
+        "channel_count": 4,
+        "frame_sample_count": 480,
+        "channel_order": "ACN",
+        "normalization": "SN3D",
+        **kwargs,
+    }
+
+
+@pytest.mark.parametrize("rate", [48_000_001, 4_294_967_295, 1, 7_999])
+def test_absurd_sample_rates_are_rejected_before_any_resampling(rate):
+    with pytest.raises(SensorInputError) as err:
+        decode_foa_chunk(**foa_args(sample_rate=rate))
+    assert err.value.reason == "bad_rate"
+    with pytest.raises(AudioFormatError) as err:
+        resample(np.zeros((4, 480), np.float32), rate, 24_000)
+    assert err.value.reason == "bad_rate"
+
+
+@pytest.mark.parametrize("rate", [8_000, 44_100, 96_000, 768_000])
+def test_real_microphone_rates_are_resampled(rate):
+    chunk = decode_foa_chunk(
+        **foa_args(
+            sample_rate=rate,
+            data=encode_pcm(np.zeros((4, rate // 50)), "float32"),
+            frame_sample_count=rate // 50,
+        )
+    )
+    assert chunk.resampled and chunk.audio.shape == (4, 480)
+
+
+def test_float_audio_far_beyond_full_scale_is_rejected_as_out_of_range():
+    loud = np.full((4, 480), 1e20)
+    with pytest.raises(SensorInputError) as err:
+        decode_foa_chunk(**foa_args(data=encode_pcm(loud, "float32")))
+    assert err.value.reason == "out_of_range"
+    hot = np.full((4, 480), 2.0)  # clipping a little over full scale is still audio
+    np.testing.assert_array_equal(decode_foa_chunk(**foa_args(data=encode_pcm(hot, "float32"))).audio, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("k", "reason"),
+    [
+        ([1e-30, 0, 2.5, 0, 1e-30, 2, 0, 0, 1], "bad_focal"),  # a field of view of 180 deg
+        ([1e30, 0, 2.5, 0, 1e30, 2, 0, 0, 1], "bad_focal"),  # of 0 deg
+        ([4, 0, 1e9, 0, 4, 2, 0, 0, 1], "bad_principal_point"),
+        ([4, 0, 2.5, 0, np.nan, 2, 0, 0, 1], "invalid"),
+    ],
+)
+def test_implausible_intrinsics_are_rejected(k, reason):
+    with pytest.raises(SensorInputError) as err:
+        intrinsics_from_camera_info(np.array(k, np.float64), 5, 4, (4, 5, 3))
+    assert err.value.reason == reason
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 10_000), (10_000, 1), (9000, 9000)])
+def test_images_no_camera_makes_are_rejected_from_the_header(height, width):
+    class Sized:  # the size of a payload that is never read
+        def __len__(self) -> int:
+            return height * width * 3
+
+    with pytest.raises(SensorInputError) as err:
+        decode_color_image("rgb8", height, width, width * 3, Sized())
+    assert err.value.reason == "bad_shape"
+
+
+def test_checking_a_set_reads_its_headers_only_and_decoding_converts_the_pixels():
+    rgb_msg, depth_msg, info_msg = rgbd_messages()
+    rgbd = check_rgbd(rgb_msg, depth_msg, info_msg)
+    assert rgbd.stamp_ns == STAMP_NS and rgbd.warnings == ()
+    assert rgbd.intrinsics == CameraIntrinsics.from_fov(5, 4, 1.0)
+    images = rgbd.decode()
+    np.testing.assert_array_equal(images.rgb, decode_rgbd(rgb_msg, depth_msg, info_msg).rgb)
+
+
+def with_stamp(message, nanosec: int):
+    stamp = dataclasses.replace(message.header.stamp, nanosec=nanosec)
+    return dataclasses.replace(message, header=dataclasses.replace(message.header, stamp=stamp))
+
+
+@pytest.mark.parametrize("part", range(3))
+def test_a_nanosec_beyond_one_second_is_a_bad_stamp(part):
+    messages = list(rgbd_messages())
+    messages[part] = with_stamp(messages[part], 4_294_967_295)
+    stream = ("rgb", "depth", "camera_info")[part]
+    with pytest.raises(SensorInputError) as err:
+        check_rgbd(*messages)
+    assert err.value.reason == f"{stream}.bad_stamp"
+    with pytest.raises(SensorInputError) as err:
+        check_image_message(part, messages[part])
+    assert err.value.reason == f"{stream}.bad_stamp"
+
+
+def test_intake_counts_hostile_input_and_keeps_frames_whose_unused_calibration_is_broken():
+    factory, events = MessageFactory(), EventCounter()
+    assembler = FrameAssembler(480, AssemblyConfig(), events)
+    intake = SensorIntake(assembler, events)
+    audio = plane_wave(480, 24_000)
+    good = factory.foa_audio(STAMP_NS, "mic", audio)
+    assert intake.add_audio(with_stamp(good, 4_294_967_295), STAMP_NS) is None
+    assert intake.add_audio(dataclasses.replace(good, sample_rate=48_000_001), STAMP_NS) is None
+    assert intake.add_audio(dataclasses.replace(good, sample_rate=1), STAMP_NS) is None
+    for k in range(5):
+        assert (
+            intake.add_audio(factory.foa_audio(STAMP_NS + k * 20_000_000, "mic", audio), STAMP_NS) is not None
+        )
+    rgb_msg, depth_msg, info_msg = rgbd_messages()
+    frame_stamp = STAMP_NS + 60_000_000
+    for message in (rgb_msg, depth_msg, info_msg):
+        message.header.stamp = factory.header(frame_stamp, "cam").stamp
+    p = np.array(info_msg.p, np.float64)
+    p[3] = np.nan
+    assert intake.add_rgbd(rgb_msg, depth_msg, dataclasses.replace(info_msg, p=p), frame_stamp)
+    assert assembler.take_ready().stamp_ns == frame_stamp
+    assert events.snapshot() == {
+        "audio.bad_rate": 2,
+        "audio.bad_stamp": 1,
+        "camera_info.unused_calibration_invalid": 1,
+    }

@@ -1,23 +1,29 @@
-"""/diagnostics for the perception node: input rates, latency, drops and bad input by reason.
+"""/diagnostics for the perception node: input rates, latency, CPU, drops and bad input by reason.
 
 ``NodeStats`` collects (thread-safe, on the wall clock so rates stay meaningful under
 bag replay) and ``diagnostic_array`` turns a snapshot into one ``DiagnosticStatus``.
 The level is WARN when frames were dropped or input was bad during the last period, and
-ERROR when no frame has been processed for ``stale_after_s`` while inputs arrive.
+ERROR when the node itself failed during the period (``internal_error.*``,
+``inference.error``) or when no frame has been processed for ``stale_after_s`` while inputs
+arrive.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
-INPUT_STREAMS = ("audio", "rgb", "depth", "camera_info")
+from avi_ros.events import AUDIO, is_drop, is_error, is_gap
+from avi_ros.sensor_decoding import RGBD_INPUTS
+
+INPUT_STREAMS = (AUDIO, *RGBD_INPUTS)
+RECEIVED_MEMORY = 64  # synchronised sets whose arrival time is kept for the end-to-end latency
 
 
 class RateMeter:
@@ -61,6 +67,9 @@ class LatencyWindow:
 
 @dataclass
 class StatsSnapshot:
+    """What ``diagnostic_array`` reports. Latencies [ms]; CPU in percent of one core over the
+    period since the previous snapshot."""
+
     rates_hz: dict[str, float]
     inference_ms_p50: float
     inference_ms_p95: float
@@ -70,37 +79,86 @@ class StatsSnapshot:
     events: dict[str, int]
     seconds_since_last_frame: float
     new_events: dict[str, int] = field(default_factory=dict)
+    messages_in: dict[str, int] = field(default_factory=dict)
+    stamp_age_ms_p50: float = float("nan")
+    stamp_age_ms_p95: float = float("nan")
+    cpu_percent_process: float = float("nan")
+    cpu_percent_inference: float = float("nan")
+    model_forward_percent: float = float("nan")
 
 
 class NodeStats:
-    """What the node reports; every method is safe to call from any thread."""
+    """What the node reports; every method is safe to call from any thread.
+
+    Latencies: ``inference`` is ``Pipeline.run``; ``end_to_end`` runs from the moment the
+    synchronised RGB-D set reached the node (``rgbd_received``) to its publication;
+    ``stamp_age`` from the sensor stamp to the publication, on the node's clock. CPU: the
+    whole process, the inference worker thread, and the model forward pass (its wall time,
+    which is CPU time with one torch thread), each in percent of one core.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rates = {name: RateMeter() for name in (*INPUT_STREAMS, "frames")}
+        self._messages_in: Counter[str] = Counter()
         self._inference = LatencyWindow()
         self._end_to_end = LatencyWindow()
+        self._stamp_age = LatencyWindow()
+        self._received: OrderedDict[int, float] = OrderedDict()  # stamp [ns] -> monotonic arrival [s]
         self.frames_processed = 0
         self._last_frame_s = time.monotonic()
         self._reported_events: dict[str, int] = {}
+        self._inference_cpu_s = 0.0
+        self._model_s = 0.0
+        self._cpu_mark = (time.monotonic(), time.process_time(), 0.0, 0.0)
 
     def message_in(self, stream: str) -> None:
         with self._lock:
             self._rates[stream].tick(time.monotonic())
+            self._messages_in[stream] += 1
 
-    def frame_done(self, inference_ms: float, end_to_end_ms: float) -> None:
+    def message_counts(self) -> dict[str, int]:
+        """Messages received so far, per input stream (bad ones included)."""
+        with self._lock:
+            return dict(self._messages_in)
+
+    def rgbd_received(self, stamp_ns: int) -> None:
+        """A synchronised set stamped ``stamp_ns`` reached the node (start of ``end_to_end``)."""
+        with self._lock:
+            self._received[stamp_ns] = time.monotonic()
+            while len(self._received) > RECEIVED_MEMORY:
+                self._received.popitem(last=False)
+
+    def frame_done(
+        self,
+        stamp_ns: int,
+        inference_ms: float,
+        stamp_age_ms: float,
+        inference_thread_cpu_s: float,
+        model_ms: float = 0.0,
+    ) -> None:
+        """The frame stamped ``stamp_ns`` was published. ``inference_thread_cpu_s``: the worker's
+        ``time.thread_time()`` now (its CPU so far; torch's extra intra-op threads are not in it);
+        ``model_ms``: the model forward's part of ``inference_ms``."""
         with self._lock:
             now = time.monotonic()
+            received = self._received.pop(stamp_ns, None)
             self._rates["frames"].tick(now)
             self._inference.add(inference_ms)
-            self._end_to_end.add(end_to_end_ms)
+            self._end_to_end.add((now - received) * 1e3 if received is not None else inference_ms)
+            self._stamp_age.add(stamp_age_ms)
             self.frames_processed += 1
             self._last_frame_s = now
+            self._inference_cpu_s = inference_thread_cpu_s
+            self._model_s += model_ms * 1e-3
 
     def snapshot(self, events: dict[str, int]) -> StatsSnapshot:
         """Current figures; ``new_events`` are the counts added since the previous snapshot."""
         with self._lock:
-            now = time.monotonic()
+            now, cpu = time.monotonic(), time.process_time()
+            then, cpu_then, inference_then, model_then = self._cpu_mark
+            self._cpu_mark = (now, cpu, self._inference_cpu_s, self._model_s)
+            elapsed = max(now - then, 1e-9)
             new = {k: v - self._reported_events.get(k, 0) for k, v in events.items()}
             self._reported_events = dict(events)
             return StatsSnapshot(
@@ -113,15 +171,13 @@ class NodeStats:
                 events=dict(events),
                 seconds_since_last_frame=now - self._last_frame_s,
                 new_events={k: v for k, v in new.items() if v > 0},
+                messages_in=dict(self._messages_in),
+                stamp_age_ms_p50=self._stamp_age.percentile(50),
+                stamp_age_ms_p95=self._stamp_age.percentile(95),
+                cpu_percent_process=100.0 * (cpu - cpu_then) / elapsed,
+                cpu_percent_inference=100.0 * (self._inference_cpu_s - inference_then) / elapsed,
+                model_forward_percent=100.0 * (self._model_s - model_then) / elapsed,
             )
-
-
-def _is_drop(reason: str) -> bool:
-    return reason.startswith("frame.") or reason == "rgbd.unmatched"
-
-
-def _is_gap(reason: str) -> bool:
-    return reason in ("audio.gap", "audio.gap_filled")
 
 
 def diagnostic_array(
@@ -129,11 +185,16 @@ def diagnostic_array(
 ) -> DiagnosticArray:
     """One DiagnosticStatus with every figure as a key/value (``bad.<stream>.<reason>`` etc.)."""
     events = snapshot.events
-    dropped = sum(v for k, v in events.items() if _is_drop(k))
-    gaps = sum(v for k, v in events.items() if _is_gap(k))
-    bad = sum(v for k, v in events.items() if not _is_drop(k) and not _is_gap(k))
+    groups = {reason: _group(reason) for reason in events}
+    totals: Counter[str] = Counter()
+    for reason, count in events.items():
+        totals[groups[reason]] += count
     inputs_alive = any(snapshot.rates_hz[s] > 0 for s in INPUT_STREAMS)
-    if inputs_alive and snapshot.seconds_since_last_frame > stale_after_s:
+    new_errors = {k: v for k, v in snapshot.new_events.items() if is_error(k)}
+    if new_errors:
+        level = DiagnosticStatus.ERROR
+        message = "node errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(new_errors.items()))
+    elif inputs_alive and snapshot.seconds_since_last_frame > stale_after_s:
         level, message = DiagnosticStatus.ERROR, "inputs arrive but no frame was processed recently"
     elif snapshot.new_events:
         level = DiagnosticStatus.WARN
@@ -143,21 +204,37 @@ def diagnostic_array(
     else:
         level, message = DiagnosticStatus.OK, "ok"
     values = [KeyValue(key=f"rate_hz.{k}", value=f"{v:.2f}") for k, v in snapshot.rates_hz.items()]
+    inputs = sorted(snapshot.messages_in.items())
+    values += [KeyValue(key=f"messages_in.{k}", value=str(n)) for k, n in inputs]
     values += [
         KeyValue(key="inference_ms.p50", value=f"{snapshot.inference_ms_p50:.2f}"),
         KeyValue(key="inference_ms.p95", value=f"{snapshot.inference_ms_p95:.2f}"),
         KeyValue(key="end_to_end_ms.p50", value=f"{snapshot.end_to_end_ms_p50:.2f}"),
         KeyValue(key="end_to_end_ms.p95", value=f"{snapshot.end_to_end_ms_p95:.2f}"),
+        KeyValue(key="stamp_age_ms.p50", value=f"{snapshot.stamp_age_ms_p50:.2f}"),
+        KeyValue(key="stamp_age_ms.p95", value=f"{snapshot.stamp_age_ms_p95:.2f}"),
+        KeyValue(key="cpu_percent.process", value=f"{snapshot.cpu_percent_process:.1f}"),
+        KeyValue(key="cpu_percent.inference_thread", value=f"{snapshot.cpu_percent_inference:.1f}"),
+        KeyValue(key="cpu_percent.model_forward", value=f"{snapshot.model_forward_percent:.1f}"),
         KeyValue(key="frames_processed", value=str(snapshot.frames_processed)),
-        KeyValue(key="frames_dropped", value=str(dropped)),
-        KeyValue(key="audio_gaps", value=str(gaps)),
-        KeyValue(key="bad_messages", value=str(bad)),
+        KeyValue(key="frames_dropped", value=str(totals["dropped"])),
+        KeyValue(key="audio_gaps", value=str(totals["gaps"])),
+        KeyValue(key="bad_messages", value=str(totals["bad"])),
+        KeyValue(key="errors", value=str(totals["error"])),
     ]
     for reason, count in sorted(events.items()):
-        group = "dropped" if _is_drop(reason) else "gaps" if _is_gap(reason) else "bad"
-        values.append(KeyValue(key=f"{group}.{reason}", value=str(count)))
+        values.append(KeyValue(key=f"{groups[reason]}.{reason}", value=str(count)))
     status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id, values=values)
     return DiagnosticArray(header=header, status=[status])
+
+
+def _group(reason: str) -> str:
+    """The diagnostics group of a reason key: dropped, gaps, error or bad (input)."""
+    if is_drop(reason):
+        return "dropped"
+    if is_gap(reason):
+        return "gaps"
+    return "error" if is_error(reason) else "bad"
 
 
 def diagnostic_values(array: DiagnosticArray) -> dict[str, str]:

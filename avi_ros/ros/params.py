@@ -69,7 +69,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "audio.max_wait_s",
         0.3,
-        "How long a synchronised RGB-D frame waits for its audio window before it is dropped [s].",
+        "How long a synchronised RGB-D frame waits for its audio window before it is dropped [s]. "
+        "Frames wait side by side (a newer frame never pushes out a waiting one); the newest "
+        "complete frame is inferred.",
         0.0,
         10.0,
     ),
@@ -107,7 +109,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "time_jump_reset_s",
         1.0,
         "A stamp (or /clock) this far behind the newest one means time went backwards (bag loop): "
-        "buffers reset [s].",
+        "the audio buffer, the waiting frames and the RGB-D synchroniser queues reset [s].",
         0.01,
         3600.0,
     ),
@@ -147,8 +149,16 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "or reliable.",
         choices=tuple(RELIABILITY_CHOICES),
     ),
-    ParamSpec("publish_markers", True, "Publish RViz markers (arrows + labels) on 'markers'."),
-    ParamSpec("publish_mask", True, "Publish the occlusion mask (mono8) on 'occlusion_mask'."),
+    ParamSpec(
+        "publish_markers",
+        True,
+        "Publish RViz markers (arrows + labels) on 'markers', while someone subscribes to it.",
+    ),
+    ParamSpec(
+        "publish_mask",
+        True,
+        "Publish the occlusion mask (mono8) on 'occlusion_mask', while someone subscribes to it.",
+    ),
     ParamSpec(
         "markers.length_mode",
         "distance",

@@ -8,41 +8,55 @@ A LifecycleNode (``rclpy.lifecycle``) that configures and activates itself unles
   create the publishers. A missing or invalid ``model_path`` fails here with a message that
   names the path and says how to train one.
 - activate: subscribe (sensor-data QoS unless ``qos_reliability`` says otherwise), start
-  the inference worker and the timers.
+  the inference worker and the diagnostics timer.
 
-Data path: RGB, depth and camera_info are matched by message_filters'
-ApproximateTimeSynchronizer where installed, else by the core ``ApproximateTimeSync`` with the
-same rule; audio chunks and matched sets go through the core ``SensorIntake`` (shared with the
-bag replay), which decodes them and feeds the ``FrameAssembler``; the assembler completes a
-frame when its audio window has arrived. One worker thread runs inference on the newest complete frame
-only (the assembler's one-slot mailbox), so inference never queues behind the sensors, and
-sensor callbacks never wait for inference. Every bad input is counted and logged once per
-reason per ``WARN_PERIOD_S``; nothing a message contains can stop the node.
+Data path, shared with ``avi-ros replay``: the core ``SensorIntake`` checks every message
+from its header on arrival (O(1), a bad one is counted under its reason); RGB, depth and
+camera_info are matched by the core ``ApproximateTimeSync`` (message_filters' rule, never
+message_filters itself, so live and replay match the same sets); the ``FrameAssembler`` joins
+each set with the audio window ending at its stamp. Sensor callbacks only store and wake: one
+worker thread takes the newest complete frame, converts its pixels (the only frame whose
+pixels are converted), runs the pipeline and publishes; it also expires frames that waited too
+long for audio. The node spins on a single-threaded executor (``make_executor``): measured on
+2 cores, rclpy's multi-threaded executor spent most of the CPU on its own futures.
+
+Nothing a message contains can stop the node: every callback runs behind a guard that counts
+an unexpected exception as ``internal_error.<Type>`` in /diagnostics, logs its traceback once
+and goes on. Bad input is counted and logged once per reason per ``WARN_PERIOD_S``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
 import time
-from collections import OrderedDict
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
+from rclpy.context import Context
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_system_default
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
-from avi_ros.frame_assembly import ApproximateTimeSync, EventCounter, FrameAssembler
+from avi_ros.events import (
+    AUDIO,
+    CLOCK_TIME_BACKWARDS,
+    INFERENCE_ERROR,
+    EventCounter,
+    internal_error_key,
+)
+from avi_ros.frame_assembly import ApproximateTimeSync, FrameAssembler
 from avi_ros.geometry import MicToCamera
 from avi_ros.msg import FoaAudio, HazardEstimateArray
 from avi_ros.pipeline import Pipeline
@@ -54,22 +68,39 @@ from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
 from avi_ros.sensor_decoding import RGBD_INPUTS
 from avi_ros.sensor_intake import SensorIntake
 from avi_ros.topics import OutputTopics, SensorTopics
-from avi_ros.types import Frame
-
-try:  # message_filters is part of a full ROS install, not of the pip wheels.
-    import message_filters
-except ImportError:
-    message_filters = None
+from avi_ros.types import Frame, PipelineResult
 
 NODE_NAME = "perception_node"
 WARN_PERIOD_S = 5.0
-EXPIRE_PERIOD_S = 0.05
+EXPIRE_PERIOD_S = 0.05  # how often the worker, when idle, drops frames that waited too long [s]
 INPUTS = SensorTopics()
 OUTPUTS = OutputTopics()
+RGBD_TYPES = (Image, Image, CameraInfo)  # in the order of RGBD_INPUTS and INPUTS.rgbd
+
+
+def make_executor(context: Context | None = None) -> SingleThreadedExecutor:
+    """The executor the node is spun by (also in the tests, so they run what ``main`` runs).
+
+    Single-threaded: the sensor callbacks are O(message) and the inference runs on the node's
+    own worker thread, so a second executor thread has nothing to do. Measured with
+    ``bench/bench_node.py --executor`` (demo model, 640x480, 2 cores): rclpy's
+    ``MultiThreadedExecutor`` spent about 80 % of the node's CPU on its own futures with the old
+    callbacks (issue 12); with the light callbacks it still costs 1.2-1.3 x this one's CPU
+    (46 % vs 38 % of a core at 10 Hz, 73 % vs 56 % at 15 Hz, where it answered 93 % vs 100 %).
+    ``rclpy.experimental.EventsExecutor`` (Kilted wheels) never brought the node up (no
+    /diagnostics within 60 s) and deadlocked ``publish`` from a second thread in-process.
+    """
+    return SingleThreadedExecutor(context=context)
 
 
 class PerceptionNode(LifecycleNode):
-    """See the module docstring. ``events`` counts every drop and bad input by reason."""
+    """See the module docstring. ``events`` counts every drop and bad input by reason.
+
+    Handles created by a transition are released by its mirror: configure/cleanup own the
+    pipeline, the intake, the synchroniser and the publishers; activate/deactivate own the
+    subscriptions, the worker, the diagnostics timer and the clock-jump callback.
+    ``start()`` runs configure + activate and ``stop()`` undoes them.
+    """
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
@@ -83,24 +114,18 @@ class PerceptionNode(LifecycleNode):
         self.intake: SensorIntake | None = None
         self.configure_error = ""
         self._last_warning: dict[str, float] = {}
+        self._tracebacks_logged: set[str] = set()
         self._warn_lock = threading.Lock()
-        # One exclusive group per stream keeps each stream in arrival order; the streams
-        # and the timers still run in parallel on the multi-threaded executor.
-        self._audio_group = MutuallyExclusiveCallbackGroup()
-        self._image_group = MutuallyExclusiveCallbackGroup()
-        self._timer_group = MutuallyExclusiveCallbackGroup()
         # Not _publishers/_subscriptions/_timers: rclpy.Node uses those names itself.
         self._outputs: dict[str, Any] = {}
         self._sensor_subs: list[Any] = []
-        self._activity_timers: list[Any] = []
-        self._mf_sync: Any = None
+        self._diagnostics_timer: Any = None
         self._sync: ApproximateTimeSync | None = None
-        self._sync_lock = threading.Lock()
+        self._sync_lock = threading.Lock()  # the synchroniser is shared with the clock-jump callback
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
-        self._received_at: OrderedDict[int, float] = OrderedDict()  # rgbd stamp -> monotonic arrival
-        self._jump_handle = None
-        self._warned_once: set[str] = set()
+        self._jump_handle: Any = None
+        self._info_logged: set[str] = set()
 
     @property
     def autostart(self) -> bool:
@@ -109,6 +134,7 @@ class PerceptionNode(LifecycleNode):
     # --- lifecycle -------------------------------------------------------------------------
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Parameters, extrinsic, model, intake and publishers; FAILURE with the reason logged."""
         try:
             settings = read_settings(self)
         except ValueError as exc:
@@ -118,9 +144,86 @@ class PerceptionNode(LifecycleNode):
                 "parameter model_path is required and empty: give the checkpoint directory of a trained "
                 f"model (model_path:=/path/to/checkpoint). Produce one with: {TRAIN_HINT}"
             )
+        pipeline = self._load_pipeline(settings)
+        if pipeline is None:
+            return TransitionCallbackReturn.FAILURE
+        self.settings, self.pipeline = settings, pipeline
+        self.assembler = FrameAssembler(pipeline.window_samples, settings.assembly, self.events)
+        self.intake = SensorIntake(self.assembler, self.events)
+        self._sync = ApproximateTimeSync(
+            RGBD_INPUTS,
+            settings.sync_queue_size,
+            settings.sync_slop_s,
+            self._on_rgbd,
+            self.events,
+            backwards_reset_s=settings.assembly.backwards_reset_s,
+        )
+        self._create_publishers()
+        self.get_logger().info(
+            f"model '{settings.model_path}' on {pipeline.device}, {pipeline.precision} "
+            f"({torch.get_num_threads()} CPU threads): classes {pipeline.taxonomy.names}, "
+            f"audio window {pipeline.window_samples} samples; RGB-D sync slop {settings.sync_slop_s} s"
+        )
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe, start the inference worker, the diagnostics timer and the clock-jump callback."""
+        assert self.settings is not None
+        self._subscribe(self.settings)
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._inference_loop, name="avi_ros_inference", daemon=True)
+        self._worker.start()
+        # Diagnostics run on the steady clock, so they keep coming while a bag is paused.
+        self._diagnostics_timer = self.create_timer(
+            self.settings.diagnostics_period_s,
+            self._guarded(self._publish_diagnostics),
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
+        )
+        jump_s = self.settings.assembly.backwards_reset_s
+        self._jump_handle = self.get_clock().create_jump_callback(
+            JumpThreshold(min_forward=None, min_backward=Duration(seconds=-jump_s), on_clock_change=False),
+            post_callback=self._guarded(self._on_time_jump),
+        )
+        self.get_logger().info(f"active: waiting for {', '.join(INPUTS.inputs)}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_activity()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_configuration()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_activity()
+        self._release_configuration()
+        return super().on_shutdown(state)
+
+    def start(self) -> bool:
+        """configure + activate (autostart); False with the reason logged when either fails."""
+        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            return False
+        return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
+
+    def stop(self) -> None:
+        """Undo ``start()`` from wherever it got to: deactivate, then clean up. Safe to call twice.
+
+        Once the context is shut down (Ctrl-C) no transition can run; the worker, timer and
+        subscriptions are then stopped directly.
+        """
+        if not self.context.ok():
+            self._stop_activity()
+            return
+        if self._worker is not None:
+            self.trigger_deactivate()
+        if self.pipeline is not None:
+            self.trigger_cleanup()
+
+    def _load_pipeline(self, settings: NodeSettings) -> Pipeline | None:
+        """The warmed-up pipeline, or None with ``configure_error`` set."""
         extrinsic = self._resolve_extrinsic(settings)
-        threads = settings.cpu_threads or max(1, (os.cpu_count() or 2) - 1)
-        torch.set_num_threads(threads)
+        torch.set_num_threads(settings.cpu_threads or max(1, (os.cpu_count() or 2) - 1))
         try:
             pipeline = Pipeline.from_checkpoint(
                 settings.model_path,
@@ -131,77 +234,12 @@ class PerceptionNode(LifecycleNode):
             )
             pipeline.warmup()
         except Exception as exc:  # any failure to load means the node cannot work: say why, stop.
-            return self._fail_configure(
+            self._fail_configure(
                 f"cannot load the model checkpoint at model_path '{settings.model_path}': {exc}. "
                 f"Produce a checkpoint with: {TRAIN_HINT}"
             )
-        self.settings, self.pipeline = settings, pipeline
-        self.assembler = FrameAssembler(pipeline.window_samples, settings.assembly, self.events)
-        self.intake = SensorIntake(self.assembler, self.events)
-        self._outputs = {
-            "hazards": self.create_lifecycle_publisher(
-                HazardEstimateArray, OUTPUTS.hazards, qos_profile_system_default
-            ),
-            "markers": self.create_lifecycle_publisher(
-                MarkerArray, OUTPUTS.markers, qos_profile_system_default
-            ),
-            "mask": self.create_lifecycle_publisher(Image, OUTPUTS.mask, qos_profile_system_default),
-            "diagnostics": self.create_lifecycle_publisher(
-                DiagnosticArray, "/diagnostics", qos_profile_system_default
-            ),
-        }
-        self.get_logger().info(
-            f"model '{settings.model_path}' on {pipeline.device}, {pipeline.precision} "
-            f"({torch.get_num_threads()} CPU threads): "
-            f"classes {pipeline.taxonomy.names}, "
-            f"audio window {pipeline.window_samples} samples; RGB-D sync: "
-            f"{'message_filters' if message_filters else 'built-in'} (slop {settings.sync_slop_s} s)"
-        )
-        return super().on_configure(state)
-
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        assert self.settings is not None
-        self._subscribe(self.settings)
-        self._stop.clear()
-        self._worker = threading.Thread(target=self._inference_loop, name="avi_ros_inference", daemon=True)
-        self._worker.start()
-        self._activity_timers = [
-            self.create_timer(EXPIRE_PERIOD_S, self._expire, callback_group=self._timer_group),
-            # Diagnostics run on the steady clock, so they keep coming while a bag is paused.
-            self.create_timer(
-                self.settings.diagnostics_period_s,
-                self._publish_diagnostics,
-                callback_group=self._timer_group,
-                clock=Clock(clock_type=ClockType.STEADY_TIME),
-            ),
-        ]
-        jump_s = self.settings.assembly.backwards_reset_s
-        self._jump_handle = self.get_clock().create_jump_callback(
-            JumpThreshold(min_forward=None, min_backward=Duration(seconds=-jump_s), on_clock_change=False),
-            post_callback=self._on_time_jump,
-        )
-        self.get_logger().info(f"active: waiting for {', '.join(INPUTS.inputs)}")
-        return super().on_activate(state)
-
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_activity()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._destroy_publishers()
-        self.pipeline = self.assembler = self.intake = self.settings = None
-        return super().on_cleanup(state)
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_activity()
-        self._destroy_publishers()
-        return super().on_shutdown(state)
-
-    def start(self) -> bool:
-        """configure + activate (autostart); False with the reason logged when either fails."""
-        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-            return False
-        return self.trigger_activate() == TransitionCallbackReturn.SUCCESS
+            return None
+        return pipeline
 
     def _fail_configure(self, message: str) -> TransitionCallbackReturn:
         self.configure_error = message
@@ -221,87 +259,64 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().info(f"extrinsic {settings.microphone_frame} -> {settings.camera_frame} from tf2")
         return extrinsic
 
+    def _create_publishers(self) -> None:
+        qos = qos_profile_system_default
+        self._outputs = {
+            "hazards": self.create_lifecycle_publisher(HazardEstimateArray, OUTPUTS.hazards, qos),
+            "markers": self.create_lifecycle_publisher(MarkerArray, OUTPUTS.markers, qos),
+            "mask": self.create_lifecycle_publisher(Image, OUTPUTS.mask, qos),
+            "diagnostics": self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", qos),
+        }
+
+    def _release_configuration(self) -> None:
+        for publisher in self._outputs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._outputs = {}
+        with self._sync_lock:
+            self._sync = None
+        self.pipeline = self.assembler = self.intake = self.settings = None
+
     def _stop_activity(self) -> None:
+        """Mirror of ``on_activate``; leaves the buffers empty. Safe when not active."""
         self._stop.set()
         if self.assembler is not None:
             self.assembler.wake()
         if self._worker is not None:
             self._worker.join(timeout=10.0)
             self._worker = None
-        for timer in self._activity_timers:
-            self.destroy_timer(timer)
-        self._activity_timers = []
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
         for sub in self._sensor_subs:
             self.destroy_subscription(sub)
         self._sensor_subs = []
-        self._sync = self._mf_sync = None
         self._jump_handle = None
-        if self.assembler is not None:
-            self.assembler.reset()
+        self._reset_buffers()
 
-    def _destroy_publishers(self) -> None:
-        for publisher in self._outputs.values():
-            self.destroy_lifecycle_publisher(publisher)
-        self._outputs = {}
-
-    # --- subscriptions ---------------------------------------------------------------------
+    # --- sensor callbacks: O(message), store and wake -------------------------------------
 
     def _subscribe(self, settings: NodeSettings) -> None:
-        reliability = settings.qos_reliability
-        image_qos = sensor_qos(reliability, settings.image_queue_depth)
-
-        def options(topic: str) -> dict[str, Any]:
-            return {
-                "callback_group": self._audio_group if topic == INPUTS.audio else self._image_group,
-                "event_callbacks": mismatch_callbacks(
-                    self.resolve_topic_name(topic), reliability, self.get_logger().warning
+        def subscribe(msg_type: type, topic: str, callback: Callable[[Any], None], depth: int) -> Any:
+            return self.create_subscription(
+                msg_type,
+                topic,
+                self._guarded(callback),
+                sensor_qos(settings.qos_reliability, depth),
+                event_callbacks=mismatch_callbacks(
+                    self.resolve_topic_name(topic), settings.qos_reliability, self.get_logger().warning
                 ),
-            }
-
-        audio = self.create_subscription(
-            FoaAudio,
-            INPUTS.audio,
-            self._on_audio,
-            sensor_qos(reliability, settings.audio_queue_depth),
-            **options(INPUTS.audio),
-        )
-        self._sensor_subs = [audio]
-        topics = tuple(zip(INPUTS.rgbd, (Image, Image, CameraInfo), strict=True))
-        if message_filters is not None:
-            filters = []
-            for (topic, msg_type), name in zip(topics, RGBD_INPUTS, strict=True):
-                sub = message_filters.Subscriber(
-                    self, msg_type, topic, qos_profile=image_qos, **options(topic)
-                )
-                sub.registerCallback(lambda _msg, stream=name: self.stats.message_in(stream))
-                filters.append(sub)
-                self._sensor_subs.append(sub.sub)
-            sync = message_filters.ApproximateTimeSynchronizer(
-                filters, settings.sync_queue_size, settings.sync_slop_s
             )
-            sync.registerCallback(self._on_rgbd)
-            self._mf_sync = sync  # keep a reference: the synchroniser lives as long as the subscriptions
-            return
-        self._sync = ApproximateTimeSync(
-            RGBD_INPUTS, settings.sync_queue_size, settings.sync_slop_s, self._on_rgbd, self.events
-        )
-        for index, ((topic, msg_type), name) in enumerate(zip(topics, RGBD_INPUTS, strict=True)):
 
-            def on_message(msg: Any, index: int = index, name: str = name) -> None:
-                self.stats.message_in(name)
-                with self._sync_lock:
-                    if self._sync is not None:
-                        self._sync.add(index, conversions.stamp_to_ns(msg.header.stamp), msg)
-
-            self._sensor_subs.append(
-                self.create_subscription(msg_type, topic, on_message, image_qos, **options(topic))
-            )
+        self._sensor_subs = [subscribe(FoaAudio, INPUTS.audio, self._on_audio, settings.audio_queue_depth)]
+        for index, (topic, msg_type) in enumerate(zip(INPUTS.rgbd, RGBD_TYPES, strict=True)):
+            callback = functools.partial(self._on_image, index)
+            self._sensor_subs.append(subscribe(msg_type, topic, callback, settings.image_queue_depth))
 
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
 
     def _on_audio(self, msg: FoaAudio) -> None:
-        self.stats.message_in("audio")
+        self.stats.message_in(AUDIO)
         intake = self.intake
         chunk = intake.add_audio(msg, self._now_ns()) if intake is not None else None
         if chunk is not None and chunk.dropped_channels:
@@ -309,26 +324,30 @@ class PerceptionNode(LifecycleNode):
                 "audio.hoa", f"{msg.channel_count}-channel ambisonics: using its first-order (4-channel) part"
             )
 
+    def _on_image(self, index: int, msg: Image | CameraInfo) -> None:
+        """Input ``index`` of ``RGBD_INPUTS``: checked from its header, then to the synchroniser."""
+        self.stats.message_in(RGBD_INPUTS[index])
+        intake = self.intake
+        stamp_ns = intake.check_image(index, msg) if intake is not None else None
+        if stamp_ns is None:
+            return
+        with self._sync_lock:
+            if self._sync is not None:
+                self._sync.add(index, stamp_ns, msg)
+
     def _on_rgbd(self, rgb_msg: Image, depth_msg: Image, info_msg: CameraInfo) -> None:
-        """A synchronised set (from either synchroniser): decode, check, hand to the assembler."""
+        """A synchronised set (called by the synchroniser): checked, then waits for its audio."""
         intake = self.intake
         if intake is None:
             return
-        # Noted before the assembler sees the set: the worker may finish the frame at once.
-        self._received_at[conversions.stamp_to_ns(rgb_msg.header.stamp)] = time.monotonic()
-        while len(self._received_at) > 16:
-            self._received_at.popitem(last=False)
+        self.stats.rgbd_received(conversions.stamp_to_ns(rgb_msg.header.stamp))
         intake.add_rgbd(rgb_msg, depth_msg, info_msg, self._now_ns())
-
-    def _expire(self) -> None:
-        if self.assembler is not None:
-            self.assembler.expire(self._now_ns())
 
     def _on_time_jump(self, jump: TimeJump) -> None:
         if jump.delta.nanoseconds < 0:
             # Reset before counting, so whoever sees the count also sees empty buffers.
             self._reset_buffers()
-            self.events.record("clock.time_backwards", "the ROS clock jumped backwards; buffers reset")
+            self.events.record(CLOCK_TIME_BACKWARDS, "the ROS clock jumped backwards; buffers reset")
 
     def _reset_buffers(self) -> None:
         if self.assembler is not None:
@@ -340,40 +359,51 @@ class PerceptionNode(LifecycleNode):
     # --- inference -------------------------------------------------------------------------
 
     def _inference_loop(self) -> None:
-        """Worker: take the newest complete frame, run the pipeline, publish; never more than one queued."""
+        """Worker: expire waiting frames, take the newest complete one, run it, publish."""
         assembler = self.assembler
         assert assembler is not None
         while not self._stop.is_set():
-            frame = assembler.take_ready(timeout_s=0.2)
-            if frame is None or self._stop.is_set():
-                continue
             try:
-                self._process(frame)
-            except Exception as exc:  # a frame that breaks the model must not stop the node
-                self.events.record("inference.error", f"inference failed: {exc!r}")
+                assembler.expire(self._now_ns())
+                frame = assembler.take_ready(timeout_s=EXPIRE_PERIOD_S)
+                if frame is not None and not self._stop.is_set():
+                    self._process(frame)
+            except Exception as exc:  # a bug must not end the worker; nor may it spin the CPU
+                self._internal_error(exc)
+                self._stop.wait(EXPIRE_PERIOD_S)
 
     def _process(self, frame: Frame) -> None:
-        pipeline, settings = self.pipeline, self.settings
-        assert pipeline is not None and settings is not None
+        pipeline = self.pipeline
+        assert pipeline is not None
         started = time.perf_counter()
-        result = pipeline.run(frame)
+        try:
+            result = pipeline.run(frame)
+        except Exception as exc:  # a frame that breaks the model must not stop the node
+            self.events.record(INFERENCE_ERROR, f"inference failed: {exc!r}")
+            return
         inference_ms = (time.perf_counter() - started) * 1e3
+        self._publish(frame, result)
+        age_ms = (self._now_ns() - frame.stamp_ns) * 1e-6
+        self.stats.frame_done(
+            frame.stamp_ns, inference_ms, age_ms, time.thread_time(), result.timings_ms.get("model", 0.0)
+        )
+
+    def _publish(self, frame: Frame, result: PipelineResult) -> None:
+        """Hazards always; markers and the mask only while someone subscribes (they cost CPU)."""
+        settings = self.settings
+        assert settings is not None
         header = conversions.make_header(frame.stamp_ns, settings.microphone_frame)
         self._outputs["hazards"].publish(conversions.hazards_to_msg(result.hazards, header))
-        if settings.publish_markers:
-            markers = conversions.hazard_markers(result.hazards, header, settings.marker_style)
-            self._outputs["markers"].publish(markers)
-        if settings.publish_mask:
+        markers = self._outputs["markers"]
+        if settings.publish_markers and markers.get_subscription_count() > 0:
+            markers.publish(conversions.hazard_markers(result.hazards, header, settings.marker_style))
+        mask = self._outputs["mask"]
+        if settings.publish_mask and mask.get_subscription_count() > 0:
             image_frame = self.intake.image_frame_id if self.intake is not None else ""
             mask_header = conversions.make_header(frame.stamp_ns, image_frame or settings.camera_frame)
-            self._outputs["mask"].publish(
-                conversions.image_to_msg(result.occlusion_mask, "mono8", mask_header)
-            )
-        received = self._received_at.get(frame.stamp_ns)
-        end_to_end_ms = (time.monotonic() - received) * 1e3 if received is not None else inference_ms
-        self.stats.frame_done(inference_ms, end_to_end_ms)
+            mask.publish(conversions.image_to_msg(result.occlusion_mask, "mono8", mask_header))
 
-    # --- diagnostics and warnings ----------------------------------------------------------
+    # --- diagnostics, warnings and the guard -----------------------------------------------
 
     def _publish_diagnostics(self) -> None:
         publisher = self._outputs.get("diagnostics")
@@ -387,6 +417,29 @@ class PerceptionNode(LifecycleNode):
             )
         )
 
+    def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback`` behind the guard: an exception is counted and logged, never raised into rclpy."""
+
+        @functools.wraps(callback)
+        def guarded(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception as exc:
+                self._internal_error(exc)
+
+        return guarded
+
+    def _internal_error(self, exc: Exception) -> None:
+        """Count ``internal_error.<Type>``; log the traceback the first time each type occurs."""
+        key = internal_error_key(exc)
+        with self._warn_lock:
+            first = key not in self._tracebacks_logged
+            self._tracebacks_logged.add(key)
+        if first:
+            trace = "".join(traceback.format_exception(exc))
+            self.get_logger().error(f"[{key}] unexpected error; the node goes on (report it):\n{trace}")
+        self.events.record(key, f"unexpected {exc!r}; the node goes on")
+
     def _warn_throttled(self, reason: str, detail: str) -> None:
         now = time.monotonic()
         with self._warn_lock:
@@ -397,9 +450,11 @@ class PerceptionNode(LifecycleNode):
         self.get_logger().warning(f"[{reason}] {detail} (count {self.events[reason]}; see /diagnostics)")
 
     def _info_once(self, key: str, message: str) -> None:
-        if key not in self._warned_once:
-            self._warned_once.add(key)
-            self.get_logger().info(message)
+        with self._warn_lock:
+            if key in self._info_logged:
+                return
+            self._info_logged.add(key)
+        self.get_logger().info(message)
 
 
 def main(args: list[str] | None = None) -> int:
@@ -419,7 +474,7 @@ def main(args: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        executor = MultiThreadedExecutor(num_threads=3)
+        executor = make_executor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -429,7 +484,7 @@ def main(args: list[str] | None = None) -> int:
         status = 1
     finally:
         if node is not None:
-            node._stop_activity()
+            node.stop()
             node.destroy_node()
         rclpy.try_shutdown()
     return status
