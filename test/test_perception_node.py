@@ -38,6 +38,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from avi_ros.audio import encode_pcm
 from avi_ros.data.scene import SceneConfig, generate_scene
 from avi_ros.ros import conversions
+from avi_ros.ros.assessment import NODE_DECISION_PARAMETERS
 from avi_ros.ros.diagnostics import diagnostic_values
 from avi_ros.ros.params import PARAMETERS
 from avi_ros.ros.perception_node import PerceptionNode, make_executor
@@ -483,8 +484,9 @@ def test_params_file_lists_every_declared_parameter_with_its_default(repo_root):
                 flat[name] = value
 
     flatten("", document["/**"]["ros__parameters"])
-    assert flat == {spec.name: spec.default for spec in PARAMETERS}
-    assert all(spec.description for spec in PARAMETERS)
+    declared = (*PARAMETERS, *NODE_DECISION_PARAMETERS)
+    assert flat == {spec.name: spec.default for spec in declared}
+    assert all(spec.description for spec in declared)
 
 
 def test_every_parameter_is_declared_with_a_description(harness):

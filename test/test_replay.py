@@ -148,10 +148,9 @@ def test_report_has_frames_timeline_polar_view_and_metrics(replayed):
 def test_replay_estimates_equal_what_the_live_node_publishes(replayed, bag, checkpoint_dir):
     rclpy = pytest.importorskip("rclpy")
     from avi_ros.msg import HazardEstimateArray
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from avi_ros.ros.perception_node import PerceptionNode
+    from avi_ros.ros.perception_node import PerceptionNode, make_executor
     from avi_ros.ros.play import BagPlayer, PlayOptions
 
     result, _ = replayed
@@ -178,7 +177,7 @@ def test_replay_estimates_equal_what_the_live_node_publishes(replayed, bag, chec
     listener = rclpy.create_node("replay_test_listener", context=context)
     listener.create_subscription(HazardEstimateArray, "/hazards", received.append, 100)
     player_node = rclpy.create_node("replay_test_player", context=context)
-    executor = MultiThreadedExecutor(num_threads=3, context=context)
+    executor = make_executor(context)  # the executor the node's own main() spins
     try:
         assert node.start(), node.configure_error
         executor.add_node(node)

@@ -58,9 +58,10 @@ from avi_ros.events import (
 )
 from avi_ros.frame_assembly import ApproximateTimeSync, FrameAssembler
 from avi_ros.geometry import MicToCamera
-from avi_ros.msg import FoaAudio, HazardEstimateArray
+from avi_ros.msg import FoaAudio, HazardAssessment, HazardEstimateArray
 from avi_ros.pipeline import Pipeline
 from avi_ros.ros import conversions
+from avi_ros.ros.assessment import ASSESSMENT_TOPIC, NodeDecision, declare_decision_parameters
 from avi_ros.ros.diagnostics import NodeStats, diagnostic_array
 from avi_ros.ros.extrinsic import lookup_extrinsic
 from avi_ros.ros.params import TRAIN_HINT, NodeSettings, declare_parameters, read_settings, usage
@@ -105,11 +106,13 @@ class PerceptionNode(LifecycleNode):
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         declare_parameters(self)
+        declare_decision_parameters(self)
         self.events = EventCounter()
         self.events.add_listener(self._warn_throttled)
         self.stats = NodeStats()
         self.settings: NodeSettings | None = None
         self.pipeline: Pipeline | None = None
+        self.decision: NodeDecision | None = None  # only with decision.model_path
         self.assembler: FrameAssembler | None = None
         self.intake: SensorIntake | None = None
         self.configure_error = ""
@@ -147,6 +150,10 @@ class PerceptionNode(LifecycleNode):
         pipeline = self._load_pipeline(settings)
         if pipeline is None:
             return TransitionCallbackReturn.FAILURE
+        try:
+            self.decision = NodeDecision.configure(self, self.events, pipeline.taxonomy)
+        except Exception as exc:  # a bad decision checkpoint or parameter: say why, stop
+            return self._fail_configure(f"cannot load the decision stage (decision.model_path): {exc}")
         self.settings, self.pipeline = settings, pipeline
         self.assembler = FrameAssembler(pipeline.window_samples, settings.assembly, self.events)
         self.intake = SensorIntake(self.assembler, self.events)
@@ -170,6 +177,8 @@ class PerceptionNode(LifecycleNode):
         """Subscribe, start the inference worker, the diagnostics timer and the clock-jump callback."""
         assert self.settings is not None
         self._subscribe(self.settings)
+        if self.decision is not None:
+            self.decision.activate(self.settings.qos_reliability, self._guarded)
         self._stop.clear()
         self._worker = threading.Thread(target=self._inference_loop, name="avi_ros_inference", daemon=True)
         self._worker.start()
@@ -254,7 +263,12 @@ class PerceptionNode(LifecycleNode):
             self.context, settings.microphone_frame, settings.camera_frame, settings.tf_timeout_s
         )
         if extrinsic is None:
-            self.get_logger().info(f"extrinsic from parameters extrinsic.xyz/rpy ({source})")
+            # Loud: a wrong or missing tf silently puts every hazard in the wrong camera pixel.
+            self.get_logger().warning(
+                f"extrinsic from parameters extrinsic.xyz/rpy, not from tf2 ({source}); "
+                f"check microphone_frame '{settings.microphone_frame}' and camera_frame "
+                f"'{settings.camera_frame}'"
+            )
             return from_params
         self.get_logger().info(f"extrinsic {settings.microphone_frame} -> {settings.camera_frame} from tf2")
         return extrinsic
@@ -267,6 +281,10 @@ class PerceptionNode(LifecycleNode):
             "mask": self.create_lifecycle_publisher(Image, OUTPUTS.mask, qos),
             "diagnostics": self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", qos),
         }
+        if self.decision is not None:
+            self._outputs["assessment"] = self.create_lifecycle_publisher(
+                HazardAssessment, ASSESSMENT_TOPIC, qos
+            )
 
     def _release_configuration(self) -> None:
         for publisher in self._outputs.values():
@@ -274,7 +292,7 @@ class PerceptionNode(LifecycleNode):
         self._outputs = {}
         with self._sync_lock:
             self._sync = None
-        self.pipeline = self.assembler = self.intake = self.settings = None
+        self.pipeline = self.assembler = self.intake = self.settings = self.decision = None
 
     def _stop_activity(self) -> None:
         """Mirror of ``on_activate``; leaves the buffers empty. Safe when not active."""
@@ -290,6 +308,8 @@ class PerceptionNode(LifecycleNode):
         for sub in self._sensor_subs:
             self.destroy_subscription(sub)
         self._sensor_subs = []
+        if self.decision is not None:
+            self.decision.deactivate()
         self._jump_handle = None
         self._reset_buffers()
 
@@ -352,6 +372,8 @@ class PerceptionNode(LifecycleNode):
     def _reset_buffers(self) -> None:
         if self.assembler is not None:
             self.assembler.reset()
+        if self.decision is not None:
+            self.decision.reset()
         with self._sync_lock:
             if self._sync is not None:
                 self._sync.reset()
@@ -394,6 +416,8 @@ class PerceptionNode(LifecycleNode):
         assert settings is not None
         header = conversions.make_header(frame.stamp_ns, settings.microphone_frame)
         self._outputs["hazards"].publish(conversions.hazards_to_msg(result.hazards, header))
+        if self.decision is not None:
+            self._outputs["assessment"].publish(self.decision.assess(result, frame.stamp_ns, header))
         markers = self._outputs["markers"]
         if settings.publish_markers and markers.get_subscription_count() > 0:
             markers.publish(conversions.hazard_markers(result.hazards, header, settings.marker_style))
