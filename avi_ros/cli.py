@@ -161,6 +161,12 @@ def _echo_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--jsonl", type=Path, default=None, help="append every message to this JSON-lines file")
     p.add_argument("--quiet", action="store_true", help="do not print (with --jsonl)")
+    p.add_argument(
+        "--kind",
+        choices=("hazards", "assessments"),
+        default="hazards",
+        help="hazards: HazardEstimateArray; assessments: the decision stage's HazardAssessment",
+    )
 
 
 def _predict_parser(sub: argparse._SubParsersAction) -> None:
@@ -309,7 +315,9 @@ def _run_echo(args: argparse.Namespace, ros_args: list[str]) -> int:
     echo = _ros_module("avi_ros.ros.echo")
     if args.count is not None and args.count < 1:
         raise ValueError(f"--count must be >= 1, got {args.count}")
-    received = echo.run_echo(args.topic, args.count, args.timeout, args.jsonl, args.quiet, ros_args)
+    received = echo.run_echo(
+        args.topic, args.count, args.timeout, args.jsonl, args.quiet, ros_args, kind=args.kind
+    )
     print(f"received {received} messages on {args.topic}", file=sys.stderr)
     return 0
 

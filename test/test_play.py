@@ -328,3 +328,18 @@ def test_echo_prints_and_records_the_hazards(monkeypatch, tmp_path, capsys):
     )
     assert recorded["azimuth"] == pytest.approx(1.25)
     assert "siren 0.80 az +72 deg el +0 deg 3.5 m occluded risk high -> stop" in capsys.readouterr().out
+
+
+def test_echo_records_the_decision_stages_assessments():
+    from avi_ros.msg import HazardAssessment
+
+    from avi_ros.ros.echo import assessment_record, describe
+
+    message = HazardAssessment(risk_level=3, reason=1, recommended_action=2, confidence=0.9)
+    message.header.stamp.sec = 7
+    message.hazard_indices = [0]
+    message.telemetry_missing = True
+    record = assessment_record(message)
+    assert (record["risk"], record["reason"], record["action"]) == ("high", "obstacle", "stop")
+    assert record["stamp_ns"] == 7 * NS and record["hazard_indices"] == [0]
+    assert describe(record) == "[7.000] risk high (obstacle) -> stop confidence 0.90 (no telemetry)"

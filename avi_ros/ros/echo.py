@@ -1,7 +1,9 @@
 """``avi-ros echo``: print the hazards a perception node publishes, for systems without ``ros2 topic``.
 
 One line per HazardEstimateArray: its stamp and, per hazard, class, confidence, azimuth and
-elevation [deg], distance [m], visibility, risk and recommended action. With ``jsonl`` every
+elevation [deg], distance [m], visibility, risk and recommended action; or, with
+``kind="assessments"``, one line per HazardAssessment of the decision stage (risk, reason,
+action, confidence, whether telemetry was missing). With ``jsonl`` every
 message is also appended to a JSON-lines file (flushed per line, so nothing is lost when the
 process is stopped), which the demo uses to compare the live node with the offline replay.
 """
@@ -18,6 +20,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 
+from avi_ros.decision.labels import ACTION_NAMES, REASON_NAMES, RISK_NAMES
 from avi_ros.sensor_decoding import stamp_to_ns
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
 from avi_ros.units import NS_PER_S
@@ -45,9 +48,29 @@ def hazards_record(msg: Any) -> dict[str, Any]:
     }
 
 
+def assessment_record(msg: Any) -> dict[str, Any]:
+    """A HazardAssessment as a JSON-ready dict (label names as in ``avi_ros.decision.labels``)."""
+    return {
+        "stamp_ns": stamp_to_ns(msg.header.stamp),
+        "frame_id": msg.header.frame_id,
+        "risk": RISK_NAMES[int(msg.risk_level)],
+        "reason": REASON_NAMES[int(msg.reason)],
+        "action": ACTION_NAMES[int(msg.recommended_action)],
+        "confidence": float(msg.confidence),
+        "hazard_indices": [int(i) for i in msg.hazard_indices],
+        "telemetry_missing": bool(msg.telemetry_missing),
+    }
+
+
 def describe(record: dict[str, Any]) -> str:
-    """One human-readable line for a record of ``hazards_record``."""
+    """One human-readable line for a record of ``hazards_record`` or ``assessment_record``."""
     stamp = record["stamp_ns"] / NS_PER_S
+    if "action" in record:
+        missing = " (no telemetry)" if record["telemetry_missing"] else ""
+        return (
+            f"[{stamp:.3f}] risk {record['risk']} ({record['reason']}) -> {record['action']} "
+            f"confidence {record['confidence']:.2f}{missing}"
+        )
     if not record["hazards"]:
         return f"[{stamp:.3f}] no hazard"
     parts = [
@@ -66,9 +89,17 @@ def run_echo(
     jsonl: Path | None = None,
     quiet: bool = False,
     ros_args: list[str] | None = None,
+    kind: str = "hazards",
 ) -> int:
-    """Listen until ``count`` messages, ``timeout_s`` seconds, or Ctrl-C / SIGTERM; returns the count."""
-    from avi_ros.msg import HazardEstimateArray
+    """Listen until ``count`` messages, ``timeout_s`` seconds, or Ctrl-C / SIGTERM; returns the count.
+
+    ``kind``: ``hazards`` (HazardEstimateArray) or ``assessments`` (HazardAssessment)."""
+    from avi_ros.msg import HazardAssessment, HazardEstimateArray
+
+    message_type, to_record = {
+        "hazards": (HazardEstimateArray, hazards_record),
+        "assessments": (HazardAssessment, assessment_record),
+    }[kind]
 
     context = rclpy.Context()
     rclpy.init(args=ros_args, context=context)
@@ -79,14 +110,14 @@ def run_echo(
     def on_message(msg: Any) -> None:
         nonlocal received
         received += 1
-        record = hazards_record(msg)
+        record = to_record(msg)
         if sink is not None:
             sink.write(json.dumps(record) + "\n")
             sink.flush()
         if not quiet:
             print(describe(record), flush=True)
 
-    node.create_subscription(HazardEstimateArray, topic, on_message, QoSProfile(depth=50))
+    node.create_subscription(message_type, topic, on_message, QoSProfile(depth=50))
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
