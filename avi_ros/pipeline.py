@@ -1,9 +1,9 @@
 """Inference: Frame -> PipelineResult, one path for the node, the bag replay and evaluation.
 
-Per frame: occlusion mask and level from depth (``avi_ros.occlusion``), the 5-channel image
-(``avi_ros.vision.visual_input``), features of the last ``window_samples`` of audio
-(``avi_ros.features``), one model forward read by ``avi_ros.models.output_arrays``, then a
-HazardEstimateData with every field set:
+Per frame: the checkpoint's ``avi_ros.preprocess.Preprocessor`` (occlusion mask and level from
+depth, the 5-channel image, the last ``window_samples`` of audio; training prepares its scenes
+with the same one), features of the audio window (``avi_ros.features``), one model forward
+read by ``avi_ros.models.output_arrays``, then a HazardEstimateData with every field set:
 - class probabilities: softmax of the class logits; class id: their argmax;
 - direction: the predicted unit vector (microphone frame, REP-103), and azimuth/elevation [rad];
 - distance [m], confidence (sigmoid, 0..1), audio/visual weights from the adapter;
@@ -30,16 +30,16 @@ import numpy as np
 import torch
 import torch.fx.experimental.optimization as fx_optimization
 
-from avi_ros.audio import FOA_CHANNELS, resample
+from avi_ros.audio import FOA_CHANNELS
 from avi_ros.checkpoint import CheckpointMetadata, load_checkpoint
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, unit_to_direction
 from avi_ros.models.imagination import ImaginationModel
 from avi_ros.models.output_arrays import OutputArrays, read_outputs
-from avi_ros.occlusion import OcclusionConfig, OcclusionResult, compute_occlusion, direction_visibility
+from avi_ros.occlusion import OcclusionConfig, OcclusionResult, direction_visibility
+from avi_ros.preprocess import ModelInputs, Preprocessor
 from avi_ros.taxonomy import Action, RiskLevel, Taxonomy
 from avi_ros.types import Frame, HazardEstimateData, PipelineResult
-from avi_ros.vision import visual_input
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -64,24 +64,6 @@ def _resolve_precision(precision: str, device: torch.device) -> str:
     if device.type != "cuda":
         return "fp32"
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def audio_window(audio: np.ndarray, sample_rate: int, config: FeatureConfig) -> np.ndarray:
-    """The last ``config.window_samples`` of FOA audio [4, N] at ``config.sample_rate``, float32.
-
-    Other rates are resampled first; a short window is zero-padded at its start, so the newest
-    sample always sits at the end.
-    """
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim != 2 or audio.shape[0] != FOA_CHANNELS:
-        raise ValueError(f"frame audio must be float [{FOA_CHANNELS}, samples], got shape {audio.shape}")
-    if sample_rate != config.sample_rate:
-        audio = resample(audio, sample_rate, config.sample_rate)
-    needed = config.window_samples
-    window = audio[:, -needed:]
-    if window.shape[1] < needed:
-        window = np.pad(window, ((0, 0), (needed - window.shape[1], 0)))
-    return np.ascontiguousarray(window, dtype=np.float32)
 
 
 def _check_frame(frame: Frame) -> None:
@@ -121,12 +103,10 @@ class Pipeline:
         self.device = resolve_device(device)
         self.precision = _resolve_precision(precision, self.device)
         self.taxonomy: Taxonomy = metadata.taxonomy
-        self.feature_config: FeatureConfig = metadata.feature_config
         self.metadata = metadata
+        self.preprocess = Preprocessor.from_metadata(metadata, occlusion_config)
         self.confidence_threshold = confidence_threshold
-        self.occlusion_config = occlusion_config or occlusion_config_of(metadata)
         self.extrinsic = extrinsic
-        self.image_size = model.config.visual.image_size
         self.model = model.to(self.device).eval()
         if model.visual_encoder is not None:
             model.visual_encoder.to(memory_format=torch.channels_last)
@@ -170,6 +150,18 @@ class Pipeline:
         return cls(model, metadata, **kwargs)
 
     @property
+    def feature_config(self) -> FeatureConfig:
+        return self.preprocess.features
+
+    @property
+    def occlusion_config(self) -> OcclusionConfig:
+        return self.preprocess.occlusion
+
+    @property
+    def image_size(self) -> int:
+        return self.preprocess.image_size
+
+    @property
     def window_samples(self) -> int:
         return self.feature_config.window_samples
 
@@ -195,20 +187,21 @@ class Pipeline:
         if not frames:
             return []
         start = time.perf_counter()
-        occlusions: list[OcclusionResult] = []
-        images, windows = [], []
+        inputs: list[ModelInputs] = []
         for frame in frames:
             _check_frame(frame)
-            occlusion = compute_occlusion(np.asarray(frame.depth_m, dtype=np.float32), self.occlusion_config)
-            occlusions.append(occlusion)
-            images.append(visual_input(frame.rgb, frame.depth_m, occlusion.mask, self.image_size))
-            windows.append(audio_window(frame.audio, frame.sample_rate, self.feature_config))
+            inputs.append(self.preprocess(frame.rgb, frame.depth_m, frame.audio, frame.sample_rate))
         prepared = time.perf_counter()
-        outputs, feature_ms = self._infer(np.stack(windows), np.stack(images), [o.level for o in occlusions])
+        outputs, feature_ms = self._infer(
+            np.stack([i.audio for i in inputs]),
+            np.stack([i.visual for i in inputs]),
+            [i.occlusion.level for i in inputs],
+        )
         inferred = time.perf_counter()
 
         results = []
-        for index, (frame, occlusion) in enumerate(zip(frames, occlusions, strict=True)):
+        for index, (frame, prepared_inputs) in enumerate(zip(frames, inputs, strict=True)):
+            occlusion = prepared_inputs.occlusion
             top = self._estimate(frame, occlusion, outputs, index)
             hazards = [top] if top.class_id != 0 and top.confidence >= self.confidence_threshold else []
             results.append(
@@ -291,14 +284,3 @@ def fold_batchnorm(model: ImaginationModel) -> None:
     """
     if model.visual_encoder is not None:
         model.visual_encoder = fx_optimization.fuse(model.visual_encoder.eval())
-
-
-def occlusion_config_of(metadata: CheckpointMetadata) -> OcclusionConfig:
-    """The occlusion settings a checkpoint was trained with (``extra["occlusion"]``), else the default."""
-    saved = metadata.extra.get("occlusion")
-    if saved is None:
-        return OcclusionConfig()
-    try:
-        return OcclusionConfig(**saved)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"checkpoint extra.occlusion is not a valid OcclusionConfig: {exc}") from exc

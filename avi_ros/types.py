@@ -1,8 +1,10 @@
 """The two values that cross every boundary of the package: a Frame in, estimates out.
 
-A ``Frame`` is what the node, the bag replay and the dataset all hand to the pipeline; a
-``HazardEstimateData`` carries every field of ``msg/HazardEstimate.msg`` without importing
-ROS, and the ROS layer copies it into the message at the edge.
+A ``Frame`` is what the node and the bag replay hand to the pipeline, whose
+``avi_ros.preprocess.Preprocessor`` turns it into model inputs exactly as training turns its
+scenes (``training.data.prepare_sample`` calls the same one). A ``HazardEstimateData``
+carries every field of ``msg/HazardEstimate.msg`` without importing ROS, and the ROS layer
+copies it into the message at the edge.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from avi_ros.features import (
     compute_normalization_stats,
 )
 from avi_ros.geometry import CameraIntrinsics
-from avi_ros.pipeline import Pipeline, audio_window
+from avi_ros.pipeline import Pipeline
+from avi_ros.preprocess import audio_window
 from avi_ros.taxonomy import default_taxonomy
 from avi_ros.types import Frame
 from training.data import compute_features

@@ -14,7 +14,8 @@ from avi_ros.features import FeatureConfig
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.models import AdapterConfig, HeadConfig, ModelConfig, VisualEncoderConfig, build_model
 from avi_ros.occlusion import OcclusionConfig, compute_occlusion, direction_visibility
-from avi_ros.pipeline import Pipeline, audio_window, resolve_device
+from avi_ros.pipeline import Pipeline, resolve_device
+from avi_ros.preprocess import audio_window
 from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
 from avi_ros.types import Frame
 from avi_ros.vision import IMAGENET_MEAN, IMAGENET_STD, MAX_DEPTH_M, visual_input

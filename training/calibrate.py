@@ -158,7 +158,7 @@ def calibrate(args: argparse.Namespace) -> dict:
     directory = real_scene_directory(
         args.sound_dir, "default", split, scene, args.cache_dir, args.workers, True
     )
-    store = real_store(directory, "default", prepare_config_of(model, metadata), device, progress=True)
+    store = real_store(directory, "default", prepare_config_of(metadata), device, progress=True)
     outputs = collect_outputs(model, store, device, batch_size=64)
     counts, unit = bank_counts(args.sound_dir)
     fitted_on = (

@@ -10,18 +10,15 @@ import torch
 from torch import nn
 
 from avi_ros.checkpoint import CheckpointMetadata
-from avi_ros.models.imagination import ImaginationModel
 from avi_ros.models.output_arrays import OutputArrays, read_outputs
-from avi_ros.pipeline import occlusion_config_of
+from avi_ros.preprocess import Preprocessor
 from training.data import InputStore, PrepareConfig, epoch_batches
 from training.metrics import Predictions
 
 
-def prepare_config_of(model: ImaginationModel, metadata: CheckpointMetadata) -> PrepareConfig:
-    """How scenes are prepared for a loaded checkpoint: its image size, features and occlusion settings."""
-    return PrepareConfig(
-        model.config.visual.image_size, metadata.feature_config, occlusion_config_of(metadata)
-    )
+def prepare_config_of(metadata: CheckpointMetadata) -> PrepareConfig:
+    """How scenes are prepared for a loaded checkpoint: its own preprocessing, as the pipeline's."""
+    return PrepareConfig(Preprocessor.from_metadata(metadata))
 
 
 @dataclass

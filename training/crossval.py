@@ -188,9 +188,7 @@ def evaluate_fold(
     ensure_scenes(directory, split, scene, config.data.generation_workers, config.runtime.progress)
     device = resolve_device(config.runtime.device)
     model, metadata = load_checkpoint(resolve_checkpoint(run_dir / "checkpoints" / "best"), device)
-    store = real_store(
-        directory, "default", prepare_config_of(model, metadata), device, config.runtime.progress
-    )
+    store = real_store(directory, "default", prepare_config_of(metadata), device, config.runtime.progress)
     result = evaluate_store(model, metadata.taxonomy.names, store, device, NODE_CONFIDENCE_THRESHOLD)
     return {
         "fold": fold,

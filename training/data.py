@@ -1,9 +1,8 @@
 """Raw scenes -> model inputs, with the same code the node runs, and the batch order of an epoch.
 
-For each scene this module does exactly what ``avi_ros.pipeline`` does for a live frame:
-``compute_occlusion`` on the depth image gives the mask and the occlusion level the model is
-fed, ``visual_input`` builds the 5-channel image, and ``audio_window`` cuts the audio window.
-Nothing here re-implements them. The labels (class, direction, distance, risk, action,
+Each scene goes through the same ``avi_ros.preprocess.Preprocessor`` that ``avi_ros.pipeline``
+runs on a live frame (occlusion mask and level, the 5-channel image, the audio window), so the
+model is trained on inputs made exactly as at run time. The labels (class, direction, distance, risk, action,
 visibility and the generator's exact occlusion level, used for the per-bin metrics) come from
 the scene, with the scene's RT60, SNR and content kind (``SCENE_KEYS``) for grouping results.
 
@@ -26,9 +25,7 @@ from safetensors.numpy import load_file, save_file
 
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import direction_to_unit
-from avi_ros.occlusion import OcclusionConfig, compute_occlusion
-from avi_ros.pipeline import audio_window
-from avi_ros.vision import visual_input
+from avi_ros.preprocess import Preprocessor
 from training.losses import Targets
 
 # Keys of a prepared sample / batch.
@@ -44,21 +41,20 @@ BatchAugmentation = Callable[[dict[str, torch.Tensor], Sequence[int]], dict[str,
 class PrepareConfig:
     """What turns a scene into model inputs; its fingerprint names the on-disk cache.
 
-    With ``accdoa_shape`` each sample also gets the multi-ACCDOA target of its sources, for the
+    ``preprocess`` is the model's preprocessing (the pipeline's, for a checkpoint). With
+    ``accdoa_shape`` each sample also gets the multi-ACCDOA target of its sources, for the
     auxiliary SELD loss that teaches the audio encoder to localise.
     """
 
-    image_size: int
-    features: FeatureConfig
-    occlusion: OcclusionConfig
+    preprocess: Preprocessor
     accdoa_shape: tuple[int, int, int] | None = None  # (frames, tracks, classes) of an auxiliary target
 
     def fingerprint(self) -> str:
         text = json.dumps(
             {
-                "image_size": self.image_size,
-                "features": self.features.to_dict(),
-                "occlusion": vars(self.occlusion),
+                "image_size": self.preprocess.image_size,
+                "features": self.preprocess.features.to_dict(),
+                "occlusion": vars(self.preprocess.occlusion),
                 "accdoa_shape": self.accdoa_shape,
                 "version": 2,
             },
@@ -78,17 +74,21 @@ def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
     ``occlusion_input`` is what the node computes from depth; ``occlusion_true`` is the
     generator's exact occluder fraction; ``SCENE_KEYS`` are the scene's RT60, SNR and content.
     """
-    depth = np.asarray(_field(sample, "depth_m"), dtype=np.float32)
-    occlusion = compute_occlusion(depth, config.occlusion)
+    inputs = config.preprocess(
+        _field(sample, "rgb"),
+        _field(sample, "depth_m"),
+        _field(sample, "audio"),
+        int(_field(sample, "sample_rate")),
+    )
     class_id = int(_field(sample, "class_id"))
     if class_id == 0:
         direction = np.zeros(3, dtype=np.float32)
     else:
         direction = direction_to_unit(float(_field(sample, "azimuth")), float(_field(sample, "elevation")))
     prepared = {
-        "audio": audio_window(_field(sample, "audio"), int(_field(sample, "sample_rate")), config.features),
-        "visual": visual_input(_field(sample, "rgb"), depth, occlusion.mask, config.image_size),
-        "occlusion_input": np.float32(occlusion.level),
+        "audio": inputs.audio,
+        "visual": inputs.visual,
+        "occlusion_input": np.float32(inputs.occlusion.level),
         "class_id": np.int64(class_id),
         "direction": direction.astype(np.float32),
         "distance": np.float32(_field(sample, "distance")),
@@ -226,7 +226,7 @@ def build_store(
         return InputStore.load(cache_path)
     iterator = progress(samples) if progress is not None else samples
     arrays = stack_samples([prepare_sample(sample, config) for sample in iterator])
-    store = InputStore.from_arrays(arrays, config.features, device)
+    store = InputStore.from_arrays(arrays, config.preprocess.features, device)
     if cache_path is not None:
         store.save(cache_path)
     return store

@@ -192,7 +192,7 @@ def evaluate_checkpoint(
 ) -> tuple[str, dict]:
     """(name, metrics by group) of one checkpoint on a shard directory."""
     model, metadata = load_checkpoint(checkpoint, device)
-    store = prepared_split(data, prepare_config_of(model, metadata), device, progress=True)
+    store = prepared_split(data, prepare_config_of(metadata), device, progress=True)
     result = evaluate_store(model, metadata.taxonomy.names, store, device, threshold, batch_size)
     return checkpoint_name(checkpoint, model, metadata.extra, taken or set()), result["groups"]
 
@@ -295,7 +295,7 @@ def _evaluate_set(
     """{part: (scenes, metrics)} of one model on one scene set: ``background`` (overall metrics) for
     a background-only set; else ``hazard`` (every metric) and, when recorded, ``non_hazard``
     (overall metrics of its scenes with a real non-hazard sound)."""
-    prepare = prepare_config_of(model, metadata)
+    prepare = prepare_config_of(metadata)
     names, threshold = metadata.taxonomy.names, args.confidence_threshold
     store = real_store(directory, condition, prepare, device, progress=True)
     result = evaluate_store(model, names, store, device, threshold)

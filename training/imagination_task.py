@@ -13,6 +13,7 @@ from avi_ros.checkpoint import WEIGHTS_FILE, read_checkpoint_metadata, save_chec
 from avi_ros.features import compute_normalization_stats
 from avi_ros.models.freezing import MODEL_PARTS, freeze_seld_encoder, parameter_counts
 from avi_ros.models.imagination import ImaginationModel, build_model, load_pretrained
+from avi_ros.preprocess import Preprocessor
 from avi_ros.taxonomy import default_taxonomy
 from training.calibration import Calibration, fit_calibration, fold_into_head
 from training.collect_outputs import collect_outputs, model_inputs
@@ -46,7 +47,8 @@ class ImaginationTask(Task):
                 audio.accdoa_tracks,
                 audio.accdoa_classes,
             )
-        return PrepareConfig(config.model.visual.image_size, config.features, config.occlusion, accdoa)
+        preprocess = Preprocessor(config.model.visual.image_size, config.features, config.occlusion)
+        return PrepareConfig(preprocess, accdoa)
 
     def load_split(self, split_name: str) -> InputStore:
         data = self.config.data

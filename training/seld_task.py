@@ -33,7 +33,7 @@ from avi_ros.data.starss23 import STARSS23_CLASSES, TEST_FOLD, TRAIN_FOLD, find_
 from avi_ros.features import FeatureConfig, FeatureNormalizer, compute_normalization_stats
 from avi_ros.models.freezing import freeze_seld_encoder
 from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dcase_checkpoint
-from avi_ros.pipeline import audio_window
+from avi_ros.preprocess import audio_window
 from avi_ros.taxonomy import default_taxonomy
 from training.config import StageConfig, repo_path
 from training.data import InputStore, accdoa_target_of_scene, compute_features, epoch_batches
