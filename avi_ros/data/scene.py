@@ -209,9 +209,7 @@ class SceneConfig:
         self, width: int, height: int, horizontal_fov_rad: float | None = None
     ) -> SceneConfig:
         """The same config with a camera of another resolution (same field of view unless given)."""
-        hfov = horizontal_fov_rad
-        if hfov is None:
-            hfov = 2.0 * math.atan(self.intrinsics.width / 2.0 / self.intrinsics.fx)
+        hfov = self.intrinsics.horizontal_fov_rad if horizontal_fov_rad is None else horizontal_fov_rad
         return replace(self, intrinsics=CameraIntrinsics.from_fov(width, height, hfov))
 
 
@@ -330,10 +328,6 @@ def _bank(cfg: SceneConfig, tax: Taxonomy) -> SoundBank | None:
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(bounds[0], bounds[1]))
-
-
-def _horizontal_fov(intrinsics: CameraIntrinsics) -> float:
-    return 2.0 * math.atan(intrinsics.width / 2.0 / intrinsics.fx)
 
 
 def _source_distance(rng: np.random.Generator, cfg: SceneConfig, reach_m: float) -> float:
@@ -470,7 +464,7 @@ def _place_out_of_view(
     """A world point whose whole object lies outside the camera's view."""
     cam, rot = camera_pose(mic, cfg.extrinsic)
     heading = math.atan2(rot[1, 2], rot[0, 2])
-    half_fov = _horizontal_fov(cfg.intrinsics) / 2.0
+    half_fov = cfg.intrinsics.horizontal_fov_rad / 2.0
     heights = _Ranges.of(cfg).source_height_m
     reach = _farthest_corner_m(room, cam)
     for _ in range(_PLACEMENT_TRIES):
@@ -587,7 +581,7 @@ def _far_scenery(
         room,
         cam,
         math.atan2(rot[1, 2], rot[0, 2]),
-        _horizontal_fov(cfg.intrinsics) / 2.0,
+        cfg.intrinsics.horizontal_fov_rad / 2.0,
         int(rng.integers(0, wide.max_far_occluders + 1)),
         wide.far_occluder_distance_range_m,
         clear,
