@@ -82,7 +82,7 @@ def test_find_recordings(starss_root):
 
 def test_metadata_rows_and_multi_source_labels(starss_root):
     rec = starss23.find_recordings(starss_root)[0]
-    events = starss23.read_metadata(rec.metadata_path)
+    events = starss23.read_starss23_events(rec.metadata_path)
     assert len(events) == 4 and events[3].distance_m == pytest.approx(2.5) and events[0].distance_m is None
     frames = starss23.events_by_frame(events, 0, 10)
     assert len(frames[3]) == 3 and len(frames[7]) == 1 and not frames[0]
@@ -118,10 +118,10 @@ def test_bad_metadata_row_names_the_line(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("0,1,0,10,0\n1,1,0,ten,0\n")
     with pytest.raises(ValueError, match=r"bad.csv:2"):
-        starss23.read_metadata(path)
+        starss23.read_starss23_events(path)
     path.write_text("0,99,0,10,0\n")
     with pytest.raises(ValueError, match="class index"):
-        starss23.read_metadata(path)
+        starss23.read_starss23_events(path)
 
 
 def test_video_frame_and_perspective_crop_follow_the_azimuth_convention(starss_root):
@@ -186,7 +186,7 @@ def _write_us8k(root: Path, rows=US8K_ROWS, rate: int = 44100) -> Path:
 
 def test_urbansound8k_metadata_and_fold_splits(tmp_path):
     root = _write_us8k(tmp_path / "UrbanSound8K")
-    clips = urbansound8k.read_metadata(root)
+    clips = urbansound8k.read_urbansound8k_clips(root)
     assert len(clips) == 11 and clips[0].class_name == "car_horn" and clips[0].path.is_file()
     split = urbansound8k.fold_split(clips, test_folds=[1], val_folds=[2])
     assert {c.fold for c in split.test} == {1} and {c.fold for c in split.val} == {2}
@@ -206,7 +206,7 @@ def test_urbansound8k_metadata_and_fold_splits(tmp_path):
 
 def test_fold_split_refuses_a_recording_across_splits(tmp_path):
     rows = [*US8K_ROWS, ("100-1-0-2.wav", 100, 5, 1)]  # recording 100 leaks into fold 5
-    clips = urbansound8k.read_metadata(_write_us8k(tmp_path / "us", rows))
+    clips = urbansound8k.read_urbansound8k_clips(_write_us8k(tmp_path / "us", rows))
     with pytest.raises(ValueError, match="leak: recording fsID 100"):
         urbansound8k.fold_split(clips, [1])
 
@@ -215,14 +215,14 @@ def test_urbansound8k_errors_name_the_problem(tmp_path):
     root = _write_us8k(tmp_path / "us")
     (root / "audio" / "fold3" / "300-8-0-0.wav").unlink()
     with pytest.raises(FileNotFoundError, match=r"300-8-0-0\.wav"):
-        urbansound8k.read_metadata(root)
+        urbansound8k.read_urbansound8k_clips(root)
     (root / "metadata" / "UrbanSound8K.csv").write_text("slice_file_name,fold\nx.wav,1\n")
     with pytest.raises(ValueError, match="missing columns"):
-        urbansound8k.read_metadata(root)
+        urbansound8k.read_urbansound8k_clips(root)
 
 
 def test_clips_load_as_24k_mono(tmp_path):
-    clips = urbansound8k.read_metadata(_write_us8k(tmp_path / "us"))
+    clips = urbansound8k.read_urbansound8k_clips(_write_us8k(tmp_path / "us"))
     audio = urbansound8k.load_clip(clips[0])
     assert audio.dtype == np.float32 and audio.ndim == 1
     assert abs(audio.size - int(0.5 * SAMPLE_RATE)) <= 2

@@ -22,7 +22,13 @@ from avi_ros.data.acoustics import (
 from avi_ros.data.dataset import SceneShardDataset
 from avi_ros.data.layout import MicPose, SceneLayout
 from avi_ros.data.scene import SceneConfig, generate_scene
-from avi_ros.data.shards import ShardReader, config_from_dict, config_to_dict, sample_seed, write_shards
+from avi_ros.data.shards import (
+    ShardReader,
+    sample_seed,
+    scene_config_from_dict,
+    scene_config_to_dict,
+    write_shards,
+)
 from avi_ros.data.synthesize import main as synthesize_main
 from avi_ros.geometry import angular_error_rad, direction_to_unit
 from avi_ros.taxonomy import Visibility, default_taxonomy
@@ -222,7 +228,7 @@ def test_shards_round_trip(tmp_path):
     index_path = write_shards(tmp_path, 5, seed=7, config=cfg, workers=1, shard_size=2)
     index = json.loads(index_path.read_text())
     assert [s["count"] for s in index["shards"]] == [2, 2, 1]
-    assert config_from_dict(config_to_dict(cfg)) == cfg
+    assert scene_config_from_dict(scene_config_to_dict(cfg)) == cfg
     reader = ShardReader(tmp_path)
     dataset = SceneShardDataset(tmp_path)
     assert len(reader) == len(dataset) == 5

@@ -16,7 +16,7 @@ from avi_ros.data.layout import camera_pose
 from avi_ros.data.render import first_hit_distance
 from avi_ros.data.scene import SceneConfig, generate_scene, generate_scene_and_geometry, sample_geometry
 from avi_ros.data.sensors import capsule_mismatch, limit_depth_range, reduce_resolution
-from avi_ros.data.shards import ShardReader, config_from_dict, config_to_dict, write_shards
+from avi_ros.data.shards import ShardReader, scene_config_from_dict, scene_config_to_dict, write_shards
 from avi_ros.data.synthesize import main as synthesize_main
 from avi_ros.geometry import angular_error_rad, direction_to_unit
 from avi_ros.taxonomy import Visibility, default_taxonomy
@@ -166,9 +166,9 @@ def test_far_scenery_is_not_in_the_near_occluder_mask():
 
 
 def test_wide_config_round_trips_and_is_selectable_from_yaml(tmp_path):
-    assert config_from_dict(config_to_dict(WIDE)) == WIDE
+    assert scene_config_from_dict(scene_config_to_dict(WIDE)) == WIDE
     tuned = replace(WIDE, wide=replace(WideProfile(), rt60_range_s=(0.3, 2.0)))
-    assert config_from_dict(config_to_dict(tuned)) == tuned
+    assert scene_config_from_dict(scene_config_to_dict(tuned)) == tuned
     experiment = experiment_from_dict({"data": {"scene": {"wide": {"rt60_range_s": [0.3, 2.0]}}}})
     assert experiment.data.scene.wide == WideProfile(rt60_range_s=(0.3, 2.0))
     assert experiment_from_dict({}).data.scene.wide is None  # the default profile stays the default

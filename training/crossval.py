@@ -43,7 +43,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avi_ros.checkpoint import CheckpointError, load_checkpoint
-from avi_ros.data.urbansound8k import fold_split, read_metadata
+from avi_ros.data.urbansound8k import fold_split, read_urbansound8k_clips
 from avi_ros.pipeline import resolve_device
 from training.collect_outputs import prepare_config_of
 from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def tree_folds(root: Path, requested: list[int] | None) -> tuple[list[int], list[int]]:
     """(every fold of the tree, the test folds to run); checks that no recording crosses folds."""
-    clips = read_metadata(root)
+    clips = read_urbansound8k_clips(root)
     folds = sorted({clip.fold for clip in clips})
     if len(folds) < 2:
         raise ValueError(f"{root}: cross-validation needs at least 2 folds, the metadata has {folds}")

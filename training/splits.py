@@ -19,13 +19,13 @@ import torch
 from tqdm import tqdm
 
 from avi_ros.data.scene import SceneConfig
-from avi_ros.data.shards import FORMAT_VERSION, INDEX_NAME, ShardReader, config_to_dict, write_shards
+from avi_ros.data.shards import FORMAT_VERSION, INDEX_NAME, ShardReader, scene_config_to_dict, write_shards
 from training.config import SplitConfig, repo_path
 from training.data import InputStore, PrepareConfig, build_store
 
 
 def split_directory(cache_dir: str | Path, split: SplitConfig, scene: SceneConfig) -> Path:
-    digest = hashlib.sha1(json.dumps(config_to_dict(scene), sort_keys=True).encode()).hexdigest()[:10]
+    digest = hashlib.sha1(json.dumps(scene_config_to_dict(scene), sort_keys=True).encode()).hexdigest()[:10]
     return repo_path(cache_dir) / f"scenes-seed{split.seed}-n{split.scenes}-{digest}"
 
 

@@ -109,7 +109,7 @@ def sample_fields(sample: Sample) -> dict[str, Any]:
     }
 
 
-def config_to_dict(config: SceneConfig) -> dict[str, Any]:
+def scene_config_to_dict(config: SceneConfig) -> dict[str, Any]:
     """JSON-ready SceneConfig (the extrinsic as translation and roll/pitch/yaw)."""
     out: dict[str, Any] = {}
     for f in fields(config):
@@ -125,8 +125,8 @@ def config_to_dict(config: SceneConfig) -> dict[str, Any]:
     return out
 
 
-def config_from_dict(data: dict[str, Any]) -> SceneConfig:
-    """Inverse of config_to_dict; raises ValueError naming an unknown key."""
+def scene_config_from_dict(data: dict[str, Any]) -> SceneConfig:
+    """Inverse of scene_config_to_dict; raises ValueError naming an unknown key."""
     known = {f.name for f in fields(SceneConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -157,7 +157,9 @@ def _tuples(data: dict[str, Any]) -> dict[str, Any]:
 
 def _fingerprint(seed: int, config: SceneConfig, taxonomy: Taxonomy) -> str:
     # The format version is part of it: a shard of an older layout is regenerated, not reused.
-    text = json.dumps([FORMAT_VERSION, seed, config_to_dict(config), taxonomy.to_dict()], sort_keys=True)
+    text = json.dumps(
+        [FORMAT_VERSION, seed, scene_config_to_dict(config), taxonomy.to_dict()], sort_keys=True
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -262,7 +264,7 @@ def write_shards(
         "fingerprint": fingerprint,
         "sample_rate": cfg.sample_rate,
         "taxonomy": tax.to_dict(),
-        "config": config_to_dict(cfg),
+        "config": scene_config_to_dict(cfg),
         "shards": [{"dir": _shard_name(t[1]), "start": t[2], "count": t[3]} for t in tasks],
     }
     _write_json_atomic(out / INDEX_NAME, index)
@@ -289,7 +291,7 @@ class ShardReader:
         self._ends = np.cumsum([s["count"] for s in self.shards])
         self._open: dict[int, dict[str, np.ndarray]] = {}
         self.taxonomy = Taxonomy.from_dict(self.index["taxonomy"])
-        self.config = config_from_dict(self.index["config"])
+        self.config = scene_config_from_dict(self.index["config"])
 
     def __len__(self) -> int:
         return int(self._ends[-1]) if len(self._ends) else 0

@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from avi_ros.audio import SAMPLE_RATE
-from avi_ros.data.urbansound8k import TO_TAXONOMY, is_urbansound8k_root, load_audio_mono, read_metadata
+from avi_ros.data.urbansound8k import (
+    TO_TAXONOMY,
+    is_urbansound8k_root,
+    load_audio_mono,
+    read_urbansound8k_clips,
+)
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 
@@ -55,7 +60,7 @@ class SoundBank:
     def from_urbansound8k(cls, root: str | Path, folds: Sequence[int] | None = None) -> SoundBank:
         """UrbanSound8K clips of the mapped classes, restricted to ``folds`` (default: all)."""
         clips: dict[str, list[Path]] = {}
-        for clip in read_metadata(root):
+        for clip in read_urbansound8k_clips(root):
             target = TO_TAXONOMY.get(clip.class_name)
             if target is not None and (folds is None or clip.fold in folds):
                 clips.setdefault(target, []).append(clip.path)

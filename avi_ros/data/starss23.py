@@ -105,7 +105,7 @@ def find_recordings(root: str | Path, splits: Sequence[str] = SPLITS) -> list[St
     return found
 
 
-def read_metadata(path: str | Path) -> list[Starss23Event]:
+def read_starss23_events(path: str | Path) -> list[Starss23Event]:
     """All rows of a metadata CSV (no header; 5 or 6 columns); raises ValueError naming a bad line."""
     events = []
     with Path(path).open(newline="") as f:
@@ -196,7 +196,7 @@ def iter_windows(
     if frames_per_window <= 0 or hop_frames <= 0:
         raise ValueError(f"window_s and hop_s must be at least {LABEL_HOP_S} s, got {window_s} and {hop_s}")
     audio = read_foa(recording.foa_path, sample_rate)
-    events = read_metadata(recording.metadata_path)
+    events = read_starss23_events(recording.metadata_path)
     samples_per_frame = round(LABEL_HOP_S * sample_rate)
     total_frames = math.ceil(audio.shape[1] / samples_per_frame)
     for start in range(0, max(total_frames, 1), hop_frames):

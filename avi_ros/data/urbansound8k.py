@@ -62,7 +62,7 @@ def is_urbansound8k_root(root: str | Path) -> bool:
     return (Path(root) / METADATA_RELPATH).is_file()
 
 
-def read_metadata(root: str | Path, check_files: bool = True) -> list[UrbanSoundClip]:
+def read_urbansound8k_clips(root: str | Path, check_files: bool = True) -> list[UrbanSoundClip]:
     """All clips listed in the metadata CSV; raises ValueError naming a missing column or bad row."""
     root = Path(root)
     meta = root / METADATA_RELPATH
