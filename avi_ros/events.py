@@ -13,12 +13,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
+from avi_ros.topics import SENSOR_STREAMS
+
 # --- streams (the first part of a key) ---------------------------------------------------------
 
-AUDIO = "audio"
-RGB = "rgb"
-DEPTH = "depth"
-CAMERA_INFO = "camera_info"
+AUDIO, RGB, DEPTH, CAMERA_INFO = SENSOR_STREAMS  # the inputs, named in avi_ros.topics.SensorTopics
 RGBD = "rgbd"  # a synchronised RGB + depth + camera_info set
 FRAME = "frame"  # an RGB-D set joined with its audio window
 CLOCK = "clock"

@@ -40,6 +40,7 @@ from avi_ros.audio import (
     to_acn_sn3d,
 )
 from avi_ros.geometry import CameraIntrinsics
+from avi_ros.topics import RGBD_STREAMS
 from avi_ros.units import MILLIMETRES_PER_METRE, NS_PER_S
 
 
@@ -418,17 +419,13 @@ def decode_camera_info_message(msg: Any, image_shape: tuple) -> CameraIntrinsics
         return intrinsics_from_camera_info(np.asarray(msg.k), int(msg.width), int(msg.height), image_shape)
 
 
-# The order ``decode_rgbd`` takes its messages in, and the synchroniser's input order.
-RGBD_INPUTS = (events.RGB, events.DEPTH, events.CAMERA_INFO)
-
-
 def check_image_message(index: int, msg: Any) -> int:
-    """Validate input ``index`` of ``RGBD_INPUTS`` from its header alone; returns its stamp [ns].
+    """Validate input ``index`` of ``RGBD_STREAMS`` from its header alone; returns its stamp [ns].
 
     O(1): what the node runs on every arriving image before it enters the synchroniser, so a
     malformed message is counted under its own reason, not as ``rgbd.unmatched``.
     """
-    stream = RGBD_INPUTS[index]
+    stream = RGBD_STREAMS[index]
     stamp_ns = message_stamp_ns(msg, stream)
     if stream == events.RGB:
         color_message_layout(msg)

@@ -51,7 +51,7 @@ class SensorIntake:
         return chunk
 
     def check_image(self, index: int, msg: Any) -> int | None:
-        """An RGB-D input (index into ``sensor_decoding.RGBD_INPUTS``) on arrival, from its header
+        """An RGB-D input (index into ``topics.RGBD_STREAMS``) on arrival, from its header
         alone: its stamp [ns] for the synchroniser, or None when it was bad (and counted)."""
         try:
             return check_image_message(index, msg)

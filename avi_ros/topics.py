@@ -17,7 +17,12 @@ Topics = TypeVar("Topics")
 
 @dataclass(frozen=True)
 class SensorTopics:
-    """The node's inputs: FoaAudio, colour Image, depth Image and the colour camera's CameraInfo."""
+    """The node's inputs: FoaAudio, colour Image, depth Image and the colour camera's CameraInfo.
+
+    The table of the input streams: each field's name is the stream's name (``SENSOR_STREAMS``:
+    its diagnostics key in ``avi_ros.events``, its launch argument ``<stream>_topic``) and its
+    value the topic the node subscribes to.
+    """
 
     audio: str = "audio"
     rgb: str = "rgb/image_raw"
@@ -25,14 +30,23 @@ class SensorTopics:
     camera_info: str = "rgb/camera_info"
 
     @property
-    def rgbd(self) -> tuple[str, str, str]:
-        """(rgb, depth, camera_info): the order the RGB-D synchroniser takes them in."""
-        return self.rgb, self.depth, self.camera_info
+    def rgbd(self) -> tuple[str, ...]:
+        """The topics of ``RGBD_STREAMS`` (rgb, depth, camera_info): the synchroniser's input order."""
+        return tuple(getattr(self, stream) for stream in RGBD_STREAMS)
+
+    def by_stream(self) -> dict[str, str]:
+        """Stream name -> topic, for every input (``SENSOR_STREAMS`` order)."""
+        return {stream: getattr(self, stream) for stream in SENSOR_STREAMS}
 
     @property
     def inputs(self) -> tuple[str, ...]:
         """Every input topic: audio, then ``rgbd``."""
         return (self.audio, *self.rgbd)
+
+
+# The input streams, audio first, then the RGB-D inputs in the synchroniser's order.
+SENSOR_STREAMS = tuple(f.name for f in dataclasses.fields(SensorTopics))
+RGBD_STREAMS = SENSOR_STREAMS[1:]
 
 
 @dataclass(frozen=True)

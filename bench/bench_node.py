@@ -70,8 +70,8 @@ from avi_ros.ros.diagnostics import diagnostic_values  # noqa: E402
 from avi_ros.ros.qos import sensor_qos  # noqa: E402
 from avi_ros.ros.scene_streamer import SceneStreamer  # noqa: E402
 from avi_ros.taxonomy import default_taxonomy  # noqa: E402
+from avi_ros.units import NS_PER_S  # noqa: E402
 
-NS = 1_000_000_000
 CHUNK_SAMPLES = 480  # 20 ms
 SUSTAINED_ANSWERED = 0.95
 SUSTAINED_SLOPE_MS_PER_S = 5.0
@@ -209,14 +209,14 @@ class Rig:
             time.sleep(0.1)
         return False
 
-    def play(self, rate_hz: float, seconds: float, node: NodeProcess, window_ns: int = NS) -> dict:
+    def play(self, rate_hz: float, seconds: float, node: NodeProcess, window_ns: int = NS_PER_S) -> dict:
         """Stream for ``seconds`` (after one audio window) at ``rate_hz`` RGB-D; returns the figures."""
-        chunk_ns = CHUNK_SAMPLES * NS // SAMPLE_RATE
+        chunk_ns = CHUNK_SAMPLES * NS_PER_S // SAMPLE_RATE
         start_ns = time.time_ns()
         self.streamer.start_audio_at(start_ns)
-        frame_period_ns = round(NS / rate_hz)
+        frame_period_ns = round(NS_PER_S / rate_hz)
         next_frame_ns = start_ns + window_ns  # the first frame already has a full audio window
-        end_ns = next_frame_ns + round(seconds * NS)
+        end_ns = next_frame_ns + round(seconds * NS_PER_S)
         sent: list[int] = []
         with self.lock:
             first_diagnostics = len(self.diagnostics)
@@ -230,7 +230,7 @@ class Rig:
                 sent.append(next_frame_ns)
                 next_frame_ns += frame_period_ns
             wake_ns = min(next_frame_ns, self.streamer.next_chunk_stamp_ns + chunk_ns)
-            time.sleep(max(0.0, (wake_ns - time.time_ns()) / NS))
+            time.sleep(max(0.0, (wake_ns - time.time_ns()) / NS_PER_S))
         cpu_after, rig_after, wall_after = node.cpu_s(), time.process_time(), time.monotonic()
         time.sleep(1.5)  # let the last answers and a diagnostics status arrive
         with self.lock:
@@ -279,7 +279,7 @@ def summarise(rate_hz: float, seconds: float, sent: list[int], answers: dict[int
     }
     if len(rows) >= 2:
         stamps, latency = (np.array(column, dtype=np.float64) for column in zip(*rows, strict=True))
-        slope = float(np.polyfit((stamps - stamps[0]) * 1e-9, latency, 1)[0])
+        slope = float(np.polyfit((stamps - stamps[0]) / NS_PER_S, latency, 1)[0])
         result.update(
             latency_ms_p50=round(float(np.percentile(latency, 50)), 1),
             latency_ms_p95=round(float(np.percentile(latency, 95)), 1),

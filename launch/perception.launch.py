@@ -24,8 +24,16 @@ from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
 
+from avi_ros.topics import SensorTopics
 from launch import LaunchDescription
 
+INPUTS = SensorTopics()  # the node's input topics; each stream gets a ``<stream>_topic`` remap argument
+TOPIC_HELP = {
+    "audio": "FoaAudio input topic.",
+    "rgb": "RGB image input topic.",
+    "depth": "Depth image input topic (16UC1 mm or 32FC1 m).",
+    "camera_info": "CameraInfo of the RGB camera.",
+}
 SHARE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_PARAMS = SHARE_DIR / "config" / "perception.yaml"
 RVIZ_CONFIG = SHARE_DIR / "config" / "avi_ros.rviz"
@@ -47,10 +55,10 @@ ARGUMENTS = (
     ("mic_xyz", "0 0 0", "Microphone position in base_frame [m]: 'x y z'."),
     ("mic_rpy", "0 0 0", "Microphone orientation in base_frame [rad]: 'roll pitch yaw'."),
     ("publish_mic_tf", "true", "Publish base_frame -> microphone_frame (needs tf2_ros)."),
-    ("audio_topic", "audio", "FoaAudio input topic."),
-    ("rgb_topic", "rgb/image_raw", "RGB image input topic."),
-    ("depth_topic", "depth/image_raw", "Depth image input topic (16UC1 mm or 32FC1 m)."),
-    ("camera_info_topic", "rgb/camera_info", "CameraInfo of the RGB camera."),
+    *(
+        (f"{stream}_topic", topic, f"{TOPIC_HELP[stream]} (remaps {topic})")
+        for stream, topic in INPUTS.by_stream().items()
+    ),
 )
 
 
@@ -96,12 +104,7 @@ def _actions(context: LaunchContext) -> list:
             name="perception_node",
             namespace=namespace,
             parameters=[arg["params_file"], overrides],
-            remappings=[
-                ("audio", arg["audio_topic"]),
-                ("rgb/image_raw", arg["rgb_topic"]),
-                ("depth/image_raw", arg["depth_topic"]),
-                ("rgb/camera_info", arg["camera_info_topic"]),
-            ],
+            remappings=[(topic, arg[f"{stream}_topic"]) for stream, topic in INPUTS.by_stream().items()],
             output="screen",
             emulate_tty=True,
         )
@@ -132,7 +135,7 @@ def _actions(context: LaunchContext) -> list:
                 namespace=namespace,
                 arguments=["-d", str(RVIZ_CONFIG), "--fixed-frame", arg["microphone_frame"]],
                 parameters=[{"use_sim_time": use_sim_time}],
-                remappings=[("rgb/image_raw", arg["rgb_topic"])],
+                remappings=[(INPUTS.rgb, arg["rgb_topic"])],
                 output="screen",
             )
         )

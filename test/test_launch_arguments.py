@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from avi_ros import events
+from avi_ros.topics import SENSOR_STREAMS, SensorTopics
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO_ROOT / "launch" / "perception.launch.py"
 PARAMS_FILE = REPO_ROOT / "config" / "perception.yaml"
@@ -103,3 +106,31 @@ def test_the_docstring_lists_every_declared_argument(launch_module) -> None:
     listed = launch_module.__doc__.split("--show-args``):", 1)[1].split("\n\n", 1)[0]
     for name in _declared(launch_module):
         assert name in listed, name
+
+
+def _node_remaps(module: types.ModuleType, **arguments: str) -> list[tuple[str, str]]:
+    context = {**_declared(module), **arguments}
+    node = module.generate_launch_description().args[0][-1].kwargs["function"](context)[0]
+    return node.kwargs["remappings"]
+
+
+def test_the_topic_remaps_come_from_the_sensor_topics_table(launch_module) -> None:
+    """One ``<stream>_topic`` argument per input stream of ``SensorTopics``, defaulting to its topic,
+    and it remaps exactly that topic of the node."""
+    inputs = SensorTopics().by_stream()
+    declared = _declared(launch_module)
+    assert {name: declared[name] for name in declared if name.endswith("_topic")} == {
+        f"{stream}_topic": topic for stream, topic in inputs.items()
+    }
+    assert _node_remaps(launch_module) == [(topic, topic) for topic in inputs.values()]
+    remaps = dict(_node_remaps(launch_module, depth_topic="/camera/aligned_depth/image_raw"))
+    assert remaps[inputs["depth"]] == "/camera/aligned_depth/image_raw"
+    assert tuple(inputs) == SENSOR_STREAMS == (events.AUDIO, events.RGB, events.DEPTH, events.CAMERA_INFO)
+
+
+def test_the_parameter_file_names_the_node_topics() -> None:
+    """config/perception.yaml names the RGB-D topics its ``image.queue_depth`` applies to: the
+    node's own, so a renamed topic cannot leave the file stale."""
+    text = PARAMS_FILE.read_text()
+    rgb, depth, camera_info = SensorTopics().rgbd
+    assert f"Subscription queue depth of {rgb}, {depth} and {camera_info}" in text

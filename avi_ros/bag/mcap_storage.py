@@ -36,6 +36,7 @@ from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.rosbag2 import CompressionMode
 
 from avi_ros import __version__
+from avi_ros.units import NS_PER_S
 
 CHUNK_SIZE_BYTES = 768 * 1024  # rosbag2_storage_mcap's default chunk size (uncompressed)
 RECORD_PREFIX_BYTES = 9  # opcode (1) + record length (8)
@@ -120,7 +121,7 @@ class DamagedChunk:
 
     def describe(self, origin_ns: int) -> str:
         """One line; times in seconds since ``origin_ns`` (the bag's first message)."""
-        span = f"{(self.start_ns - origin_ns) / 1e9:.2f}-{(self.end_ns - origin_ns) / 1e9:.2f} s"
+        span = f"{(self.start_ns - origin_ns) / NS_PER_S:.2f}-{(self.end_ns - origin_ns) / NS_PER_S:.2f} s"
         lost = (
             ", ".join(f"{topic} x{count}" for topic, count in sorted(self.lost.items()))
             if self.lost is not None

@@ -41,9 +41,9 @@ from avi_ros.geometry import MicToCamera
 from avi_ros.hazard_markers import MarkerStyle
 from avi_ros.message_builders import hazard_from_message
 from avi_ros.pipeline import PRECISIONS, Pipeline
-from avi_ros.sensor_decoding import RGBD_INPUTS, stamp_to_ns
+from avi_ros.sensor_decoding import stamp_to_ns
 from avi_ros.sensor_intake import SensorIntake
-from avi_ros.topics import OutputTopics, absolute_topics
+from avi_ros.topics import RGBD_STREAMS, OutputTopics, absolute_topics
 from avi_ros.types import Frame, HazardEstimateData, PipelineResult
 
 
@@ -117,7 +117,7 @@ class BagFrontEnd:
         self.events = EventCounter()
         self.assembler = FrameAssembler(window_samples, assembly or AssemblyConfig(), self.events)
         self.intake = SensorIntake(self.assembler, self.events)
-        self.sync = ApproximateTimeSync(RGBD_INPUTS, queue_size, slop_s, self._on_rgbd, self.events)
+        self.sync = ApproximateTimeSync(RGBD_STREAMS, queue_size, slop_s, self._on_rgbd, self.events)
         self._index = {topic: index for index, topic in enumerate(topics.rgbd)}
         self._now_ns = 0
 

@@ -152,7 +152,7 @@ class FrameAssembler:
             if newest is not None and stamp_ns < newest - jump_ns:
                 self.events.record(
                     FRAME_TIME_BACKWARDS,
-                    f"RGB-D stamp went back {(newest - stamp_ns) * 1e-9:.3f} s; buffers reset",
+                    f"RGB-D stamp went back {(newest - stamp_ns) / NS_PER_S:.3f} s; buffers reset",
                 )
                 audio_end = self.ring.newest_end_ns
                 keep_audio = audio_end is not None and audio_end <= stamp_ns + jump_ns  # audio already jumped

@@ -144,7 +144,7 @@ class AudioRing:
         if start < self._head - self._backwards:
             self.events.record(
                 AUDIO_TIME_BACKWARDS,
-                f"audio stamp {stamp_ns * 1e-9:.3f} s is "
+                f"audio stamp {stamp_ns / NS_PER_S:.3f} s is "
                 f"{(self._head - start) / self.config.sample_rate:.3f} s before the newest audio; "
                 "buffer reset",
             )

@@ -70,7 +70,7 @@ class ApproximateTimeSync:
         if self.backwards_ns is not None and queue and stamp_ns < max(queue) - self.backwards_ns:
             self.events.record(
                 RGBD_TIME_BACKWARDS,
-                f"a '{self.input_names[index]}' stamp went back {(max(queue) - stamp_ns) * 1e-9:.3f} s; "
+                f"a '{self.input_names[index]}' stamp went back {(max(queue) - stamp_ns) / NS_PER_S:.3f} s; "
                 "its synchroniser queue was cleared",
             )
             queue.clear()
@@ -79,7 +79,7 @@ class ApproximateTimeSync:
             del queue[min(queue)]
             self.events.record(
                 RGBD_UNMATCHED,
-                f"no match within {self.slop_ns * 1e-9:.3f} s for a '{self.input_names[index]}' "
+                f"no match within {self.slop_ns / NS_PER_S:.3f} s for a '{self.input_names[index]}' "
                 "message; check the stamps or raise the sync slop",
             )
         if stamp_ns not in queue:  # evicted at once: older than everything its queue holds

@@ -19,10 +19,9 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
-from avi_ros.events import AUDIO, is_drop, is_error, is_gap
-from avi_ros.sensor_decoding import RGBD_INPUTS
+from avi_ros.events import is_drop, is_error, is_gap
+from avi_ros.topics import SENSOR_STREAMS
 
-INPUT_STREAMS = (AUDIO, *RGBD_INPUTS)
 RECEIVED_MEMORY = 64  # synchronised sets whose arrival time is kept for the end-to-end latency
 
 
@@ -99,7 +98,7 @@ class NodeStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._rates = {name: RateMeter() for name in (*INPUT_STREAMS, "frames")}
+        self._rates = {name: RateMeter() for name in (*SENSOR_STREAMS, "frames")}
         self._messages_in: Counter[str] = Counter()
         self._inference = LatencyWindow()
         self._end_to_end = LatencyWindow()
@@ -189,7 +188,7 @@ def diagnostic_array(
     totals: Counter[str] = Counter()
     for reason, count in events.items():
         totals[groups[reason]] += count
-    inputs_alive = any(snapshot.rates_hz[s] > 0 for s in INPUT_STREAMS)
+    inputs_alive = any(snapshot.rates_hz[s] > 0 for s in SENSOR_STREAMS)
     new_errors = {k: v for k, v in snapshot.new_events.items() if is_error(k)}
     if new_errors:
         level = DiagnosticStatus.ERROR

@@ -66,9 +66,8 @@ from avi_ros.ros.diagnostics import NodeStats, diagnostic_array
 from avi_ros.ros.extrinsic import lookup_extrinsic
 from avi_ros.ros.params import TRAIN_HINT, NodeSettings, declare_parameters, read_settings, usage
 from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
-from avi_ros.sensor_decoding import RGBD_INPUTS
 from avi_ros.sensor_intake import SensorIntake
-from avi_ros.topics import OutputTopics, SensorTopics
+from avi_ros.topics import RGBD_STREAMS, OutputTopics, SensorTopics
 from avi_ros.types import Frame, PipelineResult
 
 NODE_NAME = "perception_node"
@@ -76,7 +75,7 @@ WARN_PERIOD_S = 5.0
 EXPIRE_PERIOD_S = 0.05  # how often the worker, when idle, drops frames that waited too long [s]
 INPUTS = SensorTopics()
 OUTPUTS = OutputTopics()
-RGBD_TYPES = (Image, Image, CameraInfo)  # in the order of RGBD_INPUTS and INPUTS.rgbd
+RGBD_TYPES = (Image, Image, CameraInfo)  # in the order of RGBD_STREAMS and INPUTS.rgbd
 
 
 def make_executor(context: Context | None = None) -> SingleThreadedExecutor:
@@ -158,7 +157,7 @@ class PerceptionNode(LifecycleNode):
         self.assembler = FrameAssembler(pipeline.window_samples, settings.assembly, self.events)
         self.intake = SensorIntake(self.assembler, self.events)
         self._sync = ApproximateTimeSync(
-            RGBD_INPUTS,
+            RGBD_STREAMS,
             settings.sync_queue_size,
             settings.sync_slop_s,
             self._on_rgbd,
@@ -345,8 +344,8 @@ class PerceptionNode(LifecycleNode):
             )
 
     def _on_image(self, index: int, msg: Image | CameraInfo) -> None:
-        """Input ``index`` of ``RGBD_INPUTS``: checked from its header, then to the synchroniser."""
-        self.stats.message_in(RGBD_INPUTS[index])
+        """Input ``index`` of ``RGBD_STREAMS``: checked from its header, then to the synchroniser."""
+        self.stats.message_in(RGBD_STREAMS[index])
         intake = self.intake
         stamp_ns = intake.check_image(index, msg) if intake is not None else None
         if stamp_ns is None:
