@@ -2,9 +2,11 @@
 # `make demo` (after `make setup`): the package's main job, end to end, on a 2-core CPU.
 #   1. the real sound bank (scripts/sounds.sh, where apt can fetch it) and a small synthetic
 #      dataset (the splits of training/configs/demo.yaml)
-#   2. pre-train the SELD encoder (demo_seld.yaml), then train demo.yaml -> runs/demo/checkpoints/best
+#   2. pre-train the SELD encoder (demo_seld.yaml), then train demo.yaml -> runs/demo/checkpoints/best,
+#      and the decision stage (decision.yaml) -> runs/demo_decision/checkpoints/best
 #   3. make a moving-robot scenario bag      -> out/demo/scenario/ (rosbag2, mcap)
-#   4. run the perception node live on it    (avi-ros play + perception_node, real rclpy)
+#   4. run the perception node live on it    (avi-ros play + perception_node, real rclpy; hazards and
+#      the decision stage's assessments recorded)
 #   5. offline replay through the same frame assembly and pipeline, and the report
 #   6. say where to look                     -> out/demo/index.html
 # A second run reuses whatever the first made: each step is skipped when its output exists
@@ -12,7 +14,7 @@
 # (training/run_status.py asks the run directory). Pass --fresh to redo steps 3-6, --dry-run to
 # print what each step would do without doing it.
 # Progress bars show on a terminal only; in a log file each step is a few whole lines.
-# AVI_ROS_DEMO_OUT, AVI_ROS_DEMO_RUN, AVI_ROS_DEMO_SELD_RUN and AVI_ROS_DEMO_CACHE move the outputs, the training runs
+# AVI_ROS_DEMO_OUT, AVI_ROS_DEMO_RUN, AVI_ROS_DEMO_SELD_RUN, AVI_ROS_DEMO_DECISION_RUN and AVI_ROS_DEMO_CACHE move the outputs, the training runs
 # and the dataset cache elsewhere (e.g. to time a cold run next to an existing one).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,16 +26,22 @@ OUT="${AVI_ROS_DEMO_OUT:-out/demo}"
 RUN="${AVI_ROS_DEMO_RUN:-runs/demo}"
 CACHE="${AVI_ROS_DEMO_CACHE:-runs/cache/demo}"
 SELD_RUN="${AVI_ROS_DEMO_SELD_RUN:-runs/demo_seld}"
+DECISION_RUN="${AVI_ROS_DEMO_DECISION_RUN:-runs/demo_decision}"
+DECISION_CONFIG=training/configs/decision.yaml
 CONFIG=training/configs/demo.yaml
 SELD_CONFIG=training/configs/demo_seld.yaml
 OVERRIDES=("output_dir=$RUN" "data.cache_dir=$CACHE" "pretrained.seld_checkpoint=$SELD_RUN/checkpoints/best")
 BAG="$OUT/scenario"
 CHECKPOINT="$RUN/checkpoints/best"
 LIVE="$OUT/live_hazards.jsonl"
+ASSESSMENTS="$OUT/live_assessments.jsonl"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 # A private DDS domain, so the demo neither hears nor disturbs other ROS 2 systems.
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 100 ))}"
 export PYTHONUNBUFFERED=1
+# Shared-memory transport for the 640x480 images between play and the node: over the default UDP
+# transport most images are lost or arrive late (see the README's node section).
+export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
 CLI=(python -m avi_ros.cli)
 
 fresh=0
@@ -102,6 +110,7 @@ step 2 "pre-train the SELD encoder ($SELD_CONFIG), then train $CONFIG -> $CHECKP
 # demo.yaml loads the pre-trained SELD encoder from $SELD_RUN (its pretrained.seld_checkpoint).
 train "$SELD_RUN" "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
 train "$RUN" "$CONFIG" "${OVERRIDES[@]}"
+train "$DECISION_RUN" "$DECISION_CONFIG" "output_dir=$DECISION_RUN"
 
 step 3 "make the scenario bag $BAG (engine in view, dog walking behind a panel, siren behind the robot)"
 if [[ -f "$BAG/metadata.yaml" ]]; then
@@ -128,13 +137,15 @@ else
     done
   }
   trap cleanup EXIT
-  rm -f "$LIVE.partial"
+  rm -f "$LIVE.partial" "$ASSESSMENTS"
   python -m avi_ros.ros.perception_node --ros-args \
-    -p model_path:="$CHECKPOINT" -p device:=cpu \
+    -p model_path:="$CHECKPOINT" -p device:=cpu -p decision.model_path:="$DECISION_RUN/checkpoints/best" \
     -p extrinsic.from_tf:=false -p "extrinsic.xyz:=[0.05, 0.0, 0.1]" \
     -p qos_reliability:=reliable -p audio.queue_depth:=500 --log-level warn &
   pids+=($!)
   "${CLI[@]}" echo --topic /hazards --jsonl "$LIVE.partial" --quiet &
+  pids+=($!)
+  "${CLI[@]}" echo --kind assessments --topic /hazard_assessment --jsonl "$ASSESSMENTS" --quiet &
   pids+=($!)
   "${CLI[@]}" play "$BAG" --wait-for /audio --wait-for /rgb/image_raw --wait-for /depth/image_raw \
     --wait-for /rgb/camera_info --wait-timeout 180
@@ -143,6 +154,7 @@ else
   trap - EXIT
   mv "$LIVE.partial" "$LIVE"
   echo "the live node published $(wc -l < "$LIVE") HazardEstimateArray messages (saved in $LIVE)"
+  echo "and $(wc -l < "$ASSESSMENTS") HazardAssessment messages of the decision stage (saved in $ASSESSMENTS)"
 fi
 
 step 5 "offline replay of $BAG through the node's frame assembly and pipeline, and the report"
@@ -187,6 +199,7 @@ print(
     f"on the {len(common)} frames both processed, {same} have identical estimates"
 )
 EOF
+python scripts/demo_assessments.py "$ASSESSMENTS" "$LIVE" "$BAG" "$OUT"
 if [[ -f "$OUT/metrics.md" ]]; then
   echo
   echo "metrics against the scenario's ground truth ($OUT/metrics.md):"

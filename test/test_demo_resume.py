@@ -40,7 +40,7 @@ def fake_run(run_dir: Path, config_name: str, epochs_done: int | None = None, ex
     return run_dir
 
 
-@pytest.mark.parametrize("config_name", ["demo_seld.yaml", "demo.yaml"])
+@pytest.mark.parametrize("config_name", ["demo_seld.yaml", "demo.yaml", "decision.yaml"])
 def test_run_status_of_each_stage_of_a_run(tmp_path: Path, config_name: str) -> None:
     assert run_status(tmp_path / "nothing") == "absent"
     started = tmp_path / "started"
@@ -98,6 +98,7 @@ def _dry_run(tmp_path: Path) -> str:
         "AVI_ROS_DEMO_OUT": str(tmp_path / "out"),
         "AVI_ROS_DEMO_RUN": str(tmp_path / "demo"),
         "AVI_ROS_DEMO_SELD_RUN": str(tmp_path / "demo_seld"),
+        "AVI_ROS_DEMO_DECISION_RUN": str(tmp_path / "demo_decision"),
         "AVI_ROS_DEMO_CACHE": str(tmp_path / "cache"),
         "OMP_NUM_THREADS": "1",
     }
@@ -122,9 +123,10 @@ def _finished_outputs(out: Path) -> None:
 def test_second_demo_skips_every_step(tmp_path: Path) -> None:
     fake_run(tmp_path / "demo_seld", "demo_seld.yaml")
     fake_run(tmp_path / "demo", "demo.yaml")
+    fake_run(tmp_path / "demo_decision", "decision.yaml")
     _finished_outputs(tmp_path / "out")
     output = _dry_run(tmp_path)
-    assert output.count("already trained") == 2
+    assert output.count("already trained") == 3
     would_run = [line for line in output.splitlines() if line.startswith("would run:")]
     for work in ("train.py", "make-bag", "perception_node", "replay"):
         assert not any(work in line for line in would_run), (work, would_run)
