@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from avi_ros.audio import FOA_CHANNELS, SAMPLE_RATE
+from avi_ros.config_io import build, to_plain
 
 FEATURE_KINDS = ("dcase", "amp_phasediff")
 FEATURE_CHANNELS = 7  # 4 spectra + 3 directional channels, for both kinds.
@@ -111,17 +112,13 @@ class FeatureConfig:
         return (self.channels, self.num_frames, self.n_bins)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready form for checkpoint metadata (``avi_ros.config_io``)."""
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(
-                f"feature_config: unknown keys {sorted(unknown)}; expected a subset of {sorted(known)}"
-            )
-        return cls(**data)
+        """Inverse of ``to_dict``; a ConfigError (ValueError) names the first bad key."""
+        return build(cls, data, "feature_config")
 
 
 def mel_filterbank(config: FeatureConfig) -> np.ndarray:

@@ -11,9 +11,11 @@ two stay equal, since the core layer cannot import the generated messages.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
+
+from avi_ros.config_io import build, to_plain
 
 
 class Visibility(IntEnum):
@@ -122,23 +124,12 @@ class Taxonomy:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for checkpoint metadata."""
-        return {"classes": [{**asdict(c), "severity": int(c.severity)} for c in self.classes]}
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Taxonomy:
-        try:
-            classes = tuple(
-                HazardClass(
-                    name=str(c["name"]),
-                    severity=RiskLevel(int(c["severity"])),
-                    near_m=float(c["near_m"]),
-                    far_m=float(c["far_m"]),
-                )
-                for c in data["classes"]
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"taxonomy metadata is malformed: {exc!r}") from exc
-        return cls(classes)
+        """Inverse of ``to_dict``; a ConfigError (ValueError) names the first bad key."""
+        return build(cls, data, "taxonomy")
 
 
 def default_taxonomy() -> Taxonomy:

@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from avi_ros.config_io import to_plain
 from avi_ros.data.shards import ShardReader
 from avi_ros.data.starss23 import STARSS23_CLASSES, TEST_FOLD, TRAIN_FOLD, find_recordings, iter_windows
 from avi_ros.features import FeatureConfig, FeatureNormalizer, compute_normalization_stats
@@ -228,7 +229,7 @@ class SeldPretrainTask(Task):
             "format": FORMAT_NAME,
             "version": 1,
             "feature_config": self.config.features.to_dict(),
-            "encoder_config": self.config.model.audio.to_dict(),
+            "encoder_config": to_plain(self.config.model.audio),
             "normalization": {
                 "mean": model.feature_norm.mean.cpu().tolist(),
                 "std": model.feature_norm.std.cpu().tolist(),

@@ -21,14 +21,10 @@ d dims with weights 1 / 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
-
-from avi_ros.models.seld_encoder import _known_keys
 
 POOLING_MODES = ("attention", "mean")
 
@@ -52,13 +48,6 @@ class AdapterConfig:
             raise ValueError(
                 f"adapter.d_model: {self.d_model} must be divisible by heads ({self.heads}) and 4"
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AdapterConfig:
-        return cls(**_known_keys(cls, data, "adapter"))
 
 
 @dataclass

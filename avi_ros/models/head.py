@@ -8,15 +8,12 @@ targets come from the taxonomy rules (class + distance -> risk -> action).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avi_ros.models.seld_encoder import _known_keys
 from avi_ros.taxonomy import Action, RiskLevel
 
 NUM_RISK_LEVELS = len(RiskLevel)
@@ -30,13 +27,6 @@ class HeadConfig:
 
     hidden: int = 512
     dropout: float = 0.1
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HeadConfig:
-        return cls(**_known_keys(cls, data, "head"))
 
 
 @dataclass

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avi_ros.config_io import build, to_plain
 from avi_ros.features import FeatureConfig, FeatureNormalizer
 from avi_ros.models.adapter import AdapterConfig, OcclusionAwareAdapter
 from avi_ros.models.freezing import keep_frozen_batchnorm_in_eval
@@ -32,12 +33,6 @@ from avi_ros.models.visual_encoder import VisualEncoder, VisualEncoderConfig
 from avi_ros.taxonomy import Visibility
 
 VARIANTS = ("full", "audio_only", "visual_only", "concat", "oracle")
-_SECTIONS = {
-    "audio": SeldEncoderConfig,
-    "visual": VisualEncoderConfig,
-    "adapter": AdapterConfig,
-    "head": HeadConfig,
-}
 
 
 @dataclass(frozen=True)
@@ -76,22 +71,13 @@ class ModelConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"num_classes": self.num_classes, "variant": self.variant}
-        out.update({name: getattr(self, name).to_dict() for name in _SECTIONS})
-        return out
+        """JSON-ready form for checkpoint metadata (``avi_ros.config_io``)."""
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
-        known = {"num_classes", "variant", *_SECTIONS}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"model: unknown keys {sorted(unknown)}; expected a subset of {sorted(known)}")
-        kwargs: dict[str, Any] = {k: data[k] for k in ("num_classes", "variant") if k in data}
-        for name, section in _SECTIONS.items():
-            if name in data:
-                value = data[name]
-                kwargs[name] = value if isinstance(value, section) else section.from_dict(value)
-        return cls(**kwargs)
+        """Inverse of ``to_dict``; a ConfigError (ValueError) names the first bad key."""
+        return build(cls, dict(data), "model")
 
 
 @dataclass

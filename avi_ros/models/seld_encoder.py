@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -65,21 +64,6 @@ class SeldEncoderConfig:
     def time_pool(self) -> int:
         """Feature frames per output frame (5: 20 ms frames -> 100 ms label frames)."""
         return math.prod(self.t_pool)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SeldEncoderConfig:
-        return cls(**_known_keys(cls, data, "seld_encoder"))
-
-
-def _known_keys(cls: type, data: Mapping[str, Any], section: str) -> dict[str, Any]:
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"{section}: unknown keys {sorted(unknown)}; expected a subset of {sorted(known)}")
-    return dict(data)
 
 
 class ConvBlock(nn.Module):

@@ -8,15 +8,14 @@ ImageNet state_dict loads key for key; only ``conv1`` changes shape (3 -> 5 inpu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 from torchvision.models import resnet
 
-from avi_ros.models.seld_encoder import _known_keys, read_state_dict
+from avi_ros.models.seld_encoder import read_state_dict
 
 RESNET_BUILDERS = {"resnet18": resnet.resnet18, "resnet34": resnet.resnet34, "resnet50": resnet.resnet50}
 VISUAL_CHANNELS = 5  # RGB, depth, occlusion mask (see avi_ros.vision.visual_input)
@@ -44,13 +43,6 @@ class VisualEncoderConfig:
     @property
     def num_tokens(self) -> int:
         return (self.image_size // TRUNK_STRIDE) ** 2
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VisualEncoderConfig:
-        return cls(**_known_keys(cls, data, "visual_encoder"))
 
 
 class VisualEncoder(nn.Module):
