@@ -137,39 +137,16 @@ class PerceptionNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Parameters, extrinsic, model, intake and publishers; FAILURE with the reason logged."""
-        try:
-            settings = read_settings(self)
-        except ValueError as exc:
-            return self._fail_configure(f"invalid parameter: {exc}")
-        if not settings.model_path:
-            return self._fail_configure(
-                "parameter model_path is required and empty: give the checkpoint directory of a trained "
-                f"model (model_path:=/path/to/checkpoint). Produce one with: {TRAIN_HINT}"
-            )
-        pipeline = self._load_pipeline(settings)
-        if pipeline is None:
+        settings = self._read_settings()
+        if settings is None:
             return TransitionCallbackReturn.FAILURE
-        try:
-            self.decision = NodeDecision.configure(self, self.events, pipeline.taxonomy)
-        except Exception as exc:  # a bad decision checkpoint or parameter: say why, stop
-            return self._fail_configure(f"cannot load the decision stage (decision.model_path): {exc}")
+        pipeline = self._load_pipeline(settings)
+        if pipeline is None or not self._configure_decision(pipeline):
+            return TransitionCallbackReturn.FAILURE
         self.settings, self.pipeline = settings, pipeline
-        self.assembler = FrameAssembler(pipeline.window_samples, settings.assembly, self.events)
-        self.intake = SensorIntake(self.assembler, self.events)
-        self._sync = ApproximateTimeSync(
-            RGBD_STREAMS,
-            settings.sync_queue_size,
-            settings.sync_slop_s,
-            self._on_rgbd,
-            self.events,
-            backwards_reset_s=settings.assembly.backwards_reset_s,
-        )
+        self._create_intake(settings, pipeline)
         self._create_publishers()
-        self.get_logger().info(
-            f"model '{settings.model_path}' on {pipeline.device}, {pipeline.precision} "
-            f"({torch.get_num_threads()} CPU threads): classes {pipeline.taxonomy.names}, "
-            f"audio window {pipeline.window_samples} samples; RGB-D sync slop {settings.sync_slop_s} s"
-        )
+        self._log_configuration(settings, pipeline)
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -228,6 +205,21 @@ class PerceptionNode(LifecycleNode):
         if self.pipeline is not None:
             self.trigger_cleanup()
 
+    def _read_settings(self) -> NodeSettings | None:
+        """The validated parameters, or None with ``configure_error`` set."""
+        try:
+            settings = read_settings(self)
+        except ValueError as exc:
+            self._fail_configure(f"invalid parameter: {exc}")
+            return None
+        if not settings.model_path:
+            self._fail_configure(
+                "parameter model_path is required and empty: give the checkpoint directory of a trained "
+                f"model (model_path:=/path/to/checkpoint). Produce one with: {TRAIN_HINT}"
+            )
+            return None
+        return settings
+
     def _load_pipeline(self, settings: NodeSettings) -> Pipeline | None:
         """The warmed-up pipeline, or None with ``configure_error`` set."""
         extrinsic = self._resolve_extrinsic(settings)
@@ -248,6 +240,35 @@ class PerceptionNode(LifecycleNode):
             )
             return None
         return pipeline
+
+    def _configure_decision(self, pipeline: Pipeline) -> bool:
+        """Load the optional decision stage; False with ``configure_error`` set when it cannot."""
+        try:
+            self.decision = NodeDecision.configure(self, self.events, pipeline.taxonomy)
+        except Exception as exc:  # a bad decision checkpoint or parameter: say why, stop
+            self._fail_configure(f"cannot load the decision stage (decision.model_path): {exc}")
+            return False
+        return True
+
+    def _create_intake(self, settings: NodeSettings, pipeline: Pipeline) -> None:
+        """The frame assembler, the sensor intake in front of it and the RGB-D synchroniser."""
+        self.assembler = FrameAssembler(pipeline.window_samples, settings.assembly, self.events)
+        self.intake = SensorIntake(self.assembler, self.events)
+        self._sync = ApproximateTimeSync(
+            RGBD_STREAMS,
+            settings.sync_queue_size,
+            settings.sync_slop_s,
+            self._on_rgbd,
+            self.events,
+            backwards_reset_s=settings.assembly.backwards_reset_s,
+        )
+
+    def _log_configuration(self, settings: NodeSettings, pipeline: Pipeline) -> None:
+        self.get_logger().info(
+            f"model '{settings.model_path}' on {pipeline.device}, {pipeline.precision} "
+            f"({torch.get_num_threads()} CPU threads): classes {pipeline.taxonomy.names}, "
+            f"audio window {pipeline.window_samples} samples; RGB-D sync slop {settings.sync_slop_s} s"
+        )
 
     def _fail_configure(self, message: str) -> TransitionCallbackReturn:
         self.configure_error = message
@@ -315,21 +336,26 @@ class PerceptionNode(LifecycleNode):
     # --- sensor callbacks: O(message), store and wake -------------------------------------
 
     def _subscribe(self, settings: NodeSettings) -> None:
-        def subscribe(msg_type: type, topic: str, callback: Callable[[Any], None], depth: int) -> Any:
-            return self.create_subscription(
-                msg_type,
-                topic,
-                self._guarded(callback),
-                sensor_qos(settings.qos_reliability, depth),
-                event_callbacks=mismatch_callbacks(
-                    self.resolve_topic_name(topic), settings.qos_reliability, self.get_logger().warning
-                ),
-            )
-
+        """The audio subscription, then one per RGB-D input (its index tells the synchroniser which)."""
+        subscribe = functools.partial(self._subscribe_sensor, settings)
         self._sensor_subs = [subscribe(FoaAudio, INPUTS.audio, self._on_audio, settings.audio_queue_depth)]
         for index, (topic, msg_type) in enumerate(zip(INPUTS.rgbd, RGBD_TYPES, strict=True)):
             callback = functools.partial(self._on_image, index)
             self._sensor_subs.append(subscribe(msg_type, topic, callback, settings.image_queue_depth))
+
+    def _subscribe_sensor(
+        self, settings: NodeSettings, msg_type: type, topic: str, callback: Callable[[Any], None], depth: int
+    ) -> Any:
+        """A guarded sensor subscription with the configured QoS and a warning on a QoS mismatch."""
+        return self.create_subscription(
+            msg_type,
+            topic,
+            self._guarded(callback),
+            sensor_qos(settings.qos_reliability, depth),
+            event_callbacks=mismatch_callbacks(
+                self.resolve_topic_name(topic), settings.qos_reliability, self.get_logger().warning
+            ),
+        )
 
     def _now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
