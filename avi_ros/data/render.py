@@ -264,16 +264,51 @@ def render_rgbd(
     ``optical_to_world``: 3x3 rotation of the camera optical frame (x right, y down, z forward)
     into the world. ``rng`` draws the sensor noise only, so the geometry is never random here.
     """
+    shapes = _numbered_shapes(occluders, scenery, hazard)
+    origin = np.asarray(camera_position_m, dtype=np.float64)
+    rotation = np.asarray(optical_to_world, dtype=np.float64)
+    rays, inv_length = _optical_rays(intrinsics)
+    dirs = _rotate_rows(rays, rotation.T)
+    hits = _render_room(np.asarray(room_size_m, dtype=np.float64), origin, dirs, inv_length, look)
+    for object_id, shape in shapes:
+        _render_shape(hits, object_id, shape, origin, rotation, intrinsics, dirs, inv_length)
+    return _sensor_readings(hits, intrinsics, rng, config)
+
+
+@dataclass
+class _Hits:
+    """The nearest surface along each pixel ray [H*W], updated in place as objects are drawn.
+
+    t: hit distance = optical depth [m]; ids: object id; headlight: Lambert |cos| of the ray and
+    the surface normal (light at the camera); albedo: surface colour [H*W, 3] (0..255 scale).
+    """
+
+    t: np.ndarray
+    ids: np.ndarray
+    headlight: np.ndarray
+    albedo: np.ndarray
+
+
+def _numbered_shapes(
+    occluders: Sequence[Shape], scenery: Sequence[Shape], hazard: Shape | None
+) -> list[tuple[int, Shape]]:
+    """Each object with its id in RenderResult.object_ids, in drawing order; too many is an error."""
     if len(occluders) > FIRST_SCENERY_ID - FIRST_OCCLUDER_ID or len(scenery) > HAZARD_ID - FIRST_SCENERY_ID:
         raise ValueError(
             f"too many objects to render: {len(occluders)} occluders, {len(scenery)} far objects"
         )
-    origin = np.asarray(camera_position_m, dtype=np.float64)
-    rotation = np.asarray(optical_to_world, dtype=np.float64)
-    h, w = intrinsics.height, intrinsics.width
-    rays, inv_length = _optical_rays(intrinsics)
-    dirs = _rotate_rows(rays, rotation.T)
-    t, side, along = _room_hit(np.asarray(room_size_m, dtype=np.float64), origin, dirs)
+    shapes: list[tuple[int, Shape]] = [(FIRST_OCCLUDER_ID + k, s) for k, s in enumerate(occluders)]
+    shapes += [(FIRST_SCENERY_ID + k, s) for k, s in enumerate(scenery)]
+    if hazard is not None:
+        shapes.append((HAZARD_ID, hazard))
+    return shapes
+
+
+def _render_room(
+    size_m: np.ndarray, origin: np.ndarray, dirs: np.ndarray, inv_length: np.ndarray, look: RoomLook
+) -> _Hits:
+    """Every ray's exit through the walls, floor (tiled) or ceiling of the empty room."""
+    t, side, along = _room_hit(size_m, origin, dirs)
     ids = np.full(dirs.shape[0], ROOM_ID, dtype=np.int16)
     # Lambert shading with the light at the camera: |cos| between the ray and the surface normal.
     headlight = along.astype(np.float32) * inv_length
@@ -283,31 +318,47 @@ def render_rgbd(
     floor_xy = origin[:2] + t[floor, None] * dirs[floor, :2]  # inside the room, so >= 0: int() floors
     tiles = ((floor_xy / FLOOR_TILE_M).astype(np.int64).sum(axis=1) & 1) == 1
     albedo[floor[tiles]] = look.floor_alt
+    return _Hits(t, ids, headlight, albedo)
 
-    shapes: list[tuple[int, Shape]] = [(FIRST_OCCLUDER_ID + k, s) for k, s in enumerate(occluders)]
-    shapes += [(FIRST_SCENERY_ID + k, s) for k, s in enumerate(scenery)]
-    if hazard is not None:
-        shapes.append((HAZARD_ID, hazard))
-    grid = (t.reshape(h, w), ids.reshape(h, w), headlight.reshape(h, w), albedo.reshape(h, w, 3))
-    for object_id, shape in shapes:
-        window = _pixel_window(shape.bounding_corners(), origin, rotation, intrinsics)
-        if window is None:
-            continue
-        t_win, ids_win, light_win, albedo_win = (a[window] for a in grid)
-        dirs_win = dirs.reshape(h, w, 3)[window].reshape(-1, 3)
-        t_obj, n_obj = shape.intersect(origin, dirs_win)
-        cosine = np.abs(np.einsum("ij,ij->i", n_obj, dirs_win)) * inv_length.reshape(h, w)[window].ravel()
-        closer = (t_obj < t_win.ravel()).reshape(t_win.shape)
-        t_win[closer] = t_obj.reshape(t_win.shape)[closer]
-        ids_win[closer] = object_id
-        light_win[closer] = cosine.reshape(t_win.shape)[closer]
-        albedo_win[closer] = shape.colour
 
-    shade = (0.35 + 0.65 * headlight) / (1.0 + 0.03 * t.astype(np.float32))
-    rgb = albedo * shade[:, None]
+def _render_shape(
+    hits: _Hits,
+    object_id: int,
+    shape: Shape,
+    origin: np.ndarray,
+    rotation: np.ndarray,
+    intrinsics: CameraIntrinsics,
+    dirs: np.ndarray,
+    inv_length: np.ndarray,
+) -> None:
+    """Draw one object into ``hits`` where it is nearer, casting only the rays of its pixel window."""
+    window = _pixel_window(shape.bounding_corners(), origin, rotation, intrinsics)
+    if window is None:
+        return
+    h, w = intrinsics.height, intrinsics.width
+    grid = (hits.t.reshape(h, w), hits.ids.reshape(h, w), hits.headlight.reshape(h, w))
+    t_win, ids_win, light_win = (a[window] for a in grid)
+    albedo_win = hits.albedo.reshape(h, w, 3)[window]
+    dirs_win = dirs.reshape(h, w, 3)[window].reshape(-1, 3)
+    t_obj, n_obj = shape.intersect(origin, dirs_win)
+    cosine = np.abs(np.einsum("ij,ij->i", n_obj, dirs_win)) * inv_length.reshape(h, w)[window].ravel()
+    closer = (t_obj < t_win.ravel()).reshape(t_win.shape)
+    t_win[closer] = t_obj.reshape(t_win.shape)[closer]
+    ids_win[closer] = object_id
+    light_win[closer] = cosine.reshape(t_win.shape)[closer]
+    albedo_win[closer] = shape.colour
+
+
+def _sensor_readings(
+    hits: _Hits, intrinsics: CameraIntrinsics, rng: np.random.Generator, config: RenderConfig
+) -> RenderResult:
+    """Shaded RGB with brightness noise, and depth with z^2 noise and dropouts (drawn in that order)."""
+    h, w = intrinsics.height, intrinsics.width
+    shade = (0.35 + 0.65 * hits.headlight) / (1.0 + 0.03 * hits.t.astype(np.float32))
+    rgb = hits.albedo * shade[:, None]
     if config.rgb_noise_std > 0:
         rgb += np.float32(config.rgb_noise_std) * rng.standard_normal((rgb.shape[0], 1), dtype=np.float32)
-    exact = t.astype(np.float32).reshape(h, w)
+    exact = hits.t.astype(np.float32).reshape(h, w)
     depth = exact.copy()
     if config.depth_noise_coeff > 0:
         depth += (
@@ -321,7 +372,7 @@ def render_rgbd(
         rgb=np.clip(rgb, 0, 255).astype(np.uint8).reshape(h, w, 3),
         depth_m=depth,
         exact_depth_m=exact,
-        object_ids=ids.reshape(h, w),
+        object_ids=hits.ids.reshape(h, w),
     )
 
 
