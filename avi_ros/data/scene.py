@@ -815,42 +815,79 @@ def _normalise_level(rng: np.random.Generator, cfg: SceneConfig, mix: np.ndarray
 def generate_scene_and_geometry(
     seed: int, config: SceneConfig | None = None, taxonomy: Taxonomy | None = None
 ) -> tuple[Sample, SceneGeometry]:
-    """One synthetic scene and the world behind it, fully determined by ``seed`` and ``config``."""
-    cfg = config or SceneConfig()
+    """One synthetic scene and the world behind it, fully determined by ``seed`` and ``config``.
+
+    The steps draw from one generator in a fixed order, so reordering them changes every scene.
+    """
     tax = taxonomy or default_taxonomy()
     rng = np.random.default_rng(seed)
-    # A share of the scenes in the default rooms: one generator can cover both conditions.
-    if cfg.wide is not None and cfg.wide_probability < 1.0 and rng.uniform() >= cfg.wide_probability:
-        cfg = replace(cfg, wide=None)
+    cfg = _scene_profile(rng, config or SceneConfig())
     bank = _bank(cfg, tax)
-
-    is_none = rng.uniform() < cfg.none_probability
-    class_id = 0 if is_none else int(rng.integers(1, tax.num_classes))
+    class_id = _draw_class(rng, cfg, tax)
     class_name = tax.names[class_id]
     scene_cfg = _scene_camera(rng, cfg)
-    geometry = sample_geometry(rng, scene_cfg, None if is_none else class_name)
+    geometry = sample_geometry(rng, scene_cfg, None if class_id == 0 else class_name)
     view = _render_view(rng, scene_cfg, geometry)
-    fs = cfg.sample_rate
     background, _ = draw_background(
-        rng, cfg.n_samples, fs, cfg.noise_slope_range, bank, cfg.real_background_probability
+        rng, cfg.n_samples, cfg.sample_rate, cfg.noise_slope_range, bank, cfg.real_background_probability
     )
     fore = _foreground(rng, scene_cfg, geometry, view, class_name, bank)
-    if fore.wet is None:
-        mix, snr_db, reference = background, float("nan"), background
-    else:
-        snr_db = _uniform(rng, _Ranges.of(cfg).snr_db)
-        mix = fore.wet + scale_to_snr(fore.wet[0], background, snr_db, fs)
-        reference = fore.wet
-    second_wet, second = _mix_second_source(rng, scene_cfg, geometry, view, reference, bank, tax)
+    mix, snr_db = _mix_foreground(rng, cfg, fore, background)
+    second_wet, second = _mix_second_source(
+        rng, scene_cfg, geometry, view, background if fore.wet is None else fore.wet, bank, tax
+    )
     if second_wet is not None:
         mix = mix + second_wet
     mix = _normalise_level(rng, cfg, mix)
+    sample = _labelled_sample(seed, scene_cfg, tax, class_id, geometry, view, fore, mix, snr_db, second)
+    return sample, geometry
 
+
+def _scene_profile(rng: np.random.Generator, cfg: SceneConfig) -> SceneConfig:
+    """``cfg``, or for a share ``1 - wide_probability`` of the scenes, ``cfg`` in the default rooms.
+
+    One generator can so cover both conditions. Draws only with ``wide`` set and ``wide_probability < 1``.
+    """
+    if cfg.wide is not None and cfg.wide_probability < 1.0 and rng.uniform() >= cfg.wide_probability:
+        return replace(cfg, wide=None)
+    return cfg
+
+
+def _draw_class(rng: np.random.Generator, cfg: SceneConfig, tax: Taxonomy) -> int:
+    """Class 0 (no hazard) with ``none_probability``, else a uniformly drawn hazard class."""
+    if rng.uniform() < cfg.none_probability:
+        return 0
+    return int(rng.integers(1, tax.num_classes))
+
+
+def _mix_foreground(
+    rng: np.random.Generator, cfg: SceneConfig, fore: _Foreground, background: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """The foreground over the background at an SNR drawn from the range [dB] (NaN: background only)."""
+    if fore.wet is None:
+        return background, float("nan")
+    snr_db = _uniform(rng, _Ranges.of(cfg).snr_db)
+    return fore.wet + scale_to_snr(fore.wet[0], background, snr_db, cfg.sample_rate), snr_db
+
+
+def _labelled_sample(
+    seed: int,
+    cfg: SceneConfig,
+    tax: Taxonomy,
+    class_id: int,
+    geometry: SceneGeometry,
+    view: RenderResult,
+    fore: _Foreground,
+    mix: np.ndarray,
+    snr_db: float,
+    second: SecondSource | None,
+) -> Sample:
+    """The Sample of the mixed audio, the view and their labels (``cfg`` carries the scene's camera)."""
     risk = tax.risk_level(class_id, fore.distance)
-    sample = Sample(
+    return Sample(
         seed=seed,
         audio=mix.astype(np.float32),
-        sample_rate=fs,
+        sample_rate=cfg.sample_rate,
         rgb=view.rgb,
         depth_m=view.depth_m,
         occluder_mask=view.occluder_mask,
@@ -858,21 +895,20 @@ def generate_scene_and_geometry(
         occlusion_level=view.occlusion_level,
         visibility=fore.visibility,
         class_id=class_id,
-        class_name=class_name,
+        class_name=tax.names[class_id],
         azimuth=fore.azimuth,
         elevation=fore.elevation,
         distance=fore.distance,
         risk=risk,
         action=tax.recommended_action(risk, fore.azimuth),
-        intrinsics=scene_cfg.intrinsics,
-        extrinsic=scene_cfg.extrinsic,
+        intrinsics=cfg.intrinsics,
+        extrinsic=cfg.extrinsic,
         snr_db=snr_db,
         second=second,
         rt60_s=geometry.layout.room.rt60_s(),
         content=fore.content,
         activity=fore.activity if fore.activity is not None else np.zeros(_label_frames(cfg), np.float32),
     )
-    return sample, geometry
 
 
 def _label_frames(cfg: SceneConfig) -> int:
