@@ -124,6 +124,18 @@ def test_a_checkpoint_that_does_not_fit_is_refused_with_its_path(tmp_path):
         load_decision_checkpoint(tmp_path)
 
 
+def test_a_bad_model_config_value_is_refused_with_its_dotted_key(tmp_path):
+    save_decision_checkpoint(tmp_path, DecisionModel(TINY, DV), TAXONOMY)
+    data = json.loads((tmp_path / METADATA_FILE).read_text())
+    on_disk = "frames tokens d_model backbone layers heads ff_hidden dropout"
+    on_disk += " telemetry_hidden hf_path telemetry"
+    assert sorted(data["model_config"]) == sorted(on_disk.split())  # the JSON keys stay the fields
+    data["model_config"]["layers"] = "2"
+    (tmp_path / METADATA_FILE).write_text(json.dumps(data))
+    with pytest.raises(CheckpointError, match=r"model_config\.layers: expected int"):
+        load_decision_checkpoint(tmp_path)
+
+
 def test_the_window_is_zero_padded_until_f_frames_arrived():
     window = FeatureWindow(8, DV)
     feature = frame_feature(_estimate())

@@ -73,7 +73,7 @@ class DecisionMetadata:
             raise CheckpointError(f"{source}: format version {data.get('version')!r} is not {FORMAT_VERSION}")
         try:
             metadata = cls(
-                model_config=DecisionModelConfig(**data["model_config"]),
+                model_config=DecisionModelConfig.from_dict(data["model_config"]),
                 taxonomy=Taxonomy.from_dict(data["taxonomy"]),
                 width=int(data["d"]),
                 extra=dict(data.get("extra") or {}),

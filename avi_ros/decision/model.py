@@ -24,12 +24,14 @@ telemetry zeroed inside ``forward``, in training and at inference alike.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import nn
 
+from avi_ros.config_io import build, to_plain
 from avi_ros.decision.labels import ACTION_NAMES, REASON_NAMES, RISK_NAMES
 from avi_ros.decision.telemetry import TELEMETRY_SIZE
 
@@ -88,7 +90,13 @@ class DecisionModelConfig:
         return self.tokens + 2
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready form for checkpoint metadata (``avi_ros.config_io``)."""
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DecisionModelConfig:
+        """Inverse of ``to_dict``; a ConfigError (ValueError) names the first bad key."""
+        return build(cls, dict(data), "model_config")
 
 
 class DecisionOutput(NamedTuple):
