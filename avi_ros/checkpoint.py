@@ -101,7 +101,7 @@ def _check_consistent(metadata: CheckpointMetadata, source: Path) -> None:
         raise CheckpointError(f"{source}: {exc}") from exc
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it into place."""
     # A unique name in the same directory (so the rename is atomic); plain creation keeps the
     # usual umask permissions, unlike mkstemp's 0600.
@@ -141,11 +141,22 @@ def save_checkpoint(
     text = json.dumps(metadata.to_dict(), indent=2)  # fails before anything is written
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    _atomic_write(
+    atomic_write(
         directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT_NAME})
     )
-    _atomic_write(directory / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    atomic_write(directory / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return directory
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; CheckpointError naming the file when it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: cannot read JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data
 
 
 def read_checkpoint_metadata(directory: str | Path) -> CheckpointMetadata:
@@ -160,13 +171,7 @@ def read_checkpoint_metadata(directory: str | Path) -> CheckpointMetadata:
         raise FileNotFoundError(
             f"{path} is missing: {directory} is not a checkpoint (make one with: {HOW_TO_MAKE_ONE})"
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot read JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    metadata = CheckpointMetadata.from_dict(data, path)
+    metadata = CheckpointMetadata.from_dict(read_json_object(path), path)
     _check_consistent(metadata, path)
     return metadata
 

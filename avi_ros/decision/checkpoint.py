@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from avi_ros import __version__
-from avi_ros.checkpoint import CheckpointError, _atomic_write
+from avi_ros.checkpoint import CheckpointError, atomic_write, read_json_object
 from avi_ros.decision.features import feature_size
 from avi_ros.decision.labels import label_maps
 from avi_ros.decision.model import TELEMETRY_SCALE, DecisionModel, DecisionModelConfig, parameter_counts
@@ -102,10 +102,10 @@ def save_decision_checkpoint(
     text = json.dumps(metadata.to_dict(parameter_counts(model)), indent=2)  # fails before any write
     directory.mkdir(parents=True, exist_ok=True)
     tensors = model.trainable_state_dict()
-    _atomic_write(
+    atomic_write(
         directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT_NAME})
     )
-    _atomic_write(directory / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    atomic_write(directory / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return directory
 
 
@@ -116,13 +116,7 @@ def read_decision_metadata(directory: str | Path) -> DecisionMetadata:
         raise FileNotFoundError(
             f"{path} is missing: not a decision checkpoint (make one with: {HOW_TO_MAKE_ONE})"
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot read JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return DecisionMetadata.from_dict(data, path)
+    return DecisionMetadata.from_dict(read_json_object(path), path)
 
 
 def load_decision_weights(model: DecisionModel, directory: str | Path) -> None:

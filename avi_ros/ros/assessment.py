@@ -20,7 +20,7 @@ from avi_ros.decision.messages import assessment_message
 from avi_ros.events import EventCounter
 from avi_ros.msg import HazardAssessment
 from avi_ros.ros.conversions import ROS_MESSAGES
-from avi_ros.ros.params import ParamSpec, _descriptor
+from avi_ros.ros.params import ParamSpec, declare_parameters
 from avi_ros.ros.telemetry import (
     TELEMETRY_PARAMETERS,
     TelemetryInput,
@@ -49,8 +49,7 @@ NODE_DECISION_PARAMETERS: tuple[ParamSpec, ...] = (*DECISION_PARAMETERS, *TELEME
 
 def declare_decision_parameters(node: Node) -> None:
     """Declare the decision stage's parameters and those of its telemetry."""
-    for spec in DECISION_PARAMETERS:
-        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+    declare_parameters(node, DECISION_PARAMETERS)
     declare_telemetry_parameters(node)
 
 

@@ -207,8 +207,9 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def declare_parameters(node: Node) -> None:
-    for spec in PARAMETERS:
+def declare_parameters(node: Node, specs: tuple[ParamSpec, ...] = PARAMETERS) -> None:
+    """Declare ``specs`` (the node's own table by default) with their descriptions and ranges."""
+    for spec in specs:
         node.declare_parameter(spec.name, spec.default, _descriptor(spec))
 
 

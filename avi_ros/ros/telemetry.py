@@ -33,7 +33,7 @@ from avi_ros.decision.telemetry import (
     TelemetryReading,
 )
 from avi_ros.events import EventCounter, stream_key
-from avi_ros.ros.params import ParamSpec, _descriptor
+from avi_ros.ros.params import ParamSpec, declare_parameters
 from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
 from avi_ros.sensor_decoding import SensorInputError, checked_stamp_ns
 
@@ -93,8 +93,7 @@ class TelemetrySettings:
 
 def declare_telemetry_parameters(node: Node) -> None:
     """Declare ``TELEMETRY_PARAMETERS`` with the descriptors of the node's own parameter table."""
-    for spec in TELEMETRY_PARAMETERS:
-        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+    declare_parameters(node, TELEMETRY_PARAMETERS)
 
 
 def read_telemetry_settings(node: Node) -> TelemetrySettings:
