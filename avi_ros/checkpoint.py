@@ -63,13 +63,7 @@ class CheckpointMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: Path) -> CheckpointMetadata:
-        if data.get("format") != FORMAT_NAME:
-            raise CheckpointError(f"{source}: 'format' is {data.get('format')!r}, expected '{FORMAT_NAME}'")
-        if data.get("version") != FORMAT_VERSION:
-            raise CheckpointError(
-                f"{source}: format version {data.get('version')!r} is not supported "
-                f"(expected {FORMAT_VERSION})"
-            )
+        check_format(data, source, FORMAT_NAME, FORMAT_VERSION)
         for key in ("model_config", "feature_config", "normalization", "taxonomy"):
             if key not in data:
                 raise CheckpointError(f"{source}: metadata lacks the key '{key}'")
@@ -146,6 +140,16 @@ def save_checkpoint(
     )
     atomic_write(directory / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return directory
+
+
+def check_format(data: dict[str, Any], source: Path, name: str, version: int) -> None:
+    """CheckpointError naming ``source`` unless ``data`` declares format ``name``, ``version``."""
+    if data.get("format") != name:
+        raise CheckpointError(f"{source}: 'format' is {data.get('format')!r}, expected '{name}'")
+    if data.get("version") != version:
+        raise CheckpointError(
+            f"{source}: format version {data.get('version')!r} is not supported (expected {version})"
+        )
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

@@ -127,6 +127,20 @@ def test_higher_order_ambisonics_keeps_its_first_order_part():
     np.testing.assert_array_equal(chunk.audio, audio[:4])
 
 
+def foa_args(**kwargs) -> dict:
+    """Keyword arguments of a valid 20 ms float32 FOA chunk, with ``kwargs`` replacing some."""
+    return {
+        "data": encode_pcm(np.zeros((4, 480)), "float32"),
+        "sample_format": "float32",
+        "sample_rate": 24_000,
+        "channel_count": 4,
+        "frame_sample_count": 480,
+        "channel_order": "ACN",
+        "normalization": "SN3D",
+        **kwargs,
+    }
+
+
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
@@ -142,16 +156,7 @@ def test_higher_order_ambisonics_keeps_its_first_order_part():
     ],
 )
 def test_bad_foa_chunks_name_the_reason(kwargs, reason):
-    args = {
-        "data": encode_pcm(np.zeros((4, 480)), "float32"),
-        "sample_format": "float32",
-        "sample_rate": 24_000,
-        "channel_count": 4,
-        "frame_sample_count": 480,
-        "channel_order": "ACN",
-        "normalization": "SN3D",
-        **kwargs,
-    }
+    args = foa_args(**kwargs)
     with pytest.raises(SensorInputError) as err:
         decode_foa_chunk(**args)
     assert err.value.reason == reason
@@ -237,19 +242,6 @@ def test_intake_feeds_the_assembler_and_counts_bad_messages():
 
 
 # --- hostile input (issue 12: found by fuzzing the node) ---------------------------------------
-
-
-def foa_args(**kwargs) -> dict:
-    return {
-        "data": encode_pcm(np.zeros((4, 480)), "float32"),
-        "sample_format": "float32",
-        "sample_rate": 24_000,
-        "channel_count": 4,
-        "frame_sample_count": 480,
-        "channel_order": "ACN",
-        "normalization": "SN3D",
-        **kwargs,
-    }
 
 
 @pytest.mark.parametrize("rate", [48_000_001, 4_294_967_295, 1, 7_999])

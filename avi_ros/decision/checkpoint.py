@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from avi_ros import __version__
-from avi_ros.checkpoint import CheckpointError, atomic_write, read_json_object
+from avi_ros.checkpoint import CheckpointError, atomic_write, check_format, read_json_object
 from avi_ros.decision.features import feature_size
 from avi_ros.decision.labels import label_maps
 from avi_ros.decision.model import TELEMETRY_SCALE, DecisionModel, DecisionModelConfig, parameter_counts
@@ -67,10 +67,7 @@ class DecisionMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: Path) -> DecisionMetadata:
-        if data.get("format") != FORMAT_NAME:
-            raise CheckpointError(f"{source}: 'format' is {data.get('format')!r}, expected '{FORMAT_NAME}'")
-        if data.get("version") != FORMAT_VERSION:
-            raise CheckpointError(f"{source}: format version {data.get('version')!r} is not {FORMAT_VERSION}")
+        check_format(data, source, FORMAT_NAME, FORMAT_VERSION)
         try:
             metadata = cls(
                 model_config=DecisionModelConfig.from_dict(data["model_config"]),
