@@ -36,7 +36,7 @@ def _make_bag_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", required=True, type=Path, help="bag to write (directory; .mcap/.db3 picks storage)"
     )
-    p.add_argument("--scenario", default="corridor", help="scripted scenario (corridor)")
+    p.add_argument("--scenario", default="corridor", help="scripted scenario (corridor, workshop)")
     p.add_argument("--seed", type=int, default=0, help="random seed (sounds, noise); same seed, same bag")
     p.add_argument("--duration", type=float, default=None, help="cut the scenario to this many seconds")
     p.add_argument("--storage", choices=["mcap", "sqlite3"], default=None, help="rosbag2 storage plugin")
@@ -174,9 +174,9 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         "predict",
         help="what the model hears in an audio file: class and direction, window by window",
         description="Read a 4-channel FOA file (ACN/SN3D by default) or a mono file (direction then "
-        "unknown), cut it into windows of the model's length and print, per window, the class "
-        "probabilities, confidence, direction and distance, as the node would estimate them with a "
-        "camera that sees nothing.",
+        "unknown), cut it into windows of the model's length and print, per window, every hazard the "
+        "node would publish (else its best guess): class probabilities, confidence, direction and "
+        "distance, as the node would estimate them with a camera that sees nothing.",
     )
     p.add_argument("file", type=Path, help="audio file (WAV, FLAC, OGG, ...): 4-channel FOA or mono")
     p.add_argument(

@@ -12,11 +12,19 @@ read by ``avi_ros.models.output_arrays``, then a HazardEstimateData with every f
   are trained on the taxonomy rules (class + distance -> risk -> action), so they agree with the
   rules where the model is right, and they are the model's own estimate where it is unsure.
 
+A hazard-set checkpoint (``ModelConfig.hazard_slots`` = K > 0, ``HazardSetModel``) also gets the
+view tokens of the frame (its intrinsics and the pipeline's extrinsic, ``avi_ros.view_tokens``)
+and answers K slots, read by ``read_set_outputs``; every slot becomes a HazardEstimateData as
+above, with that slot's own audio/visual weights. ``PipelineResult.hazards`` holds every slot
+whose class is not ``none`` and whose confidence reaches the threshold, most confident first;
+``PipelineResult.top`` is the most confident such slot (the most confident slot of all when
+every slot is empty), so everything that reads one best guess keeps working.
+
 Runs under ``torch.inference_mode()`` with channels-last images and, for checkpoints, BatchNorm
 folded into the convolutions. On CUDA it uses autocast (bf16 where supported, else fp16); on CPU
 fp32 by default (``precision="bf16"`` is faster on CPUs with bf16 units, see the bench), and
 ``warmup`` runs the kernels once before the first real frame. The ``oracle`` baseline needs the
-true visibility, which only training data has, so it cannot run here.
+true visibility, which only training data has, so the pipeline refuses it.
 """
 
 from __future__ import annotations
@@ -34,8 +42,9 @@ from avi_ros.audio import FOA_CHANNELS
 from avi_ros.checkpoint import CheckpointMetadata, load_checkpoint
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, unit_to_direction
+from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.models.imagination import ImaginationModel
-from avi_ros.models.output_arrays import OutputArrays, read_outputs
+from avi_ros.models.output_arrays import HazardSetArrays, OutputArrays, read_outputs, read_set_outputs
 from avi_ros.occlusion import OcclusionConfig, OcclusionResult, direction_visibility
 from avi_ros.preprocess import ModelInputs, Preprocessor
 from avi_ros.taxonomy import Action, RiskLevel, Taxonomy
@@ -90,7 +99,7 @@ class Pipeline:
 
     def __init__(
         self,
-        model: ImaginationModel,
+        model: ImaginationModel | HazardSetModel,
         metadata: CheckpointMetadata,
         device: str | torch.device = "auto",
         confidence_threshold: float = 0.5,
@@ -100,6 +109,11 @@ class Pipeline:
     ) -> None:
         if not 0.0 <= confidence_threshold <= 1.0:
             raise ValueError(f"confidence_threshold must be in [0, 1], got {confidence_threshold}")
+        if model.config.variant == "oracle":
+            raise ValueError(
+                "the oracle baseline reads the true visibility (exact view tokens for a hazard-set "
+                "model), which only training data has; it cannot run on sensor frames"
+            )
         self.device = resolve_device(device)
         self.precision = _resolve_precision(precision, self.device)
         self.taxonomy: Taxonomy = metadata.taxonomy
@@ -132,7 +146,7 @@ class Pipeline:
     @classmethod
     def from_model(
         cls,
-        model: ImaginationModel,
+        model: ImaginationModel | HazardSetModel,
         feature_config: FeatureConfig,
         taxonomy: Taxonomy,
         **kwargs: object,
@@ -165,6 +179,11 @@ class Pipeline:
     def window_samples(self) -> int:
         return self.feature_config.window_samples
 
+    @property
+    def is_hazard_set(self) -> bool:
+        """Whether the model answers a set of hazard slots (``HazardSetModel``)."""
+        return isinstance(self.model, HazardSetModel)
+
     def warmup(self, iterations: int = 2) -> None:
         """Run synthetic frames so lazy initialisation and kernel selection happen now."""
         size = max(self.image_size, 32)
@@ -190,20 +209,23 @@ class Pipeline:
         inputs: list[ModelInputs] = []
         for frame in frames:
             _check_frame(frame)
-            inputs.append(self.preprocess(frame.rgb, frame.depth_m, frame.audio, frame.sample_rate))
+            inputs.append(
+                self.preprocess(
+                    frame.rgb, frame.depth_m, frame.audio, frame.sample_rate, frame.intrinsics, self.extrinsic
+                )
+            )
         prepared = time.perf_counter()
-        outputs, feature_ms = self._infer(
-            np.stack([i.audio for i in inputs]),
-            np.stack([i.visual for i in inputs]),
-            [i.occlusion.level for i in inputs],
-        )
+        outputs, feature_ms = self._infer(inputs)
         inferred = time.perf_counter()
 
         results = []
         for index, (frame, prepared_inputs) in enumerate(zip(frames, inputs, strict=True)):
             occlusion = prepared_inputs.occlusion
-            top = self._estimate(frame, occlusion, outputs, index)
-            hazards = [top] if top.class_id != 0 and top.confidence >= self.confidence_threshold else []
+            if isinstance(outputs, HazardSetArrays):
+                hazards, top = self._set_estimates(frame, occlusion, outputs, index)
+            else:
+                top = self._estimate(frame, occlusion, outputs, index)
+                hazards = [top] if self._published(top) else []
             results.append(
                 PipelineResult(
                     hazards=hazards,
@@ -220,16 +242,33 @@ class Pipeline:
             )
         return results
 
-    def _infer(
-        self, windows: np.ndarray, images: np.ndarray, levels: list[float]
-    ) -> tuple[OutputArrays, float]:
+    def _published(self, estimate: HazardEstimateData) -> bool:
+        return estimate.class_id != 0 and estimate.confidence >= self.confidence_threshold
+
+    def _set_estimates(
+        self, frame: Frame, occlusion: OcclusionResult, out: HazardSetArrays, index: int
+    ) -> tuple[list[HazardEstimateData], HazardEstimateData]:
+        """(published slots, most confident first; the top slot) of sample ``index``."""
+        slots = sorted(
+            (self._estimate(frame, occlusion, out.slot(k), index) for k in range(out.num_slots)),
+            key=lambda estimate: estimate.confidence,
+            reverse=True,
+        )
+        hazards = [estimate for estimate in slots if self._published(estimate)]
+        occupied = [estimate for estimate in slots if estimate.class_id != 0]
+        return hazards, (occupied or slots)[0]
+
+    def _infer(self, inputs: list[ModelInputs]) -> tuple[OutputArrays | HazardSetArrays, float]:
         """Features + forward; returns the batch's outputs and the feature time [ms]."""
         device = self.device
         with torch.inference_mode():
-            audio = torch.from_numpy(windows).to(device, non_blocking=True)
-            visual = torch.from_numpy(images).to(device, non_blocking=True)
+            audio = torch.from_numpy(np.stack([i.audio for i in inputs])).to(device, non_blocking=True)
+            visual = torch.from_numpy(np.stack([i.visual for i in inputs])).to(device, non_blocking=True)
             visual = visual.contiguous(memory_format=torch.channels_last)
-            level = torch.tensor(levels, dtype=torch.float32, device=device)
+            if self.is_hazard_set:
+                third = torch.from_numpy(np.stack([i.view_tokens for i in inputs])).to(device)
+            else:
+                third = torch.tensor([i.occlusion.level for i in inputs], dtype=torch.float32, device=device)
             started = time.perf_counter()
             features = self.features(audio)
             self._synchronize()
@@ -238,8 +277,9 @@ class Pipeline:
             with torch.autocast(
                 device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None
             ):
-                out = self.model(features, visual, level)
-            return read_outputs(out), feature_ms
+                out = self.model(features, visual, third)
+            arrays = read_set_outputs(out) if self.is_hazard_set else read_outputs(out)
+            return arrays, feature_ms
 
     def _synchronize(self) -> None:
         if self.device.type == "cuda":
@@ -275,7 +315,7 @@ class Pipeline:
         )
 
 
-def fold_batchnorm(model: ImaginationModel) -> None:
+def fold_batchnorm(model: ImaginationModel | HazardSetModel) -> None:
     """Fold the visual trunk's BatchNorm layers into the preceding convolutions, in place.
 
     Same outputs in eval mode and one pass less over every feature map; in bench/bench_model.py

@@ -13,6 +13,10 @@ through ``Pipeline.run_batch``, the node's own path (features, occlusion, model,
 with a camera that sees nothing: a black image with no depth reading anywhere. The occlusion code
 reads that as a fully blocked view (occlusion level 1), the condition in which the model's
 reliability network leans on audio; an ``audio_only`` checkpoint ignores the image altogether.
+
+Every hazard the node would publish for a window is reported (a hazard-set checkpoint may find
+several at once, most confident first); a window where none would be published reports the
+model's best guess instead.
 """
 
 from __future__ import annotations
@@ -126,40 +130,64 @@ def blank_camera_frame(audio: np.ndarray, sample_rate: int, size_px: int) -> Fra
 
 
 @dataclass
-class WindowPrediction:
-    """The model's answer for one window [start_s, end_s) of the file (seconds from its start).
+class HazardPrediction:
+    """One hazard estimate of a window: class, its probabilities [N], confidence [0..1], direction
+    in degrees (REP-103: azimuth counter-clockwise from the array's +x, elevation up; NaN for a
+    mono file) and distance [m]."""
 
-    Angles in degrees (REP-103: azimuth counter-clockwise from the array's +x, elevation up), NaN
-    for a mono file. ``hazard``: the node would publish it (not ``none``, confidence at or above
-    the threshold).
-    """
-
-    start_s: float
-    end_s: float
     class_name: str
     probabilities: np.ndarray
     confidence: float
     azimuth_deg: float
     elevation_deg: float
     distance_m: float
-    hazard: bool
+
+    @classmethod
+    def of(cls, estimate: HazardEstimateData, mono: bool) -> HazardPrediction:
+        unknown = float("nan")
+        return cls(
+            class_name=estimate.class_name,
+            probabilities=np.asarray(estimate.class_probabilities, dtype=np.float32),
+            confidence=estimate.confidence,
+            azimuth_deg=unknown if mono else math.degrees(estimate.azimuth),
+            elevation_deg=unknown if mono else math.degrees(estimate.elevation),
+            distance_m=estimate.distance,
+        )
+
+    def to_dict(self, class_names: list[str]) -> dict[str, Any]:
+        """JSON-ready: NaN (unknown direction) becomes null."""
+        return {
+            "class": self.class_name,
+            "probabilities": dict(zip(class_names, map(float, self.probabilities), strict=True)),
+            "confidence": self.confidence,
+            "azimuth_deg": _finite_or_none(self.azimuth_deg),
+            "elevation_deg": _finite_or_none(self.elevation_deg),
+            "distance_m": self.distance_m,
+        }
 
 
-def _window_prediction(
-    estimate: HazardEstimateData, start_s: float, end_s: float, mono: bool, hazard: bool
-) -> WindowPrediction:
-    unknown = float("nan")
-    return WindowPrediction(
-        start_s=start_s,
-        end_s=end_s,
-        class_name=estimate.class_name,
-        probabilities=np.asarray(estimate.class_probabilities, dtype=np.float32),
-        confidence=estimate.confidence,
-        azimuth_deg=unknown if mono else math.degrees(estimate.azimuth),
-        elevation_deg=unknown if mono else math.degrees(estimate.elevation),
-        distance_m=estimate.distance,
-        hazard=hazard,
-    )
+@dataclass
+class WindowPrediction:
+    """The model's answer for one window [start_s, end_s) of the file (seconds from its start).
+
+    ``top``: the best guess (``PipelineResult.top``); ``hazards``: every hazard the node would
+    publish (not ``none``, confidence at or above the threshold), most confident first.
+    """
+
+    start_s: float
+    end_s: float
+    top: HazardPrediction
+    hazards: list[HazardPrediction]
+
+    @property
+    def hazard(self) -> bool:
+        """Whether the node would publish anything for this window."""
+        return bool(self.hazards)
+
+    @property
+    def shown(self) -> list[HazardPrediction]:
+        """What a report lists for the window: its published hazards, else the best guess."""
+        return self.hazards or [self.top]
 
 
 @dataclass
@@ -208,13 +236,9 @@ class PredictionReport:
                 {
                     "start_s": w.start_s,
                     "end_s": w.end_s,
-                    "class": w.class_name,
-                    "probabilities": dict(zip(self.class_names, map(float, w.probabilities), strict=True)),
-                    "confidence": w.confidence,
-                    "azimuth_deg": _finite_or_none(w.azimuth_deg),
-                    "elevation_deg": _finite_or_none(w.elevation_deg),
-                    "distance_m": w.distance_m,
+                    **w.top.to_dict(self.class_names),
                     "hazard": w.hazard,
+                    "hazards": [h.to_dict(self.class_names) for h in w.hazards],
                 }
                 for w in self.windows
             ],
@@ -250,10 +274,13 @@ def predict_recording(
             blank_camera_frame(recording.audio[:, max(end - window, 0) : end], rate, size) for end in chunk
         ]
         for end, result in zip(chunk, pipeline.run_batch(frames), strict=True):
-            start = max(end - window, 0)
+            mono = recording.is_mono
             out.append(
-                _window_prediction(
-                    result.top, start / rate, end / rate, recording.is_mono, bool(result.hazards)
+                WindowPrediction(
+                    start_s=max(end - window, 0) / rate,
+                    end_s=end / rate,
+                    top=HazardPrediction.of(result.top, mono),
+                    hazards=[HazardPrediction.of(h, mono) for h in result.hazards],
                 )
             )
     return out
@@ -288,31 +315,33 @@ def _angle(value: float) -> str:
 
 
 def format_table(report: PredictionReport, all_classes: bool = False) -> str:
-    """A plain-text table, one row per window: time, best class and its probability, confidence,
-    direction [deg], distance [m], whether the node would publish it, and the runner-up class (or,
-    with ``all_classes``, one probability column per class)."""
+    """A plain-text table, one row per hazard the node would publish (several rows with the same
+    times when a window holds several hazards; one row with the best guess when it holds none):
+    time, class and its probability, confidence, direction [deg], distance [m], whether it is
+    published, and the runner-up class (or, with ``all_classes``, one probability column per class)."""
     names = report.class_names
     header = ["start_s", "end_s", "class", "p", "conf", "az_deg", "el_deg", "dist_m", "hazard"]
     header += names if all_classes else ["second", "p2"]
     rows = []
     for w in report.windows:
-        order = np.argsort(w.probabilities)[::-1]
-        row = [
-            f"{w.start_s:.2f}",
-            f"{w.end_s:.2f}",
-            w.class_name,
-            f"{float(w.probabilities[order[0]]):.2f}",
-            f"{w.confidence:.2f}",
-            _angle(w.azimuth_deg),
-            _angle(w.elevation_deg),
-            f"{w.distance_m:.1f}",
-            "yes" if w.hazard else "no",
-        ]
-        if all_classes:
-            row += [f"{float(p):.2f}" for p in w.probabilities]
-        else:
-            row += [names[order[1]], f"{float(w.probabilities[order[1]]):.2f}"]
-        rows.append(row)
+        for h in w.shown:
+            order = np.argsort(h.probabilities)[::-1]
+            row = [
+                f"{w.start_s:.2f}",
+                f"{w.end_s:.2f}",
+                h.class_name,
+                f"{float(h.probabilities[order[0]]):.2f}",
+                f"{h.confidence:.2f}",
+                _angle(h.azimuth_deg),
+                _angle(h.elevation_deg),
+                f"{h.distance_m:.1f}",
+                "yes" if w.hazard else "no",
+            ]
+            if all_classes:
+                row += [f"{float(p):.2f}" for p in h.probabilities]
+            else:
+                row += [names[order[1]], f"{float(h.probabilities[order[1]]):.2f}"]
+            rows.append(row)
     return _align([header, *rows], text_columns={2, 9} if not all_classes else {2})
 
 

@@ -47,6 +47,8 @@ class Action(IntEnum):
 
 
 NONE_CLASS_NAME = "none"
+# Most hazards one scene holds and one frame reports (the DCASE SELD polyphony of 3).
+MAX_HAZARDS = 3
 
 # A hazard whose absolute azimuth is below this is "ahead" of the robot [rad].
 AHEAD_HALF_ANGLE_RAD = math.radians(60.0)

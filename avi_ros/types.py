@@ -39,6 +39,11 @@ class HazardEstimateData:
     """One hazard in the microphone frame; mirrors HazardEstimate.msg field for field.
 
     Angles in radians (REP-103), distance in metres, probabilities and weights in [0, 1].
+    The track fields stay at their defaults (``track_id`` 0: untracked) until
+    ``avi_ros.tracking`` fills them: ``first_seen_ns`` is the stamp [ns] of the track's first
+    frame, ``track_age_s`` the time since then [s], ``angular_velocity`` the azimuth rate
+    [rad/s, counter-clockwise positive] with the robot's own yaw rate removed when odometry was
+    given, and ``range_rate`` the rate of change of the distance [m/s, negative: approaching].
     """
 
     class_id: int
@@ -55,6 +60,11 @@ class HazardEstimateData:
     visual_weight: float
     risk_level: RiskLevel
     recommended_action: Action
+    track_id: int = 0
+    first_seen_ns: int = 0
+    track_age_s: float = 0.0
+    angular_velocity: float = 0.0
+    range_rate: float = 0.0
 
 
 @dataclass

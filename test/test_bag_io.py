@@ -51,6 +51,11 @@ def _write_sample_bag(path: Path, storage: str) -> None:
             visual_weight=0.4,
             risk_level=hazard_cls.RISK_HIGH,
             recommended_action=hazard_cls.STOP,
+            track_id=7,
+            first_seen=time_cls(sec=1, nanosec=500),
+            track_age=1.0,
+            angular_velocity=-0.2,
+            range_rate=-1.5,
         )
         writer.write("/hazards", 2_000_000_000, hazards_cls(header=header, hazards=[hazard]))
 
@@ -72,6 +77,8 @@ def test_bag_round_trip(tmp_path, storage):
     (hazard,) = messages[-1].message.hazards
     assert (hazard.class_name, hazard.visibility, hazard.recommended_action) == ("siren", 1, 2)
     assert hazard.class_probabilities.tolist() == pytest.approx([0.1, 0.9])
+    assert (hazard.track_id, hazard.first_seen.sec, hazard.first_seen.nanosec) == (7, 1, 500)
+    assert (hazard.angular_velocity, hazard.range_rate) == pytest.approx((-0.2, -1.5))
 
 
 def test_mcap_reader_sees_registered_schemas(tmp_path):

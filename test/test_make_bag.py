@@ -122,9 +122,9 @@ def test_ground_truth_is_the_scripts_exact_geometry(bag):
     script = load_scenario("corridor")
     for message in truth:
         t = (message.header.stamp.sec * NS + message.header.stamp.nanosec - DEFAULT_START_NS) / NS
-        active = script.active_hazard(t)
-        assert [h.class_name for h in message.hazards] == ([active.class_name] if active else [])
-        for hazard in message.hazards:
+        tracks = script.active_hazards(t)
+        assert [h.class_name for h in message.hazards] == [track.class_name for track in tracks]
+        for hazard, active in zip(message.hazards, tracks, strict=True):
             mic = script.robot.pose(t)
             relative = mic.to_mic(active.position(t))
             assert hazard.distance == pytest.approx(np.linalg.norm(relative), rel=1e-5)
@@ -160,7 +160,7 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert main(["make-bag", "--out", str(tmp_path / "x.db3"), "--storage", "mcap"]) == 1
     assert "implies sqlite3" in capsys.readouterr().err
     assert main(["make-bag", "--out", str(tmp_path / "y"), "--scenario", "moon"]) == 1
-    assert "unknown scenario 'moon'; known: ['corridor']" in capsys.readouterr().err
+    assert "unknown scenario 'moon'; known: ['corridor', 'workshop']" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()
     assert main(["make-bag", "--out", str(tmp_path / "z"), "--camera-rate", "500"]) == 1
     assert "camera rate must be in [1, 60] Hz" in capsys.readouterr().err

@@ -56,9 +56,9 @@ def _hazard(azimuth_deg: float, risk: RiskLevel = RiskLevel.HIGH) -> HazardEstim
 def test_an_estimate_across_180_is_drawn_beside_its_truth():
     """The issue's case: estimate +178, truth -174. Drawn 8 deg apart, not 352."""
     records = [FrameRecord(10, [_hazard(178.0)], _hazard(178.0), 0.0)]
-    truth_az, estimate_az = timeline_azimuths(records, {10: [_hazard(-174.0)]})
-    assert truth_az[0] == pytest.approx(-174.0)
-    assert estimate_az[0] == pytest.approx(-182.0)
+    lines = timeline_azimuths(records, {10: [_hazard(-174.0)]})
+    assert lines.truth[0, 0] == pytest.approx(-174.0)
+    assert lines.azimuth[0] == pytest.approx(-182.0)
 
 
 def test_the_truth_line_is_continuous_and_estimates_follow_it_through_gaps():
@@ -66,7 +66,10 @@ def test_the_truth_line_is_continuous_and_estimates_follow_it_through_gaps():
     estimates = [-175.0, 179.0, -178.0, 177.0, -160.0]
     records = [FrameRecord(i, [], _hazard(e), 0.0) for i, e in enumerate(estimates)]
     truth = {i: [_hazard(t)] for i, t in enumerate(truths) if t is not None}
-    truth_az, estimate_az = timeline_azimuths(records, truth)
+    lines = timeline_azimuths(records, truth)
+    (truth_az,) = lines.truth  # one hazard: one track, continued across the silent frame
+    estimate_az = lines.azimuth
+    assert lines.frame.tolist() == [0, 1, 2, 3, 4] and not lines.published.any()
     np.testing.assert_allclose(truth_az, [170.0, 178.0, np.nan, 186.0, 194.0], atol=1e-9)
     np.testing.assert_allclose(estimate_az, [185.0, 179.0, 182.0, 177.0, 200.0], atol=1e-9)
     np.testing.assert_allclose(wrap_deg(estimate_az), wrap_deg(np.array(estimates)), atol=1e-9)

@@ -27,6 +27,7 @@ from avi_ros.occlusion import OcclusionConfig
 from avi_ros.taxonomy import default_taxonomy
 from training.decision_config import DecisionConfig
 from training.losses import LossConfig
+from training.set_loss import SetLossConfig
 from training.typed_config import ConfigError, apply_overrides, build, to_plain
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -253,7 +254,7 @@ class ExperimentConfig:
     """A whole training run. ``output_dir`` may contain ``{name}``."""
 
     name: str = "run"
-    task: Literal["imagination", "seld_pretrain", "decision"] = "imagination"
+    task: Literal["imagination", "hazard_set", "seld_pretrain", "decision"] = "imagination"
     seed: int = 0
     output_dir: str = "runs/{name}"
     data: DataConfig = field(default_factory=DataConfig)
@@ -262,6 +263,7 @@ class ExperimentConfig:
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     pretrained: PretrainedConfig = field(default_factory=PretrainedConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    hazard_loss: SetLossConfig = field(default_factory=SetLossConfig)  # task: hazard_set only
     optim: OptimConfig = field(default_factory=OptimConfig)
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -300,9 +302,26 @@ class ExperimentConfig:
                 f"model.audio.accdoa_classes: expected {hazards} (one per hazard class) when "
                 f"loss.accdoa_weight > 0, got {self.model.audio.accdoa_classes}"
             )
+        self._check_hazard_set()
         if self.task == "seld_pretrain" and not self.model.audio.accdoa_classes:
             raise ValueError(
                 "model.audio.accdoa_classes: expected > 0 for task seld_pretrain (multi-ACCDOA head)"
+            )
+
+    def _check_hazard_set(self) -> None:
+        """The hazard-set task and a set model (``model.hazard_slots`` > 0) go together."""
+        slots = self.model.hazard_slots
+        if self.task == "hazard_set" and slots < 1:
+            raise ValueError("model.hazard_slots: expected >= 1 for task hazard_set (hazards per frame)")
+        if self.task == "imagination" and slots:
+            raise ValueError(
+                f"model.hazard_slots: {slots} builds a hazard-set model; use task hazard_set, or 0 "
+                "for the single-hazard imagination model"
+            )
+        if self.task == "hazard_set" and self.data.acs_transforms:
+            raise ValueError(
+                "data.acs_transforms: expected 0 for task hazard_set (the channel swaps do not yet "
+                "transform the per-hazard labels)"
             )
 
     @property

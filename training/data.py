@@ -6,6 +6,10 @@ model is trained on inputs made exactly as at run time. The labels (class, direc
 visibility and the generator's exact occlusion level, used for the per-bin metrics) come from
 the scene, with the scene's RT60, SNR and content kind (``SCENE_KEYS``) for grouping results.
 
+Every sample also gets its hazard set (``HAZARD_KEYS``, MAX_HAZARDS slots, the hazards PRESENT
+in the model's audio window first, see ``hazard_set_labels``) and, for a preprocessing with a
+view grid, the view tokens of the depth-based occlusion mask and the exact ones (``VIEW_KEYS``).
+
 Audio features are computed with ``avi_ros.features.FeatureExtractor``: once up front for a
 preloaded split (``InputStore``), or batched on the training device per step otherwise.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +28,13 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
+from avi_ros.data.scene import LABEL_FRAME_S
+from avi_ros.data.shards import sample_fields
 from avi_ros.features import FeatureConfig, FeatureExtractor
-from avi_ros.geometry import direction_to_unit
+from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.preprocess import Preprocessor
+from avi_ros.taxonomy import MAX_HAZARDS
+from avi_ros.view_tokens import view_tokens_of
 from training.losses import Targets
 
 # Keys of a prepared sample / batch.
@@ -33,6 +42,21 @@ INPUT_KEYS = ("visual", "occlusion_input")
 LABEL_KEYS = ("class_id", "direction", "distance", "risk", "action", "visibility", "occlusion_true")
 # Scene conditions carried for evaluation: RT60 [s], SNR [dB] (NaN: background only), SceneContent.
 SCENE_KEYS = ("rt60_s", "snr_db", "content")
+# The hazard set of a sample (MAX_HAZARDS slots) and the number of hazards present in it.
+HAZARD_KEYS = (
+    "hazard_class",
+    "hazard_direction",
+    "hazard_distance",
+    "hazard_visibility",
+    "hazard_occlusion",
+    "hazard_risk",
+    "hazard_action",
+    "polyphony",
+)
+# View tokens [M, 6] (``avi_ros.view_tokens``): of the depth-based occlusion mask, and the exact ones.
+VIEW_KEYS = ("view_tokens", "view_tokens_exact")
+# A hazard is in a sample's target set when it sounds in at least this share of the window's label frames.
+PRESENT_FRACTION = 0.3
 # A batch transform applied by ``InputStore.batch``: (batch, its sample indices) -> batch.
 BatchAugmentation = Callable[[dict[str, torch.Tensor], Sequence[int]], dict[str, torch.Tensor]]
 
@@ -43,20 +67,29 @@ class PrepareConfig:
 
     ``preprocess`` is the model's preprocessing (the pipeline's, for a checkpoint). With
     ``accdoa_shape`` each sample also gets the multi-ACCDOA target of its sources, for the
-    auxiliary SELD loss that teaches the audio encoder to localise.
+    auxiliary SELD loss that teaches the audio encoder to localise. ``camera`` (the dataset's
+    intrinsics and microphone-to-camera extrinsic; intrinsics of another image size are scaled
+    to each image) is needed when ``preprocess.view_grid`` > 0, for the view tokens.
     """
 
     preprocess: Preprocessor
     accdoa_shape: tuple[int, int, int] | None = None  # (frames, tracks, classes) of an auxiliary target
+    camera: tuple[CameraIntrinsics, MicToCamera] | None = None
 
     def fingerprint(self) -> str:
+        camera = None
+        if self.camera is not None and self.preprocess.view_grid > 0:
+            intrinsics, extrinsic = self.camera
+            camera = [vars(intrinsics), list(extrinsic.translation_m), list(extrinsic.rpy_rad)]
         text = json.dumps(
             {
                 "image_size": self.preprocess.image_size,
                 "features": self.preprocess.features.to_dict(),
                 "occlusion": vars(self.preprocess.occlusion),
                 "accdoa_shape": self.accdoa_shape,
-                "version": 2,
+                "view_grid": self.preprocess.view_grid,
+                "camera": camera,
+                "version": 3,
             },
             sort_keys=True,
         )
@@ -72,13 +105,18 @@ def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
 
     ``direction`` is the unit vector of the source in the microphone frame (zeros for class 0);
     ``occlusion_input`` is what the node computes from depth; ``occlusion_true`` is the
-    generator's exact occluder fraction; ``SCENE_KEYS`` are the scene's RT60, SNR and content.
+    generator's exact occluder fraction; ``SCENE_KEYS`` are the scene's RT60, SNR and content;
+    ``HAZARD_KEYS`` the hazard set (``hazard_set_labels``); ``VIEW_KEYS`` with a view grid.
     """
+    if not isinstance(sample, Mapping):
+        sample = {**sample_fields(sample), "sample_rate": sample.sample_rate}
+    camera = _camera_of(sample, config)
     inputs = config.preprocess(
         _field(sample, "rgb"),
         _field(sample, "depth_m"),
         _field(sample, "audio"),
         int(_field(sample, "sample_rate")),
+        *(camera or ()),
     )
     class_id = int(_field(sample, "class_id"))
     if class_id == 0:
@@ -100,9 +138,104 @@ def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
         "snr_db": np.float32(_field(sample, "snr_db")),
         "content": np.int64(int(_field(sample, "content"))),
     }
+    audio = np.asarray(_field(sample, "audio"))
+    window_s = min(config.preprocess.features.window_seconds, audio.shape[-1] / int(sample["sample_rate"]))
+    prepared.update(hazard_set_labels(sample, window_s))
+    if camera is not None:
+        prepared["view_tokens"] = inputs.view_tokens
+        prepared["view_tokens_exact"] = view_tokens_of(
+            _field(sample, "occluder_mask"),
+            _field(sample, "depth_m"),
+            camera[0],
+            camera[1],
+            config.preprocess.view_grid,
+            config.preprocess.occlusion.near_range_m,
+            hazard_mask=_field(sample, "hazard_mask"),
+        )
     if config.accdoa_shape is not None:
         prepared["accdoa_target"] = accdoa_target_of_scene(sample, *config.accdoa_shape)
     return prepared
+
+
+def _camera_of(
+    sample: Mapping[str, Any], config: PrepareConfig
+) -> tuple[CameraIntrinsics, MicToCamera] | None:
+    """The config's camera with the intrinsics scaled to this sample's image; None without view tokens."""
+    if config.preprocess.view_grid <= 0:
+        return None
+    if config.camera is None:
+        raise ValueError(
+            "prepare_sample: view tokens (preprocess.view_grid > 0) need the camera: "
+            "PrepareConfig(..., camera=(intrinsics, extrinsic)) of the dataset"
+        )
+    intrinsics, extrinsic = config.camera
+    height, width = np.asarray(sample["depth_m"]).shape[:2]
+    if (intrinsics.width, intrinsics.height) != (width, height):
+        intrinsics = intrinsics.scaled(width, height)
+    return intrinsics, extrinsic
+
+
+def present_in_window(activity: np.ndarray | None, window_s: float) -> bool:
+    """Whether a source sounds in at least PRESENT_FRACTION of the label frames of the last
+    ``window_s`` seconds of its scene (``activity``: per LABEL_FRAME_S frame; None: always on)."""
+    if activity is None:
+        return True
+    activity = np.asarray(activity, dtype=np.float32)
+    frames = min(activity.size, max(1, math.ceil(window_s / LABEL_FRAME_S - 1e-6)))
+    return bool(np.mean(activity[activity.size - frames :] > 0.5) >= PRESENT_FRACTION)
+
+
+def hazard_set_labels(fields: Mapping[str, Any], window_s: float) -> dict[str, np.ndarray]:
+    """The ``HAZARD_KEYS`` of one sample's fields: the hazards present in the last ``window_s`` s
+    (``present_in_window``), in scene order, padded to MAX_HAZARDS slots.
+
+    hazard_class int64 (0 = empty slot), hazard_direction [K, 3] unit in the microphone frame
+    (zeros), hazard_distance [K] m (0), hazard_visibility int64 (-1), hazard_occlusion [K] (NaN,
+    also out of view), hazard_risk / hazard_action int64 (0), polyphony: hazards present.
+    Fields without ``hazard_class_id`` (shards older than v4) give the single hazard (class > 0).
+    """
+    k = MAX_HAZARDS
+    out = {
+        "hazard_class": np.zeros(k, dtype=np.int64),
+        "hazard_direction": np.zeros((k, 3), dtype=np.float32),
+        "hazard_distance": np.zeros(k, dtype=np.float32),
+        "hazard_visibility": np.full(k, -1, dtype=np.int64),
+        "hazard_occlusion": np.full(k, np.nan, dtype=np.float32),
+        "hazard_risk": np.zeros(k, dtype=np.int64),
+        "hazard_action": np.zeros(k, dtype=np.int64),
+    }
+    slot = 0
+    for hazard in _hazards_of_fields(fields):
+        if not present_in_window(hazard["activity"], window_s):
+            continue
+        out["hazard_class"][slot] = hazard["class_id"]
+        out["hazard_direction"][slot] = direction_to_unit(hazard["azimuth"], hazard["elevation"])
+        out["hazard_distance"][slot] = hazard["distance"]
+        out["hazard_visibility"][slot] = hazard["visibility"]
+        out["hazard_occlusion"][slot] = hazard["occlusion"]
+        out["hazard_risk"][slot] = hazard["risk"]
+        out["hazard_action"][slot] = hazard["action"]
+        slot += 1
+    out["polyphony"] = np.int64(slot)
+    return out
+
+
+def _hazards_of_fields(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per hazard of a sample: class_id, azimuth, elevation, distance, visibility, occlusion, risk,
+    action, activity (None: always on), from the hazard_* fields or the single-hazard ones."""
+    if "hazard_class_id" not in fields:
+        if int(fields["class_id"]) <= 0:
+            return []
+        single = ("class_id", "azimuth", "elevation", "distance", "visibility", "risk", "action")
+        hazard = {name: fields[name] for name in single}
+        return [{**hazard, "occlusion": np.nan, "activity": fields.get("activity")}]
+    names = ("class_id", "azimuth", "elevation", "distance", "visibility", "occlusion", "risk", "action")
+    columns = {name: np.asarray(fields[f"hazard_{name}"]) for name in (*names, "activity")}
+    return [
+        {name: columns[name][slot] for name in (*names, "activity")}
+        for slot in range(columns["class_id"].size)
+        if columns["class_id"][slot] > 0
+    ]
 
 
 def accdoa_target_of_scene(fields: dict, frames: int, tracks: int, classes: int) -> np.ndarray:

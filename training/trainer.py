@@ -41,6 +41,7 @@ from training.config import ExperimentConfig, StageConfig, write_resolved_config
 from training.data import InputStore, batch_fingerprint, epoch_batches
 from training.decision_task import DecisionTask
 from training.distributed import DistInfo, any_rank, barrier, gather_objects, init_distributed
+from training.hazard_set_task import HazardSetTask
 from training.imagination_task import ImaginationTask
 from training.precision import grad_scaler
 from training.resume_state import (
@@ -56,6 +57,7 @@ from training.typed_config import ConfigError
 
 TASKS: dict[str, type[Task]] = {
     "imagination": ImaginationTask,
+    "hazard_set": HazardSetTask,
     "seld_pretrain": SeldPretrainTask,
     "decision": DecisionTask,
 }

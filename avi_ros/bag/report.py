@@ -1,23 +1,26 @@
-"""The replay report: annotated frames, a top-down polar view, a timeline and a metrics table.
+"""The replay report: annotated frames, a top-down polar view, a timeline and metrics tables.
 
 Written to one folder that a browser opens without a server:
 
-- ``index.html``: the summary, the metrics table, the timeline, the polar view, the frames;
+- ``index.html``: the summary, the metrics tables, the timeline, the polar view, the frames;
 - ``frames/frame_NNN.png``: the RGB image with the occlusion mask tinted, an arrow and a
-  label per estimated hazard (class, confidence, distance, visibility, action), the ground
-  truth as a ring, and beside it a top-down polar view of the same instant;
-- ``timeline.png``: azimuth, class and confidence over time, estimates against truth,
-  with the truth's visibility shaded. Azimuth is unwrapped: the truth is drawn as one
-  continuous line, and each estimate at the turn nearest the truth, so an estimate at +178
-  and a truth at -174 deg lie 8 deg apart, not at opposite edges (tick labels are wrapped);
-- ``polar.png``: every estimate and the truth's path seen from above;
-- ``metrics.json`` and ``metrics.md``: the table.
+  label per published hazard (class, confidence, distance, visibility, action), every true
+  hazard as a ring, and beside it a top-down polar view of the same instant;
+- ``timeline.png``: azimuth and class of every published hazard (one marker each), confidence
+  and the hazard count over time, estimates against truth, with the truth's visibility shaded.
+  Several simultaneous true hazards are joined into one line per hazard (``LINK_DEG``).
+  Azimuth is unwrapped: each true hazard is drawn as one continuous line, and each estimate at
+  the turn nearest a truth, so an estimate at +178 and a truth at -174 deg lie 8 deg apart, not
+  at opposite edges (tick labels are wrapped);
+- ``polar.png``: every published hazard and every true hazard's path seen from above;
+- ``metrics.json`` and ``metrics.md``: the tables.
 
 Angles are shown in degrees, azimuth counter-clockwise from the robot's forward axis
 (REP-103: +90 is left). On a frame, a hazard the camera cannot see gets a compass arrow from the
-image centre: up is ahead, left is left, down is behind. Metrics compare the model's best guess
-(``PipelineResult.top``) with the ground truth at the same stamp; "detected" means a hazard was
-published.
+image centre: up is ahead, left is left, down is behind. Metrics pair every true hazard with one
+estimate of the same stamp (``score_frame``): with one hazard at a time that is the model's best
+guess (``PipelineResult.top``) against the truth; "detected" means its estimate was published.
+A second table counts the hazards published per frame against the true ones.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +68,9 @@ VISIBILITY_SHADE = {
     Visibility.OCCLUDED: "#ffd6a5",
     Visibility.OUT_OF_VIEW: "#d9d9d9",
 }
+MIXED_SHADE = "#d7c9f0"  # a frame whose true hazards differ in visibility
+LINK_DEG = 45.0  # a true hazard continues its class's track when its azimuth moved at most this [deg]
+CLASS_MISMATCH_COST = 1000.0  # [deg]: pairing prefers an estimate of the true class at any angle
 DRAW_SCALE = 2  # frames are enlarged so the labels stay legible
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 FONT_SCALE = 0.5
@@ -86,31 +93,93 @@ def _stat(values: list[float], kind: str) -> float | None:
     return round(float(np.median(values) if kind == "median" else np.mean(values)), 2)
 
 
-def _hazard_row(pairs: list[tuple[FrameRecord, HazardEstimateData]]) -> dict[str, Any]:
-    predicted = [r.top for r, _ in pairs]
-    true = [t for _, t in pairs]
-    sources = [(p.direction, t.direction) for p, t in zip(predicted, true, strict=True) if p.class_id]
+@dataclass(frozen=True)
+class ScoredHazard:
+    """One true hazard of a frame and the estimate it is scored against.
+
+    estimate: the frame's published hazard paired with it (or, when nothing is published, the
+    best guess ``top``); None when the frame's estimates were all paired with other true hazards.
+    published: the paired estimate was published (class not none, confidence above threshold).
+    """
+
+    truth: HazardEstimateData
+    estimate: HazardEstimateData | None
+    published: bool
+
+
+def score_frame(record: FrameRecord, truths: list[HazardEstimateData]) -> list[ScoredHazard]:
+    """Pair each true hazard of a frame with one estimate, in the order of ``truths``.
+
+    Candidates are the published hazards, or ``[record.top]`` when none is published. Pairs are
+    taken greedily by cost: the angle between the directions [deg], plus 1000 when the classes
+    differ, so a same-class estimate always wins. With one true hazard and a single-hazard model
+    this is exactly "the best guess against the truth".
+    """
+    candidates = record.hazards or [record.top]
+    published = bool(record.hazards)
+    if not truths:
+        return []
+    errors = angular_errors_deg(
+        np.repeat([np.asarray(t.direction, dtype=np.float64) for t in truths], len(candidates), axis=0),
+        np.tile([np.asarray(c.direction, dtype=np.float64) for c in candidates], (len(truths), 1)),
+    ).reshape(len(truths), len(candidates))
+    classes = np.array([[t.class_id != c.class_id for c in candidates] for t in truths])
+    cost = errors + CLASS_MISMATCH_COST * classes
+    paired: dict[int, int] = {}
+    for flat in np.argsort(cost, axis=None, kind="stable"):
+        truth_index, candidate_index = divmod(int(flat), len(candidates))
+        if truth_index not in paired and candidate_index not in paired.values():
+            paired[truth_index] = candidate_index
+    return [
+        ScoredHazard(t, candidates[paired[i]] if i in paired else None, published and i in paired)
+        for i, t in enumerate(truths)
+    ]
+
+
+def _hazard_row(scored: list[ScoredHazard]) -> dict[str, Any]:
+    """Figures of a group of true hazards against their paired estimates; an unpaired true hazard
+    counts as class ``none``, risk NONE and action CONTINUE (nothing was said about it)."""
+    paired = [s for s in scored if s.estimate is not None]
+    sources = [(s.estimate.direction, s.truth.direction) for s in paired if s.estimate.class_id]
     errors = angular_errors_deg(
         np.array([p for p, _ in sources]).reshape(-1, 3), np.array([t for _, t in sources]).reshape(-1, 3)
     ).tolist()
 
     def percent_equal(field: str) -> float | None:
         return _percent(
-            accuracy([int(getattr(h, field)) for h in true], [int(getattr(h, field)) for h in predicted])
+            accuracy(
+                [int(getattr(s.truth, field)) for s in scored],
+                [int(getattr(s.estimate, field)) if s.estimate is not None else 0 for s in scored],
+            )
         )
 
     return {
-        "frames": len(pairs),
-        "detected_%": _pct([bool(r.hazards) for r, _ in pairs]),
+        "frames": len(scored),
+        "detected_%": _pct([s.published for s in scored]),
         "class_accuracy_%": percent_equal("class_id"),
         "median_angular_error_deg": _stat(errors, "median"),
         "mean_angular_error_deg": _stat(errors, "mean"),
         "median_distance_error_m": _stat(
-            [abs(p.distance - t.distance) for p, t in zip(predicted, true, strict=True)], "median"
+            [abs(s.estimate.distance - s.truth.distance) for s in paired], "median"
         ),
         "risk_accuracy_%": percent_equal("risk_level"),
         "action_accuracy_%": percent_equal("recommended_action"),
     }
+
+
+def _count_rows(judged: list[tuple[FrameRecord, list[HazardEstimateData]]]) -> dict[str, Any]:
+    """Published against true hazard counts, per number of true hazards in the frame."""
+    rows: dict[str, Any] = {}
+    for true_count in sorted({len(t) for _, t in judged}):
+        published = np.array([len(r.hazards) for r, t in judged if len(t) == true_count])
+        rows[str(true_count)] = {
+            "frames": int(published.size),
+            "published_mean": round(float(published.mean()), 2),
+            "count_right_%": _pct((published == true_count).tolist()),
+            "too_many_%": _pct((published > true_count).tolist()),
+            "too_few_%": _pct((published < true_count).tolist()),
+        }
+    return rows
 
 
 def compute_metrics(
@@ -118,13 +187,16 @@ def compute_metrics(
 ) -> dict[str, Any]:
     """Per-group figures of the frames that have ground truth (see module docstring).
 
-    Groups: all hazard frames, then by the truth's visibility, then the frames without a
-    hazard (``false_alarm_%``: the share with a published hazard). A frame without a hazard
-    whose audio window (``window_ns`` long, ending at its stamp) still holds the end of one is
-    counted apart, as "hazard just ended": the model hears it there, so it is no false alarm.
+    Groups: every true hazard (each scored against the estimate ``score_frame`` pairs it with;
+    ``frames`` counts true hazards, which is the frame count when one hazard sounds at a time),
+    then by the true hazard's visibility, then the frames without a hazard (``false_alarm_%``:
+    the share with a published hazard). A frame without a hazard whose audio window
+    (``window_ns`` long, ending at its stamp) still holds the end of one is counted apart, as
+    "hazard just ended": the model hears it there, so it is no false alarm. ``hazard_counts``:
+    per number of true hazards in a frame, how many were published.
     """
     judged = [(r, truth[r.stamp_ns]) for r in records if r.stamp_ns in truth]
-    hazard_pairs = [(r, t[0]) for r, t in judged if t]
+    scored = [s for r, t in judged for s in score_frame(r, t)]
     sounding = np.array(sorted(stamp for stamp, hazards in truth.items() if hazards), dtype=np.int64)
 
     def heard_recently(stamp: int) -> bool:
@@ -133,10 +205,10 @@ def compute_metrics(
 
     background = [r for r, t in judged if not t and not heard_recently(r.stamp_ns)]
     just_ended = [r for r, t in judged if not t and heard_recently(r.stamp_ns)]
-    rows: dict[str, Any] = {"all hazards": _hazard_row(hazard_pairs)}
+    rows: dict[str, Any] = {"all hazards": _hazard_row(scored)}
     for visibility in Visibility:
         rows[visibility.name.lower().replace("_", " ")] = _hazard_row(
-            [(r, t) for r, t in hazard_pairs if t.visibility == visibility]
+            [s for s in scored if s.truth.visibility == visibility]
         )
     for name, group in (("no hazard", background), ("hazard just ended", just_ended)):
         rows[name] = {
@@ -144,11 +216,16 @@ def compute_metrics(
             "false_alarm_%": _pct([bool(r.hazards) for r in group]),
             "class_accuracy_%": _percent(accuracy([r.top.class_id for r in group], [0] * len(group))),
         }
-    return {"frames_replayed": len(records), "frames_with_truth": len(judged), "groups": rows}
+    return {
+        "frames_replayed": len(records),
+        "frames_with_truth": len(judged),
+        "groups": rows,
+        "hazard_counts": _count_rows(judged),
+    }
 
 
 METRIC_COLUMNS = (
-    ("frames", "frames"),
+    ("frames", "hazards / frames"),
     ("detected_%", "detected %"),
     ("false_alarm_%", "false alarms %"),
     ("class_accuracy_%", "class acc. %"),
@@ -164,25 +241,48 @@ def _cell(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
-def metrics_markdown(metrics: dict[str, Any]) -> str:
-    head = "| group | " + " | ".join(title for _, title in METRIC_COLUMNS) + " |"
-    rule = "|---" * (len(METRIC_COLUMNS) + 1) + "|"
+COUNT_COLUMNS = (
+    ("frames", "frames"),
+    ("published_mean", "published per frame"),
+    ("count_right_%", "count right %"),
+    ("too_many_%", "too many %"),
+    ("too_few_%", "too few %"),
+)
+
+
+def _markdown_table(first: str, columns: tuple[tuple[str, str], ...], rows: dict[str, Any]) -> list[str]:
+    head = f"| {first} | " + " | ".join(title for _, title in columns) + " |"
+    rule = "|---" * (len(columns) + 1) + "|"
     body = [
-        f"| {group} | " + " | ".join(_cell(row.get(key)) for key, _ in METRIC_COLUMNS) + " |"
-        for group, row in metrics["groups"].items()
+        f"| {name} | " + " | ".join(_cell(row.get(key)) for key, _ in columns) + " |"
+        for name, row in rows.items()
     ]
-    return "\n".join([head, rule, *body]) + "\n"
+    return [head, rule, *body]
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> str:
+    lines = _markdown_table("group", METRIC_COLUMNS, metrics["groups"])
+    lines += ["", *_markdown_table("true hazards in the frame", COUNT_COLUMNS, metrics["hazard_counts"])]
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(first: str, columns: tuple[tuple[str, str], ...], rows: dict[str, Any]) -> str:
+    head = "".join(f"<th>{html.escape(title)}</th>" for _, title in columns)
+    body = "".join(
+        f"<tr><th>{html.escape(name)}</th>"
+        + "".join(f"<td>{_cell(row.get(key))}</td>" for key, _ in columns)
+        + "</tr>"
+        for name, row in rows.items()
+    )
+    return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{body}</table>"
 
 
 def metrics_html(metrics: dict[str, Any]) -> str:
-    head = "".join(f"<th>{html.escape(title)}</th>" for _, title in METRIC_COLUMNS)
-    rows = "".join(
-        f"<tr><th>{html.escape(group)}</th>"
-        + "".join(f"<td>{_cell(row.get(key))}</td>" for key, _ in METRIC_COLUMNS)
-        + "</tr>"
-        for group, row in metrics["groups"].items()
+    return (
+        _html_table("group", METRIC_COLUMNS, metrics["groups"])
+        + "<p>Hazards published per frame, by the number of true hazards in it:</p>"
+        + _html_table("true hazards", COUNT_COLUMNS, metrics["hazard_counts"])
     )
-    return f"<table><tr><th>group</th>{head}</tr>{rows}</table>"
 
 
 # --- angles ----------------------------------------------------------------------------------
@@ -301,6 +401,7 @@ def annotate_frame(
             _arrow(image, centre, compass_tip(hazard.azimuth, centre, compass_px), colour)
             where = f" (out of view, {side_of(hazard.azimuth)}, {math.degrees(hazard.azimuth):+.0f} deg)"
         _text(image, _label(hazard) + where, (8, 44 + 20 * row), colour)
+    out_of_view = 0
     for hazard in truth or []:  # after the estimates, so a truth arrow stays visible on top
         pixel = hazard_pixel(hazard, snapshot.intrinsics, extrinsic)
         if pixel is not None:
@@ -315,9 +416,10 @@ def annotate_frame(
                 image,
                 f"truth: {hazard.class_name} out of view "
                 f"({side_of(hazard.azimuth)}, {math.degrees(hazard.azimuth):+.0f} deg)",
-                (8, height - 34),
+                (8, height - 34 - 20 * out_of_view),
                 TRUTH_RGB,
             )
+            out_of_view += 1
     if not shown:
         _text(
             image,
@@ -406,28 +508,104 @@ def _azimuth_tick(value_deg: float) -> str:
     return "±180" if wrapped == -180.0 else f"{wrapped:+.0f}"
 
 
+@dataclass(frozen=True)
+class TimelineAzimuths:
+    """What the timeline's azimuth and class panels draw, per record (frame) of a replay.
+
+    truth: [tracks, frames] unwrapped azimuth [deg] of each true hazard track, NaN where that
+    track is silent; truth_class: [tracks] its class id. One marker per estimate: frame [E] the
+    record index, azimuth [E] [deg] (moved by whole turns next to the truth), class_id [E],
+    published [E] (False: nothing was published and it is the best guess ``top``).
+    """
+
+    truth: np.ndarray
+    truth_class: np.ndarray
+    frame: np.ndarray
+    azimuth: np.ndarray
+    class_id: np.ndarray
+    published: np.ndarray
+
+
+def _link_tracks(
+    records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]]
+) -> tuple[list[list[float]], list[int]]:
+    """The true hazards of successive frames joined into tracks: (wrapped azimuths [deg] per
+    track and frame, NaN where silent; class id per track).
+
+    A hazard continues the track of its class whose last azimuth is nearest, when within
+    ``LINK_DEG`` and not yet taken in this frame (nearest pairs first); else it starts a track.
+    """
+    rows: list[list[float]] = []
+    classes: list[int] = []
+    last: list[float] = []
+    for index, record in enumerate(records):
+        hazards = truth.get(record.stamp_ns) or []
+        azimuths = [math.degrees(h.azimuth) for h in hazards]
+        options = sorted(
+            (abs(float(wrap_deg(azimuth - last[k]))), j, k)
+            for j, (hazard, azimuth) in enumerate(zip(hazards, azimuths, strict=True))
+            for k in range(len(rows))
+            if classes[k] == hazard.class_id
+        )
+        track_of: dict[int, int] = {}
+        for difference, j, k in options:
+            if difference <= LINK_DEG and j not in track_of and k not in track_of.values():
+                track_of[j] = k
+        for j, hazard in enumerate(hazards):
+            k = track_of.get(j)
+            if k is None:
+                rows.append([math.nan] * len(records))
+                classes.append(hazard.class_id)
+                last.append(azimuths[j])
+                k = len(rows) - 1
+            rows[k][index] = azimuths[j]
+            last[k] = azimuths[j]
+    return rows, classes
+
+
 def timeline_azimuths(
     records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(truth, estimate) azimuths [deg] per record as the timeline draws them.
+) -> TimelineAzimuths:
+    """Truth tracks and estimate markers [deg] as the timeline draws them.
 
-    The truth is unwrapped into one continuous line (NaN where a frame has no truth); each
-    estimate is moved by whole turns to within 180 deg of the truth, or of the last truth before
-    it (the first after it) where the frame has none, so the vertical distance is the error.
+    Each true hazard track is unwrapped into one continuous line. Every published hazard of a
+    frame is one marker (the best guess ``top`` where nothing is published), moved by whole turns
+    to within 180 deg of the nearest true hazard of that frame, or of the last frame with truth
+    before it (the first after it) where the frame has none, so the vertical distance is the error.
     """
-    truth_az = unwrap_deg(
-        np.array(
-            [math.degrees(truth[r.stamp_ns][0].azimuth) if truth.get(r.stamp_ns) else np.nan for r in records]
-        )
+    rows, classes = _link_tracks(records, truth)
+    tracks = np.array([unwrap_deg(np.array(row)) for row in rows]).reshape(len(rows), len(records))
+    present = ~np.isnan(tracks)
+    with_truth = present.any(axis=0)
+    known = np.flatnonzero(with_truth)
+    # Each frame's reference frame: the last with truth up to it; the first with truth before that.
+    last = np.maximum.accumulate(np.where(with_truth, np.arange(len(records)), -1))
+    reference_frame = np.where(last >= 0, last, known[0] if known.size else -1)
+    frame, azimuth, class_id, published = [], [], [], []
+    for index, record in enumerate(records):
+        shown = record.hazards or [record.top]
+        references = tracks[present[:, reference_frame[index]], reference_frame[index]] if known.size else []
+        for hazard in shown:
+            estimate = math.degrees(hazard.azimuth)
+            nearest = min(references, key=lambda ref: abs(float(wrap_deg(estimate - ref))), default=np.nan)
+            frame.append(index)
+            azimuth.append(float(nearest_turn_deg(estimate, nearest)))
+            class_id.append(hazard.class_id)
+            published.append(bool(record.hazards))
+    return TimelineAzimuths(
+        tracks,
+        np.array(classes, dtype=np.int64),
+        np.array(frame, dtype=np.int64),
+        np.array(azimuth, dtype=np.float64),
+        np.array(class_id, dtype=np.int64),
+        np.array(published, dtype=bool),
     )
-    reference = truth_az.copy()
-    known = np.flatnonzero(~np.isnan(truth_az))
-    if known.size:
-        # Fill each gap with the last truth before it; the leading gap with the first truth.
-        last = np.maximum.accumulate(np.where(~np.isnan(truth_az), np.arange(len(records)), -1))
-        reference = truth_az[np.where(last >= 0, last, known[0])]
-    estimates = np.array([math.degrees(r.top.azimuth) for r in records])
-    return truth_az, nearest_turn_deg(estimates, reference)
+
+
+def _frame_shade(hazards: list[HazardEstimateData]) -> str:
+    """Background colour of a frame with true hazards: their visibility, or MIXED_SHADE when they differ."""
+    visibilities = {h.visibility for h in hazards}
+    return VISIBILITY_SHADE[visibilities.pop()] if len(visibilities) == 1 else MIXED_SHADE
 
 
 def timeline_figure(
@@ -437,29 +615,31 @@ def timeline_figure(
     origin_ns: int,
     path: Path,
 ) -> Figure:
-    """Azimuth, class and confidence over time; truth in black, its visibility shaded; written to
-    ``path`` (and returned)."""
+    """Azimuth and class of every hazard, confidence and hazard counts over time; truth in black,
+    its visibility shaded; written to ``path`` (and returned)."""
     times = _times(records, origin_ns)
-    figure = Figure(figsize=(11, 8), dpi=100)
-    ax_az, ax_cls, ax_conf = figure.subplots(3, 1, sharex=True)
+    figure = Figure(figsize=(11, 9.5), dpi=100)
+    ax_az, ax_cls, ax_conf, ax_count = figure.subplots(
+        4, 1, sharex=True, gridspec_kw={"height_ratios": (3.0, 2.2, 2.0, 1.2)}
+    )
     period = float(np.median(np.diff(times))) if len(times) > 1 else 0.1
     for t, record in zip(times, records, strict=True):
         hazards = truth.get(record.stamp_ns)
         if hazards:
-            for ax in (ax_az, ax_cls, ax_conf):
-                ax.axvspan(
-                    t - period / 2, t + period / 2, color=VISIBILITY_SHADE[hazards[0].visibility], lw=0
-                )
-    truth_az, top_az = timeline_azimuths(records, truth)
-    truth_cls = [truth[r.stamp_ns][0].class_id if truth.get(r.stamp_ns) else 0 for r in records]
-    published = np.array([bool(r.hazards) for r in records])
-    top_cls = np.array([r.top.class_id for r in records])
-    colours = colormaps["tab10"](top_cls % 10)
-    ax_az.plot(times, truth_az, "k-", lw=2.5)
-    ax_az.scatter(times[published], top_az[published], c=colours[published], s=14)
-    hidden = ~published
-    ax_az.scatter(times[hidden], top_az[hidden], facecolors="none", edgecolors=colours[hidden], s=14)
-    shown = np.concatenate([truth_az[~np.isnan(truth_az)], top_az])
+            for ax in (ax_az, ax_cls, ax_conf, ax_count):
+                ax.axvspan(t - period / 2, t + period / 2, color=_frame_shade(hazards), lw=0)
+    lines = timeline_azimuths(records, truth)
+    colours = colormaps["tab10"](lines.class_id % 10)
+    when = times[lines.frame]
+    for track in lines.truth:
+        ax_az.plot(times, track, "k-", lw=2.5)
+    for ax, values in ((ax_az, lines.azimuth), (ax_cls, lines.class_id)):
+        kept, hidden = lines.published, ~lines.published
+        ax.scatter(when[kept], values[kept], c=colours[kept], s=14, zorder=3)
+        ax.scatter(
+            when[hidden], values[hidden], facecolors="none", edgecolors=colours[hidden], s=14, zorder=3
+        )
+    shown = np.concatenate([lines.truth[~np.isnan(lines.truth)], lines.azimuth])
     low, high = (float(shown.min()), float(shown.max())) if shown.size else (-180.0, 180.0)
     ax_az.set_ylim(min(low, -180.0) - 5.0, max(high, 180.0) + 5.0)
     ax_az.yaxis.set_major_locator(MultipleLocator(90))
@@ -468,31 +648,69 @@ def timeline_figure(
     # Explicit handles: a scatter's own handle is invisible when it drew no point.
     estimate = {"ls": "none", "marker": "o", "ms": 5, "mec": "grey"}
     handles = [
-        Line2D([], [], color="black", lw=2.5, label="truth"),
-        Line2D([], [], mfc="grey", label="published estimate (colour: class)", **estimate),
-        Line2D([], [], mfc="none", label="below threshold (best guess)", **estimate),
+        Line2D([], [], color="black", lw=2.5, label="truth (one line per hazard)"),
+        Line2D([], [], mfc="grey", label="published hazard (colour: class)", **estimate),
+        Line2D([], [], mfc="none", label="none published: best guess", **estimate),
     ]
-    ax_az.legend(
-        handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, fontsize=8, frameon=False
-    )
-    ax_cls.step(times, truth_cls, "k-", where="mid", lw=2.5)
-    ax_cls.scatter(times, top_cls, c=colours, s=14)
+    silent = np.array([0.0 if not truth.get(r.stamp_ns) else np.nan for r in records])
+    for track, class_id in zip(lines.truth, lines.truth_class, strict=True):
+        ax_cls.plot(times, np.where(np.isnan(track), np.nan, class_id), "k-", lw=2.5, drawstyle="steps-mid")
+    ax_cls.plot(times, silent, "k-", lw=2.5, drawstyle="steps-mid")
     ax_cls.set_yticks(range(len(class_names)))
     ax_cls.set_yticklabels(class_names, fontsize=8)
     ax_cls.set_ylabel("class")
-    ax_conf.plot(times, [r.top.confidence for r in records], "-", color="tab:blue", label="confidence")
+    ax_conf.plot(times, [r.top.confidence for r in records], "-", color="tab:blue", label="top confidence")
+    several = [(t, h) for t, r in zip(times, records, strict=True) if len(r.hazards) > 1 for h in r.hazards]
+    if several:
+        ax_conf.scatter(
+            [t for t, _ in several],
+            [h.confidence for _, h in several],
+            c=colormaps["tab10"](np.array([h.class_id for _, h in several]) % 10),
+            s=8,
+            label="confidence of each hazard (several published)",
+        )
     ax_conf.plot(
         times, [r.occlusion_level for r in records], "-", color="tab:purple", label="occlusion level"
     )
-    ax_conf.plot(times, [r.top.audio_weight for r in records], "--", color="tab:green", label="audio weight")
+    ax_conf.plot(
+        times, [r.top.audio_weight for r in records], "--", color="tab:green", label="top audio weight"
+    )
     ax_conf.set_ylim(-0.05, 1.05)
-    ax_conf.set_xlabel("time since the first camera frame [s]")
     ax_conf.legend(loc="upper right", fontsize=8)
-    handles = [Rectangle((0, 0), 1, 1, color=c) for c in VISIBILITY_SHADE.values()]
-    names = [f"truth {v.name.lower().replace('_', ' ')}" for v in VISIBILITY_SHADE]
-    ax_cls.legend(handles, names, loc="upper left", ncol=3, fontsize=8)
+    true_count = [len(truth.get(r.stamp_ns) or []) for r in records]
+    ax_count.plot(times, true_count, "k-", lw=2.5, drawstyle="steps-mid", label="true")
+    ax_count.plot(
+        times,
+        [len(r.hazards) for r in records],
+        "-",
+        color="tab:red",
+        drawstyle="steps-mid",
+        label="published",
+    )
+    ax_count.set_ylim(-0.3, max([*true_count, *(len(r.hazards) for r in records), 1]) + 0.3)
+    ax_count.yaxis.set_major_locator(MultipleLocator(1))
+    ax_count.set_ylabel("hazards")
+    ax_count.legend(loc="upper right", ncol=2, fontsize=8)
+    ax_count.set_xlabel("time since the first camera frame [s]")
+    shades = {f"truth {v.name.lower().replace('_', ' ')}": c for v, c in VISIBILITY_SHADE.items()}
+    shades["truth: visibilities differ"] = MIXED_SHADE
+    # Above the azimuth panel, beside the estimate legend: inside a panel it would hide a line.
+    ax_az.add_artist(
+        ax_az.legend(
+            [Rectangle((0, 0), 1, 1, color=c) for c in shades.values()],
+            list(shades),
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.0),
+            ncol=2,
+            fontsize=8,
+            frameon=False,
+        )
+    )
+    ax_az.legend(
+        handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, fontsize=8, frameon=False
+    )
     figure.suptitle("estimates against ground truth (shading: the truth's visibility)")
-    figure.tight_layout(rect=(0, 0, 1, 0.95))
+    figure.tight_layout(rect=(0, 0, 1, 0.96))
     figure.savefig(path)
     return figure
 
@@ -504,8 +722,8 @@ def polar_figure(
     origin_ns: int,
     path: Path,
 ) -> Figure:
-    """Every published estimate and the truth's path, from above, coloured by time; written to
-    ``path`` (and returned)."""
+    """Every published estimate and every true hazard's path, from above, estimates coloured by
+    time; written to ``path`` (and returned)."""
     times = _times(records, origin_ns)
     figure = Figure(figsize=(6, 6.6), dpi=100)
     ax = figure.add_subplot(projection="polar")
@@ -513,9 +731,7 @@ def polar_figure(
         h.distance for hs in truth.values() for h in hs
     ]
     _polar_axes(ax, max(6.0, float(np.percentile(distances, 98))) if distances else 6.0, horizontal_fov_rad)
-    truth_points = [
-        (truth[r.stamp_ns][0], t) for r, t in zip(records, times, strict=True) if truth.get(r.stamp_ns)
-    ]
+    truth_points = [(h, t) for r, t in zip(records, times, strict=True) for h in truth.get(r.stamp_ns) or []]
     if truth_points:
         ax.scatter(
             [h.azimuth for h, _ in truth_points],
@@ -611,23 +827,26 @@ Microphone &rarr; camera extrinsic from {html.escape(result.extrinsic_source)}.
 Dropped or bad input (node reason keys): {html.escape(events)}.</p>
 {integrity}
 <h2>Metrics against ground truth</h2>
-<p>The model's best guess per frame against the exact scenario truth at the same stamp; "detected" means a
-hazard was published (class not <i>none</i>, confidence above the threshold). "Hazard just ended": frames
+<p>Every true hazard against the estimate it is paired with at the same stamp (the published hazard of its
+class nearest in direction; the best guess when nothing is published), so with one hazard at a time this is
+the model's best guess against the exact scenario truth. "Frames" counts true hazards; "detected" means its
+estimate was published (class not <i>none</i>, confidence above the threshold). "Hazard just ended": frames
 without a hazard whose {result.window_s:.1f} s audio window still holds the end of one.</p>
 {table}
 <h2>Timeline</h2>
-<p>Black: ground truth. Dots: the model's estimate, coloured by class
-(hollow: below the confidence threshold). Azimuth is unwrapped around the truth, so the vertical
-distance between a dot and the line is the error even across &plusmn;180&deg;. Shading: the truth's visibility
-(green visible, orange occluded, grey out of view).</p>
+<p>Black: ground truth, one line per true hazard. Dots: every published hazard, coloured by class
+(hollow: nothing published, the best guess below the confidence threshold). Azimuth is unwrapped around the
+truth, so the vertical distance between a dot and the nearest line is the error even across &plusmn;180&deg;.
+Shading: the truth's visibility (green visible, orange occluded, grey out of view, lilac when simultaneous
+hazards differ). Bottom: hazards published against true hazards per frame.</p>
 <img src="timeline.png" width="1100">
 <h2>Top-down view</h2>
 <p>Robot at the centre, forward up, left to the left (REP-103 azimuth);
 the camera's field of view is shaded.</p>
 <img src="polar.png" width="600">
 <h2>Frames</h2>
-<p>Arrows: published estimates, coloured by risk (grey none, green low, amber medium, red high); white ring:
-the ground truth; magenta tint: the occlusion mask computed from depth. A hazard out of the camera's view
+<p>Arrows: published estimates, coloured by risk (grey none, green low, amber medium, red high); white rings:
+the true hazards; magenta tint: the occlusion mask computed from depth. A hazard out of the camera's view
 gets a compass arrow from the image centre (up ahead, left left, down behind), the truth's in white.</p>
 {gallery}
 </body></html>

@@ -12,14 +12,14 @@ the sensor imperfections, so the same seed gives the same bag.
 
 Occluders follow the training distribution of ``avi_ros.data.scene``: thin panels that end
 up within about a metre of the camera, which the depth-based occlusion mask recognises.
-Hazard tracks must not overlap in time: the renderer draws one hazard object per frame.
+Hazard tracks may overlap in time: every hazard sounding at an instant is in the audio, drawn
+in the frame and listed in its ground truth (up to ``MAX_HAZARDS`` at once).
 
 Units: seconds, metres, radians; stamps in nanoseconds.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,11 +29,11 @@ import numpy as np
 from avi_ros.audio import SAMPLE_RATE
 from avi_ros.data.acoustics import ShoeboxRoom, diffuse_noise, event_power
 from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, make_hazard_object
-from avi_ros.data.render import Box
+from avi_ros.data.render import FIRST_SCENERY_ID, HAZARD_ID, Box
 from avi_ros.data.scene import SceneConfig, visibility_from_render
 from avi_ros.data.signals import synthesize_class
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
-from avi_ros.taxonomy import Taxonomy, Visibility, default_taxonomy
+from avi_ros.taxonomy import MAX_HAZARDS, Taxonomy, Visibility, default_taxonomy
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
 
@@ -106,16 +106,19 @@ class ScenarioScript:
     noise_dbfs: float = -35.0
 
     def __post_init__(self) -> None:
-        spans = sorted((h.start_s, h.end_s, h.class_name) for h in self.hazards)
-        for (_, end, first), (start, _, second) in itertools.pairwise(spans):
-            if start < end:
-                raise ValueError(f"scenario {self.name}: hazards '{first}' and '{second}' overlap in time")
-        for start, end, name in spans:
-            if not 0.0 <= start < end:
-                raise ValueError(f"scenario {self.name}: hazard '{name}' has an empty time span")
+        for track in self.hazards:
+            if not 0.0 <= track.start_s < track.end_s:
+                raise ValueError(f"scenario {self.name}: hazard '{track.class_name}' has an empty time span")
+        # The most tracks sounding at once is reached at some track's start.
+        for track in self.hazards:
+            if len(self.active_hazards(track.start_s)) > MAX_HAZARDS:
+                raise ValueError(
+                    f"scenario {self.name}: more than {MAX_HAZARDS} hazards sound at {track.start_s} s"
+                )
 
-    def active_hazard(self, t: float) -> HazardTrack | None:
-        return next((h for h in self.hazards if h.active(t)), None)
+    def active_hazards(self, t: float) -> list[HazardTrack]:
+        """Every hazard sounding at ``t`` [s], in script order (empty between hazards)."""
+        return [h for h in self.hazards if h.active(t)]
 
 
 def corridor() -> ScenarioScript:
@@ -150,7 +153,34 @@ def corridor() -> ScenarioScript:
     )
 
 
-SCENARIOS: dict[str, Callable[[], ScenarioScript]] = {"corridor": corridor}
+def workshop() -> ScenarioScript:
+    """11 s in a 12 x 8 m workshop with a panel 0.7 m ahead-left of the robot; hazards overlap.
+
+    A power tool runs ahead-right in view (0.5-9 s), a dog barks behind the panel (occluded,
+    2-8 s) and a voice speaks behind the robot (out of view, 3.5-10 s): three at once from 3.5
+    to 8 s. The robot stands still, then turns 40 degrees left (6-8 s), which takes the power
+    tool out of the camera's view while it still runs.
+    """
+    panel = Box((4.3, 4.5, 0.7), (0.08, 0.6, 1.4), 0.0, (120, 110, 100))
+    return ScenarioScript(
+        name="workshop",
+        description="power tool in view, dog behind a panel and a voice behind the robot, all at once",
+        duration_s=11.0,
+        room=ShoeboxRoom((12.0, 8.0, 3.0), (0.3, 0.3, 0.25, 0.25, 0.1, 0.45)),
+        occluders=(panel,),
+        robot=RobotPath(
+            waypoints=((0.0, 3.6, 4.0, 0.0), (6.0, 3.6, 4.0, 0.0), (8.0, 3.6, 4.0, 0.7)),
+            mic_height_m=0.9,
+        ),
+        hazards=(
+            HazardTrack("power_tool", 0.5, 9.0, ((0.0, 8.0, 2.8, 0.6), (9.0, 8.0, 2.8, 0.6)), 15.0),
+            HazardTrack("dog_bark", 2.0, 8.0, ((2.0, 7.5, 5.6, 0.3), (8.0, 7.5, 6.2, 0.3)), 15.0),
+            HazardTrack("speech", 3.5, 10.0, ((3.5, 1.5, 4.6, 1.6), (10.0, 1.5, 4.6, 1.6)), 15.0),
+        ),
+    )
+
+
+SCENARIOS: dict[str, Callable[[], ScenarioScript]] = {"corridor": corridor, "workshop": workshop}
 
 
 def load_scenario(name: str) -> ScenarioScript:
@@ -205,7 +235,7 @@ class CameraFrame:
     """One rendered RGB-D frame and its exact ground truth.
 
     time_s: seconds since the scenario start. depth_m: float32 [H, W] with sensor noise
-    (0 = no reading). truth: the active hazard (empty list between hazards).
+    (0 = no reading). truth: every sounding hazard, in script order (empty between hazards).
     """
 
     time_s: float
@@ -304,22 +334,34 @@ class ScenarioRenderer:
             yield self.render_frame(float(t))
 
     def render_frame(self, t: float) -> CameraFrame:
+        """The camera frame at ``t`` [s] with every sounding hazard drawn and in its truth.
+
+        The renderer marks one object as the hazard; further hazards are drawn as far objects
+        with their own ids, so each one's exact visibility is read from the same render.
+        """
         mic = self.script.robot.pose(t)
-        track = self.script.active_hazard(t)
-        hazard = self._hazard_object(track, t) if track is not None else None
-        layout = SceneLayout(self.script.room, list(self.script.occluders), [hazard] if hazard else [])
+        tracks = self.script.active_hazards(t)
+        objects = [self._hazard_object(track, t) for track in tracks]
+        layout = SceneLayout(
+            self.script.room, list(self.script.occluders), objects[:1], scenery=[o.shape for o in objects[1:]]
+        )
         view = layout.render(
             mic,
             self.sensors.intrinsics,
             self.sensors.extrinsic,
             self._render_rng,
             self.render_config,
-            0 if hazard else None,
+            0 if objects else None,
         )
         truth = []
-        if track is not None and hazard is not None:
+        for index, (track, hazard) in enumerate(zip(tracks, objects, strict=True)):
+            object_id = HAZARD_ID if index == 0 else FIRST_SCENERY_ID + index - 1
             visibility = visibility_from_render(
-                mic.to_mic(hazard.centre_m), view.object_ids, self.sensors.intrinsics, self.sensors.extrinsic
+                mic.to_mic(hazard.centre_m),
+                view.object_ids,
+                self.sensors.intrinsics,
+                self.sensors.extrinsic,
+                object_id,
             )
             truth.append(self._truth(track, mic, hazard, visibility, view.occlusion_level))
         return CameraFrame(t, view.rgb, view.depth_m, view.occlusion_level, truth)

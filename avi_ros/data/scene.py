@@ -25,6 +25,12 @@ one real non-hazard sound (music, a door, birds, a click) plays as a point sourc
 hazards are, so that a loud sound is not taken for a hazard; the rest are background only.
 ``Sample.content`` tells the three kinds apart.
 
+Hazard sets. With ``SceneConfig.hazard_count_weights`` a scene holds 0..MAX_HAZARDS hazards
+(repeated classes allowed), each with its own visibility, position, sound, SNR and (with
+``onset_offset_probability``) onset/offset, plus an optional non-hazard sound; ``Sample.hazards``
+labels them all and the single-hazard fields are the first one's. Without it the scenes are
+exactly those of the single-hazard generator for the same seed.
+
 Labels are in the microphone frame (REP-103): azimuth, elevation [rad], distance [m] of the
 hazard's centre (its acoustic source). ``Sample.rt60_s`` and ``Sample.snr_db`` record the
 room's reverberation time and the point source's SNR, so evaluation can group by them.
@@ -44,14 +50,23 @@ from avi_ros.data.acoustics import AcousticsConfig, ShoeboxRoom, event_power, sc
 from avi_ros.data.background import BACKGROUND_LABEL, draw_background
 from avi_ros.data.domain import WideProfile, draw_distance, perturbed_extrinsic, sample_wide_room
 from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, camera_pose, make_hazard_object
-from avi_ros.data.render import HAZARD_ID, Box, RenderConfig, RenderResult, Shape, first_hit_distance
+from avi_ros.data.render import (
+    FIRST_SCENERY_ID,
+    HAZARD_ID,
+    Box,
+    RenderConfig,
+    RenderResult,
+    Shape,
+    first_hit_distance,
+    render_rgbd,
+)
 from avi_ros.data.scenery import far_cover, sample_far_occluders
 from avi_ros.data.sensors import capsule_mismatch, limit_depth_range, reduce_resolution
 from avi_ros.data.signals import synthesize_class, synthesize_varied
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.occlusion import direction_visibility
-from avi_ros.taxonomy import Action, RiskLevel, Taxonomy, Visibility, default_taxonomy
+from avi_ros.taxonomy import MAX_HAZARDS, Action, RiskLevel, Taxonomy, Visibility, default_taxonomy
 
 VISIBILITY_ORDER = (Visibility.VISIBLE, Visibility.OCCLUDED, Visibility.OUT_OF_VIEW)
 _PLACEMENT_TRIES = 64
@@ -119,6 +134,13 @@ class SceneConfig:
         level_dbfs_range and snr_db_range.
     wide_probability: with ``wide`` set, the share of scenes drawn from the wide profile; the
         others use the default rooms and sensors (a training set that covers both conditions).
+    hazard_count_weights: relative weights of 0, 1, .. len-1 simultaneous hazards per scene (at
+        most MAX_HAZARDS); None keeps the single-hazard scenes (the same scenes per seed as before
+        it existed). Set, it replaces none_probability (0 hazards is one of the counts), every
+        hazard gets its own class, visibility, position, sound and SNR, and no unlabelled
+        hazard-class second source plays (second_source_* are unused).
+    onset_offset_probability: with hazard_count_weights, the chance that a hazard starts and/or
+        stops inside the scene (sounding >= MIN_SOUNDING_S, ONSET_FADE_S fades).
     """
 
     duration_s: float = 1.0
@@ -153,6 +175,8 @@ class SceneConfig:
     none_sound_probability: float = 0.5
     wide: WideProfile | None = None
     wide_probability: float = 1.0
+    hazard_count_weights: tuple[float, ...] | None = None
+    onset_offset_probability: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -188,12 +212,31 @@ class SceneConfig:
                 raise ValueError(f"SceneConfig.{name} must be in [0, 1], got {getattr(self, name)}")
         if self.duration_s <= 0:
             raise ValueError(f"SceneConfig.duration_s must be > 0 s, got {self.duration_s}")
+        self._check_hazard_counts()
         if not 0 <= self.max_occluders <= 8:
             raise ValueError(f"SceneConfig.max_occluders must be in 0..8, got {self.max_occluders}")
         if min(self.room_size_min_m[:2]) <= 2 * self.wall_clearance_m:
             raise ValueError(
                 f"SceneConfig.room_size_min_m {self.room_size_min_m} leaves no room for the "
                 f"wall_clearance_m {self.wall_clearance_m} on both sides"
+            )
+
+    def _check_hazard_counts(self) -> None:
+        weights = self.hazard_count_weights
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64)
+            if not 1 <= w.size <= MAX_HAZARDS + 1 or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(
+                    f"SceneConfig.hazard_count_weights must be 1..{MAX_HAZARDS + 1} non-negative "
+                    f"weights (of 0, 1, .. hazards) with a positive sum, got {weights}"
+                )
+        if not 0.0 <= self.onset_offset_probability <= 1.0:
+            raise ValueError(
+                f"SceneConfig.onset_offset_probability must be in [0, 1], got {self.onset_offset_probability}"
+            )
+        if self.onset_offset_probability > 0 and weights is None:
+            raise ValueError(
+                "SceneConfig.onset_offset_probability needs hazard_count_weights (multi-hazard scenes)"
             )
 
     @classmethod
@@ -253,6 +296,29 @@ class SecondSource:
 
 
 @dataclass
+class HazardLabel:
+    """One hazard of a scene, exact, in the microphone frame (REP-103).
+
+    azimuth, elevation [rad], distance [m]: the object's centre (its acoustic source).
+    visibility: from the render (the centre pixel shows the object itself, something else, or
+    is outside the image). occlusion: share of the object's projected image footprint where
+    something else (an occluder, far scenery, another hazard) is the first surface seen (0 clear
+    .. 1 hidden; NaN out of view). activity: float32 [label frames], see frame_activity.
+    risk / action: the taxonomy's rules for its class and distance.
+    """
+
+    class_id: int
+    azimuth: float
+    elevation: float
+    distance: float
+    visibility: Visibility
+    occlusion: float
+    activity: np.ndarray
+    risk: RiskLevel
+    action: Action
+
+
+@dataclass
 class Sample:
     """One synthetic scene.
 
@@ -265,6 +331,8 @@ class Sample:
     NaN for background-only scenes. rt60_s: Sabine reverberation time of the room [s].
     content: hazard, background only, or a real non-hazard sound (SceneContent).
     activity: per LABEL_FRAME_S frame, whether the hazard sounds (zeros without a hazard).
+    hazards: every hazard of the scene (empty for class 0); the single-hazard fields above
+    (class_id .. action, visibility, activity) are those of ``hazards[0]``.
     """
 
     seed: int
@@ -290,6 +358,7 @@ class Sample:
     rt60_s: float = float("nan")
     content: SceneContent = SceneContent.HAZARD
     activity: np.ndarray | None = None  # the hazard's per-frame activity (frame_activity); None: always on
+    hazards: list[HazardLabel] = field(default_factory=list)
 
     @property
     def direction(self) -> np.ndarray:
@@ -303,7 +372,8 @@ class Sample:
 class SceneGeometry:
     """The sampled world and pose behind a Sample (for inspection and for moving scenarios).
 
-    none_source_m: position of the real non-hazard sound of a class-0 scene, if it has one.
+    hazard: the first hazard (``layout.hazards`` holds them all). none_source_m: position of the
+    real non-hazard sound (of a class-0 scene, or any multi-hazard scene), if it has one.
     """
 
     layout: SceneLayout
@@ -693,6 +763,11 @@ def _render_view(rng: np.random.Generator, cfg: SceneConfig, geometry: SceneGeom
     view = geometry.layout.render(
         geometry.mic, cfg.intrinsics, cfg.extrinsic, rng, cfg.render, 0 if geometry.hazard else None
     )
+    return _sensor_limits(rng, cfg, view)
+
+
+def _sensor_limits(rng: np.random.Generator, cfg: SceneConfig, view: RenderResult) -> RenderResult:
+    """``view`` as the wide profile's camera sees it (lower resolution, depth range); as is otherwise."""
     if cfg.wide is None:
         return view
     rgb, depth = reduce_resolution(view.rgb, view.depth_m, _uniform(rng, cfg.wide.resolution_scale_range))
@@ -818,11 +893,14 @@ def generate_scene_and_geometry(
     """One synthetic scene and the world behind it, fully determined by ``seed`` and ``config``.
 
     The steps draw from one generator in a fixed order, so reordering them changes every scene.
+    With ``hazard_count_weights`` the scene holds a set of hazards (``_generate_hazard_set``).
     """
     tax = taxonomy or default_taxonomy()
     rng = np.random.default_rng(seed)
     cfg = _scene_profile(rng, config or SceneConfig())
     bank = _bank(cfg, tax)
+    if cfg.hazard_count_weights is not None:
+        return _generate_hazard_set(seed, rng, cfg, tax, bank)
     class_id = _draw_class(rng, cfg, tax)
     class_name = tax.names[class_id]
     scene_cfg = _scene_camera(rng, cfg)
@@ -884,6 +962,25 @@ def _labelled_sample(
 ) -> Sample:
     """The Sample of the mixed audio, the view and their labels (``cfg`` carries the scene's camera)."""
     risk = tax.risk_level(class_id, fore.distance)
+    activity = fore.activity if fore.activity is not None else np.zeros(_label_frames(cfg), np.float32)
+    hazards = []
+    if geometry.hazard is not None:
+        occlusion = hazard_occlusion(
+            geometry.hazard, view.hazard_mask, geometry.mic, cfg.intrinsics, cfg.extrinsic, fore.visibility
+        )
+        hazards.append(
+            HazardLabel(
+                class_id,
+                fore.azimuth,
+                fore.elevation,
+                fore.distance,
+                fore.visibility,
+                occlusion,
+                activity,
+                risk,
+                tax.recommended_action(risk, fore.azimuth),
+            )
+        )
     return Sample(
         seed=seed,
         audio=mix.astype(np.float32),
@@ -907,7 +1004,8 @@ def _labelled_sample(
         second=second,
         rt60_s=geometry.layout.room.rt60_s(),
         content=fore.content,
-        activity=fore.activity if fore.activity is not None else np.zeros(_label_frames(cfg), np.float32),
+        activity=activity,
+        hazards=hazards,
     )
 
 
@@ -918,3 +1016,427 @@ def _label_frames(cfg: SceneConfig) -> int:
 def generate_scene(seed: int, config: SceneConfig | None = None, taxonomy: Taxonomy | None = None) -> Sample:
     """One synthetic scene, fully determined by ``seed`` and ``config``."""
     return generate_scene_and_geometry(seed, config, taxonomy)[0]
+
+
+# --- Scenes with a set of hazards (SceneConfig.hazard_count_weights) --------------------------
+
+MIN_SOUNDING_S = 0.3  # a hazard that starts or stops inside the scene still sounds this long [s]
+ONSET_FADE_S = 0.01  # fade in / out at such an onset or offset [s]
+_SILENT_FRAMES = 2  # least silence [label frames] at a drawn onset or offset, so the labels show it
+_COVER_TRIES = 8  # covering panels tried before an occluded hazard is left to chance
+_GATE_TRIES = 8  # onset / offset gates tried before a hazard plays as drawn
+
+
+def hazard_footprint(
+    hazard: HazardObject, mic: MicPose, intrinsics: CameraIntrinsics, extrinsic: MicToCamera
+) -> np.ndarray:
+    """bool [H, W]: the pixels whose ray meets the hazard object, whatever stands in front of it.
+
+    Only the rays of the window its projected bounding corners span are cast (the whole image
+    when a corner lies behind the camera)."""
+    cam, rot = camera_pose(mic, extrinsic)
+    h, w = intrinsics.height, intrinsics.width
+    footprint = np.zeros((h, w), dtype=bool)
+    corners = (hazard.shape.bounding_corners() - cam) @ rot  # optical frame
+    rows, cols = slice(0, h), slice(0, w)
+    if (corners[:, 2] > 1e-6).all():
+        uv, _ = intrinsics.project(corners)
+        u, v = uv[:, 0], uv[:, 1]
+        rows = slice(max(math.floor(v.min()), 0), min(math.ceil(v.max()) + 1, h))
+        cols = slice(max(math.floor(u.min()), 0), min(math.ceil(u.max()) + 1, w))
+        if rows.start >= rows.stop or cols.start >= cols.stop:
+            return footprint
+    rays = intrinsics.pixel_rays()[rows, cols].reshape(-1, 3) @ rot.T
+    t, _ = hazard.shape.intersect(cam, rays)
+    footprint[rows, cols] = (np.isfinite(t) & (t > 0)).reshape(footprint[rows, cols].shape)
+    return footprint
+
+
+def hazard_occlusion(
+    hazard: HazardObject,
+    seen_mask: np.ndarray,
+    mic: MicPose,
+    intrinsics: CameraIntrinsics,
+    extrinsic: MicToCamera,
+    visibility: Visibility,
+) -> float:
+    """Share of the hazard's image footprint where something else is seen first (0 clear .. 1 hidden).
+
+    ``seen_mask``: bool [H, W], the pixels where the render shows this hazard. NaN when the
+    hazard is out of view (or its footprint misses every pixel centre)."""
+    if visibility == Visibility.OUT_OF_VIEW:
+        return float("nan")
+    footprint = hazard_footprint(hazard, mic, intrinsics, extrinsic)
+    area = int(footprint.sum())
+    if area == 0:
+        return float("nan")
+    return 1.0 - float((footprint & seen_mask).sum()) / area
+
+
+def _blocks(shapes: list[Shape], cam: np.ndarray, point: np.ndarray) -> bool:
+    """Whether one of ``shapes`` stands on the line of sight from ``cam`` to ``point``."""
+    return bool(shapes) and first_hit_distance(shapes, cam, np.asarray(point) - cam) < 1.0
+
+
+def _place_hazard(
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    room: ShoeboxRoom,
+    mic: MicPose,
+    class_name: str,
+    target: Visibility,
+    placed: list[tuple[HazardObject, Visibility]],
+) -> HazardObject | None:
+    """One hazard of ``target`` visibility, clear of the hazards already ``placed`` and not hiding
+    (nor hidden by, when visible) any of them; None when no try succeeds."""
+    cam, _ = camera_pose(mic, cfg.extrinsic)
+    for _ in range(_PLACEMENT_TRIES):
+        scale = _uniform(rng, cfg.object_scale_range)
+        radius = make_hazard_object(class_name, np.zeros(3), 0.0, scale, np.zeros(3)).half_extent_m
+        if target == Visibility.OUT_OF_VIEW:
+            point = _place_out_of_view(rng, cfg, room, mic, radius)
+        else:
+            gap = _COVER_GAP_M if target == Visibility.OCCLUDED else _CAMERA_GAP_M
+            point = _place_in_view(rng, cfg, room, mic, radius, radius + gap)
+        if point is None:
+            continue
+        yaw = float(rng.uniform(-math.pi, math.pi))
+        hazard = make_hazard_object(class_name, point, yaw, scale, rng.integers(-20, 21, 3))
+        others = [h for h, _ in placed]
+        if any(np.linalg.norm(h.centre_m - point) < h.half_extent_m + radius + 0.1 for h in others):
+            continue
+        if target == Visibility.VISIBLE and _blocks([h.shape for h in others], cam, point):
+            continue
+        if any(t == Visibility.VISIBLE and _blocks([hazard.shape], cam, h.centre_m) for h, t in placed):
+            continue
+        return hazard
+    return None
+
+
+def _near_cover(
+    rng: np.random.Generator, cfg: SceneConfig, mic: MicPose, hazard: HazardObject, ceiling_m: float
+) -> Box:
+    """A near panel on the line of sight to the hazard's centre (as ``sample_geometry`` places one)."""
+    cam, rot = camera_pose(mic, cfg.extrinsic)
+    centre_optical = rot.T @ (hazard.centre_m - cam)
+    (u, v), _ = cfg.intrinsics.project(centre_optical)
+    limit = centre_optical[2] - hazard.half_extent_m - cfg.occluder_thickness_range_m[1]
+    max_depth = None if cfg.wide is None else max(limit, 0.1)
+    return _occluder_at_pixel(rng, cfg, mic, u, v, True, ceiling_m, max_depth)
+
+
+def _hazard_set_scenery(
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    room: ShoeboxRoom,
+    mic: MicPose,
+    hazards: list[HazardObject],
+    targets: list[Visibility],
+) -> tuple[list[Shape], list[bool]]:
+    """Far objects of the wide profile (none otherwise), and per hazard whether one hides it.
+
+    An occluded hazard is hidden by a far object with ``far_cover_probability``; no far
+    object stands in front of a visible hazard."""
+    covered = [False] * len(hazards)
+    wide = cfg.wide
+    if wide is None:
+        return [], covered
+    cam, rot = camera_pose(mic, cfg.extrinsic)
+    clear = [(np.asarray(mic.position_m), 1.0)] + [(h.centre_m, h.half_extent_m + 0.1) for h in hazards]
+    visible = [h.centre_m for h, t in zip(hazards, targets, strict=True) if t == Visibility.VISIBLE]
+    scenery: list[Shape] = []
+    for k, (hazard, target) in enumerate(zip(hazards, targets, strict=True)):
+        if target != Visibility.OCCLUDED or rng.uniform() >= wide.far_cover_probability:
+            continue
+        cover = far_cover(
+            rng, room, cam, hazard.centre_m, hazard.half_extent_m, wide.far_occluder_distance_range_m, clear
+        )
+        if cover is not None and not any(_blocks([cover], cam, p) for p in visible):
+            scenery.append(cover)
+            covered[k] = True
+    far = sample_far_occluders(
+        rng,
+        room,
+        cam,
+        math.atan2(rot[1, 2], rot[0, 2]),
+        cfg.intrinsics.horizontal_fov_rad / 2.0,
+        int(rng.integers(0, wide.max_far_occluders + 1)),
+        wide.far_occluder_distance_range_m,
+        clear,
+    )
+    scenery += [shape for shape in far if not any(_blocks([shape], cam, p) for p in visible)]
+    return scenery, covered
+
+
+def sample_hazard_set_geometry(
+    rng: np.random.Generator, cfg: SceneConfig, class_names: list[str]
+) -> tuple[SceneGeometry, list[Visibility]]:
+    """Room, pose, one object per hazard class name (repeats allowed) and the occluders.
+
+    Each hazard draws its own target visibility from ``visibility_mix``: a visible one keeps a
+    clear line of sight (no occluder, far object or other hazard in front of its centre), an
+    occluded one gets its own covering near panel (or, in the wide profile, a far object), an
+    out-of-view one lies wholly outside the camera frustum. Returns the geometry and the targets
+    (the labels come from the render: a target can be missed, e.g. a panel that also hides
+    another occluded hazard)."""
+    mix = np.asarray(cfg.visibility_mix) / sum(cfg.visibility_mix)
+    targets = [VISIBILITY_ORDER[int(rng.choice(3, p=mix))] for _ in class_names]
+    for _ in range(_PLACEMENT_TRIES):
+        room, mic = _sample_room_and_mic(rng, cfg)
+        placed: list[tuple[HazardObject, Visibility]] = []
+        for name, target in zip(class_names, targets, strict=True):
+            hazard = _place_hazard(rng, cfg, room, mic, name, target, placed)
+            if hazard is None:
+                break
+            placed.append((hazard, target))
+        if len(placed) == len(class_names):
+            break
+    else:
+        raise RuntimeError(
+            f"could not place the hazards {class_names} ({[t.name for t in targets]}); "
+            "widen the SceneConfig room or distance ranges"
+        )
+    hazards = [h for h, _ in placed]
+    cam, _ = camera_pose(mic, cfg.extrinsic)
+    visible = [h.centre_m for h, t in placed if t == Visibility.VISIBLE]
+    scenery, covered = _hazard_set_scenery(rng, cfg, room, mic, hazards, targets)
+    occluders: list[Box] = []
+    for hazard, target, far in zip(hazards, targets, covered, strict=True):
+        if target != Visibility.OCCLUDED or far:
+            continue
+        for _ in range(_COVER_TRIES):
+            box = _near_cover(rng, cfg, mic, hazard, room.size_m[2])
+            if not any(_blocks([box], cam, p) for p in visible):
+                occluders.append(box)
+                break
+    count = int(rng.integers(0, cfg.max_occluders + 1))
+    for _ in range(max(count - len(occluders), 0)):
+        u, v = rng.uniform(0, cfg.intrinsics.width), rng.uniform(0, cfg.intrinsics.height)
+        box = _occluder_at_pixel(rng, cfg, mic, u, v, False, room.size_m[2])
+        if not any(_blocks([box], cam, p) for p in visible):
+            occluders.append(box)
+    layout = SceneLayout(room, occluders, hazards, scenery=scenery)
+    return SceneGeometry(layout, mic, hazards[0] if hazards else None, None, None), targets
+
+
+def _render_hazard_set(
+    rng: np.random.Generator, cfg: SceneConfig, geometry: SceneGeometry
+) -> tuple[RenderResult, list[np.ndarray]]:
+    """The scene's view with every hazard drawn, and per hazard the pixels that show it.
+
+    The renderer marks one hazard (HAZARD_ID); the others are drawn as extra far objects with
+    ids of their own, then relabelled HAZARD_ID so ``hazard_mask`` covers them all."""
+    layout, mic = geometry.layout, geometry.mic
+    shapes = [h.shape for h in layout.hazards]
+    cam, rot = camera_pose(mic, cfg.extrinsic)
+    view = render_rgbd(
+        layout.room.size_m,
+        cam,
+        rot,
+        cfg.intrinsics,
+        list(layout.occluders),
+        shapes[0] if shapes else None,
+        rng,
+        cfg.render,
+        layout.look,
+        [*layout.scenery, *shapes[1:]],
+    )
+    ids = view.object_ids
+    seen = [ids == HAZARD_ID] if shapes else []
+    first_extra = FIRST_SCENERY_ID + len(layout.scenery)
+    seen += [ids == first_extra + k for k in range(len(shapes) - 1)]
+    merged = ids.copy()
+    for mask in seen[1:]:
+        merged[mask] = HAZARD_ID
+    return _sensor_limits(rng, cfg, replace(view, object_ids=merged)), seen
+
+
+def _onset_offset(rng: np.random.Generator, cfg: SceneConfig, dry: np.ndarray) -> np.ndarray:
+    """``dry`` [N], with ``onset_offset_probability`` gated to start and/or stop inside the scene.
+
+    The gate is open for at least MIN_SOUNDING_S, closed for at least _SILENT_FRAMES label
+    frames before an onset / after an offset, with ONSET_FADE_S raised-cosine fades (no clicks).
+    A gate must keep at least MIN_SOUNDING_S of the clip's own sounding frames (all of them for
+    a shorter sound, such as a 0.2 s horn), so the hazard stays audible; after _GATE_TRIES gates
+    that do not, the clip plays as drawn."""
+    duration, gap = cfg.duration_s, _SILENT_FRAMES * LABEL_FRAME_S
+    if cfg.onset_offset_probability <= 0 or duration < MIN_SOUNDING_S + gap:
+        return dry
+    if rng.uniform() >= cfg.onset_offset_probability:
+        return dry
+    sounding = frame_activity(dry, cfg.sample_rate)
+    needed = min(round(MIN_SOUNDING_S / LABEL_FRAME_S), int(sounding.sum()))
+    for _ in range(_GATE_TRIES):
+        gate = _draw_gate(rng, cfg, dry.size)
+        if (sounding * frame_activity(gate, cfg.sample_rate)).sum() >= max(needed, 1):
+            return dry * gate
+    return dry
+
+
+def _draw_gate(rng: np.random.Generator, cfg: SceneConfig, n: int) -> np.ndarray:
+    """A gain [n] in [0, 1]: an onset, an offset or both inside the scene (see ``_onset_offset``)."""
+    duration, gap = cfg.duration_s, _SILENT_FRAMES * LABEL_FRAME_S
+    kind = int(rng.integers(3))  # 0: onset, 1: offset, 2: both
+    if kind == 2 and duration < MIN_SOUNDING_S + 2 * gap:
+        kind = 0
+    length = _uniform(rng, (MIN_SOUNDING_S, duration - gap * (2 if kind == 2 else 1)))
+    if kind == 0:
+        start = duration - length
+    elif kind == 1:
+        start = 0.0
+    else:
+        start = _uniform(rng, (gap, duration - length - gap))
+    fs = cfg.sample_rate
+    first, last = round(start * fs), min(round((start + length) * fs), n)
+    fade = min(max(1, round(ONSET_FADE_S * fs)), (last - first) // 2)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)
+    gate = np.zeros(n)
+    gate[first:last] = 1.0
+    if first > 0:
+        gate[first : first + fade] = ramp
+    if last < n:
+        gate[last - fade : last] = ramp[::-1]
+    return gate
+
+
+def _none_source(
+    rng: np.random.Generator, cfg: SceneConfig, geometry: SceneGeometry, bank: SoundBank | None
+) -> np.ndarray | None:
+    """With ``none_sound_probability``, a real non-hazard sound (bank label 'none') as heard [4, N]."""
+    none_label = default_taxonomy().names[0]
+    if bank is None or not bank.has(none_label) or rng.uniform() >= cfg.none_sound_probability:
+        return None
+    layout, mic = geometry.layout, geometry.mic
+    geometry.none_source_m = _free_point(rng, layout.room, mic, _Ranges.of(cfg).source_distance_m[0])
+    if geometry.none_source_m is None:
+        return None
+    dry = bank.draw(none_label, rng, cfg.n_samples)
+    return layout.render_audio(dry, [mic], geometry.none_source_m, cfg.n_samples, _acoustics(cfg), rng)
+
+
+def _mix_sources(
+    background: np.ndarray, sources: list[tuple[np.ndarray, float]], sample_rate: int
+) -> np.ndarray:
+    """Point sources [4, N] over the background, each at its own SNR [dB] (as ``_mix_foreground``:
+    the background is scaled to the first source, the others to the background)."""
+    if not sources:
+        return background
+    first, snr_db = sources[0]
+    noise = scale_to_snr(first[0], background, snr_db, sample_rate)
+    noise_power = float(np.var(noise[0].astype(np.float64)))
+    mix = first + noise
+    for wet, snr_db in sources[1:]:
+        power = max(event_power(wet[0], sample_rate), 1e-20)
+        mix = mix + wet * math.sqrt(noise_power * 10.0 ** (snr_db / 10.0) / power)
+    return mix
+
+
+def _generate_hazard_set(
+    seed: int, rng: np.random.Generator, cfg: SceneConfig, tax: Taxonomy, bank: SoundBank | None
+) -> tuple[Sample, SceneGeometry]:
+    """The multi-hazard branch of ``generate_scene_and_geometry`` (fixed draw order, as there)."""
+    weights = np.asarray(cfg.hazard_count_weights, dtype=np.float64)
+    count = int(rng.choice(weights.size, p=weights / weights.sum()))
+    class_ids = [int(rng.integers(1, tax.num_classes)) for _ in range(count)]
+    scene_cfg = _scene_camera(rng, cfg)
+    geometry, _ = sample_hazard_set_geometry(rng, scene_cfg, [tax.names[c] for c in class_ids])
+    view, seen = _render_hazard_set(rng, scene_cfg, geometry)
+    background, _ = draw_background(
+        rng, cfg.n_samples, cfg.sample_rate, cfg.noise_slope_range, bank, cfg.real_background_probability
+    )
+    layout, mic, acoustics = geometry.layout, geometry.mic, _acoustics(scene_cfg)
+    sources: list[tuple[np.ndarray, float]] = []
+    labels: list[HazardLabel] = []
+    for class_id, hazard, seen_mask in zip(class_ids, layout.hazards, seen, strict=True):
+        dry = _onset_offset(rng, scene_cfg, _dry_signal(hazard.class_name, rng, scene_cfg, bank))
+        wet = layout.render_audio(dry, [mic], hazard.centre_m, cfg.n_samples, acoustics, rng)
+        sources.append((wet, _uniform(rng, _Ranges.of(cfg).snr_db)))
+        label = layout.label(mic, hazard.centre_m)
+        visibility = _visibility_of(mic.to_mic(hazard.centre_m), seen_mask, scene_cfg)
+        occlusion = hazard_occlusion(
+            hazard, seen_mask, mic, scene_cfg.intrinsics, scene_cfg.extrinsic, visibility
+        )
+        risk = tax.risk_level(class_id, label.distance)
+        labels.append(
+            HazardLabel(
+                class_id,
+                label.azimuth,
+                label.elevation,
+                label.distance,
+                visibility,
+                occlusion,
+                frame_activity(dry, cfg.sample_rate),
+                risk,
+                tax.recommended_action(risk, label.azimuth),
+            )
+        )
+    distractor = _none_source(rng, scene_cfg, geometry, bank)
+    if distractor is not None:
+        sources.append((distractor, _uniform(rng, _Ranges.of(cfg).snr_db)))
+    mix = _normalise_level(rng, cfg, _mix_sources(background, sources, cfg.sample_rate))
+    if labels:
+        content = SceneContent.HAZARD
+    else:
+        content = SceneContent.BACKGROUND_ONLY if distractor is None else SceneContent.NON_HAZARD_SOUND
+    snr_db = sources[0][1] if sources else float("nan")
+    return _hazard_set_sample(seed, scene_cfg, tax, geometry, view, labels, mix, snr_db, content), geometry
+
+
+def _visibility_of(centre_mic: np.ndarray, seen_mask: np.ndarray, cfg: SceneConfig) -> Visibility:
+    """``visibility_from_render`` with a hazard's own pixel mask (the centre pixel shows it or not)."""
+    return visibility_from_render(centre_mic, seen_mask.astype(np.int16), cfg.intrinsics, cfg.extrinsic, 1)
+
+
+def _hazard_set_sample(
+    seed: int,
+    cfg: SceneConfig,
+    tax: Taxonomy,
+    geometry: SceneGeometry,
+    view: RenderResult,
+    hazards: list[HazardLabel],
+    mix: np.ndarray,
+    snr_db: float,
+    content: SceneContent,
+) -> Sample:
+    """The Sample of a hazard set; its single-hazard fields are the first hazard's (class 0 if none)."""
+    if hazards:
+        first = hazards[0]
+    else:
+        risk = tax.risk_level(0, 0.0)
+        silent = np.zeros(_label_frames(cfg), np.float32)
+        first = HazardLabel(
+            0,
+            0.0,
+            0.0,
+            0.0,
+            Visibility.OUT_OF_VIEW,
+            float("nan"),
+            silent,
+            risk,
+            tax.recommended_action(risk, 0.0),
+        )
+    return Sample(
+        seed=seed,
+        audio=mix.astype(np.float32),
+        sample_rate=cfg.sample_rate,
+        rgb=view.rgb,
+        depth_m=view.depth_m,
+        occluder_mask=view.occluder_mask,
+        hazard_mask=view.hazard_mask,
+        occlusion_level=view.occlusion_level,
+        visibility=first.visibility,
+        class_id=first.class_id,
+        class_name=tax.names[first.class_id],
+        azimuth=first.azimuth,
+        elevation=first.elevation,
+        distance=first.distance,
+        risk=first.risk,
+        action=first.action,
+        intrinsics=cfg.intrinsics,
+        extrinsic=cfg.extrinsic,
+        snr_db=snr_db,
+        rt60_s=geometry.layout.room.rt60_s(),
+        content=content,
+        activity=first.activity,
+        hazards=hazards,
+    )

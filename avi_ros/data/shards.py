@@ -29,15 +29,17 @@ import numpy as np
 from avi_ros.data.acoustics import AcousticsConfig
 from avi_ros.data.domain import WideProfile
 from avi_ros.data.render import RenderConfig
-from avi_ros.data.scene import Sample, SceneConfig, frame_activity, generate_scene
+from avi_ros.data.scene import HazardLabel, Sample, SceneConfig, frame_activity, generate_scene
 from avi_ros.geometry import CameraIntrinsics, MicToCamera
-from avi_ros.taxonomy import Taxonomy, default_taxonomy
+from avi_ros.taxonomy import MAX_HAZARDS, Taxonomy, default_taxonomy
 
 INDEX_NAME = "index.json"
 SHARD_META = "meta.json"
 FORMAT_NAME = "avi_ros.scene_shards"
-FORMAT_VERSION = 3  # 2: rt60_s and content per sample; 3: per-frame activity of both sources
+# 2: rt60_s and content per sample; 3: per-frame activity of both sources; 4: every hazard (hazard_*)
+FORMAT_VERSION = 4
 NO_SECOND_SOURCE = -1
+NO_HAZARD = -1  # class, visibility, risk and action of an empty hazard slot
 
 # Per-sample scalar labels: field name -> dtype.
 LABEL_FIELDS: dict[str, str] = {
@@ -59,7 +61,29 @@ LABEL_FIELDS: dict[str, str] = {
     "rt60_s": "float32",
     "content": "int64",
 }
-ARRAY_FIELDS = ("audio", "rgb", "depth_m", "occluder_mask", "hazard_mask", "activity", "second_activity")
+# Per-sample hazard set, MAX_HAZARDS slots, the hazards first: field name -> (dtype, padding).
+# hazard_activity is [MAX_HAZARDS, label frames] (zeros in empty slots).
+HAZARD_FIELDS: dict[str, tuple[str, float]] = {
+    "hazard_class_id": ("int64", NO_HAZARD),
+    "hazard_azimuth": ("float32", 0.0),
+    "hazard_elevation": ("float32", 0.0),
+    "hazard_distance": ("float32", 0.0),
+    "hazard_visibility": ("int64", NO_HAZARD),
+    "hazard_occlusion": ("float32", float("nan")),
+    "hazard_risk": ("int64", NO_HAZARD),
+    "hazard_action": ("int64", NO_HAZARD),
+    "hazard_activity": ("float32", 0.0),
+}
+ARRAY_FIELDS = (
+    "audio",
+    "rgb",
+    "depth_m",
+    "occluder_mask",
+    "hazard_mask",
+    "activity",
+    "second_activity",
+    *HAZARD_FIELDS,
+)
 
 
 def sample_seed(base_seed: int, index: int) -> int:
@@ -106,7 +130,53 @@ def sample_fields(sample: Sample) -> dict[str, Any]:
         "content": int(sample.content),
         "activity": np.asarray(activity, dtype=np.float32),
         "second_activity": np.asarray(second_activity, dtype=np.float32),
+        **hazard_fields(_hazards_of(sample, np.asarray(activity, dtype=np.float32)), frames),
     }
+
+
+def _hazards_of(sample: Sample, activity: np.ndarray) -> list[HazardLabel]:
+    """The sample's hazards; a Sample made without them gives its single hazard (class > 0)."""
+    if sample.hazards or sample.class_id == 0:
+        return list(sample.hazards)
+    return [
+        HazardLabel(
+            sample.class_id,
+            sample.azimuth,
+            sample.elevation,
+            sample.distance,
+            sample.visibility,
+            float("nan"),
+            activity,
+            sample.risk,
+            sample.action,
+        )
+    ]
+
+
+def hazard_fields(hazards: list[HazardLabel], frames: int) -> dict[str, np.ndarray]:
+    """The hazard_* fields of a sample: one slot per hazard, padded to MAX_HAZARDS (see HAZARD_FIELDS)."""
+    if len(hazards) > MAX_HAZARDS:
+        raise ValueError(f"a sample holds {len(hazards)} hazards; shards store at most {MAX_HAZARDS}")
+    out = {
+        name: np.full(MAX_HAZARDS, pad, dtype=dtype)
+        for name, (dtype, pad) in HAZARD_FIELDS.items()
+        if name != "hazard_activity"
+    }
+    out["hazard_activity"] = np.zeros((MAX_HAZARDS, frames), dtype=np.float32)
+    for k, hazard in enumerate(hazards):
+        out["hazard_class_id"][k] = hazard.class_id
+        out["hazard_azimuth"][k] = hazard.azimuth
+        out["hazard_elevation"][k] = hazard.elevation
+        out["hazard_distance"][k] = hazard.distance
+        out["hazard_visibility"][k] = int(hazard.visibility)
+        out["hazard_occlusion"][k] = hazard.occlusion
+        out["hazard_risk"][k] = int(hazard.risk)
+        out["hazard_action"][k] = int(hazard.action)
+        activity = np.asarray(hazard.activity, dtype=np.float32)
+        if activity.size != frames:
+            raise ValueError(f"hazard {k}: {activity.size} activity frames, the scene has {frames}")
+        out["hazard_activity"][k] = activity
+    return out
 
 
 def scene_config_to_dict(config: SceneConfig) -> dict[str, Any]:
@@ -285,7 +355,8 @@ class ShardReader:
         if self.index.get("format") != FORMAT_NAME or self.index.get("version") != FORMAT_VERSION:
             raise ValueError(
                 f"{index_path}: expected format {FORMAT_NAME} v{FORMAT_VERSION}, "
-                f"got {self.index.get('format')} v{self.index.get('version')}"
+                f"got {self.index.get('format')} v{self.index.get('version')}; generate the scenes "
+                "again (python -m avi_ros.data.synthesize, or a training run regenerates its splits)"
             )
         self.shards = self.index["shards"]
         self._ends = np.cumsum([s["count"] for s in self.shards])

@@ -2,6 +2,7 @@
 
     python -m avi_ros.data.synthesize --out DIR --n N --seed S [--sound-dir DIR] [--workers W]
         [--image-size W H] [--hfov-deg DEG] [--wide] [--contact-sheet PNG]
+        [--hazard-count-weights W0 W1 ...] [--onset-offset-probability P]
 
 Exits non-zero with a one-line message on bad arguments or input.
 """
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 from avi_ros.data.scene import SceneConfig, generate_scene
 from avi_ros.data.shards import sample_seed, write_shards
-from avi_ros.taxonomy import default_taxonomy
+from avi_ros.taxonomy import MAX_HAZARDS, default_taxonomy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative frequency of the visibility states",
     )
     parser.add_argument(
+        "--hazard-count-weights",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help=f"scenes with several hazards: relative weights of 0, 1, .. {MAX_HAZARDS} hazards per scene "
+        "(e.g. 0.15 0.35 0.3 0.2); replaces --none-probability",
+    )
+    parser.add_argument(
+        "--onset-offset-probability",
+        type=float,
+        default=0.0,
+        help="with --hazard-count-weights: chance that a hazard starts and/or stops inside the scene",
+    )
+    parser.add_argument(
         "--contact-sheet", type=Path, help="also write a PNG contact sheet of the first scenes"
     )
     parser.add_argument("--contact-sheet-count", type=int, default=6, help="scenes on the contact sheet")
@@ -85,6 +100,8 @@ def config_from_args(args: argparse.Namespace) -> SceneConfig:
         visibility_mix=tuple(args.visibility_mix),
         sound_dir=str(args.sound_dir) if args.sound_dir is not None else None,
         sound_folds=tuple(args.sound_folds) if args.sound_folds else None,
+        hazard_count_weights=tuple(args.hazard_count_weights) if args.hazard_count_weights else None,
+        onset_offset_probability=args.onset_offset_probability,
     )
     return config.with_image_size(width, height, math.radians(args.hfov_deg))
 

@@ -10,6 +10,9 @@ Variants (``ModelConfig.variant``):
 - ``audio_only`` / ``visual_only``: one encoder and its pooled stream; weights 1/0 or 0/1.
 - ``concat``: both encoders, no cross-attention, no reliability weighting (weights 0.5/0.5).
 - ``oracle``: the full model whose reliability network also gets the true visibility.
+
+``ModelConfig.hazard_slots`` > 0 builds the hazard-set model instead (``avi_ros.models.hazard_set``:
+up to that many hazards per frame, the same variants); 0 keeps the single-hazard model above.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -32,12 +35,19 @@ from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dca
 from avi_ros.models.visual_encoder import VisualEncoder, VisualEncoderConfig
 from avi_ros.taxonomy import Visibility
 
+if TYPE_CHECKING:
+    from avi_ros.models.hazard_set import HazardSetModel
+
 VARIANTS = ("full", "audio_only", "visual_only", "concat", "oracle")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of one model; saved in every checkpoint. ``num_classes`` comes from the taxonomy."""
+    """Architecture of one model; saved in every checkpoint. ``num_classes`` comes from the taxonomy.
+
+    ``hazard_slots``: 0 = the single-hazard ImaginationModel; K > 0 = a HazardSetModel with K
+    hazard slots. ``view_grid``: side of the view-token grid a hazard-set model reads.
+    """
 
     num_classes: int = 10
     variant: str = "full"
@@ -45,6 +55,8 @@ class ModelConfig:
     visual: VisualEncoderConfig = field(default_factory=VisualEncoderConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
+    hazard_slots: int = 0
+    view_grid: int = 6
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -52,6 +64,10 @@ class ModelConfig:
         if self.num_classes < 2:
             raise ValueError(
                 f"model.num_classes: need 'none' plus at least one class, got {self.num_classes}"
+            )
+        if self.hazard_slots < 0 or self.view_grid < 1:
+            raise ValueError(
+                f"model: need hazard_slots >= 0 and view_grid >= 1, got {self.hazard_slots}, {self.view_grid}"
             )
 
     @property
@@ -169,13 +185,18 @@ def _check_input(name: str, tensor: torch.Tensor | None, dims: int) -> None:
         raise ValueError(f"model: '{name}' must be a {dims}-d tensor, got {shape}")
 
 
-def build_model(config: ModelConfig) -> ImaginationModel:
-    """The one constructor for the full model and every baseline (randomly initialised)."""
+def build_model(config: ModelConfig) -> ImaginationModel | HazardSetModel:
+    """The one constructor for the full model and every baseline (randomly initialised): the
+    hazard-set model when ``config.hazard_slots`` > 0, else the single-hazard model."""
+    if config.hazard_slots > 0:
+        from avi_ros.models.hazard_set import HazardSetModel  # it imports this module
+
+        return HazardSetModel(config)
     return ImaginationModel(config)
 
 
 def load_pretrained(
-    model: ImaginationModel,
+    model: ImaginationModel | HazardSetModel,
     imagenet_weights: str | Path | None = None,
     dcase_checkpoint: str | Path | None = None,
 ) -> None:

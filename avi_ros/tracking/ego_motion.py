@@ -1,0 +1,66 @@
+"""From one frame to the next: how much time passed, how far the robot turned, and time jumps.
+
+When the robot turns at yaw rate ``w`` [rad/s, counter-clockwise positive, REP-103] for ``dt``
+seconds, a source that stands still in the world moves by ``-w · dt`` in azimuth in the robot
+(microphone) frame. The tracker shifts each track's predicted azimuth by that amount, so its
+filter's rate is the rate in a frame that moves with the robot but does not turn with it. The
+microphone's z axis is taken to be parallel to the base's, so the base's yaw rate is the
+microphone's. Without odometry the shift is 0 and the rate is the apparent one.
+
+A stamp older than the previous frame's (the clock jumped back: a bag looped, a simulator
+restarted) or a gap longer than ``reset_gap_s`` means the tracks can no longer be predicted:
+the step says so, and it is counted under ``tracks.time_backwards`` / ``tracks.gap`` in the
+shared ``EventCounter``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from avi_ros.events import EventCounter
+from avi_ros.units import NS_PER_S
+
+TRACKS_TIME_BACKWARDS = "tracks.time_backwards"  # a frame stamp older than the previous one
+TRACKS_GAP = "tracks.gap"  # a gap between frames longer than reset_gap_s
+
+
+@dataclass(frozen=True)
+class FrameStep:
+    """dt_s: time since the previous frame [s] (0 after a reset); azimuth_shift_rad: how far a
+    static source's azimuth moved in the robot frame [rad]; reset: forget every track first."""
+
+    dt_s: float
+    azimuth_shift_rad: float
+    reset: bool
+
+
+class FrameClock:
+    """Turns each frame's stamp [ns] and yaw rate [rad/s] into a ``FrameStep``."""
+
+    def __init__(self, reset_gap_s: float, events: EventCounter | None = None) -> None:
+        self.reset_gap_s = reset_gap_s
+        self.events = events if events is not None else EventCounter()
+        self._last_ns: int | None = None
+
+    def step(self, stamp_ns: int, yaw_rate_rps: float | None) -> FrameStep:
+        """The step to the frame at ``stamp_ns``; ``yaw_rate_rps`` None: no odometry."""
+        last, self._last_ns = self._last_ns, int(stamp_ns)
+        if last is None:
+            return FrameStep(0.0, 0.0, reset=False)
+        dt_s = (stamp_ns - last) / NS_PER_S
+        if dt_s < 0.0:
+            self.events.record(
+                TRACKS_TIME_BACKWARDS, f"frame stamp {-dt_s:.3f} s older than the last: tracks reset"
+            )
+            return FrameStep(0.0, 0.0, reset=True)
+        if dt_s > self.reset_gap_s:
+            self.events.record(
+                TRACKS_GAP, f"{dt_s:.3f} s between frames (more than {self.reset_gap_s} s): tracks reset"
+            )
+            return FrameStep(0.0, 0.0, reset=True)
+        shift = -(yaw_rate_rps or 0.0) * dt_s
+        return FrameStep(dt_s, shift, reset=False)
+
+    def reset(self) -> None:
+        """Forget the previous stamp: the next frame starts afresh."""
+        self._last_ns = None

@@ -1,0 +1,210 @@
+"""The hazard-set model: shapes of every variant, per-hazard steering and weights, DCASE weights,
+checkpoints, freezing and the numpy reader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from test_checkpoint import dcase_baseline_state_dict
+
+from avi_ros.checkpoint import load_checkpoint, save_checkpoint
+from avi_ros.features import FeatureConfig
+from avi_ros.models import (
+    VARIANTS,
+    AdapterConfig,
+    HazardSetArrays,
+    HazardSetModel,
+    HeadConfig,
+    ImaginationModel,
+    ModelConfig,
+    SeldEncoderConfig,
+    VisualEncoderConfig,
+    build_model,
+    freeze_seld_encoder,
+    load_pretrained,
+    parameter_counts,
+    read_set_outputs,
+    steering_window,
+)
+from avi_ros.taxonomy import Visibility, default_taxonomy
+
+TAXONOMY = default_taxonomy()
+BATCH, SLOTS, GRID, IMAGE = 2, 3, 4, 64
+LEFT, RIGHT = [0.0, 1.0, 0.0], [0.0, -1.0, 0.0]  # microphone frame: y left
+
+
+def tiny_config(variant: str = "full", **overrides) -> ModelConfig:
+    parts = {
+        "visual": VisualEncoderConfig("resnet18", IMAGE),
+        "adapter": AdapterConfig(d_model=32, heads=4),
+        "head": HeadConfig(hidden=32),
+        "hazard_slots": SLOTS,
+        "view_grid": GRID,
+    }
+    return ModelConfig(num_classes=TAXONOMY.num_classes, variant=variant, **{**parts, **overrides})
+
+
+def view_tokens(blocked_left: float = 1.0, blocked_right: float = 0.0) -> torch.Tensor:
+    """[BATCH, GRID^2, 6]: a camera looking along +x (rays fanning +-60 deg in y and z); the left
+    half (y > 0) has ``blocked_left``, the right half ``blocked_right``, blocked at 0.4 of the range."""
+    angles = torch.linspace(-1.0, 1.0, GRID)
+    y = -angles[None, :].expand(GRID, GRID)  # columns left to right = y from + to -
+    z = -angles[:, None].expand(GRID, GRID)  # rows top to bottom = z from + to -
+    rays = F.normalize(torch.stack([torch.ones_like(y), y, z], dim=-1), dim=-1).reshape(-1, 3)
+    blocked = torch.where(rays[:, 1] > 0, blocked_left, blocked_right)
+    tokens = torch.cat([rays, blocked[:, None], 0.4 * (blocked[:, None] > 0), torch.zeros(GRID * GRID, 1)], 1)
+    return tokens.expand(BATCH, -1, -1).clone()
+
+
+def inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return (
+        torch.randn(BATCH, 7, 50, 64, generator=generator),
+        torch.randn(BATCH, 5, IMAGE, IMAGE, generator=generator),
+        view_tokens(),
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_gives_a_set_of_hazards(variant: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_config(variant))
+    assert isinstance(model, HazardSetModel)
+    out = model(*inputs())
+    n = TAXONOMY.num_classes
+    assert out.class_logits.shape == (BATCH, SLOTS, n)
+    assert out.direction.shape == (BATCH, SLOTS, 3)
+    torch.testing.assert_close(out.direction.norm(dim=-1), torch.ones(BATCH, SLOTS))
+    for name in ("distance", "confidence_logit", "audio_weight", "visual_weight", "hazard_occlusion"):
+        assert getattr(out, name).shape == (BATCH, SLOTS), name
+    assert out.risk_logits.shape == (BATCH, SLOTS, 4) and out.action_logits.shape == (BATCH, SLOTS, 6)
+    assert out.visibility_logits.shape == (BATCH, SLOTS, len(Visibility))
+    assert (out.distance > 0).all()
+    torch.testing.assert_close(out.audio_weight + out.visual_weight, torch.ones(BATCH, SLOTS))
+    expected_audio = {"audio_only": 1.0, "visual_only": 0.0, "concat": 0.5}.get(variant)
+    if expected_audio is None:  # steered: learned per hazard, read from the view
+        assert ((out.hazard_occlusion >= 0) & (out.hazard_occlusion <= 1)).all()
+        assert out.audio_direction.shape == (BATCH, SLOTS, 3)
+    else:
+        assert (out.audio_weight == expected_audio).all()
+        assert out.hazard_occlusion.isnan().all() and out.audio_direction is None
+
+
+@pytest.mark.parametrize("variant", ["full", "concat", "visual_only"])
+def test_every_parameter_gets_a_gradient_from_the_head_outputs(variant: str) -> None:
+    """DistributedDataParallel requires it: no parameter may sit outside the loss's graph."""
+    model = build_model(tiny_config(variant))
+    out = model(*inputs())
+    heads = ("class_logits", "direction", "distance", "confidence_logit", "risk_logits", "action_logits")
+    loss = sum(getattr(out, name).sum() for name in (*heads, "visibility_logits"))
+    loss.backward()
+    assert [name for name, p in model.named_parameters() if p.grad is None] == []
+
+
+@pytest.mark.parametrize("variant", ["full", "oracle", "visual_only"])
+def test_view_token_variants_refuse_to_run_without_them(variant: str) -> None:
+    features, visual, _ = inputs()
+    with pytest.raises(ValueError, match="view tokens"):
+        build_model(tiny_config(variant))(features, visual, None)
+
+
+def test_the_steering_window_reads_the_blocked_fraction_in_its_own_direction() -> None:
+    directions = torch.tensor([[LEFT, RIGHT, [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]]).expand(BATCH, -1, -1)
+    window, cues = steering_window(directions, view_tokens(), kappa=10.0)
+    torch.testing.assert_close(window.sum(-1), torch.ones(BATCH, 4))
+    blocked, near_depth, hazard_visible, in_view = cues.unbind(-1)
+    assert (blocked[:, 0] > 0.9).all() and (blocked[:, 1] < 0.1).all()  # left blocked, right clear
+    assert (near_depth[:, 0] > near_depth[:, 1]).all()
+    assert (hazard_visible == 0).all()
+    assert (in_view[:, 2] > 0.9).all() and (in_view[:, 3] < 0).all()  # ahead in view, behind not
+
+
+def test_each_slot_of_the_full_model_reads_the_occlusion_where_it_hears_its_hazard() -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_config()).eval()
+    heard = model.adapter.heard_direction
+    features, visual, tokens = inputs()
+    readings = {}
+    for side, direction in (("left", LEFT), ("right", RIGHT)):
+        with torch.no_grad():
+            heard.weight.zero_()
+            heard.bias.copy_(torch.tensor(direction))
+            readings[side] = model(features, visual, tokens)
+    assert (readings["left"].hazard_occlusion > 0.9).all()
+    assert (readings["right"].hazard_occlusion < 0.1).all()
+    torch.testing.assert_close(readings["left"].audio_direction[0, 0], torch.tensor(LEFT))
+    # The reliability network sees that difference, per hazard.
+    assert not torch.allclose(readings["left"].audio_weight, readings["right"].audio_weight)
+
+
+def test_dcase_weights_load_into_the_set_models_audio_encoder(tmp_path) -> None:
+    path = tmp_path / "dcase_baseline.pt"
+    state = dcase_baseline_state_dict()
+    torch.save(state, path)
+    model = build_model(tiny_config(audio=SeldEncoderConfig(accdoa_classes=13)))
+    load_pretrained(model, dcase_checkpoint=path)
+    own = model.audio_encoder.state_dict()
+    for key, value in state.items():
+        assert torch.equal(own[key], value), key
+    assert model(*inputs()).accdoa.shape == (BATCH, 10, 3, 3, 13)
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_config())
+    model.set_normalization(torch.randn(7, 64), torch.rand(7, 64) + 0.5)
+    model.train()
+    with torch.no_grad():
+        model(*inputs())  # moves the BatchNorm statistics away from their initial values
+    model.eval()
+    directory = save_checkpoint(tmp_path / "ckpt", model, FeatureConfig(), TAXONOMY)
+    loaded, metadata = load_checkpoint(directory)
+    assert isinstance(loaded, HazardSetModel) and metadata.model_config == model.config
+    with torch.no_grad():
+        before, after = model(*inputs()), loaded(*inputs())
+    for name, value in vars(before).items():
+        if value is not None:
+            torch.testing.assert_close(getattr(after, name), value, rtol=0, atol=0, equal_nan=True)
+
+
+def test_freezing_and_parameter_counts_work_on_the_set_model() -> None:
+    model = build_model(tiny_config())
+    freeze_seld_encoder(model.audio_encoder, 0.0)
+    model.train()
+    assert not model.audio_encoder.conv_block_list[0].bn.training
+    counts = parameter_counts(model)
+    assert counts["audio_encoder"]["trainable"] == 0 and counts["adapter"]["trainable"] > 0
+    assert (
+        sum(counts[part]["total"] for part in ("audio_encoder", "visual_encoder", "adapter", "head"))
+        == (counts["all"]["total"])
+    )
+
+
+def test_hazard_slots_config_round_trip_and_the_single_hazard_default() -> None:
+    config = tiny_config()
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    new_keys = ("hazard_slots", "view_grid")
+    legacy = {key: value for key, value in config.to_dict().items() if key not in new_keys}
+    assert ModelConfig.from_dict(legacy).hazard_slots == 0  # metadata from before the set model
+    assert isinstance(build_model(tiny_config(hazard_slots=0)), ImaginationModel)
+    with pytest.raises(ValueError, match="hazard_slots"):
+        tiny_config(hazard_slots=-1)
+
+
+def test_set_outputs_read_into_numpy_per_slot() -> None:
+    model = build_model(tiny_config()).eval()
+    with torch.no_grad():
+        out = model(*inputs())
+    arrays = read_set_outputs(out)
+    assert len(arrays) == BATCH and arrays.num_slots == SLOTS
+    assert arrays.class_id.shape == arrays.visibility.shape == (BATCH, SLOTS)
+    np.testing.assert_allclose(arrays.class_probabilities.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(arrays.visibility, out.visibility_logits.argmax(-1).numpy())
+    slot = arrays.slot(1)
+    np.testing.assert_array_equal(slot.class_id, arrays.class_id[:, 1])
+    np.testing.assert_array_equal(slot.confidence, arrays.confidence[:, 1])
+    np.testing.assert_array_equal(slot.audio_weight, arrays.audio_weight[:, 1])
+    both = HazardSetArrays.concatenate([arrays, arrays])
+    assert len(both) == 2 * BATCH and both.hazard_occlusion.shape == (2 * BATCH, SLOTS)

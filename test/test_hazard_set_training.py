@@ -1,0 +1,96 @@
+"""A tiny hazard-set run end to end: train.py with task hazard_set, its metrics and checkpoint, the
+pipeline on the trained checkpoint, the study CLI over two variants, and config errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avi_ros.checkpoint import load_checkpoint
+from avi_ros.data.scene import generate_scene
+from avi_ros.models.hazard_set import HazardSetModel
+from avi_ros.pipeline import Pipeline
+from avi_ros.types import Frame
+from training.config import load_config
+from training.hazard_set_study import main as study_main
+from training.train import main as train_main
+from training.typed_config import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "training" / "configs" / "hazard_set_tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("hazard_set")
+    out = root / "run"
+    assert train_main(["--config", str(TINY), f"output_dir={out}", f"data.cache_dir={root / 'cache'}"]) == 0
+    return out
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_tiny_run_logs_set_losses_and_frame_wise_metrics(run: Path):
+    train = _jsonl(run / "metrics" / "train.jsonl")
+    assert {"loss", "class", "direction", "distance", "steering", "matched"} <= set(train[0])
+    assert all(np.isfinite(r["loss"]) for r in train)
+    val = _jsonl(run / "metrics" / "val.jsonl")
+    assert [r["epoch"] for r in val] == [1, 2]
+    assert all(0.0 <= r["set/f20"] <= 1.0 for r in val)
+    metrics = json.loads((run / "export" / "metrics.json").read_text())
+    assert {"set", "single_hazard"} <= set(metrics)
+    assert any(name.startswith("polyphony_") for name in metrics)
+    assert (run / "plots" / "weight_vs_occlusion.png").stat().st_size > 0
+
+
+def test_the_pipeline_reports_a_set_models_hazards(run: Path):
+    model, metadata = load_checkpoint(run / "checkpoints" / "best", "cpu")
+    assert isinstance(model, HazardSetModel) and metadata.model_config.hazard_slots == 3
+    pipeline = Pipeline.from_checkpoint(run / "checkpoints" / "best", device="cpu", confidence_threshold=0.0)
+    config = load_config(TINY)
+    scene = generate_scene(5, config.data.scene_config())
+    frame = Frame(scene.rgb, scene.depth_m, scene.intrinsics, scene.audio, sample_rate=scene.sample_rate)
+    result = pipeline.run(frame)
+    # Threshold 0: every non-empty slot is published, at most one per slot, most confident first.
+    assert len(result.hazards) <= 3
+    confidences = [h.confidence for h in result.hazards]
+    assert confidences == sorted(confidences, reverse=True)
+    if result.hazards:
+        assert result.top.confidence == pytest.approx(confidences[0])
+
+
+def test_the_study_trains_each_variant_and_seed_and_writes_the_table(tmp_path: Path, run: Path):
+    out = tmp_path / "study"
+    args = ["--config", str(TINY), "--variants", "full", "concat", "--seeds", "0", "1", "--test-scenes", "8"]
+    args += ["--out", str(out), f"data.cache_dir={tmp_path / 'cache'}"]
+    assert study_main(args) == 0
+    study = json.loads((out / "study.json").read_text())
+    assert set(study["summary"]) == {"full", "concat"}
+    assert [r["seed"] for r in study["runs"]["full"]] == [0, 1]
+    assert "set/f20" in study["summary"]["full"]
+    table = (out / "study.md").read_text()
+    assert "full" in table and "concat" in table and "±" in table
+    assert (out / "weight_vs_occlusion.png").stat().st_size > 0
+    # A second call reuses the finished runs (their directories are not trained again).
+    stamp = (out / "full_s0" / "export" / "metrics.json").stat().st_mtime_ns
+    assert study_main(args) == 0
+    assert (out / "full_s0" / "export" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="hazard_slots"):
+        load_config(TINY, ["model.hazard_slots=0"])
+    with pytest.raises(ConfigError, match="acs_transforms"):
+        load_config(TINY, ["data.acs_transforms=8"])
+    with pytest.raises(ConfigError, match="hazard_slots"):
+        load_config(REPO / "training" / "configs" / "tiny.yaml", ["model.hazard_slots=3"])
+
+
+def test_the_study_refuses_a_test_seed_used_for_training(tmp_path: Path, capsys):
+    assert study_main(["--config", str(TINY), "--test-seed", "31", "--out", str(tmp_path)]) == 2
+    assert "--test-seed 31" in capsys.readouterr().err

@@ -1,0 +1,165 @@
+"""Train the hazard-set model and its baselines over several seeds; compare them on held-out scenes.
+
+    python training/hazard_set_study.py --config training/configs/hazard_set.yaml \\
+        --seeds 0 1 2 --test-scenes 600 --out runs/hazard_set_study
+
+For each variant (``--variants``: full, concat, audio_only, visual_only, oracle) and seed, the
+config is trained as ``<out>/<variant>_s<seed>`` (a finished run is reused, so a second call only
+evaluates). Every best checkpoint is then evaluated on one held-out split: scenes of the config's
+kind rendered from the sound bank's **test** recordings (``<bank>/test``, which no model heard in
+training or validation), with their own seed (``--test-seed``). Without a bank the test scenes
+use the procedural sounds, and the report says so.
+
+Writes into ``--out``: ``study.json`` (every run's metrics and mean ± std per variant),
+``study.md`` (the table by visibility and by polyphony), and ``weight_vs_occlusion.png`` (each
+hazard's audio weight against its own true occlusion, per variant). Exit status 0, or 2 with one
+line on stderr for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+from avi_ros.checkpoint import CheckpointError, load_checkpoint
+from avi_ros.models.imagination import VARIANTS
+from avi_ros.pipeline import resolve_device
+from training.config import ExperimentConfig, SplitConfig, load_config, resolve_bank_split
+from training.hazard_set_task import evaluate_set_store, set_prepare_config
+from training.metrics import mean_and_std
+from training.set_plots import plot_weight_vs_occlusion, study_table
+from training.splits import ensure_scenes, prepared_split, split_directory
+from training.typed_config import ConfigError
+
+DEFAULT_TEST_SEED = 23
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python training/hazard_set_study.py", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--config", type=Path, required=True, help="a task: hazard_set config")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--test-scenes", type=int, default=600, help="held-out scenes to evaluate on")
+    parser.add_argument("--test-seed", type=int, default=DEFAULT_TEST_SEED)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("overrides", nargs="*", help="config overrides, key=value")
+    return parser
+
+
+def run_config(config: ExperimentConfig, variant: str, seed: int, out: Path) -> ExperimentConfig:
+    """``config`` as the run of one variant and seed, inside ``out``."""
+    name = f"{variant}_s{seed}"
+    return dataclasses.replace(
+        config,
+        name=name,
+        seed=seed,
+        model=dataclasses.replace(config.model, variant=variant),
+        output_dir=str(out.resolve() / name),
+    )
+
+
+def train_run(config: ExperimentConfig) -> Path:
+    """Train ``config`` unless its run finished before; its best checkpoint."""
+    from training.trainer import Trainer  # heavy imports only when training
+
+    run_dir = config.resolved_output_dir()
+    if not (run_dir / "export" / "metrics.json").is_file():
+        print(f"training {config.name} -> {run_dir}", file=sys.stderr)
+        result = Trainer(config, run_dir, resume=(run_dir / "checkpoints" / "last").is_dir()).fit()
+        if result.status != "completed":
+            raise RuntimeError(f"{config.name} did not complete ({result.status})")
+    return run_dir / "checkpoints" / "best"
+
+
+def test_split(config: ExperimentConfig, scenes: int, seed: int) -> tuple[Path, str]:
+    """The held-out scene directory (generated once) and a note on its sounds."""
+    if seed in (config.data.train.seed, config.data.val.seed):
+        raise ConfigError(f"--test-seed {seed}: expected a seed other than the training and validation seeds")
+    scene = config.data.scene_config()
+    bank_test = resolve_bank_split(config.data.sound_bank, "test")
+    if bank_test is not None:
+        scene = dataclasses.replace(scene, sound_dir=str(bank_test))
+        note = f"real test recordings of {bank_test}"
+    else:
+        note = "procedural sounds (no sound bank)"
+    split = SplitConfig(scenes, seed)
+    directory = split_directory(config.data.cache_dir, split, scene)
+    ensure_scenes(directory, split, scene, config.data.generation_workers, progress=True)
+    return directory, note
+
+
+def run_study(args: argparse.Namespace) -> dict[str, Any]:
+    config = load_config(args.config, args.overrides)
+    if config.task != "hazard_set":
+        raise ConfigError(f"{args.config}: expected task hazard_set, got {config.task}")
+    device = resolve_device(config.runtime.device)
+    test_dir, note = test_split(config, args.test_scenes, args.test_seed)
+    store = prepared_split(test_dir, set_prepare_config(config), device, progress=True)
+    runs: dict[str, list[dict]] = {}
+    plots: dict[str, list] = {}
+    for variant in args.variants:
+        for seed in args.seeds:
+            best = train_run(run_config(config, variant, seed, args.out))
+            model, _ = load_checkpoint(best, device)
+            metrics, scalars, plot_data = evaluate_set_store(
+                model, store, device, config.optim.eval_batch_size
+            )
+            runs.setdefault(variant, []).append({"seed": seed, "metrics": metrics, "scalars": scalars})
+            plots.setdefault(variant, []).append(plot_data)
+    summary = {
+        variant: mean_and_std([r["scalars"] for r in variant_runs]) for variant, variant_runs in runs.items()
+    }
+    return {
+        "test": {"directory": str(test_dir), "scenes": len(store), "sounds": note, "seed": args.test_seed},
+        "seeds": args.seeds,
+        "runs": runs,
+        "summary": summary,
+        "plots": plots,
+    }
+
+
+def write_study(study: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    plots = study.pop("plots")
+    (out / "study.json").write_text(
+        json.dumps(study, indent=2, default=_json_default) + "\n", encoding="utf-8"
+    )
+    header = (
+        f"Held-out: {study['test']['scenes']} scenes from {study['test']['sounds']} "
+        f"(seed {study['test']['seed']}); mean ± std over seeds {study['seeds']}.\n\n"
+    )
+    (out / "study.md").write_text(header + study_table(study["summary"]) + "\n", encoding="utf-8")
+    plot_weight_vs_occlusion(plots, out / "weight_vs_occlusion.png")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        study = run_study(args)
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"hazard_set_study.py: error: {exc}", file=sys.stderr)
+        return 2
+    write_study(study, args.out)
+    print(f"done: {args.out / 'study.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
