@@ -35,7 +35,7 @@ from training.data import (
     PrepareConfig,
     hazard_set_labels,
     prepare_sample,
-    present_in_window,
+    sounds_now,
     stack_samples,
 )
 
@@ -193,18 +193,20 @@ def _fields(activities: list[np.ndarray], class_ids: list[int] | None = None) ->
     }
 
 
-def test_present_rule_needs_thirty_percent_of_the_window():
+def test_a_hazard_is_present_while_it_sounds_in_the_last_three_label_frames():
+    stopped_early = np.zeros(10, np.float32)
+    stopped_early[:7] = 1.0  # stopped 0.3 s before the window's end: no longer reported
     three = np.zeros(10, np.float32)
     three[-3:] = 1.0
     two = np.zeros(10, np.float32)
-    two[-2:] = 1.0
-    assert present_in_window(three, 1.0) and not present_in_window(two, 1.0)
-    early = np.zeros(10, np.float32)
-    early[:5] = 1.0  # sounds in the first half only: outside a 0.5 s window at the end
-    assert present_in_window(early, 1.0) and not present_in_window(early, 0.5)
-    assert present_in_window(None, 1.0)
+    two[:8] = 1.0  # stopped 0.2 s before the end: still reported (offset tolerance 0.3 s)
+    onset = np.zeros(10, np.float32)
+    onset[-1] = 1.0  # started in the last 100 ms: reported at once
+    assert not sounds_now(stopped_early)
+    assert sounds_now(three) and sounds_now(two) and sounds_now(onset)
+    assert sounds_now(None)
 
-    labels = hazard_set_labels(_fields([two, three, np.ones(10, np.float32)], [4, 5, 6]), 1.0)
+    labels = hazard_set_labels(_fields([stopped_early, three, np.ones(10, np.float32)], [4, 5, 6]))
     assert int(labels["polyphony"]) == 2
     assert list(labels["hazard_class"]) == [5, 6, 0]  # the absent hazard leaves no hole
     np.testing.assert_allclose(labels["hazard_direction"][0], direction_to_unit(0.0, 0.0))
@@ -221,7 +223,7 @@ def test_legacy_fields_give_the_single_hazard():
         "action": 2,
         "activity": np.ones(10, np.float32),
     }
-    labels = hazard_set_labels(fields, 1.0)
+    labels = hazard_set_labels(fields)
     assert int(labels["polyphony"]) == 1 and list(labels["hazard_class"]) == [3, 0, 0]
     assert labels["hazard_visibility"][0] == 1 and math.isnan(labels["hazard_occlusion"][0])
-    assert int(hazard_set_labels({**fields, "class_id": 0}, 1.0)["polyphony"]) == 0
+    assert int(hazard_set_labels({**fields, "class_id": 0})["polyphony"]) == 0

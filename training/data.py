@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from avi_ros.data.scene import LABEL_FRAME_S
 from avi_ros.data.shards import sample_fields
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
@@ -55,8 +53,10 @@ HAZARD_KEYS = (
 )
 # View tokens [M, 6] (``avi_ros.view_tokens``): of the depth-based occlusion mask, and the exact ones.
 VIEW_KEYS = ("view_tokens", "view_tokens_exact")
-# A hazard is in a sample's target set when it sounds in at least this share of the window's label frames.
-PRESENT_FRACTION = 0.3
+# A hazard is in a sample's target set when it sounds in at least one of the window's last this many
+# label frames (0.3 s at LABEL_FRAME_S): the frame reports what sounds now, so a hazard counts from
+# its first 100 ms and stops counting 0.3 s after it stops, not when it leaves the 1 s window.
+PRESENT_LOOKBACK_FRAMES = 3
 # A batch transform applied by ``InputStore.batch``: (batch, its sample indices) -> batch.
 BatchAugmentation = Callable[[dict[str, torch.Tensor], Sequence[int]], dict[str, torch.Tensor]]
 
@@ -89,7 +89,7 @@ class PrepareConfig:
                 "accdoa_shape": self.accdoa_shape,
                 "view_grid": self.preprocess.view_grid,
                 "camera": camera,
-                "version": 3,
+                "version": 4,
             },
             sort_keys=True,
         )
@@ -138,9 +138,7 @@ def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
         "snr_db": np.float32(_field(sample, "snr_db")),
         "content": np.int64(int(_field(sample, "content"))),
     }
-    audio = np.asarray(_field(sample, "audio"))
-    window_s = min(config.preprocess.features.window_seconds, audio.shape[-1] / int(sample["sample_rate"]))
-    prepared.update(hazard_set_labels(sample, window_s))
+    prepared.update(hazard_set_labels(sample))
     if camera is not None:
         prepared["view_tokens"] = inputs.view_tokens
         prepared["view_tokens_exact"] = view_tokens_of(
@@ -175,19 +173,19 @@ def _camera_of(
     return intrinsics, extrinsic
 
 
-def present_in_window(activity: np.ndarray | None, window_s: float) -> bool:
-    """Whether a source sounds in at least PRESENT_FRACTION of the label frames of the last
-    ``window_s`` seconds of its scene (``activity``: per LABEL_FRAME_S frame; None: always on)."""
+def sounds_now(activity: np.ndarray | None) -> bool:
+    """Whether a source sounds in one of the last PRESENT_LOOKBACK_FRAMES label frames of its
+    scene (``activity``: per LABEL_FRAME_S frame, the scene ending at the window's end; None:
+    always on)."""
     if activity is None:
         return True
-    activity = np.asarray(activity, dtype=np.float32)
-    frames = min(activity.size, max(1, math.ceil(window_s / LABEL_FRAME_S - 1e-6)))
-    return bool(np.mean(activity[activity.size - frames :] > 0.5) >= PRESENT_FRACTION)
+    recent = np.asarray(activity, dtype=np.float32)[-PRESENT_LOOKBACK_FRAMES:]
+    return bool(np.any(recent > 0.5))
 
 
-def hazard_set_labels(fields: Mapping[str, Any], window_s: float) -> dict[str, np.ndarray]:
-    """The ``HAZARD_KEYS`` of one sample's fields: the hazards present in the last ``window_s`` s
-    (``present_in_window``), in scene order, padded to MAX_HAZARDS slots.
+def hazard_set_labels(fields: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The ``HAZARD_KEYS`` of one sample's fields: the hazards that sound now (``sounds_now``),
+    in scene order, padded to MAX_HAZARDS slots.
 
     hazard_class int64 (0 = empty slot), hazard_direction [K, 3] unit in the microphone frame
     (zeros), hazard_distance [K] m (0), hazard_visibility int64 (-1), hazard_occlusion [K] (NaN,
@@ -206,7 +204,7 @@ def hazard_set_labels(fields: Mapping[str, Any], window_s: float) -> dict[str, n
     }
     slot = 0
     for hazard in _hazards_of_fields(fields):
-        if not present_in_window(hazard["activity"], window_s):
+        if not sounds_now(hazard["activity"]):
             continue
         out["hazard_class"][slot] = hazard["class_id"]
         out["hazard_direction"][slot] = direction_to_unit(hazard["azimuth"], hazard["elevation"])

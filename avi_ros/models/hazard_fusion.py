@@ -3,7 +3,9 @@
 Data flow of the ``full`` variant (d = ``AdapterConfig.d_model``, K slots, M view cells, N
 visual tokens on a g x g grid):
 
-1. Audio frames [B, T', 128] -> Linear -> [B, T', d]. K learned queries decode them in a small
+1. Audio frames [B, T', 128] -> Linear -> [B, T', d], plus a sine code of each frame's age (100 ms
+   SELD frames counted back from the window's end, so a slot can tell what sounds now from what
+   has stopped; ``recency_code``). K learned queries decode them in a small
    transformer decoder (self-attention between slots, cross-attention to the frames): one
    audio embedding h_k per hazard slot [B, K, d], and its heard direction
    u_k = normalize(Linear(h_k)), a unit vector in the microphone frame.
@@ -90,6 +92,17 @@ def view_on_token_grid(view_tokens: torch.Tensor, tokens: int) -> torch.Tensor:
     return torch.cat([F.normalize(pooled[..., :3], dim=-1), pooled[..., 3:]], dim=-1)
 
 
+def recency_code(frames: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Fixed sine-cosine code [frames, dim] of each frame's age: frame index counted back from the
+    newest (0 = the last frame), so the code of "now" is the same for any window length."""
+    half = dim // 2
+    freq = torch.exp(-math.log(100.0) * torch.arange(half, device=device, dtype=torch.float32) / half)
+    age = torch.arange(frames - 1, -1, -1, device=device, dtype=torch.float32)[:, None] * freq
+    code = torch.zeros(frames, dim, device=device, dtype=torch.float32)
+    code[:, :half], code[:, half : 2 * half] = age.sin(), age.cos()
+    return code.to(dtype)
+
+
 def _embed(inputs: int, dim: int) -> nn.Sequential:
     """Small MLP embedding a few geometric numbers into the model width."""
     return nn.Sequential(nn.Linear(inputs, dim), nn.GELU(), nn.Linear(dim, dim))
@@ -135,7 +148,10 @@ class HazardSetFusion(nn.Module):
             rays = self._view(view_tokens, visual_tokens.shape[1])[..., :3]
             keys = self.visual_proj(visual_tokens) + self.ray_embed(rays)
             return self._fixed(self._decode(keys), audio_weight=0.0)
-        heard = self._decode(self.audio_proj(audio_tokens))  # [B, K, d]
+        frames = self.audio_proj(audio_tokens)
+        heard = self._decode(
+            frames + recency_code(frames.shape[1], frames.shape[2], frames.device, frames.dtype)
+        )
         if self.variant == "audio_only":
             return self._fixed(heard, audio_weight=1.0)
         if self.variant == "concat":
