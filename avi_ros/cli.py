@@ -124,6 +124,13 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
         "--report-frames", type=int, default=12, help="number of annotated PNG frames in the report"
     )
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.add_argument(
+        "--params-file",
+        type=Path,
+        default=None,
+        help="the node's parameters YAML (config/perception.yaml layout): its tracking.* settings are "
+        "used; default: the node's defaults",
+    )
 
 
 def _play_parser(sub: argparse._SubParsersAction) -> None:
@@ -240,6 +247,8 @@ def _run_make_bag(args: argparse.Namespace) -> int:
 def _run_replay(args: argparse.Namespace) -> int:
     from avi_ros.bag.replay import ReplayOptions, replay
     from avi_ros.geometry import MicToCamera
+    from avi_ros.tracking import TrackerConfig
+    from avi_ros.tracking.settings import tracker_config_from_params_file
 
     topics = BagTopics(
         audio=args.audio_topic,
@@ -270,6 +279,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         report_frames=args.report_frames,
         max_frames=args.max_frames,
         threads=args.threads,
+        tracking=tracker_config_from_params_file(args.params_file) if args.params_file else TrackerConfig(),
     )
     summary = replay(options, progress=True)
     print(summary.describe())

@@ -77,6 +77,13 @@ FRAME_BACKLOG_FULL = "frame.backlog_full"  # memory guard on frames waiting for 
 CLOCK_TIME_BACKWARDS = "clock.time_backwards"
 INFERENCE_ERROR = "inference.error"
 
+# --- tracks (avi_ros.tracking; each reset clears the tracks, ids keep increasing) -------------
+
+TRACKS = "tracks"
+TRACKS_TIME_BACKWARDS = "tracks.time_backwards"  # a frame stamp older than the previous one
+TRACKS_GAP = "tracks.gap"  # a gap between frames longer than tracking.reset_gap_s
+TRACKS_NON_FINITE = "tracks.non_finite"  # an estimate with a NaN or inf angle or distance (untracked)
+
 
 def stream_key(stream: str, reason: str) -> str:
     """The counted key of ``reason`` on ``stream``: ``stream_key(RGB, TRUNCATED)`` is ``rgb.truncated``."""

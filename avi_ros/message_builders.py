@@ -20,6 +20,7 @@ import numpy as np
 from avi_ros.audio import SAMPLE_RATE, encode_pcm
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.hazard_markers import MarkerSpec
+from avi_ros.sensor_decoding import stamp_to_ns
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import MILLIMETRES_PER_METRE, NS_PER_S
@@ -144,6 +145,11 @@ def hazard_message(new: MessageConstructors, hazard: HazardEstimateData) -> Any:
         visual_weight=float(hazard.visual_weight),
         risk_level=int(hazard.risk_level),
         recommended_action=int(hazard.recommended_action),
+        track_id=int(hazard.track_id),
+        first_seen=time_message(new, hazard.first_seen_ns),
+        track_age=float(hazard.track_age_s),
+        angular_velocity=float(hazard.angular_velocity),
+        range_rate=float(hazard.range_rate),
     )
 
 
@@ -170,6 +176,11 @@ def hazard_from_message(msg: Any) -> HazardEstimateData:
         visual_weight=float(msg.visual_weight),
         risk_level=RiskLevel(int(msg.risk_level)),
         recommended_action=Action(int(msg.recommended_action)),
+        track_id=int(msg.track_id),
+        first_seen_ns=stamp_to_ns(msg.first_seen),
+        track_age_s=float(msg.track_age),
+        angular_velocity=float(msg.angular_velocity),
+        range_rate=float(msg.range_rate),
     )
 
 

@@ -173,9 +173,14 @@ def test_the_node_side_assesses_each_frame_and_refuses_another_taxonomy(context,
         DecisionModelConfig(d_model=16, heads=2, ff_hidden=32), feature_size(taxonomy.num_classes)
     )
     save_decision_checkpoint(tmp_path, model, taxonomy)
-    assert NodeDecision.configure(_node(context), EventCounter(), taxonomy) is None  # no model_path: off
+
+    def telemetry(node):  # the node's own input, which the decision stage reads
+        return TelemetryInput(node, read_telemetry_settings(node), EventCounter())
+
+    off = _node(context)
+    assert NodeDecision.configure(off, telemetry(off), taxonomy) is None  # no model_path: off
     node = _node(context, **{"decision.model_path": str(tmp_path)})
-    decision = NodeDecision.configure(node, EventCounter(), taxonomy)
+    decision = NodeDecision.configure(node, telemetry(node), taxonomy)
     assert decision is not None
     top = _estimate(taxonomy, taxonomy.class_id("siren"))
     result = PipelineResult(
@@ -188,5 +193,5 @@ def test_the_node_side_assesses_each_frame_and_refuses_another_taxonomy(context,
     assert msg.header.stamp.sec == 5
     other = Taxonomy((HazardClass("none", RiskLevel.NONE, 0, 0), HazardClass("x", RiskLevel.HIGH, 1, 2)))
     with pytest.raises(ValueError, match="trained on the classes"):
-        NodeDecision.configure(node, EventCounter(), other)
+        NodeDecision.configure(node, telemetry(node), other)
     node.destroy_node()

@@ -1,11 +1,15 @@
-"""``avi-ros replay``: the perception node's frame assembly and pipeline, driven by a bag.
+"""``avi-ros replay``: the perception node's frame assembly, pipeline and tracker, driven by a bag.
 
 Messages are read in the bag's receive-time order and go through the same core parts the
 live node uses: ``avi_ros.sensor_decoding`` for every payload, the ``ApproximateTimeSync``
 rule for RGB + depth + camera_info, the ``FrameAssembler`` for the audio window ending at
-the RGB stamp, and ``Pipeline.run``. The assembler's clock is the bag's receive time, as the
-node's is ROS time under ``use_sim_time``. Unlike the live node, the replay is never busy
-when a frame completes, so it processes every frame the node could have processed.
+the RGB stamp, ``Pipeline.run``, and the ``HazardTracker`` with the node's ``tracking.*``
+configuration (``--params-file``), updated once per frame in stamp order with the yaw rate of
+the bag's odometry (``nav_msgs/Odometry``, aligned by the node's ``TelemetryBuffer``; none when
+the bag has no odometry topic). The assembler's clock is the bag's receive time, as the node's
+is ROS time under ``use_sim_time``. Unlike the live node, the replay is never busy when a frame
+completes, so it processes every frame the node could have processed (a node that skips frames
+tracks over fewer frames, so its track ids can differ from the replay's after the first skip).
 
 Outputs: a rosbag2 bag with the node's output topics (``/hazards``, ``/markers``,
 ``/occlusion_mask``), and, unless disabled, the report of ``avi_ros.bag.report``. Bags
@@ -36,15 +40,21 @@ from avi_ros.bag.report import write_report
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import StaticTransforms
 from avi_ros.checkpoint import METADATA_FILE, WEIGHTS_FILE
+from avi_ros.decision.telemetry import ODOM, TelemetryBuffer
+from avi_ros.events import stream_key
 from avi_ros.frame_assembly import ApproximateTimeSync, AssemblyConfig, EventCounter, FrameAssembler
 from avi_ros.geometry import MicToCamera
-from avi_ros.hazard_markers import MarkerStyle
-from avi_ros.message_builders import hazard_from_message
+from avi_ros.hazard_markers import MarkerStyle, hazard_marker_specs, track_marker_specs
+from avi_ros.message_builders import hazard_from_message, marker_array_message
 from avi_ros.pipeline import PRECISIONS, Pipeline
-from avi_ros.sensor_decoding import stamp_to_ns
+from avi_ros.sensor_decoding import SensorInputError, checked_stamp_ns, stamp_to_ns
 from avi_ros.sensor_intake import SensorIntake
 from avi_ros.topics import RGBD_STREAMS, OutputTopics, absolute_topics
+from avi_ros.tracking import HazardTracker, TrackerConfig, TrackView
+from avi_ros.tracking.ego_motion import odometry_twist, yaw_rate
 from avi_ros.types import Frame, HazardEstimateData, PipelineResult
+
+ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,11 @@ class ReplayOptions:
     slop_s, queue_size, assembly, confidence_threshold, precision, marker_style: as the node's
         parameters (precision: auto, fp32, bf16 or fp16; see ``avi_ros.pipeline``).
     output_topics: the node's output topics, absolute, as the output bag stores them.
+    tracking: the node's tracker configuration (``tracker_config_from_params_file`` reads it from
+        the node's parameters YAML); None: hazards are published untracked, as the node with
+        ``tracking.enabled: false``.
+    odometry_topic: the bag's ``nav_msgs/Odometry`` topic whose yaw rate the tracker removes
+        (the node's ``telemetry.odom_topic``); ignored when the bag has none or it is None.
     report_frames: how many annotated frames the report shows (evenly spaced in time).
     threads: torch CPU threads. One frame at a time is latency-bound; on a small CPU shared with
         other work, one thread avoids OpenMP stalls (measured 15 ms vs 300-800 ms per frame
@@ -81,6 +96,8 @@ class ReplayOptions:
     assembly: AssemblyConfig = field(default_factory=AssemblyConfig)
     confidence_threshold: float = 0.5
     marker_style: MarkerStyle = field(default_factory=MarkerStyle)
+    tracking: TrackerConfig | None = field(default_factory=TrackerConfig)
+    odometry_topic: str | None = "/odom"
     storage: str = "mcap"
     report: bool = True
     report_frames: int = 12
@@ -103,6 +120,8 @@ class BagFrontEnd:
 
     ``feed`` takes one message and returns the newest complete frame, if one is ready.
     Bad payloads are counted in ``events`` under the node's reason keys and skipped.
+    Odometry messages (``odometry_topic``, when given) go into ``telemetry`` as the node's
+    ``TelemetryInput`` puts them, so ``yaw_rate(stamp_ns)`` is the node's.
     """
 
     def __init__(
@@ -112,18 +131,33 @@ class BagFrontEnd:
         slop_s: float = 0.05,
         queue_size: int = 10,
         assembly: AssemblyConfig | None = None,
+        odometry_topic: str | None = None,
     ) -> None:
         self.topics = topics
+        self.odometry_topic = odometry_topic
         self.events = EventCounter()
+        self.telemetry = TelemetryBuffer(events=self.events)
         self.assembler = FrameAssembler(window_samples, assembly or AssemblyConfig(), self.events)
         self.intake = SensorIntake(self.assembler, self.events)
         self.sync = ApproximateTimeSync(RGBD_STREAMS, queue_size, slop_s, self._on_rgbd, self.events)
         self._index = {topic: index for index, topic in enumerate(topics.rgbd)}
         self._now_ns = 0
 
+    @property
+    def read_topics(self) -> list[str]:
+        """The topics ``feed`` takes: the inputs, then the odometry when there is one."""
+        return [*self.topics.inputs, *([self.odometry_topic] if self.odometry_topic else [])]
+
+    def yaw_rate(self, stamp_ns: int) -> float | None:
+        """The robot's yaw rate [rad/s] at a frame stamp, None without odometry (the node's rule)."""
+        return yaw_rate(self.telemetry.reading(stamp_ns)) if self.odometry_topic else None
+
     def feed(self, message: BagMessage) -> Frame | None:
         self._now_ns = message.stamp_ns
         msg = message.message
+        if message.topic == self.odometry_topic:
+            self._add_odometry(msg)
+            return None
         if message.topic == self.topics.audio:
             self.intake.add_audio(msg, self._now_ns)
         elif message.topic in self._index:
@@ -133,6 +167,30 @@ class BagFrontEnd:
 
     def _on_rgbd(self, rgb_msg: Any, depth_msg: Any, info_msg: Any) -> None:
         self.intake.add_rgbd(rgb_msg, depth_msg, info_msg, self._now_ns)
+
+    def _add_odometry(self, msg: Any) -> None:
+        try:
+            stamp_ns = checked_stamp_ns(msg.header.stamp)
+        except SensorInputError as exc:
+            self.events.record(stream_key(ODOM, exc.reason), f"{ODOM}: {exc}")
+            return
+        self.telemetry.add_odometry(stamp_ns, *odometry_twist(msg))
+
+
+class ReplayTracking:
+    """The node's tracking of each frame's hazards, for the replay: one ``HazardTracker`` (or none
+    when tracking is off) updated once per frame in stamp order."""
+
+    def __init__(self, config: TrackerConfig | None, events: EventCounter) -> None:
+        self.tracker = HazardTracker(config, events) if config is not None else None
+
+    def update(
+        self, hazards: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None
+    ) -> tuple[list[HazardEstimateData], list[TrackView]]:
+        """The hazards with their track fields, and the confirmed tracks after this frame."""
+        if self.tracker is None:
+            return hazards, []
+        return self.tracker.update(hazards, stamp_ns, yaw_rate_rps), self.tracker.tracks()
 
 
 def resolve_extrinsic(
@@ -177,7 +235,7 @@ def run_bag(
     for ``read_bag``.
     """
     done = 0
-    for message in read_bag(bag, front_end.topics.inputs, integrity):
+    for message in read_bag(bag, front_end.read_topics, integrity):
         frame = front_end.feed(message)
         if frame is None:
             continue
@@ -243,22 +301,26 @@ def _write_outputs(
     records: list[FrameRecord] = []
     keeper = SnapshotKeeper(options.report_frames)
     factory, style, outputs = MessageFactory(), options.marker_style, options.output_topics
+    tracking = ReplayTracking(options.tracking, front_end.events)
     frames = run_bag(bag, pipeline, front_end, options.max_frames, integrity)
     if progress:
         frames = tqdm(frames, desc="replaying frames", unit="frame", disable=None)  # only on a terminal
     with removed_on_failure(output_bag), BagWriter(output_bag, storage=options.storage) as writer:
         for message, frame, result in frames:
             stamp, receive = frame.stamp_ns, message.stamp_ns
+            yaw = front_end.yaw_rate(stamp)
+            hazards, tracks = tracking.update(result.hazards, stamp, yaw)
             mic_frame = front_end.intake.microphone_frame_id or options.frames.microphone
             image_frame = front_end.intake.image_frame_id or options.frames.optical
-            writer.write(outputs.hazards, receive, factory.hazard_array(stamp, mic_frame, result.hazards))
-            writer.write(
-                outputs.markers, receive, factory.hazard_markers(stamp, mic_frame, result.hazards, style)
-            )
+            writer.write(outputs.hazards, receive, factory.hazard_array(stamp, mic_frame, hazards))
+            specs = hazard_marker_specs(hazards, style) + track_marker_specs(tracks, style)
+            header = factory.header(stamp, mic_frame)
+            writer.write(outputs.markers, receive, marker_array_message(factory.new, header, specs))
             writer.write(
                 outputs.mask, receive, factory.mono8_image(stamp, image_frame, result.occlusion_mask)
             )
-            records.append(FrameRecord(stamp, result.hazards, result.top, result.occlusion_level))
+            untracked = result.hazards if tracking.tracker is not None else []
+            records.append(FrameRecord(stamp, hazards, result.top, result.occlusion_level, untracked, yaw))
             keeper.offer(
                 lambda frame=frame, result=result: Snapshot(
                     frame.stamp_ns, frame.rgb, result.occlusion_mask, frame.intrinsics
@@ -296,8 +358,18 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
                 extrinsic=extrinsic,
                 precision=options.precision,
             )
+            odometry = (
+                options.odometry_topic
+                if available.get(options.odometry_topic or "") == ODOMETRY_TYPE
+                else None
+            )
             front_end = BagFrontEnd(
-                pipeline.window_samples, options.topics, options.slop_s, options.queue_size, options.assembly
+                pipeline.window_samples,
+                options.topics,
+                options.slop_s,
+                options.queue_size,
+                options.assembly,
+                odometry,
             )
             out.mkdir(parents=True, exist_ok=True)
             records, snapshots = _write_outputs(
@@ -319,6 +391,7 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
         output_bag=output_bag,
         inference=f"{pipeline.device} {pipeline.precision}",
         integrity=integrity,
+        tracking=options.tracking,
     )
     if options.report:
         write_report(result, out, progress=progress)

@@ -13,7 +13,13 @@ Written to one folder that a browser opens without a server:
   the turn nearest a truth, so an estimate at +178 and a truth at -174 deg lie 8 deg apart, not
   at opposite edges (tick labels are wrapped);
 - ``polar.png``: every published hazard and every true hazard's path seen from above;
-- ``metrics.json`` and ``metrics.md``: the tables.
+- ``tracks.png``: azimuth over time of every published hazard, one colour per track id (the
+  colour RViz draws its trail in), untracked hazards in grey, the true hazards as lines;
+- ``metrics.json`` and ``metrics.md``: the tables; when the truth carries track ids, the
+  tracking scores (``avi_ros.tracking.TrackingAccumulator``: MOTA, ID switches per
+  track-minute, onset and offset latency, azimuth error, range-rate sign) of the published
+  tracks and of the ``NearestNeighbourTracker`` baseline run on the same untracked hazards
+  with the same yaw rates.
 
 Angles are shown in degrees, azimuth counter-clockwise from the robot's forward axis
 (REP-103: +90 is left). On a frame, a hazard the camera cannot see gets a compass arrow from the
@@ -43,8 +49,10 @@ from tqdm import tqdm
 
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot
 from avi_ros.geometry import CameraIntrinsics, MicToCamera
+from avi_ros.hazard_markers import track_color
 from avi_ros.scoring import accuracy, angular_errors_deg
 from avi_ros.taxonomy import RiskLevel, Visibility
+from avi_ros.tracking import NearestNeighbourTracker, TrackerConfig, TrackingAccumulator, TruthPoint
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
 
@@ -263,6 +271,8 @@ def _markdown_table(first: str, columns: tuple[tuple[str, str], ...], rows: dict
 def metrics_markdown(metrics: dict[str, Any]) -> str:
     lines = _markdown_table("group", METRIC_COLUMNS, metrics["groups"])
     lines += ["", *_markdown_table("true hazards in the frame", COUNT_COLUMNS, metrics["hazard_counts"])]
+    if metrics.get("tracking"):
+        lines += ["", *_markdown_table("tracks", TRACKING_COLUMNS, metrics["tracking"])]
     return "\n".join(lines) + "\n"
 
 
@@ -278,11 +288,89 @@ def _html_table(first: str, columns: tuple[tuple[str, str], ...], rows: dict[str
 
 
 def metrics_html(metrics: dict[str, Any]) -> str:
+    tracking = (
+        "<p>Tracks against the true hazards' ids (CLEAR MOT; a hit is within 20&deg; and of the true "
+        "class):</p>" + _html_table("tracks", TRACKING_COLUMNS, metrics["tracking"])
+        if metrics.get("tracking")
+        else ""
+    )
     return (
         _html_table("group", METRIC_COLUMNS, metrics["groups"])
         + "<p>Hazards published per frame, by the number of true hazards in it:</p>"
         + _html_table("true hazards", COUNT_COLUMNS, metrics["hazard_counts"])
+        + tracking
     )
+
+
+# --- tracks ----------------------------------------------------------------------------------
+
+TRACKER_ROW = "tracker (published)"
+BASELINE_ROW = "nearest neighbour (baseline)"
+TRACKING_COLUMNS = (
+    ("mota", "MOTA"),
+    ("id_switches_per_track_minute", "ID switches / track-min"),
+    ("onset_latency_s", "onset latency s (median)"),
+    ("offset_latency_s", "offset latency s (median)"),
+    ("azimuth_error_deg", "az. err. ° (median)"),
+    ("range_rate_sign_accuracy", "range-rate sign right"),
+    ("false_negatives", "FN"),
+    ("false_positives", "FP"),
+    ("id_switches", "ID switches"),
+    ("truth_count", "true hazard-frames"),
+)
+
+
+def truth_points(truths: list[HazardEstimateData]) -> list[TruthPoint]:
+    """The true hazards that carry a track id, as the tracking metrics take them."""
+    return [
+        TruthPoint(h.track_id, h.class_id, h.azimuth, h.distance, h.range_rate, h.elevation)
+        for h in truths
+        if h.track_id
+    ]
+
+
+def _rounded(value: Any) -> Any:
+    """A JSON-safe, table-friendly number: NaN -> None, floats to 3 decimals."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 3)
+    return value
+
+
+def tracking_scores(
+    records: list[FrameRecord],
+    truth: dict[int, list[HazardEstimateData]],
+    config: TrackerConfig | None,
+) -> dict[str, dict[str, Any]]:
+    """Rows of ``TRACKING_COLUMNS`` (and the rest of ``TrackingScores``): the published tracks
+    (when tracking ran: ``config`` is not None) and the nearest-neighbour baseline, which sees
+    every frame's untracked hazards in order with the tracker's yaw rate. Scored on the frames
+    with truth; empty when no true hazard carries a track id."""
+    if not any(h.track_id for hazards in truth.values() for h in hazards):
+        return {}
+    baseline = NearestNeighbourTracker(config or TrackerConfig())
+    accumulators = {BASELINE_ROW: TrackingAccumulator()}
+    if config is not None:
+        accumulators[TRACKER_ROW] = TrackingAccumulator()
+    for record in records:
+        untracked = record.untracked if config is not None else record.hazards
+        baseline_hazards = baseline.update(untracked, record.stamp_ns, record.yaw_rate_rps)
+        if record.stamp_ns not in truth:
+            continue
+        points = truth_points(truth[record.stamp_ns])
+        accumulators[BASELINE_ROW].add_frame(record.stamp_ns, points, baseline_hazards)
+        if config is not None:
+            accumulators[TRACKER_ROW].add_frame(record.stamp_ns, points, record.hazards)
+    rows = {}
+    for name in (TRACKER_ROW, BASELINE_ROW):
+        if name in accumulators:
+            scores = accumulators[name].compute().as_dict()
+            rows[name] = {
+                key: {str(k): _rounded(v) for k, v in value.items()}
+                if isinstance(value, dict)
+                else _rounded(value)
+                for key, value in scores.items()
+            }
+    return rows
 
 
 # --- angles ----------------------------------------------------------------------------------
@@ -757,6 +845,83 @@ def polar_figure(
     return figure
 
 
+def _wrapped_line(times: np.ndarray, azimuth_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A wrapped azimuth line [deg] with NaN inserted where it crosses ±180, so it is not drawn
+    across the whole panel."""
+    if azimuth_deg.size < 2:
+        return times, azimuth_deg
+    jumps = np.flatnonzero(np.abs(np.diff(azimuth_deg)) > 180.0) + 1
+    return np.insert(times, jumps, np.nan), np.insert(azimuth_deg, jumps, np.nan)
+
+
+def tracks_figure(
+    records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]], origin_ns: int, path: Path
+) -> Figure:
+    """Azimuth over time of every published hazard, coloured by track id (grey: untracked), with
+    the true hazards as lines (one per true track id, or per linked hazard when the truth has no
+    ids); written to ``path`` (and returned)."""
+    figure = Figure(figsize=(11, 4.5), dpi=100)
+    ax = figure.subplots()
+    by_id: dict[int, list[tuple[float, float]]] = {}
+    for record in records:
+        for h in truth.get(record.stamp_ns) or []:
+            if h.track_id:
+                by_id.setdefault(h.track_id, []).append(
+                    ((record.stamp_ns - origin_ns) / NS_PER_S, math.degrees(h.azimuth))
+                )
+    if by_id:
+        truth_lines = [np.array(points).T for points in by_id.values()]
+    else:
+        times = _times(records, origin_ns)
+        truth_lines = [(times, np.array(row)) for row in _link_tracks(records, truth)[0]]
+    for times, azimuths in truth_lines:
+        ax.plot(
+            *_wrapped_line(np.asarray(times), np.asarray(azimuths)), "-", color="black", lw=2.0, alpha=0.6
+        )
+    points = [
+        ((r.stamp_ns - origin_ns) / NS_PER_S, math.degrees(h.azimuth), h.track_id)
+        for r in records
+        for h in r.hazards
+    ]
+    untracked = [(t, a) for t, a, i in points if not i]
+    if untracked:
+        ax.scatter(*zip(*untracked, strict=True), c="lightgrey", edgecolors="grey", s=12, zorder=2)
+    tracked = [(t, a, i) for t, a, i in points if i]
+    if tracked:
+        ax.scatter(
+            [t for t, _, _ in tracked],
+            [a for _, a, _ in tracked],
+            c=[track_color(i)[:3] for _, _, i in tracked],
+            s=16,
+            zorder=3,
+        )
+        for track_id in sorted({i for _, _, i in tracked}):
+            first = next((t, a) for t, a, i in tracked if i == track_id)
+            ax.annotate(f"#{track_id}", first, textcoords="offset points", xytext=(2, 4), fontsize=7)
+    ax.set_ylim(-185.0, 185.0)
+    ax.yaxis.set_major_locator(MultipleLocator(90))
+    ax.set_ylabel("azimuth [deg] (+90 = left)")
+    ax.set_xlabel("time since the first camera frame [s]")
+    dot = {"ls": "none", "marker": "o", "ms": 5}
+    ax.legend(
+        handles=[
+            Line2D([], [], color="black", lw=2.0, alpha=0.6, label="truth (one line per true hazard)"),
+            Line2D(
+                [], [], mfc=track_color(1)[:3], mec="none", label="published, colour: track id (#id)", **dot
+            ),
+            Line2D([], [], mfc="lightgrey", mec="grey", label="published untracked (id 0)", **dot),
+        ],
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
+    figure.tight_layout()
+    figure.savefig(path)
+    return figure
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -772,12 +937,15 @@ def write_report(result: ReplayResult, out: Path, progress: bool = False) -> Pat
     fov = result.snapshots[0].intrinsics.horizontal_fov_rad if result.snapshots else math.radians(70.0)
     window_ns = round(result.window_s * NS_PER_S)
     metrics = compute_metrics(records, result.truth, window_ns) if result.truth else {}
+    if metrics:
+        metrics["tracking"] = tracking_scores(records, result.truth, result.tracking)
     result.metrics = metrics
     if metrics:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         (out / "metrics.md").write_text(metrics_markdown(metrics))
     timeline_figure(records, result.truth, result.class_names, origin, out / "timeline.png")
     polar_figure(records, result.truth, fov, origin, out / "polar.png")
+    tracks_figure(records, result.truth, origin, out / "tracks.png")
     snapshots = (
         tqdm(result.snapshots, desc="report frames", unit="frame", disable=None)
         if progress
@@ -840,6 +1008,11 @@ truth, so the vertical distance between a dot and the nearest line is the error 
 Shading: the truth's visibility (green visible, orange occluded, grey out of view, lilac when simultaneous
 hazards differ). Bottom: hazards published against true hazards per frame.</p>
 <img src="timeline.png" width="1100">
+<h2>Tracks</h2>
+<p>Azimuth of every published hazard over time, one colour per track id (the colour of its trail in RViz;
+<code>#id</code> at its first frame), grey when untracked (<code>track_id</code> 0: not yet confirmed, or
+tracking off). Black lines: the true hazards.</p>
+<img src="tracks.png" width="1100">
 <h2>Top-down view</h2>
 <p>Robot at the centre, forward up, left to the left (REP-103 azimuth);
 the camera's field of view is shaded.</p>

@@ -15,17 +15,26 @@ import numpy as np
 
 from avi_ros.bag.mcap_storage import IntegrityLog
 from avi_ros.geometry import CameraIntrinsics, MicToCamera
+from avi_ros.tracking import TrackerConfig
 from avi_ros.types import HazardEstimateData
 
 
 @dataclass
 class FrameRecord:
-    """What the pipeline said about one frame (stamp = the RGB-D stamp [ns])."""
+    """What the pipeline said about one frame (stamp = the RGB-D stamp [ns]).
+
+    hazards: as published (with their track fields when tracking ran); untracked: the
+    pipeline's hazards before tracking (empty when tracking did not run), which the report
+    gives to the nearest-neighbour baseline; yaw_rate_rps: the robot's yaw rate the tracker got
+    [rad/s] (None: no odometry).
+    """
 
     stamp_ns: int
     hazards: list[HazardEstimateData]
     top: HazardEstimateData
     occlusion_level: float
+    untracked: list[HazardEstimateData] = field(default_factory=list)
+    yaw_rate_rps: float | None = None
 
 
 @dataclass
@@ -87,6 +96,7 @@ class ReplayResult:
     integrity: IntegrityLog = field(default_factory=IntegrityLog)  # chunks verified or skipped
     report_index: Path | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    tracking: TrackerConfig | None = None  # the tracker's config; None: the hazards are untracked
 
     def describe(self) -> str:
         dropped = sum(n for k, n in self.events.items() if k.startswith("frame."))

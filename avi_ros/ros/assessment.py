@@ -1,15 +1,15 @@
 """The decision stage in a node: its parameters, its telemetry, and one HazardAssessment per frame.
 
 ``NodeDecision`` is what the perception node holds when ``decision.model_path`` is set; its
-methods pair with the node's lifecycle (configure -> ``configure``, activate -> ``activate``,
-deactivate -> ``deactivate``, a clock jump -> ``reset``), and ``assess`` turns a frame's
-``PipelineResult`` into the message to publish on ``ASSESSMENT_TOPIC``. The work itself lives
+methods pair with the node's lifecycle (configure -> ``configure``, deactivate and a clock jump
+-> ``reset``), and ``assess`` turns a frame's ``PipelineResult`` into the message to publish on
+``ASSESSMENT_TOPIC``. The telemetry input is the node's (the tracker reads its odometry too):
+the node subscribes, unsubscribes and resets it. The work itself lives
 in the core (``avi_ros.decision``): this module only binds it to rclpy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rclpy.node import Node
@@ -17,16 +17,10 @@ from rclpy.node import Node
 from avi_ros.decision.checkpoint import HOW_TO_MAKE_ONE
 from avi_ros.decision.inference import Assessment, DecisionStage, driving_hazards
 from avi_ros.decision.messages import assessment_message
-from avi_ros.events import EventCounter
 from avi_ros.msg import HazardAssessment
 from avi_ros.ros.conversions import ROS_MESSAGES
 from avi_ros.ros.params import ParamSpec, declare_parameters
-from avi_ros.ros.telemetry import (
-    TELEMETRY_PARAMETERS,
-    TelemetryInput,
-    declare_telemetry_parameters,
-    read_telemetry_settings,
-)
+from avi_ros.ros.telemetry import TELEMETRY_PARAMETERS, TelemetryInput, declare_telemetry_parameters
 from avi_ros.taxonomy import Taxonomy
 from avi_ros.types import PipelineResult
 
@@ -38,7 +32,8 @@ DECISION_PARAMETERS: tuple[ParamSpec, ...] = (
         "",
         "Checkpoint directory of a trained decision stage (risk, reason, action from the last frames "
         f"and the robot's telemetry); produce one with: {HOW_TO_MAKE_ONE}. Empty: no decision stage, "
-        f"no '{ASSESSMENT_TOPIC}' output and no telemetry subscriptions.",
+        f"no '{ASSESSMENT_TOPIC}' output and no IMU subscription (odometry is still read while "
+        "tracking.enabled).",
     ),
 )
 
@@ -66,8 +61,8 @@ class NodeDecision:
         self.telemetry = telemetry
 
     @classmethod
-    def configure(cls, node: Node, events: EventCounter, taxonomy: Taxonomy) -> NodeDecision | None:
-        """Load the stage named by ``decision.model_path`` (None when empty).
+    def configure(cls, node: Node, telemetry: TelemetryInput, taxonomy: Taxonomy) -> NodeDecision | None:
+        """Load the stage named by ``decision.model_path`` (None when empty); it reads ``telemetry``.
 
         Raises ValueError / FileNotFoundError / CheckpointError with the reason when the
         parameters are bad, the checkpoint cannot be loaded, or it was trained on another
@@ -76,29 +71,16 @@ class NodeDecision:
         path = str(node.get_parameter("decision.model_path").value)
         if not path:
             return None
-        settings = read_telemetry_settings(node)
         stage = DecisionStage.from_checkpoint(path)
         if stage.metadata.taxonomy.names != taxonomy.names:
             raise ValueError(
                 f"decision.model_path '{path}' was trained on the classes {stage.metadata.taxonomy.names}, "
                 f"but the hazard model has {taxonomy.names}"
             )
-        return cls(stage, TelemetryInput(node, settings, events))
-
-    def activate(
-        self, qos_reliability: str, guard: Callable[[Callable[[Any], None]], Callable[[Any], None]]
-    ) -> None:
-        """Subscribe to the telemetry topics (each callback behind the node's ``guard``)."""
-        self.telemetry.subscribe(qos_reliability, guard)
-
-    def deactivate(self) -> None:
-        """Mirror of ``activate``: unsubscribe and forget the telemetry and the frame window."""
-        self.telemetry.unsubscribe()
-        self.stage.reset()
+        return cls(stage, telemetry)
 
     def reset(self) -> None:
-        """The clock jumped back: forget the telemetry and the frame window, keep the subscriptions."""
-        self.telemetry.buffer.reset()
+        """Deactivated, or the clock jumped back: forget the frame window."""
         self.stage.reset()
 
     def assess(self, result: PipelineResult, stamp_ns: int, header: Any) -> HazardAssessment:

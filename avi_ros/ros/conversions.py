@@ -8,6 +8,7 @@ other way through ``avi_ros.sensor_decoding`` (shared with the bag replay).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ import numpy as np
 from avi_ros import message_builders as build
 from avi_ros.audio import SAMPLE_RATE
 from avi_ros.geometry import CameraIntrinsics
-from avi_ros.hazard_markers import MarkerStyle, hazard_marker_specs
+from avi_ros.hazard_markers import MarkerStyle, hazard_marker_specs, track_marker_specs
 from avi_ros.sensor_decoding import stamp_to_ns as stamp_to_ns  # re-exported: the node's stamps
 from avi_ros.types import HazardEstimateData
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # classes are looked up by name when built, so importing this
     from visualization_msgs.msg import MarkerArray
 
     from avi_ros.msg import FoaAudio, HazardEstimateArray
+    from avi_ros.tracking import TrackView
 
 
 @cache
@@ -84,7 +86,10 @@ def hazards_to_msg(hazards: list[HazardEstimateData], header: Header) -> HazardE
     return build.hazard_array_message(ROS_MESSAGES, header, hazards)
 
 
-def hazard_markers(hazards: list[HazardEstimateData], header: Header, style: MarkerStyle) -> MarkerArray:
+def hazard_markers(
+    hazards: list[HazardEstimateData], header: Header, style: MarkerStyle, tracks: Sequence[TrackView] = ()
+) -> MarkerArray:
     """RViz markers for ``hazards`` (see ``avi_ros.hazard_markers``): DELETEALL, then an arrow and
-    a text label per hazard."""
-    return build.marker_array_message(ROS_MESSAGES, header, hazard_marker_specs(hazards, style))
+    a text label per hazard, then a trail and a label per track of ``tracks``."""
+    specs = hazard_marker_specs(hazards, style) + track_marker_specs(list(tracks), style)
+    return build.marker_array_message(ROS_MESSAGES, header, specs)

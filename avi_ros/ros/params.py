@@ -17,9 +17,12 @@ from avi_ros.hazard_markers import LENGTH_MODES, MarkerStyle
 from avi_ros.pipeline import PRECISIONS
 from avi_ros.ros.qos import RELIABILITY_CHOICES
 from avi_ros.topics import FrameIds
+from avi_ros.tracking import TrackerConfig
+from avi_ros.tracking.settings import ENABLED, PARAMETER_FIELDS, PREFIX, tracker_config
 
 TRAIN_HINT = "python training/train.py --config training/configs/demo.yaml"
 FRAMES = FrameIds()
+TRACKER = TrackerConfig()  # the defaults of the tracking.* parameters
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,48 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("markers.lifetime_s", 0.5, "How long RViz shows a marker without a refresh [s].", 0.0, 60.0),
     ParamSpec("markers.max_length_m", 5.0, "Longest arrow [m].", 0.1, 100.0),
+    ParamSpec(
+        "tracking.enabled",
+        True,
+        "Give each hazard a track (track_id, first_seen, track_age, angular_velocity, range_rate) and "
+        "draw the tracks' trails in 'markers'; false: every hazard is published untracked (track_id 0).",
+    ),
+    ParamSpec(
+        "tracking.min_hits",
+        TRACKER.min_hits,
+        "Frames a hazard must be matched in before its track is confirmed and gets an id; until then "
+        "it is published with track_id 0 (the onset delay tracking adds) [frames].",
+        1,
+        100,
+    ),
+    ParamSpec(
+        "tracking.max_missed_s",
+        TRACKER.max_missed_s,
+        "A confirmed track without a detection for this long ends; a detection back within it keeps "
+        "the id [s].",
+        0.01,
+        60.0,
+    ),
+    ParamSpec(
+        "tracking.gate_deg",
+        TRACKER.gate_deg,
+        "Widest angle between a track's predicted direction and a detection it may take [deg].",
+        1.0,
+        180.0,
+    ),
+    ParamSpec(
+        "tracking.reset_gap_s",
+        TRACKER.reset_gap_s,
+        "A longer gap between two inferred frames (or a stamp going back) clears the tracks; ids "
+        "keep increasing [s].",
+        0.01,
+        3600.0,
+    ),
+    ParamSpec(
+        "tracking.publish_filtered",
+        TRACKER.publish_filtered,
+        "Publish a tracked hazard's filtered direction and distance instead of the frame's estimate.",
+    ),
     ParamSpec("diagnostics_period_s", 1.0, "Period of the /diagnostics status [s].", 0.05, 60.0),
     ParamSpec(
         "autostart", True, "Configure and activate at start-up; false waits for lifecycle transitions."
@@ -238,6 +283,7 @@ class NodeSettings:
     publish_mask: bool
     marker_style: MarkerStyle
     diagnostics_period_s: float
+    tracker: TrackerConfig | None  # None: tracking.enabled is false
 
 
 def _triple(name: str, value: Any) -> tuple[float, float, float]:
@@ -291,4 +337,5 @@ def read_settings(node: Node) -> NodeSettings:
             max_length_m=float(p["markers.max_length_m"]),
         ),
         diagnostics_period_s=float(p["diagnostics_period_s"]),
+        tracker=tracker_config({name: p[PREFIX + name] for name in (ENABLED, *PARAMETER_FIELDS)}),
     )

@@ -16,8 +16,11 @@ camera_info are matched by the core ``ApproximateTimeSync`` (message_filters' ru
 message_filters itself, so live and replay match the same sets); the ``FrameAssembler`` joins
 each set with the audio window ending at its stamp. Sensor callbacks only store and wake: one
 worker thread takes the newest complete frame, converts its pixels (the only frame whose
-pixels are converted), runs the pipeline and publishes; it also expires frames that waited too
-long for audio. The node spins on a single-threaded executor (``make_executor``): measured on
+pixels are converted), runs the pipeline, gives the hazards their tracks (``HazardTracker``,
+updated once per inferred frame in stamp order, with the odometry's yaw rate when odometry
+arrives) and publishes; it also expires frames that waited too long for audio. A ROS clock
+jump back or a deactivation clears the tracks (the worker does it before its next update: the
+tracker is the worker's alone). The node spins on a single-threaded executor (``make_executor``): measured on
 2 cores, rclpy's multi-threaded executor spent most of the CPU on its own futures.
 
 Nothing a message contains can stop the node: every callback runs behind a guard that counts
@@ -27,6 +30,7 @@ and goes on. Bad input is counted and logged once per reason per ``WARN_PERIOD_S
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -38,7 +42,7 @@ from typing import Any
 
 import rclpy
 import torch
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, KeyValue
 from rclpy.clock import Clock, ClockType, JumpThreshold, TimeJump
 from rclpy.context import Context
 from rclpy.duration import Duration
@@ -49,6 +53,7 @@ from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
+from avi_ros.decision.telemetry import IMU, ODOM
 from avi_ros.events import (
     AUDIO,
     CLOCK_TIME_BACKWARDS,
@@ -66,8 +71,11 @@ from avi_ros.ros.diagnostics import NodeStats, diagnostic_array
 from avi_ros.ros.extrinsic import lookup_extrinsic
 from avi_ros.ros.params import TRAIN_HINT, NodeSettings, declare_parameters, read_settings, usage
 from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
+from avi_ros.ros.telemetry import TelemetryInput, read_telemetry_settings
 from avi_ros.sensor_intake import SensorIntake
 from avi_ros.topics import RGBD_STREAMS, OutputTopics, SensorTopics
+from avi_ros.tracking import HazardTracker, TrackView
+from avi_ros.tracking.ego_motion import yaw_rate
 from avi_ros.types import Frame, PipelineResult
 
 NODE_NAME = "perception_node"
@@ -76,6 +84,7 @@ EXPIRE_PERIOD_S = 0.05  # how often the worker, when idle, drops frames that wai
 INPUTS = SensorTopics()
 OUTPUTS = OutputTopics()
 RGBD_TYPES = (Image, Image, CameraInfo)  # in the order of RGBD_STREAMS and INPUTS.rgbd
+TRACKS_CONFIRMED = "tracks.confirmed"  # /diagnostics value: confirmed tracks after the latest frame
 
 
 def make_executor(context: Context | None = None) -> SingleThreadedExecutor:
@@ -97,8 +106,8 @@ class PerceptionNode(LifecycleNode):
     """See the module docstring. ``events`` counts every drop and bad input by reason.
 
     Handles created by a transition are released by its mirror: configure/cleanup own the
-    pipeline, the intake, the synchroniser and the publishers; activate/deactivate own the
-    subscriptions, the worker, the diagnostics timer and the clock-jump callback.
+    pipeline, the intake, the synchroniser, the telemetry input, the tracker and the publishers;
+    activate/deactivate own the subscriptions, the worker, the diagnostics timer and the clock-jump callback.
     ``start()`` runs configure + activate and ``stop()`` undoes them.
     """
 
@@ -112,6 +121,10 @@ class PerceptionNode(LifecycleNode):
         self.settings: NodeSettings | None = None
         self.pipeline: Pipeline | None = None
         self.decision: NodeDecision | None = None  # only with decision.model_path
+        self.telemetry: TelemetryInput | None = None  # with the decision stage or tracking
+        self.tracker: HazardTracker | None = None  # only with tracking.enabled; the worker's alone
+        self._tracks_reset = threading.Event()  # set by a clock jump or deactivation, done by the worker
+        self._confirmed_tracks = 0
         self.assembler: FrameAssembler | None = None
         self.intake: SensorIntake | None = None
         self.configure_error = ""
@@ -141,9 +154,10 @@ class PerceptionNode(LifecycleNode):
         if settings is None:
             return TransitionCallbackReturn.FAILURE
         pipeline = self._load_pipeline(settings)
-        if pipeline is None or not self._configure_decision(pipeline):
+        if pipeline is None or not self._configure_decision(settings, pipeline):
             return TransitionCallbackReturn.FAILURE
         self.settings, self.pipeline = settings, pipeline
+        self.tracker = HazardTracker(settings.tracker, self.events) if settings.tracker is not None else None
         self._create_intake(settings, pipeline)
         self._create_publishers()
         self._log_configuration(settings, pipeline)
@@ -153,8 +167,9 @@ class PerceptionNode(LifecycleNode):
         """Subscribe, start the inference worker, the diagnostics timer and the clock-jump callback."""
         assert self.settings is not None
         self._subscribe(self.settings)
-        if self.decision is not None:
-            self.decision.activate(self.settings.qos_reliability, self._guarded)
+        if self.telemetry is not None:
+            streams = (IMU, ODOM) if self.decision is not None else (ODOM,)  # tracking reads odometry only
+            self.telemetry.subscribe(self.settings.qos_reliability, self._guarded, streams)
         self._stop.clear()
         self._worker = threading.Thread(target=self._inference_loop, name="avi_ros_inference", daemon=True)
         self._worker.start()
@@ -241,13 +256,21 @@ class PerceptionNode(LifecycleNode):
             return None
         return pipeline
 
-    def _configure_decision(self, pipeline: Pipeline) -> bool:
-        """Load the optional decision stage; False with ``configure_error`` set when it cannot."""
+    def _configure_decision(self, settings: NodeSettings, pipeline: Pipeline) -> bool:
+        """The telemetry input and the optional decision stage reading it; False with
+        ``configure_error`` set when either cannot be made. The input is kept while the
+        decision stage or tracking is on."""
         try:
-            self.decision = NodeDecision.configure(self, self.events, pipeline.taxonomy)
+            telemetry = TelemetryInput(self, read_telemetry_settings(self), self.events)
+        except ValueError as exc:
+            self._fail_configure(f"invalid parameter: {exc}")
+            return False
+        try:
+            self.decision = NodeDecision.configure(self, telemetry, pipeline.taxonomy)
         except Exception as exc:  # a bad decision checkpoint or parameter: say why, stop
             self._fail_configure(f"cannot load the decision stage (decision.model_path): {exc}")
             return False
+        self.telemetry = telemetry if self.decision is not None or settings.tracker is not None else None
         return True
 
     def _create_intake(self, settings: NodeSettings, pipeline: Pipeline) -> None:
@@ -313,6 +336,7 @@ class PerceptionNode(LifecycleNode):
         with self._sync_lock:
             self._sync = None
         self.pipeline = self.assembler = self.intake = self.settings = self.decision = None
+        self.telemetry = self.tracker = None
 
     def _stop_activity(self) -> None:
         """Mirror of ``on_activate``; leaves the buffers empty. Safe when not active."""
@@ -328,8 +352,8 @@ class PerceptionNode(LifecycleNode):
         for sub in self._sensor_subs:
             self.destroy_subscription(sub)
         self._sensor_subs = []
-        if self.decision is not None:
-            self.decision.deactivate()
+        if self.telemetry is not None:
+            self.telemetry.unsubscribe()
         self._jump_handle = None
         self._reset_buffers()
 
@@ -395,8 +419,13 @@ class PerceptionNode(LifecycleNode):
             self.events.record(CLOCK_TIME_BACKWARDS, "the ROS clock jumped backwards; buffers reset")
 
     def _reset_buffers(self) -> None:
+        """Forget everything received so far. The tracks are cleared by the worker before its next
+        update (it may be inside one now); the tracker's own stamp check also resets them."""
+        self._tracks_reset.set()
         if self.assembler is not None:
             self.assembler.reset()
+        if self.telemetry is not None:
+            self.telemetry.buffer.reset()
         if self.decision is not None:
             self.decision.reset()
         with self._sync_lock:
@@ -429,14 +458,40 @@ class PerceptionNode(LifecycleNode):
             self.events.record(INFERENCE_ERROR, f"inference failed: {exc!r}")
             return
         inference_ms = (time.perf_counter() - started) * 1e3
-        self._publish(frame, result)
+        result, tracks = self._track(frame, result)
+        self._publish(frame, result, tracks)
         age_ms = (self._now_ns() - frame.stamp_ns) * 1e-6
         self.stats.frame_done(
             frame.stamp_ns, inference_ms, age_ms, time.thread_time(), result.timings_ms.get("model", 0.0)
         )
 
-    def _publish(self, frame: Frame, result: PipelineResult) -> None:
-        """Hazards always; markers and the mask only while someone subscribes (they cost CPU)."""
+    def _track(self, frame: Frame, result: PipelineResult) -> tuple[PipelineResult, list[TrackView]]:
+        """The result with its hazards' track fields, and the confirmed tracks (for the trails).
+
+        Untracked when tracking is off. An unexpected tracker failure is counted as an internal
+        error, the frame is published untracked and the tracks restart at the next frame.
+        """
+        tracker = self.tracker
+        if tracker is None:
+            return result, []
+        try:
+            if self._tracks_reset.is_set():
+                self._tracks_reset.clear()
+                tracker.reset()
+            telemetry = self.telemetry
+            yaw = yaw_rate(telemetry.reading(frame.stamp_ns)) if telemetry is not None else None
+            hazards = tracker.update(result.hazards, frame.stamp_ns, yaw)
+            tracks = tracker.tracks()
+        except Exception as exc:  # a tracker bug must not cost the frame its hazards
+            self._internal_error(exc)
+            self._tracks_reset.set()
+            return result, []
+        self._confirmed_tracks = len(tracks)
+        return dataclasses.replace(result, hazards=hazards), tracks
+
+    def _publish(self, frame: Frame, result: PipelineResult, tracks: list[TrackView]) -> None:
+        """Hazards always; markers (with the tracks' trails) and the mask only while someone
+        subscribes (they cost CPU)."""
         settings = self.settings
         assert settings is not None
         header = conversions.make_header(frame.stamp_ns, settings.microphone_frame)
@@ -445,7 +500,7 @@ class PerceptionNode(LifecycleNode):
             self._outputs["assessment"].publish(self.decision.assess(result, frame.stamp_ns, header))
         markers = self._outputs["markers"]
         if settings.publish_markers and markers.get_subscription_count() > 0:
-            markers.publish(conversions.hazard_markers(result.hazards, header, settings.marker_style))
+            markers.publish(conversions.hazard_markers(result.hazards, header, settings.marker_style, tracks))
         mask = self._outputs["mask"]
         if settings.publish_mask and mask.get_subscription_count() > 0:
             image_frame = self.intake.image_frame_id if self.intake is not None else ""
@@ -460,11 +515,11 @@ class PerceptionNode(LifecycleNode):
             return
         snapshot = self.stats.snapshot(self.events.snapshot())
         header = conversions.make_header(self._now_ns(), "")
-        publisher.publish(
-            diagnostic_array(
-                snapshot, header, f"{self.get_name()}: perception", self.get_fully_qualified_name()
-            )
-        )
+        name = f"{self.get_name()}: perception"
+        array = diagnostic_array(snapshot, header, name, self.get_fully_qualified_name())
+        if self.tracker is not None:
+            array.status[0].values.append(KeyValue(key=TRACKS_CONFIRMED, value=str(self._confirmed_tracks)))
+        publisher.publish(array)
 
     def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
         """``callback`` behind the guard: an exception is counted and logged, never raised into rclpy."""

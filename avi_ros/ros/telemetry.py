@@ -36,6 +36,7 @@ from avi_ros.events import EventCounter, stream_key
 from avi_ros.ros.params import ParamSpec, declare_parameters
 from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
 from avi_ros.sensor_decoding import SensorInputError, checked_stamp_ns
+from avi_ros.tracking.ego_motion import odometry_twist
 
 TELEMETRY_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
@@ -47,7 +48,8 @@ TELEMETRY_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "telemetry.odom_topic",
         "odom",
-        "nav_msgs/Odometry topic giving the forward speed and yaw rate; empty: no odometry.",
+        "nav_msgs/Odometry topic giving the forward speed and yaw rate (the decision stage's telemetry, "
+        "and the robot's turning the tracker removes from angular velocities); empty: no odometry.",
     ),
     ParamSpec(
         "telemetry.imu_frame",
@@ -113,7 +115,8 @@ class TelemetryInput:
     """The optional IMU and odometry subscriptions of a node and their aligned buffer.
 
     ``subscribe`` and ``unsubscribe`` mirror each other (the node's activate / deactivate);
-    ``reading(stamp_ns)`` is what the inference worker asks for each frame.
+    ``reading(stamp_ns)`` is what the inference worker asks for each frame. The perception node
+    owns one while the decision stage (IMU and odometry) or tracking (odometry only) is on.
     """
 
     def __init__(self, node: Node, settings: TelemetrySettings, events: EventCounter) -> None:
@@ -127,14 +130,15 @@ class TelemetryInput:
         self,
         qos_reliability: str,
         guard: Callable[[Callable[[Any], None]], Callable[[Any], None]] = lambda f: f,
+        streams: tuple[str, ...] = (IMU, ODOM),
     ) -> None:
-        """Create the subscriptions whose topic is set; ``guard`` wraps each callback (the node's guard)."""
+        """Subscribe to ``streams`` whose topic is set; ``guard`` wraps each callback (the node's guard)."""
         settings = self.settings
-        for msg_type, topic, callback in (
-            (Imu, settings.imu_topic, self.on_imu),
-            (Odometry, settings.odom_topic, self.on_odometry),
+        for stream, msg_type, topic, callback in (
+            (IMU, Imu, settings.imu_topic, self.on_imu),
+            (ODOM, Odometry, settings.odom_topic, self.on_odometry),
         ):
-            if not topic:
+            if stream not in streams or not topic:
                 continue
             self._subscriptions.append(
                 self.node.create_subscription(
@@ -190,8 +194,7 @@ class TelemetryInput:
         stamp_ns = self._stamp_ns(ODOM, msg.header)
         if stamp_ns is None:
             return
-        twist = msg.twist.twist
-        self.buffer.add_odometry(stamp_ns, twist.linear.x, twist.angular.z)
+        self.buffer.add_odometry(stamp_ns, *odometry_twist(msg))
 
     def reading(self, stamp_ns: int) -> TelemetryReading:
         """The telemetry vector aligned to a frame stamp [ns] (zeros + missing flags where none)."""

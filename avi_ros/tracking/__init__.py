@@ -5,8 +5,8 @@ call once per frame; ``NearestNeighbourTracker`` is the baseline it is measured 
 ``TrackingAccumulator`` scores either against ground truth.
 """
 
+from avi_ros.events import TRACKS_GAP, TRACKS_TIME_BACKWARDS  # defined with every key, re-exported
 from avi_ros.tracking.baseline import NearestNeighbourTracker
-from avi_ros.tracking.ego_motion import TRACKS_GAP, TRACKS_TIME_BACKWARDS
 from avi_ros.tracking.metrics import TrackingAccumulator, TrackingScores, TruthPoint
 from avi_ros.tracking.tracker import HazardTracker, TrackerConfig, TrackView, TrailPoint
 

@@ -16,12 +16,11 @@ shared ``EventCounter``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from avi_ros.events import EventCounter
+from avi_ros.decision.telemetry import TELEMETRY_FIELDS, TelemetryReading
+from avi_ros.events import TRACKS_GAP, TRACKS_TIME_BACKWARDS, EventCounter
 from avi_ros.units import NS_PER_S
-
-TRACKS_TIME_BACKWARDS = "tracks.time_backwards"  # a frame stamp older than the previous one
-TRACKS_GAP = "tracks.gap"  # a gap between frames longer than reset_gap_s
 
 
 @dataclass(frozen=True)
@@ -64,3 +63,16 @@ class FrameClock:
     def reset(self) -> None:
         """Forget the previous stamp: the next frame starts afresh."""
         self._last_ns = None
+
+
+def odometry_twist(msg: Any) -> tuple[float, float]:
+    """A ``nav_msgs/Odometry`` (rclpy or rosbags) -> (forward speed [m/s], yaw rate [rad/s]) of its
+    twist, in its ``child_frame_id``: the one conversion the node and the replay share."""
+    twist = msg.twist.twist
+    return float(twist.linear.x), float(twist.angular.z)
+
+
+def yaw_rate(reading: TelemetryReading) -> float | None:
+    """The robot's yaw rate [rad/s] in a telemetry reading; None when it has no odometry, so the
+    tracker's angular velocities are the apparent ones."""
+    return None if reading.odom_missing else float(reading.vector[TELEMETRY_FIELDS.index("w")])

@@ -34,6 +34,7 @@ import math
 from collections import Counter, deque
 from dataclasses import dataclass, replace
 
+from avi_ros.events import TRACKS_NON_FINITE as NON_FINITE_ESTIMATE  # the tracker's name for it
 from avi_ros.events import EventCounter
 from avi_ros.geometry import direction_to_unit
 from avi_ros.tracking.association import Candidate, CostWeights, cost_matrix, is_finite, optimal_pairs
@@ -41,8 +42,6 @@ from avi_ros.tracking.ego_motion import FrameClock, FrameStep
 from avi_ros.tracking.kalman import ConstantVelocityFilter, wrap_angle
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
-
-NON_FINITE_ESTIMATE = "tracks.non_finite"  # an estimate with a NaN or inf angle or distance
 
 
 @dataclass(frozen=True)
