@@ -65,6 +65,7 @@ def test_mcap_reader_sees_the_registered_schemas_and_decodes_them(bag):
             "sensor_msgs/msg/CameraInfo",
             "avi_ros/msg/HazardEstimateArray",
             "tf2_msgs/msg/TFMessage",
+            "nav_msgs/msg/Odometry",
         }
         assert all(s.encoding == "ros2msg" for s in schemas.values())
         assert "uint8 OUT_OF_VIEW=2" in schemas["avi_ros/msg/HazardEstimateArray"].data.decode()
@@ -101,6 +102,11 @@ def test_rates_stamps_and_receive_order(bag):
     depth_stamps = [m.message.header.stamp for m in by_topic[TOPICS.depth]]
     assert rgb_stamps == depth_stamps  # one capture, one stamp
     assert len(by_topic[TOPICS.tf_static]) == 1
+    odometry = by_topic["/odom"]
+    assert len(odometry) == round(DURATION_S / 0.02)  # 50 Hz, received at its stamp
+    assert all(
+        m.stamp_ns == m.message.header.stamp.sec * NS + m.message.header.stamp.nanosec for m in odometry
+    )
 
 
 def test_payloads_decode_with_the_nodes_decoders(bag):
@@ -131,7 +137,39 @@ def test_ground_truth_is_the_scripts_exact_geometry(bag):
             assert hazard.azimuth == pytest.approx(math.atan2(relative[1], relative[0]), abs=1e-5)
             assert hazard.visibility == Visibility.VISIBLE  # the engine is in plain view
             assert hazard.class_probabilities[hazard.class_id] == 1.0
+            assert hazard.track_id == 1  # the script's first hazard
+            first = hazard.first_seen.sec * NS + hazard.first_seen.nanosec
+            assert first == DEFAULT_START_NS + round(active.start_s * NS)
+            assert hazard.range_rate == pytest.approx(-2.0 / 7.0, abs=0.02)  # the robot drives at it
     assert message.header.frame_id == "foa_microphone"
+
+
+def test_odometry_is_the_robots_scripted_motion(bag):
+    odometry = [m.message for m in read_bag(bag, topics=["/odom"])]
+    script = load_scenario("corridor")
+    for message in odometry[::10]:
+        t = (message.header.stamp.sec * NS + message.header.stamp.nanosec - DEFAULT_START_NS) / NS
+        assert (message.header.frame_id, message.child_frame_id) == ("odom", "base_link")
+        assert message.twist.twist.linear.x == pytest.approx(2.0 / 7.0)  # 2 m in 7 s, straight ahead
+        assert message.twist.twist.angular.z == 0.0
+        assert message.pose.pose.position.x == pytest.approx(script.robot.pose(t).position_m[0])
+    turning = script.robot.yaw_rate(15.0)
+    assert turning == pytest.approx(1.05 / 2.5)  # the odometry of the turn at 14.5-17 s
+
+
+def test_corridor_engine_drives_past_approaching_in_view_then_leaving():
+    script = load_scenario("corridor")
+    engine = script.hazards[0]
+    assert engine.class_name == "vehicle_engine"
+    speed = np.linalg.norm(engine.position(4.0) - engine.position(3.5)) / 0.5
+    assert 6.0 <= speed <= 10.0
+    approaching = [script.rates(engine, t)[0] for t in np.arange(3.1, 4.0, 0.1)]
+    leaving = [script.rates(engine, t)[0] for t in np.arange(4.4, 4.85, 0.1)]
+    assert max(approaching) < -3.0 and min(leaving) > 3.0
+    relative = script.robot.pose(3.3).to_mic(engine.position(3.3))
+    assert abs(math.atan2(relative[1], relative[0])) < math.radians(30.0)  # in view while it approaches
+    relative = script.robot.pose(4.7).to_mic(engine.position(4.7))
+    assert abs(math.atan2(relative[1], relative[0])) > math.radians(120.0)  # behind the robot as it leaves
 
 
 def test_same_seed_same_bag_other_seed_other_sounds(tmp_path):

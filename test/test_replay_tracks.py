@@ -47,8 +47,10 @@ def checkpoint_dir(tiny_checkpoint) -> Path:
 
 @pytest.fixture(scope="module")
 def bag(tmp_path_factory) -> Path:
+    """A scenario bag without odometry: the tests that need a yaw rate add their own ``/odom``."""
     out = tmp_path_factory.mktemp("bag") / "scenario.mcap"
-    return make_bag(MakeBagOptions(out=out, duration_s=1.5, width=64, height=48)).path
+    options = MakeBagOptions(out=out, duration_s=1.5, width=64, height=48, odometry_topic=None)
+    return make_bag(options).path
 
 
 @pytest.fixture(scope="module")

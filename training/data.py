@@ -225,7 +225,7 @@ def _hazards_of_fields(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
         if int(fields["class_id"]) <= 0:
             return []
         single = ("class_id", "azimuth", "elevation", "distance", "visibility", "risk", "action")
-        hazard = {name: fields[name] for name in single}
+        hazard = {name: fields.get(name) for name in single}
         return [{**hazard, "occlusion": np.nan, "activity": fields.get("activity")}]
     names = ("class_id", "azimuth", "elevation", "distance", "visibility", "occlusion", "risk", "action")
     columns = {name: np.asarray(fields[f"hazard_{name}"]) for name in (*names, "activity")}
@@ -237,25 +237,27 @@ def _hazards_of_fields(fields: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def accdoa_target_of_scene(fields: dict, frames: int, tracks: int, classes: int) -> np.ndarray:
-    """Multi-ACCDOA target [frames, tracks, 3, classes] of a static scene (hazard + second source).
+    """Multi-ACCDOA target [frames, tracks, 3, classes] of a static scene: every hazard
+    (``hazard_*`` fields of a v4 shard, else the single hazard) plus the audio-only second source.
 
-    ``fields`` are a shard sample's (``class_id``, ``azimuth``, ``elevation`` and their
-    ``second_`` counterparts, class id -1 when absent); accdoa class = class id - 1. A source is
-    active in the label frames where its ``activity`` (``second_activity``) says it sounds; a
-    sample without them is active throughout.
+    accdoa class = class id - 1; the same class twice takes the next track. A source is active in
+    the label frames where its activity says it sounds; a source without one is active throughout.
     """
     target = np.zeros((frames, tracks, 3, classes), dtype=np.float32)
     used = np.zeros(classes, dtype=int)
-    for prefix in ("", "second_"):
-        class_id = int(fields[f"{prefix}class_id"])
-        if class_id <= 0:
+    sources = [
+        (h["class_id"], h["azimuth"], h["elevation"], h["activity"]) for h in _hazards_of_fields(fields)
+    ]
+    if int(fields.get("second_class_id", -1)) > 0:
+        second = ("class_id", "azimuth", "elevation", "activity")
+        sources.append(tuple(fields.get(f"second_{name}") for name in second))
+    for class_id, azimuth, elevation, activity in sources:
+        c = int(class_id) - 1
+        if c < 0 or used[c] >= tracks:
             continue
-        c = class_id - 1
-        if used[c] < tracks:
-            unit = direction_to_unit(float(fields[f"{prefix}azimuth"]), float(fields[f"{prefix}elevation"]))
-            active = _activity_at(fields.get(f"{prefix}activity"), frames)
-            target[active, used[c], :, c] = unit
-            used[c] += 1
+        unit = direction_to_unit(float(azimuth), float(elevation))
+        target[_activity_at(activity, frames), used[c], :, c] = unit
+        used[c] += 1
     return target
 
 

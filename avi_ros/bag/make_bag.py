@@ -7,7 +7,10 @@ captured, an RGB-D frame ``CAMERA_LATENCY_S`` after capture):
 - ``/rgb/image_raw`` rgb8, ``/depth/image_raw`` 16UC1 [mm] or 32FC1 [m] and
   ``/rgb/camera_info``, all with the same stamp, at ``camera_rate_hz``;
 - ``/ground_truth/hazards`` avi_ros/msg/HazardEstimateArray with the exact hazards at each
-  RGB-D stamp (confidence 1, one-hot class probabilities);
+  RGB-D stamp (confidence 1, one-hot class probabilities, and each true hazard's track id,
+  first-seen stamp, range rate and angular velocity: see ``avi_ros.bag.scenario``);
+- ``/odom`` nav_msgs/Odometry of the robot's scripted path every ``ODOMETRY_PERIOD_S`` (optional):
+  pose in ``odom``, twist (forward speed, yaw rate) in the base frame, exact;
 - ``/tf_static`` base_link -> foa_mic -> camera_link -> the optical frame (optional).
 
 The avi_ros message definitions are stored in the bag, so any rosbag2 reader decodes them.
@@ -15,6 +18,7 @@ The avi_ros message definitions are stored in the bag, so any rosbag2 reader dec
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +42,8 @@ from avi_ros.message_builders import DEPTH_ENCODINGS
 from avi_ros.units import NS_PER_S
 
 CAMERA_LATENCY_S = 0.01
+ODOMETRY_PERIOD_S = 0.02  # 50 Hz, a typical wheel-odometry rate
+ODOMETRY_FRAME = "odom"
 END_OF_TIME_NS = 2**63 - 1
 
 
@@ -56,6 +62,7 @@ class MakeBagOptions:
     depth_encoding: str = "16UC1"
     audio_format: str = "float32"
     tf_static: bool = True
+    odometry_topic: str | None = "/odom"
     topics: BagTopics = field(default_factory=BagTopics)
     frames: BagFrames = field(default_factory=BagFrames)
 
@@ -95,6 +102,31 @@ def _static_transforms(renderer: ScenarioRenderer, frames: BagFrames) -> list:
     ]
 
 
+def _odometry(
+    factory: MessageFactory, renderer: ScenarioRenderer, t: float, stamp_ns: int, base: str
+) -> object:
+    """The robot's exact odometry at ``t`` [s]: pose of ``base`` in ``odom``, twist in ``base``."""
+    new, robot = factory.new, renderer.script.robot
+    pose = robot.pose(t)
+    half_yaw = pose.yaw_rad / 2.0
+    return new["nav_msgs/msg/Odometry"](
+        header=factory.header(stamp_ns, ODOMETRY_FRAME),
+        child_frame_id=base,
+        pose=new["geometry_msgs/msg/PoseWithCovariance"](
+            pose=new["geometry_msgs/msg/Pose"](
+                position=new["geometry_msgs/msg/Point"](x=pose.position_m[0], y=pose.position_m[1], z=0.0),
+                orientation=new["geometry_msgs/msg/Quaternion"](z=math.sin(half_yaw), w=math.cos(half_yaw)),
+            )
+        ),
+        twist=new["geometry_msgs/msg/TwistWithCovariance"](
+            twist=new["geometry_msgs/msg/Twist"](
+                linear=new["geometry_msgs/msg/Vector3"](x=robot.forward_speed(t)),
+                angular=new["geometry_msgs/msg/Vector3"](z=robot.yaw_rate(t)),
+            )
+        ),
+    )
+
+
 def make_bag(options: MakeBagOptions, progress: bool = False) -> BagSummary:
     """Render the scenario and write its bag; returns what was written."""
     path, storage = bag_output_path(options.out, options.storage)
@@ -123,18 +155,39 @@ def make_bag(options: MakeBagOptions, progress: bool = False) -> BagSummary:
                 factory.static_transforms(DEFAULT_START_NS, _static_transforms(renderer, frames)),
             )
         next_chunk = 0
+        next_odometry = 0
+        odometry_ns = round(ODOMETRY_PERIOD_S * NS_PER_S)
+        n_odometry = math.ceil(renderer.duration_s / ODOMETRY_PERIOD_S) if options.odometry_topic else 0
 
-        def write_audio_until(receive_ns: int) -> None:
-            nonlocal next_chunk
-            while next_chunk < n_chunks and DEFAULT_START_NS + (next_chunk + 1) * chunk_ns <= receive_ns:
-                stamp = DEFAULT_START_NS + next_chunk * chunk_ns
-                samples = audio[:, next_chunk * chunk : (next_chunk + 1) * chunk]
-                write(
-                    topics.audio,
-                    stamp + chunk_ns,
-                    factory.foa_audio(stamp, frames.microphone, samples, options.audio_format),
+        def write_streams_until(receive_ns: int) -> None:
+            """Audio chunks and odometry received up to ``receive_ns``, in receive order."""
+            nonlocal next_chunk, next_odometry
+            while True:
+                audio_ns = DEFAULT_START_NS + (next_chunk + 1) * chunk_ns if next_chunk < n_chunks else None
+                odom_ns = (
+                    DEFAULT_START_NS + next_odometry * odometry_ns if next_odometry < n_odometry else None
                 )
-                next_chunk += 1
+                if (
+                    odom_ns is not None
+                    and odom_ns <= receive_ns
+                    and (audio_ns is None or odom_ns <= audio_ns)
+                ):
+                    t = next_odometry * ODOMETRY_PERIOD_S
+                    write(
+                        options.odometry_topic, odom_ns, _odometry(factory, renderer, t, odom_ns, frames.base)
+                    )
+                    next_odometry += 1
+                elif audio_ns is not None and audio_ns <= receive_ns:
+                    stamp = audio_ns - chunk_ns
+                    samples = audio[:, next_chunk * chunk : (next_chunk + 1) * chunk]
+                    write(
+                        topics.audio,
+                        audio_ns,
+                        factory.foa_audio(stamp, frames.microphone, samples, options.audio_format),
+                    )
+                    next_chunk += 1
+                else:
+                    return
 
         frame_iter = renderer.frames()
         if progress:
@@ -148,7 +201,7 @@ def make_bag(options: MakeBagOptions, progress: bool = False) -> BagSummary:
         for camera_frame in frame_iter:
             stamp = DEFAULT_START_NS + round(camera_frame.time_s * NS_PER_S)
             receive = stamp + latency_ns
-            write_audio_until(receive)
+            write_streams_until(receive)
             write(topics.rgb, receive, factory.rgb_image(stamp, frames.optical, camera_frame.rgb))
             write(
                 topics.depth,
@@ -159,6 +212,6 @@ def make_bag(options: MakeBagOptions, progress: bool = False) -> BagSummary:
             if topics.ground_truth:
                 truth = factory.hazard_array(stamp, frames.microphone, camera_frame.truth)
                 write(topics.ground_truth, receive, truth)
-        write_audio_until(END_OF_TIME_NS)
+        write_streams_until(END_OF_TIME_NS)
     script = renderer.script
     return BagSummary(path, storage, f"{script.name} ({script.description})", renderer.duration_s, counts)

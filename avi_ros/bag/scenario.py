@@ -5,7 +5,22 @@ walk behind an obstacle and sound from outside the camera's view. Everything is 
 from the same world with ``avi_ros.data.layout``: the camera view for every frame at the
 robot's pose of that instant, and FOA room acoustics whose responses follow the robot and
 the source (a response every ``knot_s``, cross-faded). Ground truth (class, direction and
-distance in the microphone frame, visibility, risk, action) is exact.
+distance in the microphone frame, visibility, risk, action) is exact, and so are the track
+fields of each true hazard: ``track_id`` (the hazard's index in the script + 1, stable over
+the scenario), ``first_seen_ns`` (its start), ``track_age_s``, ``range_rate`` (d distance / dt
+in the microphone frame [m/s], negative: approaching) and ``angular_velocity`` (the rate of its
+bearing seen from the moving microphone in a frame that does not turn with the robot [rad/s,
+counter-clockwise]: the robot's own yaw rate removed, the convention of ``avi_ros.tracking``).
+Both rates are central differences over ``RATE_STEP_S`` either side.
+
+Dry sounds are procedural (``avi_ros.data.signals``) unless a ``SoundBank`` is given: then
+each hazard sounds with real clips of its class, drawn ``clip_s`` at a time and concatenated
+for its whole duration, as the training scenes draw them.
+
+The cross-faded knot responses do not model the Doppler shift: a source's propagation delay
+steps from knot to knot instead of gliding, so a vehicle at 15 m/s (a ±4 % pitch shift, about
+0.8 semitone) keeps its pitch, and the delay step between two knots (``v * knot_s / c``: 4 ms
+at 15 m/s and 0.1 s knots) shows up as a short comb filter in the cross-fade.
 
 The geometry of a scenario is fixed by its script; the seed draws the sounds, the noise and
 the sensor imperfections, so the same seed gives the same bag.
@@ -32,6 +47,7 @@ from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, make_hazard_
 from avi_ros.data.render import FIRST_SCENERY_ID, HAZARD_ID, Box
 from avi_ros.data.scene import SceneConfig, visibility_from_render
 from avi_ros.data.signals import synthesize_class
+from avi_ros.data.sound_bank import SoundBank
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.taxonomy import MAX_HAZARDS, Taxonomy, Visibility, default_taxonomy
 from avi_ros.types import HazardEstimateData
@@ -39,6 +55,7 @@ from avi_ros.units import NS_PER_S
 
 # The bag's clock starts here (2025-01-01T00:00:00Z), so stamps look like a real recording.
 DEFAULT_START_NS = 1_735_689_600 * NS_PER_S
+RATE_STEP_S = 0.05  # half-width of the central differences behind the true rates [s]
 
 
 def _interpolate(times: np.ndarray, values: np.ndarray, t: float) -> np.ndarray:
@@ -60,6 +77,26 @@ class RobotPath:
         table = np.asarray(self.waypoints, dtype=np.float64)
         x, y, yaw = _interpolate(table[:, 0], table[:, 1:], t)
         return MicPose((float(x), float(y), self.mic_height_m), float(yaw))
+
+    def _slope(self, t: float) -> np.ndarray:
+        """d(x, y, yaw)/dt [m/s, m/s, rad/s] of the segment holding ``t`` (0 outside the waypoints;
+        at a waypoint, the segment that starts there)."""
+        table = np.asarray(self.waypoints, dtype=np.float64)
+        segment = int(np.searchsorted(table[:, 0], t, side="right")) - 1
+        if segment < 0 or segment >= len(table) - 1:
+            return np.zeros(3)
+        a, b = table[segment], table[segment + 1]
+        return (b[1:] - a[1:]) / (b[0] - a[0])
+
+    def yaw_rate(self, t: float) -> float:
+        """The robot's yaw rate at ``t`` [rad/s, counter-clockwise]: what its odometry reports."""
+        return float(self._slope(t)[2])
+
+    def forward_speed(self, t: float) -> float:
+        """The robot's speed along its heading at ``t`` [m/s] (odometry's twist.linear.x)."""
+        vx, vy, _ = self._slope(t)
+        yaw = self.pose(t).yaw_rad
+        return float(vx * math.cos(yaw) + vy * math.sin(yaw))
 
 
 @dataclass(frozen=True)
@@ -120,35 +157,59 @@ class ScenarioScript:
         """Every hazard sounding at ``t`` [s], in script order (empty between hazards)."""
         return [h for h in self.hazards if h.active(t)]
 
+    def active_track_ids(self, t: float) -> list[int]:
+        """The track ids (script index + 1) of the hazards sounding at ``t`` [s], in script order."""
+        return [i + 1 for i, h in enumerate(self.hazards) if h.active(t)]
+
+    def rates(self, track: HazardTrack, t: float) -> tuple[float, float]:
+        """(range rate [m/s, negative: approaching], angular velocity [rad/s, CCW]) of ``track``
+        at ``t`` seen from the microphone; the angular velocity is of the world bearing from the
+        microphone, so the robot's own turning is not in it (module docstring)."""
+        h = RATE_STEP_S
+        before, after = self.robot.pose(t - h), self.robot.pose(t + h)
+        near = track.position(t - h) - np.asarray(before.position_m)
+        far = track.position(t + h) - np.asarray(after.position_m)
+        range_rate = (np.linalg.norm(far) - np.linalg.norm(near)) / (2.0 * h)
+        turn = math.remainder(math.atan2(far[1], far[0]) - math.atan2(near[1], near[0]), 2.0 * math.pi)
+        return float(range_rate), turn / (2.0 * h)
+
 
 def corridor() -> ScenarioScript:
-    """24 s in a 12 x 8 m hall with a panel obstacle at (4.3, 4.0).
+    """24 s in a 16 x 8 m hall with a panel obstacle at (7.8, 4.0).
 
-    0-7 s the robot drives forward while an engine idles ahead-right, in view; 7.5-14 s it
-    waits 0.7 m behind the panel while a dog walks from the right, in view, behind the panel
-    (occluded); 14.5-17 s it turns 60 degrees left, and from 16 s a siren sounds behind it,
-    out of view. Gaps between the hazards hold background noise only.
+    0-7 s the robot drives forward at 0.29 m/s. An engine idles far ahead-left, in view
+    (0.8-3 s), then drives past the robot on its left at 7.5 m/s: approaching in view until
+    about 4.2 s, then leaving behind it, out of view, until it stops at 4.9 s. 7.5-14 s the robot
+    waits 0.8 m behind the panel while a dog walks from the right, in view, behind the panel
+    (occluded); 14.5-17 s it turns 60 degrees left, and from 16 s a siren sounds behind it, out
+    of view. Gaps between the hazards hold background noise only.
     """
-    panel = Box((4.3, 4.0, 0.7), (0.08, 0.45, 1.4), 0.0, (120, 110, 100))
+    panel = Box((7.8, 4.0, 0.7), (0.08, 0.45, 1.4), 0.0, (120, 110, 100))
     return ScenarioScript(
         name="corridor",
-        description="engine in view, dog walking behind a panel, siren behind the robot",
+        description="engine idling in view then driving past, dog walking behind a panel, siren behind it",
         duration_s=24.0,
-        room=ShoeboxRoom((12.0, 8.0, 3.0), (0.25, 0.25, 0.3, 0.3, 0.1, 0.4)),
+        room=ShoeboxRoom((16.0, 8.0, 3.0), (0.25, 0.25, 0.3, 0.3, 0.1, 0.4)),
         occluders=(panel,),
         robot=RobotPath(
             waypoints=(
-                (0.0, 1.5, 4.0, 0.0),
-                (7.0, 3.5, 4.0, 0.0),
-                (14.5, 3.5, 4.0, 0.0),
-                (17.0, 3.5, 4.0, 1.05),
+                (0.0, 5.0, 4.0, 0.0),
+                (7.0, 7.0, 4.0, 0.0),
+                (14.5, 7.0, 4.0, 0.0),
+                (17.0, 7.0, 4.0, 1.05),
             ),
             mic_height_m=0.9,
         ),
         hazards=(
-            HazardTrack("vehicle_engine", 0.8, 6.5, ((0.0, 7.5, 2.6, 0.35), (6.5, 7.5, 2.6, 0.35)), 18.0),
-            HazardTrack("dog_bark", 7.5, 14.0, ((7.5, 7.0, 2.3, 0.3), (11.5, 7.0, 4.0, 0.3)), 15.0),
-            HazardTrack("siren", 16.0, 23.0, ((16.0, 2.2, 1.7, 1.5), (23.0, 2.8, 1.7, 1.5)), 15.0),
+            HazardTrack(
+                "vehicle_engine",
+                0.8,
+                4.9,
+                ((0.0, 15.2, 5.6, 0.35), (3.0, 15.2, 5.6, 0.35), (4.9, 0.95, 5.6, 0.35)),
+                18.0,
+            ),
+            HazardTrack("dog_bark", 7.5, 14.0, ((7.5, 10.5, 2.3, 0.3), (11.5, 10.5, 4.0, 0.3)), 15.0),
+            HazardTrack("siren", 16.0, 23.0, ((16.0, 5.7, 1.7, 1.5), (23.0, 6.3, 1.7, 1.5)), 15.0),
         ),
     )
 
@@ -255,13 +316,16 @@ class ScenarioRenderer:
         seed: int = 0,
         duration_s: float | None = None,
         taxonomy: Taxonomy | None = None,
+        bank: SoundBank | None = None,
     ) -> None:
+        """``bank``: real clips for the hazards' dry sounds (a class it lacks stays procedural)."""
         if duration_s is not None and not duration_s > 0.0:
             raise ValueError(f"duration must be > 0 s, got {duration_s}")
         self.script = script
         self.sensors = sensors
         self.duration_s = min(duration_s or script.duration_s, script.duration_s)
         self.taxonomy = taxonomy or default_taxonomy()
+        self.bank = bank
         for track in script.hazards:
             self.taxonomy.class_id(track.class_name)  # KeyError naming the known classes
         training_scenes = SceneConfig()  # the acoustics and sensor noise the model was trained with
@@ -314,7 +378,7 @@ class ScenarioRenderer:
         clip = round(self.sensors.clip_s * fs)
         n = stop - start
         dry = np.concatenate(
-            [synthesize_class(track.class_name, rng, clip, fs) for _ in range(math.ceil(n / clip))]
+            [self._dry_clip(track.class_name, rng, clip) for _ in range(math.ceil(n / clip))]
         )[:n]
         fade = min(round(0.01 * fs), n // 2)
         if fade > 0:  # soft onset and end, so a hazard does not click in
@@ -328,6 +392,13 @@ class ScenarioRenderer:
         layout = SceneLayout(self.script.room, list(self.script.occluders), [])
         return layout.render_audio(dry, mics, sources, hop, self.acoustics, rng)
 
+    def _dry_clip(self, class_name: str, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` samples of the class: a real clip (cropped or zero-padded, peak 1) when the bank
+        has the class, a procedural one otherwise."""
+        if self.bank is not None and self.bank.has(class_name):
+            return self.bank.draw(class_name, rng, n)
+        return synthesize_class(class_name, rng, n, SAMPLE_RATE)
+
     def frames(self) -> Iterator[CameraFrame]:
         """Camera frames in time order, rendered at the robot's pose of each capture time."""
         for t in self.frame_times:
@@ -340,7 +411,8 @@ class ScenarioRenderer:
         with their own ids, so each one's exact visibility is read from the same render.
         """
         mic = self.script.robot.pose(t)
-        tracks = self.script.active_hazards(t)
+        track_ids = self.script.active_track_ids(t)
+        tracks = [self.script.hazards[i - 1] for i in track_ids]
         objects = [self._hazard_object(track, t) for track in tracks]
         layout = SceneLayout(
             self.script.room, list(self.script.occluders), objects[:1], scenery=[o.shape for o in objects[1:]]
@@ -354,7 +426,7 @@ class ScenarioRenderer:
             0 if objects else None,
         )
         truth = []
-        for index, (track, hazard) in enumerate(zip(tracks, objects, strict=True)):
+        for index, (track_id, hazard) in enumerate(zip(track_ids, objects, strict=True)):
             object_id = HAZARD_ID if index == 0 else FIRST_SCENERY_ID + index - 1
             visibility = visibility_from_render(
                 mic.to_mic(hazard.centre_m),
@@ -363,16 +435,24 @@ class ScenarioRenderer:
                 self.sensors.extrinsic,
                 object_id,
             )
-            truth.append(self._truth(track, mic, hazard, visibility, view.occlusion_level))
+            truth.append(self._truth(track_id, t, mic, hazard, visibility, view.occlusion_level))
         return CameraFrame(t, view.rgb, view.depth_m, view.occlusion_level, truth)
 
     def _hazard_object(self, track: HazardTrack, t: float) -> HazardObject:
         return make_hazard_object(track.class_name, track.position(t), track.heading(t), 1.0, np.zeros(3))
 
     def _truth(
-        self, track: HazardTrack, mic: MicPose, hazard: HazardObject, visibility: Visibility, occlusion: float
+        self,
+        track_id: int,
+        t: float,
+        mic: MicPose,
+        hazard: HazardObject,
+        visibility: Visibility,
+        occlusion: float,
     ) -> HazardEstimateData:
+        track = self.script.hazards[track_id - 1]
         label = SceneLayout.label(mic, hazard.centre_m)
+        range_rate, angular_velocity = self.script.rates(track, t)
         class_id = self.taxonomy.class_id(track.class_name)
         probabilities = np.zeros(self.taxonomy.num_classes, dtype=np.float32)
         probabilities[class_id] = 1.0
@@ -392,4 +472,9 @@ class ScenarioRenderer:
             visual_weight=0.0,
             risk_level=risk,
             recommended_action=self.taxonomy.recommended_action(risk, label.azimuth),
+            track_id=track_id,
+            first_seen_ns=DEFAULT_START_NS + round(track.start_s * NS_PER_S),
+            track_age_s=t - track.start_s,
+            angular_velocity=angular_velocity,
+            range_rate=range_rate,
         )

@@ -1,0 +1,471 @@
+"""Tracks on held-out moving scenes: the model per frame, then the tracker, against the exact truth.
+
+    python training/track_eval.py --checkpoint runs/real_s0/checkpoints/best \\
+        --sound-dir ~/.cache/avi_ros/sounds/bank/test --scenes 40 --seed 7 --out runs/track_eval
+
+Renders ``--scenes`` random moving scenes (``avi_ros.data.moving_scenes``: sources that walk, run
+or drive past, a robot that drives and turns; real test-split recordings with ``--sound-dir``,
+procedural sounds otherwise) at ``--camera-rate`` (10 Hz: the 100 ms SELD resolution) and caches
+them under ``--cache-dir`` (default ``OUT/scenes``), so a second run reuses them. Then, as the node
+does, runs the checkpoint's ``Pipeline`` on every camera frame with the audio window that ends at
+its stamp (frames before the first full window are skipped, as the node cannot assemble them),
+and feeds each frame's hazards to three trackers:
+
+- ``tracker``: ``avi_ros.tracking.HazardTracker`` with the robot's exact yaw rate as odometry;
+- ``tracker_no_odometry``: the same without odometry (angular velocities are the apparent ones);
+- ``nearest_neighbour``: ``NearestNeighbourTracker`` (per-frame ids, the baseline), with odometry.
+
+Each is scored with ``TrackingAccumulator`` against the true track ids: MOTA, ID switches per
+track-minute, median onset and offset latency, median azimuth error (all and on moving sources:
+true speed >= ``MOVING_MPS``), range-rate sign accuracy on approach/leave phases, and the median
+angular-velocity error against the true world-frame rate (what yaw compensation changes).
+Works with single-hazard and hazard-set checkpoints. Writes ``metrics.json`` and ``metrics.md``
+into ``--out``. Exit status 0, or 2 with one line on stderr for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from avi_ros.audio import SAMPLE_RATE
+from avi_ros.bag.scenario import DEFAULT_START_NS, ScenarioRenderer, SensorConfig
+from avi_ros.checkpoint import CheckpointError
+from avi_ros.data.moving_scenes import random_moving_script
+from avi_ros.data.sound_bank import SoundBank
+from avi_ros.geometry import angular_error_rad, direction_to_unit
+from avi_ros.pipeline import Pipeline, resolve_device
+from avi_ros.taxonomy import Visibility, default_taxonomy
+from avi_ros.tracking import (
+    HazardTracker,
+    NearestNeighbourTracker,
+    TrackerConfig,
+    TrackingAccumulator,
+    TruthPoint,
+)
+from avi_ros.types import Frame, HazardEstimateData
+from avi_ros.units import NS_PER_S
+
+SCENE_FORMAT = 1  # bump when the cached scene layout or the scene generator changes
+MOVING_MPS = 0.5  # a true source this fast in the world counts as moving [m/s]
+SCENE_SPACING_S = 1000.0  # scene k's stamps start k * this after the first's, so scenes never mix [s]
+TRACK_ID_STRIDE = 1000  # true track id = scene index * this + the scene's own id
+GATE_DEG = 20.0  # a tracked estimate within this of a same-class truth counts for the rate errors
+TRACKERS = ("tracker", "tracker_no_odometry", "nearest_neighbour")
+# The targets of issue 14 (held-out moving scenes): metric -> (bound, "max" or "min").
+TARGETS = {
+    "onset_latency_s": (0.3, "max"),
+    "offset_latency_s": (0.3, "max"),
+    "azimuth_error_moving_deg": (10.0, "max"),
+    "range_rate_sign_accuracy": (0.9, "min"),
+}
+TRUTH_FIELDS = (
+    "frame",
+    "track_id",
+    "class_id",
+    "azimuth",
+    "elevation",
+    "distance",
+    "range_rate",
+    "angular_velocity",
+    "speed",
+)
+
+
+class UsageError(ValueError):
+    """A bad argument; reported in one line with exit status 2."""
+
+
+@dataclass(frozen=True)
+class SceneSettings:
+    """How the held-out scenes are rendered; part of the cache key."""
+
+    seed: int
+    camera_rate_hz: float
+    width: int
+    height: int
+    knot_s: float
+    sound_digest: str  # "procedural" or a digest of the bank folder's files
+
+    def key(self) -> str:
+        text = json.dumps({**asdict(self), "format": SCENE_FORMAT}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+    @property
+    def sensors(self) -> SensorConfig:
+        return SensorConfig(
+            camera_rate_hz=self.camera_rate_hz, width=self.width, height=self.height, knot_s=self.knot_s
+        )
+
+
+@dataclass
+class Scene:
+    """One rendered scene: FOA audio [4, N] at 24 kHz, frames [F] with their times [s], the
+    robot's yaw rate at each [rad/s], and the truth rows (``TRUTH_FIELDS``) of every frame."""
+
+    audio: np.ndarray
+    rgb: np.ndarray
+    depth_m: np.ndarray
+    times_s: np.ndarray
+    yaw_rates: np.ndarray
+    truth: np.ndarray
+
+    def truths(self, frame: int, scene_index: int) -> list[tuple[TruthPoint, float, float]]:
+        """(truth point with a globally unique id, true angular velocity [rad/s], speed [m/s])."""
+        rows = self.truth[self.truth[:, 0] == frame]
+        return [
+            (
+                TruthPoint(
+                    int(scene_index * TRACK_ID_STRIDE + r[1]),
+                    int(r[2]),
+                    float(r[3]),
+                    float(r[5]),
+                    float(r[6]),
+                    float(r[4]),
+                ),
+                float(r[7]),
+                float(r[8]),
+            )
+            for r in rows
+        ]
+
+
+def render_scene(index: int, settings: SceneSettings, bank: SoundBank | None) -> Scene:
+    """Scene ``index`` of the held-out set: its script and its render are drawn from (seed, index)."""
+    script_seed, render_seed = np.random.SeedSequence([settings.seed, index]).generate_state(2)
+    script = random_moving_script(int(script_seed))
+    renderer = ScenarioRenderer(script, settings.sensors, int(render_seed), bank=bank)
+    audio = renderer.render_audio()
+    rgb, depth, rows = [], [], []
+    for frame_index, frame in enumerate(renderer.frames()):
+        rgb.append(frame.rgb)
+        depth.append(frame.depth_m)
+        for hazard in frame.truth:
+            track = script.hazards[hazard.track_id - 1]
+            step = track.position(frame.time_s + 0.05) - track.position(frame.time_s - 0.05)
+            speed = float(np.linalg.norm(step) / 0.1)
+            rows.append(
+                (
+                    frame_index,
+                    hazard.track_id,
+                    hazard.class_id,
+                    hazard.azimuth,
+                    hazard.elevation,
+                    hazard.distance,
+                    hazard.range_rate,
+                    hazard.angular_velocity,
+                    speed,
+                )
+            )
+    times = renderer.frame_times
+    return Scene(
+        audio=audio,
+        rgb=np.stack(rgb),
+        depth_m=np.stack(depth).astype(np.float32),
+        times_s=times,
+        yaw_rates=np.array([script.robot.yaw_rate(float(t)) for t in times]),
+        truth=np.array(rows, dtype=np.float64).reshape(-1, len(TRUTH_FIELDS)),
+    )
+
+
+def cached_scenes(
+    count: int, settings: SceneSettings, cache_dir: Path, bank: SoundBank | None, progress: bool
+) -> Iterator[Scene]:
+    """The ``count`` scenes, rendered into ``cache_dir/moving-<key>/`` once and read back after."""
+    directory = cache_dir / f"moving-{settings.key()}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "settings.json").write_text(json.dumps(asdict(settings), indent=2), encoding="utf-8")
+    for index in tqdm(range(count), desc="moving scenes", unit="scene", disable=None if progress else True):
+        path = directory / f"scene_{index:05d}.npz"
+        if not path.is_file():
+            scene = render_scene(index, settings, bank)
+            partial = path.with_suffix(".partial.npz")
+            np.savez(partial, **asdict(scene))
+            partial.replace(path)
+        with np.load(path) as data:
+            yield Scene(**{name: data[name] for name in Scene.__dataclass_fields__})
+
+
+def bank_digest(sound_dir: Path) -> str:
+    """Short hash of the audio files (relative path and size) under ``sound_dir``."""
+    entries = sorted(
+        f"{p.relative_to(sound_dir).as_posix()}:{p.stat().st_size}"
+        for p in sound_dir.rglob("*")
+        if p.is_file()
+    )
+    return hashlib.sha1("\n".join(entries).encode()).hexdigest()[:8]
+
+
+class TrackerScore:
+    """One tracker run over every scene: its ``TrackingAccumulator`` on all true hazards, another
+    on the moving ones only (for their azimuth error), and its angular-velocity errors."""
+
+    def __init__(
+        self, tracker: HazardTracker | NearestNeighbourTracker, odometry: bool, period_s: float
+    ) -> None:
+        self.tracker = tracker
+        self.odometry = odometry
+        self.all = TrackingAccumulator(gate_deg=GATE_DEG, frame_period_s=period_s)
+        self.moving = TrackingAccumulator(gate_deg=GATE_DEG, frame_period_s=period_s)
+        self.angular_velocity_errors: list[float] = []
+
+    def add(
+        self,
+        stamp_ns: int,
+        hazards: list[HazardEstimateData],
+        yaw_rate: float,
+        truths: list[tuple[TruthPoint, float, float]],
+    ) -> None:
+        published = self.tracker.update(hazards, stamp_ns, yaw_rate if self.odometry else None)
+        points = [t for t, _, _ in truths]
+        self.all.add_frame(stamp_ns, points, published)
+        self.moving.add_frame(stamp_ns, [t for t, _, speed in truths if speed >= MOVING_MPS], published)
+        for estimate in published:
+            match = _nearest_truth(estimate, truths)
+            if estimate.track_id != 0 and match is not None:
+                self.angular_velocity_errors.append(abs(estimate.angular_velocity - match))
+
+    def result(self) -> dict[str, Any]:
+        scores = self.all.compute().as_dict()
+        for name in ("onset_latencies_s", "offset_latencies_s"):
+            scores.pop(name)
+        scores["azimuth_error_moving_deg"] = self.moving.compute().azimuth_error_deg
+        errors = self.angular_velocity_errors
+        scores["angular_velocity_error_deg_s"] = (
+            math.degrees(float(np.median(errors))) if errors else math.nan
+        )
+        return scores
+
+
+def _nearest_truth(
+    estimate: HazardEstimateData, truths: list[tuple[TruthPoint, float, float]]
+) -> float | None:
+    """The true angular velocity [rad/s] of the nearest same-class truth within ``GATE_DEG``."""
+    best, best_angle = None, math.radians(GATE_DEG)
+    estimate_dir = direction_to_unit(estimate.azimuth, estimate.elevation)
+    for truth, angular_velocity, _ in truths:
+        if truth.class_id != estimate.class_id:
+            continue
+        angle = float(angular_error_rad(direction_to_unit(truth.azimuth, truth.elevation), estimate_dir))
+        if angle <= best_angle:
+            best, best_angle = angular_velocity, angle
+    return best
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Render (or reuse) the scenes, run the model and the trackers, and score them."""
+    torch.set_num_threads(args.threads)
+    pipeline = Pipeline.from_checkpoint(
+        args.checkpoint, resolve_device(args.device), confidence_threshold=args.confidence_threshold
+    )
+    if pipeline.feature_config.sample_rate != SAMPLE_RATE:
+        raise UsageError(
+            f"the checkpoint's audio rate {pipeline.feature_config.sample_rate} Hz is not {SAMPLE_RATE}"
+        )
+    bank = None
+    digest = "procedural"
+    if args.sound_dir is not None:
+        bank = SoundBank.from_folder(args.sound_dir, default_taxonomy().names)
+        digest = bank_digest(args.sound_dir)
+    settings = SceneSettings(args.seed, args.camera_rate, args.width, args.height, args.knot_s, digest)
+    sensors = settings.sensors
+    period_s = 1.0 / args.camera_rate
+    config = TrackerConfig()
+    scores = {
+        "tracker": TrackerScore(HazardTracker(config), True, period_s),
+        "tracker_no_odometry": TrackerScore(HazardTracker(config), False, period_s),
+        "nearest_neighbour": TrackerScore(NearestNeighbourTracker(config), True, period_s),
+    }
+    window = pipeline.window_samples
+    frames_scored = hazards_published = 0
+    visibility_counts = {v.name.lower(): 0 for v in Visibility}
+    cache_dir = args.cache_dir or args.out / "scenes"
+    for index, scene in enumerate(cached_scenes(args.scenes, settings, cache_dir, bank, progress=True)):
+        for score in scores.values():
+            score.tracker.reset()
+        ends = np.round(scene.times_s * SAMPLE_RATE).astype(int)
+        usable = [f for f in range(len(ends)) if window <= ends[f] <= scene.audio.shape[1]]
+        for batch in _batches(usable, args.batch):
+            frames = [
+                Frame(
+                    rgb=scene.rgb[f],
+                    depth_m=scene.depth_m[f],
+                    intrinsics=sensors.intrinsics,
+                    audio=scene.audio[:, ends[f] - window : ends[f]],
+                    stamp_ns=_stamp(index, scene.times_s[f]),
+                )
+                for f in batch
+            ]
+            for f, frame, result in zip(batch, frames, pipeline.run_batch(frames), strict=True):
+                truths = scene.truths(f, index)
+                for score in scores.values():
+                    score.add(frame.stamp_ns, result.hazards, float(scene.yaw_rates[f]), truths)
+                frames_scored += 1
+                hazards_published += len(result.hazards)
+                for hazard in result.hazards:
+                    visibility_counts[Visibility(hazard.visibility).name.lower()] += 1
+    return {
+        "checkpoint": str(args.checkpoint),
+        "hazard_set": pipeline.is_hazard_set,
+        "sound_dir": str(args.sound_dir) if args.sound_dir else None,
+        "scenes": args.scenes,
+        "seed": args.seed,
+        "frames_scored": frames_scored,
+        "hazards_published": hazards_published,
+        "published_by_visibility": visibility_counts,
+        "window_s": window / SAMPLE_RATE,
+        "settings": asdict(settings),
+        "confidence_threshold": args.confidence_threshold,
+        "trackers": {name: score.result() for name, score in scores.items()},
+    }
+
+
+def _stamp(scene_index: int, time_s: float) -> int:
+    return DEFAULT_START_NS + round((scene_index * SCENE_SPACING_S + float(time_s)) * NS_PER_S)
+
+
+def _batches(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _cell(value: Any, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> str:
+    """The tables of ``metrics.md``: one column per tracker, the issue's targets beside."""
+    rows = (
+        ("MOTA", "mota"),
+        ("ID switches / track-minute", "id_switches_per_track_minute"),
+        ("onset latency, median [s]", "onset_latency_s"),
+        ("offset latency, median [s]", "offset_latency_s"),
+        ("azimuth error, median [deg]", "azimuth_error_deg"),
+        ("azimuth error on moving sources, median [deg]", "azimuth_error_moving_deg"),
+        ("range-rate sign right (approach/leave phases)", "range_rate_sign_accuracy"),
+        ("approach/leave phases", "range_rate_phases"),
+        ("angular velocity error, median [deg/s]", "angular_velocity_error_deg_s"),
+        ("true hazard-frames (GT)", "truth_count"),
+        ("false negatives", "false_negatives"),
+        ("false positives", "false_positives"),
+        ("ID switches", "id_switches"),
+        ("true hazards never matched", "never_matched"),
+    )
+    trackers = metrics["trackers"]
+    kind = "hazard set" if metrics["hazard_set"] else "single hazard"
+    lines = [
+        f"# Tracks on {metrics['scenes']} held-out moving scenes (seed {metrics['seed']})",
+        "",
+        f"checkpoint `{metrics['checkpoint']}` ({kind}), "
+        f"sounds: {metrics['sound_dir'] or 'procedural'}, {metrics['frames_scored']} frames at "
+        f"{metrics['settings']['camera_rate_hz']:g} Hz, {metrics['window_s']:g} s window, "
+        f"{metrics['hazards_published']} hazards published.",
+        "",
+        "| metric | target | " + " | ".join(TRACKERS) + " |",
+        "|---|---|" + "---|" * len(TRACKERS),
+    ]
+    for label, key in rows:
+        bound = TARGETS.get(key)
+        target = f"{'≤' if bound[1] == 'max' else '≥'} {bound[0]:g}" if bound else ""
+        lines.append(
+            f"| {label} | {target} | " + " | ".join(_cell(trackers[t][key]) for t in TRACKERS) + " |"
+        )
+    lines += [
+        "",
+        "`tracker`: HazardTracker with the robot's yaw rate; `tracker_no_odometry`: the same without it; "
+        "`nearest_neighbour`: per-frame nearest-neighbour ids (baseline). Angular velocities are scored "
+        "against the world-frame rate (the robot's own turning removed).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python training/track_eval.py", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
+    parser.add_argument(
+        "--sound-dir", type=Path, help="bank split folder (BANK/test); procedural sounds otherwise"
+    )
+    parser.add_argument("--scenes", type=int, default=20, help="held-out moving scenes (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the scenes (default 0)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output folder for metrics.json and metrics.md"
+    )
+    parser.add_argument("--cache-dir", type=Path, help="where rendered scenes are kept (default OUT/scenes)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("--camera-rate", type=float, default=10.0, help="frames per second [Hz] (default 10)")
+    parser.add_argument("--width", type=int, default=128, help="camera width [px] (default 128)")
+    parser.add_argument("--height", type=int, default=96, help="camera height [px] (default 96)")
+    parser.add_argument(
+        "--knot-s", type=float, default=0.1, help="room-response update period [s] (default 0.1)"
+    )
+    parser.add_argument("--batch", type=int, default=16, help="frames per model forward (default 16)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    return parser
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    if not args.checkpoint.is_dir():
+        raise UsageError(f"checkpoint directory {args.checkpoint} does not exist")
+    if args.sound_dir is not None and not args.sound_dir.is_dir():
+        raise UsageError(f"sound folder {args.sound_dir} does not exist (use a bank split folder: BANK/test)")
+    for name in ("scenes", "batch", "threads"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if not 0.0 <= args.confidence_threshold <= 1.0:
+        raise UsageError(f"--confidence-threshold must be in [0, 1], got {args.confidence_threshold}")
+    if not 0.0 < args.knot_s <= 0.5:
+        raise UsageError(f"--knot-s must be in (0, 0.5] s, got {args.knot_s}")
+    SensorConfig(camera_rate_hz=args.camera_rate, width=args.width, height=args.height)  # ValueError if bad
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        check_arguments(args)
+        metrics = evaluate(args)
+    except (UsageError, CheckpointError, FileNotFoundError, ValueError, KeyError) as exc:
+        print(f"track_eval.py: error: {exc}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2), encoding="utf-8")
+    markdown = metrics_markdown(metrics)
+    (args.out / "metrics.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+    print(f"wrote {args.out / 'metrics.md'} and {args.out / 'metrics.json'}")
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as strict JSON: numpy scalars as Python numbers, NaN as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
