@@ -112,7 +112,7 @@ train "$SELD_RUN" "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
 train "$RUN" "$CONFIG" "${OVERRIDES[@]}"
 train "$DECISION_RUN" "$DECISION_CONFIG" "output_dir=$DECISION_RUN"
 
-step 3 "make the scenario bag $BAG (engine in view, dog walking behind a panel, siren behind the robot)"
+step 3 "make the scenario bag $BAG (engine idling in view then driving past, dog walking behind a panel, siren behind the robot)"
 if [[ -f "$BAG/metadata.yaml" ]]; then
   echo "already there; skipping"
 else
