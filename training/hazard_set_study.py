@@ -108,8 +108,8 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     store = prepared_split(test_dir, set_prepare_config(config), device, progress=True)
     runs: dict[str, list[dict]] = {}
     plots: dict[str, list] = {}
-    for variant in args.variants:
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed by seed: an interrupted study has every variant of the first seeds
+        for variant in args.variants:
             best = train_run(run_config(config, variant, seed, args.out))
             model, _ = load_checkpoint(best, device)
             metrics, scalars, plot_data = evaluate_set_store(
