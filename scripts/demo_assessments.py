@@ -48,7 +48,8 @@ def summary_lines(assessments: list[dict], live_frames: int, frames: int) -> lis
         f"({len(assessments) / max(frames, 1):.0%}; the node answered {live_frames} frames with hazards)",
         "risk: " + ", ".join(f"{name} {risks[name]}" for name in RISK_NAMES),
         "action: " + ", ".join(f"{name} {actions[name]}" for name in ACTION_NAMES),
-        f"telemetry missing in {missing} of {len(assessments)} (the scenario bag has no IMU or odometry)",
+        f"telemetry missing in {missing} of {len(assessments)} "
+        "(the scenario bag has odometry but no IMU; the decision stage needs both)",
     ]
 
 
