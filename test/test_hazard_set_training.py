@@ -76,6 +76,11 @@ def test_the_study_trains_each_variant_and_seed_and_writes_the_table(tmp_path: P
     table = (out / "study.md").read_text()
     assert "full" in table and "concat" in table and "±" in table
     assert (out / "weight_vs_occlusion.png").stat().st_size > 0
+    weights = study["weight_by_occlusion"]["full"]
+    assert len(weights["occlusion"]) == len(weights["audio_weight"]) == len(weights["hazards"])
+    assert all(w is None or 0.0 <= w <= 1.0 for w in weights["audio_weight"])
+    assert set(study["weight_by_occlusion"]["concat"]["audio_weight"]) <= {0.5, None}  # fixed weights
+    assert "audio weight by the hazard's true occlusion" in table
     # A second call reuses the finished runs (their directories are not trained again).
     stamp = (out / "full_s0" / "export" / "metrics.json").stat().st_mtime_ns
     assert study_main(args) == 0

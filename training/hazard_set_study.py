@@ -36,7 +36,7 @@ from avi_ros.pipeline import resolve_device
 from training.config import ExperimentConfig, SplitConfig, load_config, resolve_bank_split
 from training.hazard_set_task import evaluate_set_store, set_prepare_config
 from training.metrics import mean_and_std
-from training.set_plots import plot_weight_vs_occlusion, study_table
+from training.set_plots import binned_weight, plot_weight_vs_occlusion, study_table
 from training.splits import ensure_scenes, prepared_split, split_directory
 from training.typed_config import ConfigError
 
@@ -129,9 +129,24 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def weight_by_occlusion(pairs_by_variant: dict[str, list[np.ndarray]]) -> dict[str, dict[str, list]]:
+    """Per variant, the mean per-hazard audio weight in occlusion bins, over all seeds' matched
+    in-view hazards: what the weight plot shows, as numbers (NaN bins as None)."""
+    table = {}
+    for variant, pairs in pairs_by_variant.items():
+        centres, mean, count = binned_weight(np.concatenate([np.reshape(p, (-1, 2)) for p in pairs]))
+        table[variant] = {
+            "occlusion": [round(float(c), 3) for c in centres],
+            "audio_weight": [None if np.isnan(m) else round(float(m), 4) for m in mean],
+            "hazards": [int(n) for n in count],
+        }
+    return table
+
+
 def write_study(study: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     plots = study.pop("plots")
+    study["weight_by_occlusion"] = weight_by_occlusion(plots)
     (out / "study.json").write_text(
         json.dumps(study, indent=2, default=_json_default) + "\n", encoding="utf-8"
     )
@@ -139,7 +154,22 @@ def write_study(study: dict[str, Any], out: Path) -> None:
         f"Held-out: {study['test']['scenes']} scenes from {study['test']['sounds']} "
         f"(seed {study['test']['seed']}); mean ± std over seeds {study['seeds']}.\n\n"
     )
-    (out / "study.md").write_text(header + study_table(study["summary"]) + "\n", encoding="utf-8")
+    weights = "\n".join(
+        f"- {variant}: "
+        + ", ".join(
+            f"{o:.1f}: {'—' if w is None else f'{w:.2f}'} (n={n})"
+            for o, w, n in zip(row["occlusion"], row["audio_weight"], row["hazards"], strict=True)
+        )
+        for variant, row in study["weight_by_occlusion"].items()
+    )
+    text = (
+        header
+        + study_table(study["summary"])
+        + "\n\nMean per-hazard audio weight by the hazard's true occlusion (bin centre: weight):\n\n"
+        + weights
+        + "\n"
+    )
+    (out / "study.md").write_text(text, encoding="utf-8")
     plot_weight_vs_occlusion(plots, out / "weight_vs_occlusion.png")
 
 
