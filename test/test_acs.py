@@ -23,8 +23,9 @@ from avi_ros.data.layout import MicPose, SceneLayout
 from avi_ros.data.scene import SceneConfig
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import angular_error_rad, direction_to_unit, unit_to_direction
-from avi_ros.taxonomy import RiskLevel, Visibility, default_taxonomy
-from training.augment import AcsAugmentation, acs_for_run
+from avi_ros.taxonomy import MAX_HAZARDS, RiskLevel, Visibility, default_taxonomy
+from avi_ros.view_tokens import view_tokens_of
+from training.augment import AcsAugmentation, acs_for_run, mirror_view_tokens
 from training.config import config_from_dict, load_config
 from training.data import InputStore
 from training.trainer import Trainer
@@ -255,3 +256,197 @@ def test_tiny_run_with_wide_scenes_and_acs_trains(tmp_path):
     store = InputStore.load(next((tmp_path / "cache").glob("scenes-seed11-*/prepared-*.safetensors")))
     assert {"rt60_s", "snr_db", "content"} <= set(store.tensors)
     assert bool((store.tensors["rt60_s"] > 0).all())
+
+
+# --- the hazard-set task: several hazards per sample, view tokens ---------------------------------
+
+_GRID = 6  # view tokens of a 48 x 36 image: 8 x 6 px cells, exact area means (mirror-exact)
+
+
+def _plane_wave_features(direction: np.ndarray, seed: int) -> torch.Tensor:
+    """dcase features [7, T, F] of noise arriving from the unit ``direction`` (ACN/SN3D W, Y, Z, X)."""
+    config = FeatureConfig(kind="dcase", window_seconds=0.2)
+    signal = np.random.default_rng(seed).standard_normal(config.window_samples)
+    x, y, z = direction
+    foa = np.stack([signal, y * signal, z * signal, x * signal])[None].astype(np.float32)
+    return FeatureExtractor(config)(torch.from_numpy(foa))[0]
+
+
+def _feature_direction(features: torch.Tensor) -> np.ndarray:
+    """The mean intensity vector of dcase features (channels 4-6 are its Y, Z, X), as x, y, z."""
+    iv_y, iv_z, iv_x = (float(features[c].mean()) for c in (4, 5, 6))
+    return np.array([iv_x, iv_y, iv_z])
+
+
+def _view_images(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A left-right asymmetric occluder mask, depth and hazard mask [36, 48]."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((36, 48)) < np.linspace(0.1, 0.8, 48)[None]
+    depth = rng.uniform(0.3, 3.0, (36, 48)).astype(np.float32)
+    hazard = np.zeros((36, 48), dtype=bool)
+    hazard[10:20, 30:44] = True
+    return mask, depth, hazard
+
+
+def _tokens(mask: np.ndarray, depth: np.ndarray, hazard: np.ndarray | None) -> np.ndarray:
+    cfg = SceneConfig()
+    return view_tokens_of(mask, depth, cfg.intrinsics.scaled(48, 36), cfg.extrinsic, _GRID, 1.0, hazard)
+
+
+# Rows: (azimuth, visibility, risk) per present hazard; the single-hazard keys carry the first.
+_SET_ROWS = [
+    [(3.0, Visibility.OUT_OF_VIEW, RiskLevel.MEDIUM)],  # out of view behind
+    [(0.2, Visibility.VISIBLE, RiskLevel.MEDIUM), (-2.6, Visibility.OUT_OF_VIEW, RiskLevel.HIGH)],
+    [],  # no hazard
+    [(1.4, Visibility.OUT_OF_VIEW, RiskLevel.MEDIUM), (2.8, Visibility.OUT_OF_VIEW, RiskLevel.LOW)],
+    [(-0.3, Visibility.OCCLUDED, RiskLevel.HIGH)],
+]
+
+
+def _set_batch() -> dict[str, torch.Tensor]:
+    """A hazard-set batch as ``training.data`` prepares it (MAX_HAZARDS slots, empty ones padded)."""
+    tax = default_taxonomy()
+    n, k = len(_SET_ROWS), MAX_HAZARDS
+    hazard_class = np.zeros((n, k), dtype=np.int64)
+    hazard_direction = np.zeros((n, k, 3), dtype=np.float32)
+    hazard_distance = np.zeros((n, k), dtype=np.float32)
+    hazard_visibility = np.full((n, k), -1, dtype=np.int64)
+    hazard_occlusion = np.full((n, k), np.nan, dtype=np.float32)
+    hazard_risk = np.zeros((n, k), dtype=np.int64)
+    hazard_action = np.zeros((n, k), dtype=np.int64)
+    features, visual, tokens, exact = [], [], [], []
+    for row, hazards in enumerate(_SET_ROWS):
+        for slot, (azimuth, visibility, risk) in enumerate(hazards):
+            hazard_class[row, slot] = 2 + slot
+            hazard_direction[row, slot] = direction_to_unit(azimuth, 0.1)
+            hazard_distance[row, slot] = 2.0 + slot
+            hazard_visibility[row, slot] = int(visibility)
+            hazard_occlusion[row, slot] = 0.4 if visibility == Visibility.OCCLUDED else np.nan
+            hazard_risk[row, slot] = int(risk)
+            hazard_action[row, slot] = int(tax.recommended_action(risk, azimuth))
+        heard = hazard_direction[row, 0] if hazards else direction_to_unit(0.9, -0.4)
+        features.append(_plane_wave_features(np.asarray(heard, dtype=np.float64), row))
+        mask, depth, hazard = _view_images(row)
+        tokens.append(_tokens(mask, depth, None))
+        exact.append(_tokens(mask, depth, hazard))
+        visual.append(np.random.default_rng(row).standard_normal((5, 6, 8)))
+    first = [hazards[0] if hazards else None for hazards in _SET_ROWS]
+    return {
+        "features": torch.stack(features),
+        "visual": torch.from_numpy(np.stack(visual).astype(np.float32)),
+        "view_tokens": torch.from_numpy(np.stack(tokens)),
+        "view_tokens_exact": torch.from_numpy(np.stack(exact)),
+        "occlusion_input": torch.zeros(n),
+        "class_id": torch.from_numpy(hazard_class[:, 0].copy()),
+        "direction": torch.from_numpy(hazard_direction[:, 0].copy()),
+        "distance": torch.from_numpy(hazard_distance[:, 0].copy()),
+        "risk": torch.from_numpy(hazard_risk[:, 0].copy()),
+        "action": torch.from_numpy(hazard_action[:, 0].copy()),
+        "visibility": torch.tensor([int(h[1]) if h else int(Visibility.OUT_OF_VIEW) for h in first]),
+        "hazard_class": torch.from_numpy(hazard_class),
+        "hazard_direction": torch.from_numpy(hazard_direction),
+        "hazard_distance": torch.from_numpy(hazard_distance),
+        "hazard_visibility": torch.from_numpy(hazard_visibility),
+        "hazard_occlusion": torch.from_numpy(hazard_occlusion),
+        "hazard_risk": torch.from_numpy(hazard_risk),
+        "hazard_action": torch.from_numpy(hazard_action),
+        "polyphony": torch.tensor([len(h) for h in _SET_ROWS]),
+    }
+
+
+def _check_set_row(augment, batch, out, row) -> tuple[AcsTransform, bool]:
+    """Assert one augmented hazard-set row is a consistent transform of the original; return it."""
+    tax = default_taxonomy()
+    (t,) = _which(batch["features"][row], out["features"][row])
+    present = int(batch["polyphony"][row])
+    # Every present slot moves with the sound; its action follows the new side; empty slots stay.
+    for slot in range(MAX_HAZARDS):
+        new = out["hazard_direction"][row, slot].numpy()
+        if slot >= present:
+            assert not new.any() and int(out["hazard_action"][row, slot]) == 0
+            continue
+        np.testing.assert_allclose(new, t.matrix @ batch["hazard_direction"][row, slot].numpy(), atol=1e-6)
+        risk = RiskLevel(int(batch["hazard_risk"][row, slot]))
+        expected = tax.recommended_action(risk, float(unit_to_direction(new)[0]))
+        assert int(out["hazard_action"][row, slot]) == int(expected)
+    if present:  # the sound itself: the intensity vector of the new features points at the new label
+        error = angular_error_rad(
+            _feature_direction(out["features"][row]), out["hazard_direction"][row, 0].numpy()
+        )
+        assert math.degrees(float(error)) < 3.0, t
+        np.testing.assert_allclose(out["direction"][row].numpy(), out["hazard_direction"][row, 0].numpy())
+        assert int(out["action"][row]) == int(out["hazard_action"][row, 0])
+    flipped = not torch.equal(out["visual"][row], batch["visual"][row])
+    visibility = batch["hazard_visibility"][row, :present].tolist()
+    if any(v != Visibility.OUT_OF_VIEW for v in visibility):  # seen: identity, or mirror + mirrored view
+        assert t.is_identity or t == AcsTransform(0, True, False)
+        assert flipped == (not t.is_identity)
+    else:
+        assert not flipped
+    for slot, v in enumerate(visibility):
+        if v == Visibility.OUT_OF_VIEW and not t.is_identity:
+            assert not augment.in_view(out["hazard_direction"][row, slot].numpy(), 3.0)
+    if flipped:  # the image, and the view tokens of the mirrored images
+        assert torch.equal(out["visual"][row], batch["visual"][row].flip(-1))
+        mask, depth, hazard = _view_images(row)
+        mirrored = [np.ascontiguousarray(image[:, ::-1]) for image in (mask, depth, hazard)]
+        np.testing.assert_allclose(out["view_tokens"][row], _tokens(*mirrored[:2], None), atol=1e-6)
+        np.testing.assert_allclose(out["view_tokens_exact"][row], _tokens(*mirrored), atol=1e-6)
+    else:
+        assert torch.equal(out["view_tokens"][row], batch["view_tokens"][row])
+        assert torch.equal(out["view_tokens_exact"][row], batch["view_tokens_exact"][row])
+    return t, flipped
+
+
+def test_hazard_set_batches_take_the_transforms_every_hazard_allows():
+    augment = _augmentation()
+    batch = _set_batch()
+    kept = {key: value.clone() for key, value in batch.items()}
+    seen: dict[int, set] = {row: set() for row in range(len(_SET_ROWS))}
+    actions_changed = 0
+    for trial in range(40):
+        out = augment(batch, [trial, trial + 50, trial + 99, 3, trial + 7])
+        for row in range(len(_SET_ROWS)):
+            t, _ = _check_set_row(augment, batch, out, row)
+            seen[row].add(t)
+        for key in ("hazard_class", "hazard_distance", "hazard_visibility", "hazard_risk", "polyphony"):
+            assert torch.equal(out[key], batch[key]), key
+        assert torch.equal(out["hazard_occlusion"].isnan(), batch["hazard_occlusion"].isnan())
+        actions_changed += int((out["hazard_action"] != batch["hazard_action"]).sum())
+    assert len(seen[0]) >= 4 and len(seen[2]) >= 10  # out of view behind, no hazard: many transforms
+    assert seen[1] == seen[4] == {ACS_TRANSFORMS[0], AcsTransform(0, True, False)}  # seen: two choices
+    assert len(seen[3]) >= 2  # two out of view: the transforms that keep both out of view
+    assert actions_changed > 0  # the mirror moves the turning hazards to the other side
+    for key, value in kept.items():  # the stored batch is never changed
+        assert torch.equal(batch[key].nan_to_num(), value.nan_to_num()), key
+
+
+def test_hazard_set_draw_is_a_pure_function_of_seed_and_indices():
+    batch = _set_batch()
+    indices = [5, 17, 23, 2, 40]
+    first = _augmentation()(batch, indices)
+    resumed = _augmentation()(batch, indices)  # a new object, as after a resume
+    for key in first:
+        assert torch.equal(first[key].nan_to_num(), resumed[key].nan_to_num()), key
+    other = AcsAugmentation(
+        16, "dcase", 1, SceneConfig().intrinsics, SceneConfig().extrinsic, default_taxonomy()
+    )
+    draws = [other(batch, [i, i + 1, i + 2, i + 3, i + 4]) for i in range(5)]
+    assert any(not torch.equal(d["features"], first["features"]) for d in draws)
+
+
+def test_mirrored_view_tokens_keep_the_camera_rays():
+    tokens = torch.from_numpy(_tokens(*_view_images(0)))
+    mirrored = mirror_view_tokens(tokens)
+    np.testing.assert_allclose(mirrored[:, :3], tokens[:, :3], atol=1e-6)  # a symmetric camera
+    assert not torch.allclose(mirrored[:, 3], tokens[:, 3])  # the asymmetric mask moved
+    assert torch.equal(mirror_view_tokens(mirrored), tokens)
+    with pytest.raises(ValueError, match="square grid"):
+        mirror_view_tokens(torch.zeros(10, 6))
+
+
+def test_a_hazard_set_config_with_acs_loads():
+    tiny = Path(__file__).resolve().parents[1] / "training" / "configs" / "hazard_set_tiny.yaml"
+    config = load_config(tiny, ["data.acs_transforms=16"])
+    augment = acs_for_run(config)
+    assert config.task == "hazard_set" and augment is not None and augment.transforms == 16

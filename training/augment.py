@@ -18,10 +18,18 @@ the middle of the image barks from the left. So the rule, per sample, is:
   a mirror; offered only when the camera mount is left-right symmetric (no sideways offset, roll
   or yaw), otherwise only the identity.
 
-Labels follow: the direction and the multi-ACCDOA target are transformed, the action is
-recomputed from the new azimuth (turning away from a hazard depends on its side); distance,
-risk, visibility and occlusion do not change. The draw for a batch depends only on the run's
-seed and the batch's sample indices, so a resumed run repeats it exactly.
+A sample with several hazards (the hazard-set task: ``training.data.HAZARD_KEYS``, and the
+single hazard of ``class_id``/``direction`` beside them) takes the intersection of the rules of
+its hazards: any transform that keeps every out-of-view hazard out of view while none is seen,
+otherwise the identity or the mirror (if it keeps the out-of-view ones out of view).
+
+Labels follow: the direction of the single hazard and of every present hazard slot and the
+multi-ACCDOA target are transformed, the actions are recomputed from the new azimuths (turning
+away from a hazard depends on its side); distance, risk, visibility and occlusion do not change.
+The mirror also mirrors the view tokens (``VIEW_KEYS``): the grid's columns swap and the rays
+are reflected (y -> -y), so every token still says what is blocked along its ray. The draw for
+a batch depends only on the run's seed and the batch's sample indices, so a resumed run repeats
+it exactly.
 """
 
 from __future__ import annotations
@@ -37,11 +45,25 @@ from avi_ros.data.acs import ACS_TRANSFORMS, AcsTransform, transform_features, t
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, unit_to_direction
 from avi_ros.taxonomy import RiskLevel, Taxonomy, Visibility, default_taxonomy
 from training.config import ExperimentConfig
+from training.data import VIEW_KEYS
 
 # Angular margin [rad] around the camera's field of view within which a transformed hazard
 # direction still counts as "in view" (it could show at the image border).
 VIEW_MARGIN_RAD = math.radians(10.0)
 _MIRROR = AcsTransform(0, True, False)
+# A hazard the rule must respect: (visibility, unit direction in the microphone frame, distance [m]).
+Hazard = tuple[int, np.ndarray, float]
+# Batch keys that a transform may change (copied before they are written).
+_CHANGED_KEYS = (
+    "features",
+    "direction",
+    "accdoa_target",
+    "action",
+    "hazard_direction",
+    "hazard_action",
+    "visual",
+    *VIEW_KEYS,
+)
 
 
 def _mirror_symmetric(extrinsic: MicToCamera, intrinsics: CameraIntrinsics) -> bool:
@@ -87,54 +109,102 @@ class AcsAugmentation:
         half_v = math.atan(intr.height / 2.0 / intr.fy) + self.view_margin_rad
         return math.atan2(abs(point[0]), point[2]) < half_h and math.atan2(abs(point[1]), point[2]) < half_v
 
-    def allowed(
-        self, visibility: int | None, class_id: int, direction: np.ndarray, distance_m: float
-    ) -> list[tuple[AcsTransform, bool]]:
-        """The (transform, flip the image) choices for one sample (``visibility`` None: audio only)."""
-        if visibility is None or class_id == 0:
+    def allowed(self, hazards: Sequence[Hazard] | None) -> list[tuple[AcsTransform, bool]]:
+        """The (transform, flip the image) choices for one sample: the intersection of the rules
+        of its ``hazards`` (None: an audio-only sample; empty: no hazard, any transform).
+
+        While a hazard is seen (visible or occluded): the identity, or the mirror with the flipped
+        image where the camera is mirror-symmetric. Otherwise any candidate. Either way, a
+        transform other than the identity must keep every out-of-view hazard out of view.
+        """
+        if hazards is None:
             return [(t, False) for t in self.candidates]
-        if visibility == Visibility.OUT_OF_VIEW:
-            return [
-                (t, False)
-                for t in self.candidates
-                if t.is_identity or not self.in_view(transform_vectors(direction, t), distance_m)
-            ]
-        choices = [(ACS_TRANSFORMS[0], False)]
-        if _mirror_symmetric(self.extrinsic, self.intrinsics):
-            choices.append((_MIRROR, True))
-        return choices
+        if any(visibility != Visibility.OUT_OF_VIEW for visibility, _, _ in hazards):
+            choices = [(ACS_TRANSFORMS[0], False)]
+            if _mirror_symmetric(self.extrinsic, self.intrinsics):
+                choices.append((_MIRROR, True))
+        else:
+            choices = [(t, False) for t in self.candidates]
+        unseen = [(d, r) for visibility, d, r in hazards if visibility == Visibility.OUT_OF_VIEW]
+        return [
+            (t, flip)
+            for t, flip in choices
+            if t.is_identity or not any(self.in_view(transform_vectors(d, t), r) for d, r in unseen)
+        ]
 
     def __call__(self, batch: dict[str, torch.Tensor], indices: Sequence[int]) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, len(indices), *(int(i) for i in indices)])
-        audio_only = "visual" not in batch
         out = dict(batch)
-        for key in ("features", "direction", "accdoa_target", "action", "visual"):
+        for key in _CHANGED_KEYS:
             if key in out:
                 out[key] = out[key].clone()
         for row in range(len(indices)):
-            visibility = None if audio_only else int(batch["visibility"][row])
-            class_id = int(batch["class_id"][row]) if "class_id" in batch else 1
-            direction = (
-                batch["direction"][row].numpy().astype(np.float64) if "direction" in batch else np.zeros(3)
-            )
-            distance = float(batch["distance"][row]) if "distance" in batch else 0.0
-            choices = self.allowed(visibility, class_id, direction, distance)
+            choices = self.allowed(None if "visual" not in batch else _hazards_of_row(batch, row))
             transform, flip = choices[int(rng.integers(len(choices)))]
             if transform.is_identity:
                 continue
             out["features"][row] = transform_features(batch["features"][row], transform, self.feature_kind)
             if "accdoa_target" in out:
                 out["accdoa_target"][row] = transform_vectors(batch["accdoa_target"][row], transform, axis=-2)
-            if "direction" in out and class_id != 0:
-                new_direction = transform_vectors(batch["direction"][row], transform)
-                out["direction"][row] = new_direction
+            if "direction" in out and ("class_id" not in batch or int(batch["class_id"][row]) != 0):
+                out["direction"][row] = transform_vectors(batch["direction"][row], transform)
                 if "action" in out:
-                    azimuth, _ = unit_to_direction(new_direction.numpy())
-                    risk = RiskLevel(int(batch["risk"][row]))
-                    out["action"][row] = int(self.taxonomy.recommended_action(risk, float(azimuth)))
+                    out["action"][row] = self._action(int(batch["risk"][row]), out["direction"][row])
+            for slot in _present_slots(batch, row):
+                new = transform_vectors(batch["hazard_direction"][row, slot], transform)
+                out["hazard_direction"][row, slot] = new
+                if "hazard_action" in out:
+                    out["hazard_action"][row, slot] = self._action(int(batch["hazard_risk"][row, slot]), new)
             if flip:
                 out["visual"][row] = batch["visual"][row].flip(-1)
+                for key in VIEW_KEYS:
+                    if key in out:
+                        out[key][row] = mirror_view_tokens(batch[key][row])
         return out
+
+    def _action(self, risk: int, direction: torch.Tensor) -> int:
+        """The taxonomy's action for a hazard of ``risk`` at the (transformed) unit ``direction``."""
+        azimuth, _ = unit_to_direction(direction.numpy().astype(np.float64))
+        return int(self.taxonomy.recommended_action(RiskLevel(risk), float(azimuth)))
+
+
+def _hazards_of_row(batch: dict[str, torch.Tensor], row: int) -> list[Hazard]:
+    """The hazards of one audio-visual sample that a transform must respect: the single hazard
+    (``class_id`` > 0) and every present hazard slot (``hazard_class`` > 0)."""
+    hazards: list[Hazard] = []
+    if "class_id" not in batch or int(batch["class_id"][row]) != 0:
+        direction = batch["direction"][row] if "direction" in batch else torch.zeros(3)
+        distance = float(batch["distance"][row]) if "distance" in batch else 0.0
+        hazards.append((int(batch["visibility"][row]), direction.numpy().astype(np.float64), distance))
+    for slot in _present_slots(batch, row):
+        hazards.append(
+            (
+                int(batch["hazard_visibility"][row, slot]),
+                batch["hazard_direction"][row, slot].numpy().astype(np.float64),
+                float(batch["hazard_distance"][row, slot]),
+            )
+        )
+    return hazards
+
+
+def _present_slots(batch: dict[str, torch.Tensor], row: int) -> list[int]:
+    """The hazard slots of one sample that hold a hazard (``hazard_class`` > 0); none without a set."""
+    if "hazard_class" not in batch:
+        return []
+    return torch.nonzero(batch["hazard_class"][row] > 0).flatten().tolist()
+
+
+def mirror_view_tokens(tokens: torch.Tensor) -> torch.Tensor:
+    """View tokens [G * G, 6] (``avi_ros.view_tokens``, row-major cells) of the left-right mirrored
+    scene: the columns of the grid swap (the image flips) and each ray is reflected (y -> -y), so
+    with a mirror-symmetric camera every cell keeps its own ray and gets its mirror cell's content."""
+    cells, channels = tokens.shape
+    grid = math.isqrt(cells)
+    if grid * grid != cells:
+        raise ValueError(f"view tokens: expected a square grid of cells, got {cells}")
+    mirrored = tokens.reshape(grid, grid, channels).flip(1).reshape(cells, channels).clone()
+    mirrored[:, 1] = -mirrored[:, 1]
+    return mirrored
 
 
 def acs_for_run(config: ExperimentConfig) -> AcsAugmentation | None:

@@ -318,11 +318,6 @@ class ExperimentConfig:
                 f"model.hazard_slots: {slots} builds a hazard-set model; use task hazard_set, or 0 "
                 "for the single-hazard imagination model"
             )
-        if self.task == "hazard_set" and self.data.acs_transforms:
-            raise ValueError(
-                "data.acs_transforms: expected 0 for task hazard_set (the channel swaps do not yet "
-                "transform the per-hazard labels)"
-            )
 
     @property
     def total_epochs(self) -> int:
