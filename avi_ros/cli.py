@@ -115,8 +115,9 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--skip-damaged",
         action="store_true",
-        help="skip mcap chunks that fail verification (CRC, compression) instead of failing; the summary "
-        "and the report list what was skipped",
+        help="read past damage instead of failing: mcap chunks that fail verification (CRC, compression), "
+        "the lost end of an mcap file cut short (a killed recorder), a sqlite3 database that fails its "
+        "checks; the summary and the report list what was skipped and the messages and bytes it lost",
     )
     p.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap", help="output bag storage")
     p.add_argument("--no-report", action="store_true", help="write only the output bag")

@@ -4,7 +4,8 @@ that names the file (and the chunk), or have the damaged chunks skipped and reco
 
 from __future__ import annotations
 
-import re
+import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from mcap.reader import make_reader
 
 from avi_ros.bag.io import BagError, BagWriter, DamagedBagError, bag_topics, read_bag
 from avi_ros.bag.mcap_storage import IntegrityLog
+from avi_ros.bag.typestore import avi_ros_typestore
 
 
 def _write_sample_bag(path: Path, storage: str) -> None:
@@ -101,16 +103,9 @@ def test_selecting_a_missing_topic_names_what_the_bag_has(tmp_path):
         list(read_bag(bag, topics=["/camera"]))
 
 
-def test_damaged_bags_give_a_clear_error(tmp_path):
+def test_missing_or_garbage_bags_give_a_clear_error(tmp_path):
     with pytest.raises(BagError, match="no such bag"):
         list(read_bag(tmp_path / "missing"))
-    bag = tmp_path / "bag"
-    _write_sample_bag(bag, "mcap")
-    (mcap_file,) = bag.glob("*.mcap")
-    data = mcap_file.read_bytes()
-    mcap_file.write_bytes(data[: len(data) // 2])
-    with pytest.raises(BagError, match=re.escape(str(bag))):
-        list(read_bag(bag))
     garbage = tmp_path / "garbage.mcap"
     garbage.write_bytes(b"not a bag at all")
     with pytest.raises(BagError, match=r"garbage\.mcap"):
@@ -164,8 +159,6 @@ def test_chunks_without_a_crc_are_read_and_counted_as_unverified(tmp_path):
     """Bags from other writers (rosbags' own, ros2 bag with CRCs off) still read; nothing is claimed."""
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from avi_ros.bag.typestore import avi_ros_typestore
-
     store = avi_ros_typestore()
     bag = tmp_path / "plain"
     with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
@@ -182,3 +175,116 @@ def test_chunks_without_a_crc_are_read_and_counted_as_unverified(tmp_path):
     log = IntegrityLog()
     assert len(list(read_bag(sqlite, integrity=log))) == 4
     assert log.describe() == ""  # sqlite3 has no checksums to verify
+
+
+# --- bags cut short (a recorder killed before it wrote the summary) -----------------------------
+
+
+def _cut_copy(bag: Path, copy: Path, cut: int) -> Path:
+    """A copy of ``bag`` whose mcap file ends at byte ``cut``."""
+    shutil.copytree(bag, copy)
+    (mcap_file,) = copy.glob("*.mcap")
+    mcap_file.write_bytes(mcap_file.read_bytes()[:cut])
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("where", "complete"),
+    [
+        ("inside the first chunk", 0),
+        ("in the middle of the second chunk", 1),
+        ("one byte before the end of the third chunk", 2),
+        ("at the start of the third chunk", 2),
+    ],
+)
+def test_a_bag_cut_short_reads_exactly_its_complete_chunks_and_counts_the_loss(tmp_path, where, complete):
+    bag = tmp_path / "bag"
+    _write_chunky_bag(bag)
+    chunks = _chunk_indexes(bag)
+    assert len(chunks) >= 4
+    cut = {
+        "inside the first chunk": chunks[0].chunk_start_offset + 10,
+        "in the middle of the second chunk": chunks[1].chunk_start_offset + chunks[1].chunk_length // 2,
+        "one byte before the end of the third chunk": chunks[2].chunk_start_offset
+        + chunks[2].chunk_length
+        - 1,
+        "at the start of the third chunk": chunks[2].chunk_start_offset,
+    }[where]
+    whole = list(read_bag(bag))
+    last_complete_ns = chunks[complete - 1].message_end_time if complete else -1
+    expected = [(m.stamp_ns, m.message.data) for m in whole if m.stamp_ns <= last_complete_ns]
+    lost = CHUNKY_MESSAGES - len(expected)
+    readable = chunks[complete].chunk_start_offset  # a chunk's message indexes end where the next starts
+    cut_bag = _cut_copy(bag, tmp_path / "cut", cut)
+
+    with pytest.raises(
+        DamagedBagError, match=r"bag\.mcap \(cut short: no footer\).*messages lost: " + str(lost)
+    ):
+        list(read_bag(cut_bag))
+    log = IntegrityLog(skip_damaged=True)
+    assert [(m.stamp_ns, m.message.data) for m in read_bag(cut_bag, integrity=log)] == expected
+    (damaged,) = log.damaged_files.values()
+    assert (damaged.readable_bytes, damaged.file_bytes) == (readable, cut)
+    assert damaged.messages_lost == ({"/blob": lost} if lost else {})
+    assert f"{cut - readable} bytes lost; messages lost: {lost} (/blob x{lost})" in log.describe()
+    assert len(log.verified) == complete  # the complete chunks are CRC-checked as in a whole bag
+    assert bag_topics(cut_bag) == {"/blob": "std_msgs/msg/String"}  # from metadata.yaml if need be
+
+
+def test_a_bag_cut_short_without_metadata_yaml_is_read_from_its_mcap_file(tmp_path):
+    """A killed recorder also leaves no metadata.yaml: the loss in messages is then unknown."""
+    bag = tmp_path / "bag"
+    _write_chunky_bag(bag)
+    chunks = _chunk_indexes(bag)
+    cut_bag = _cut_copy(bag, tmp_path / "cut", chunks[1].chunk_start_offset + 100)
+    (cut_bag / "metadata.yaml").unlink()
+    log = IntegrityLog(skip_damaged=True)
+    kept = list(read_bag(cut_bag, integrity=log))
+    assert len(kept) == sum(1 for m in read_bag(bag) if m.stamp_ns <= chunks[0].message_end_time)
+    assert "100 bytes lost; messages lost: unknown" in log.describe()
+
+
+def test_a_bag_cut_inside_its_summary_lost_nothing_and_reads_without_error(tmp_path):
+    bag = tmp_path / "bag"
+    _write_chunky_bag(bag)
+    (mcap_file,) = bag.glob("*.mcap")
+    cut_bag = _cut_copy(bag, tmp_path / "cut", mcap_file.stat().st_size - 40)  # inside the footer
+    log = IntegrityLog()
+    assert [m.message.data for m in read_bag(cut_bag, integrity=log)] == [
+        m.message.data for m in read_bag(bag)
+    ]
+    (damaged,) = log.damaged_files.values()
+    assert damaged.data_complete and "no message lost" in log.describe()
+
+
+def test_a_corrupt_sqlite3_bag_gives_a_clear_error(tmp_path):
+    bag = tmp_path / "sqlite"
+    _write_sample_bag(bag, "sqlite3")
+    (database,) = bag.glob("*.db3")
+    with sqlite3.connect(database) as db:
+        (topics_page,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'metadata'").fetchone()
+    data = bytearray(database.read_bytes())
+    page_bytes = 4096
+    start = (topics_page - 1) * page_bytes
+    data[start : start + 8] = bytes(b ^ 0xFF for b in data[start : start + 8])  # a b-tree page header
+    database.write_bytes(bytes(data))
+    with pytest.raises(DamagedBagError, match=r"sqlite\.db3 \(not a readable sqlite3 database \(.*malformed"):
+        list(read_bag(bag))
+
+
+def test_a_sqlite3_bag_missing_rows_is_an_error_or_is_read_and_counted(tmp_path):
+    bag = tmp_path / "sqlite"
+    _write_sample_bag(bag, "sqlite3")
+    (database,) = bag.glob("*.db3")
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM messages WHERE timestamp = 1000000000")  # the second /audio message
+    with pytest.raises(
+        DamagedBagError, match=r"1 of the messages metadata.yaml counts are not in the database"
+    ):
+        list(read_bag(bag))
+    log = IntegrityLog(skip_damaged=True)
+    audio = [m.message.header.stamp.sec for m in read_bag(bag, integrity=log) if m.topic == "/audio"]
+    assert audio == [0, 2]
+    (damaged,) = log.damaged_files.values()
+    assert damaged.messages_lost == {"/audio": 1}
+    assert "messages lost: 1 (/audio x1)" in log.describe()

@@ -269,7 +269,8 @@ def test_truncated_or_corrupt_bag_gives_a_clear_cli_error(tmp_path, bag, checkpo
     )
     err = capsys.readouterr().err
     assert status == 1
-    assert f"avi-ros replay: error: {truncated}" in err and "truncated" in err
+    assert err.startswith(f"avi-ros replay: error: {truncated}: damaged file:") and err.count("\n") == 1
+    assert "cut short" in err and "--skip-damaged" in err
     assert not (out / "bag").exists()  # no half-written output bag is left behind
     garbage = tmp_path / "garbage.mcap"
     garbage.write_bytes(b"not a bag at all")
@@ -277,6 +278,27 @@ def test_truncated_or_corrupt_bag_gives_a_clear_cli_error(tmp_path, bag, checkpo
     assert "garbage.mcap: cannot open as rosbag2" in capsys.readouterr().err
     assert main(["replay", str(bag), "--model", str(tmp_path / "no_model"), "--out", str(out)]) == 1
     assert "no_model" in capsys.readouterr().err
+
+
+def test_a_bag_cut_short_replays_its_complete_chunks_with_skip_damaged(
+    tmp_path, bag, replayed, checkpoint_dir, capsys
+):
+    """A recorder killed mid-recording leaves no summary: the complete chunks replay, and the summary
+    says what the cut lost."""
+    truncated = tmp_path / "truncated"
+    shutil.copytree(bag, truncated)
+    (mcap_file,) = truncated.glob("*.mcap")
+    data = mcap_file.read_bytes()
+    mcap_file.write_bytes(data[: len(data) * 3 // 4])  # inside the last chunk
+    out = tmp_path / "out"
+    argv = ["replay", str(truncated), "--model", str(checkpoint_dir), "--out", str(out), "--device", "cpu"]
+    assert main([*argv, "--skip-damaged", "--no-report"]) == 0
+    summary = capsys.readouterr().out
+    assert "cut short: no footer" in summary and "bytes lost; messages lost:" in summary
+    whole, _ = replayed
+    kept = [_stamp(m.message.header) for m in read_bag(out / "bag", ["/hazards"])]
+    assert 0 < len(kept) < len(whole.records)
+    assert kept == [r.stamp_ns for r in whole.records[: len(kept)]]
 
 
 def test_precision_option_reaches_the_model(tmp_path, replayed, bag, checkpoint_dir, capsys):

@@ -12,6 +12,12 @@ fails is either an error (``DamagedChunkError``) or, when the caller's ``Integri
 so, skipped and recorded with the messages it held (from the chunk's message index). Chunks
 written without a CRC (by rosbags, or ``ros2 bag record`` with CRCs off) are counted as
 unverified. Messages come out in receive-time order, as from rosbags' reader.
+
+A file cut short (a recorder killed before it wrote the summary and footer) has no chunk index.
+Its records are then scanned from the start with mcap's ``StreamReader`` up to the last complete
+record, and the index is rebuilt from the complete chunks found. Reading such a file is an error
+(``DamagedFileError``) unless the ``IntegrityLog`` skips damage; then the complete chunks are read
+and the cut is recorded with the bytes (and, given the bag's metadata, the messages) it lost.
 """
 
 from __future__ import annotations
@@ -28,9 +34,9 @@ from typing import Any, BinaryIO
 from mcap.data_stream import ReadDataStream
 from mcap.opcode import Opcode
 from mcap.reader import SeekingReader
-from mcap.records import Chunk, ChunkIndex, Message
-from mcap.stream_reader import CRCValidationError, breakup_chunk
-from mcap.writer import CompressionType
+from mcap.records import Channel, Chunk, ChunkIndex, DataEnd, Message, MessageIndex, Schema
+from mcap.stream_reader import MAGIC_SIZE, CRCValidationError, StreamReader, breakup_chunk
+from mcap.writer import MCAP0_MAGIC, CompressionType
 from mcap.writer import Writer as McapWriter
 from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.rosbag2 import CompressionMode
@@ -141,38 +147,98 @@ class DamagedChunkError(Exception):
         self.chunk = chunk
 
 
+@dataclass(frozen=True)
+class DamagedFile:
+    """A bag file that cannot be read whole: an mcap file cut short, or a database failing its checks.
+
+    readable_bytes: where the last complete record ends [bytes]; None where bytes do not apply.
+    file_bytes: the file's size [bytes].
+    messages_lost: per topic, messages the bag's metadata counts that cannot be read; None when
+        unknown (no metadata.yaml to count against, or a database that cannot be read).
+    data_complete: every message is readable (only the index after the data is missing), so
+        nothing is lost and reading it is no error.
+    """
+
+    file: Path
+    reason: str
+    file_bytes: int
+    readable_bytes: int | None = None
+    messages_lost: dict[str, int] | None = None
+    data_complete: bool = False
+
+    def describe(self) -> str:
+        """One line: what is wrong, and what it cost in bytes and messages."""
+        parts = [f"{self.file.name} ({self.reason})"]
+        if self.readable_bytes is not None:
+            lost_bytes = self.file_bytes - self.readable_bytes
+            parts.append(
+                f"readable to byte {self.readable_bytes} of {self.file_bytes}, {lost_bytes} bytes lost"
+            )
+        if self.data_complete:
+            parts.append("no message lost")
+        elif self.messages_lost is None:
+            parts.append("messages lost: unknown")
+        else:
+            total = sum(self.messages_lost.values())
+            per_topic = ", ".join(f"{topic} x{count}" for topic, count in sorted(self.messages_lost.items()))
+            parts.append(f"messages lost: {total}" + (f" ({per_topic})" if per_topic else ""))
+        return "; ".join(parts)
+
+
+class DamagedFileError(Exception):
+    """A damaged file (``DamagedFile``) and the read was not asked to skip damage."""
+
+    def __init__(self, damaged: DamagedFile) -> None:
+        super().__init__(f"damaged file: {damaged.describe()}")
+        self.damaged = damaged
+
+
 @dataclass
 class IntegrityLog:
     """What verified reads of a bag found; shared by every read of one replay.
 
-    skip_damaged: skip (and record) a damaged chunk instead of raising ``DamagedChunkError``.
-    A chunk is counted once however often it is read.
+    skip_damaged: skip (and record) a damaged chunk or the lost part of a damaged file instead of
+    raising ``DamagedChunkError`` / ``DamagedFileError``. A chunk or file is counted once however
+    often it is read.
     """
 
     skip_damaged: bool = False
     verified: set[tuple[Path, int]] = field(default_factory=set)
     unverified: set[tuple[Path, int]] = field(default_factory=set)
     damaged: dict[tuple[Path, int], DamagedChunk] = field(default_factory=dict)
+    damaged_files: dict[Path, DamagedFile] = field(default_factory=dict)
+    checked_files: set[Path] = field(default_factory=set)  # database files already checked
     start_ns: int = 0  # the earliest chunk start seen [ns]; times are reported from here
+
+    def record_file(self, damaged: DamagedFile) -> None:
+        """Record a damaged file; ``DamagedFileError`` unless skipping or nothing was lost."""
+        self.damaged_files[damaged.file] = damaged
+        if not self.skip_damaged and not damaged.data_complete:
+            raise DamagedFileError(damaged)
 
     def describe(self) -> str:
         """The summary line(s) a user reads: what was verified, what was skipped."""
+        lines = []
         total = len(self.verified) + len(self.unverified) + len(self.damaged)
-        if not total:
-            return ""
-        lines = [f"chunks read: {total}, {len(self.verified)} verified by CRC"]
+        if total:
+            lines.append(f"chunks read: {total}, {len(self.verified)} verified by CRC")
         if self.unverified:
             lines[0] += f", {len(self.unverified)} without a CRC (not verifiable)"
         if self.damaged:
             lines[0] += f", {len(self.damaged)} damaged and skipped:"
             lines += [f"  {chunk.describe(self.start_ns)}" for chunk in self.damaged.values()]
+        for damaged in self.damaged_files.values():
+            read = "read in full" if damaged.data_complete else "read up to the damage"
+            lines.append(f"damaged file, {read}: {damaged.describe()}")
         return "\n".join(lines)
 
 
 class VerifiedMcapReader:
     """Messages of one mcap file, read chunk by chunk through its summary and verified.
 
-    ``usable`` is False for a file without chunk indexes (unchunked, or no summary); callers
+    A file cut short (no footer, or a summary that does not parse) is scanned from the start
+    instead: its complete chunks are indexed and ``truncation`` says what the cut lost.
+    ``usable`` is False for a file without chunks (unchunked, not an mcap file at all); callers
     then read it another way.
     """
 
@@ -180,20 +246,127 @@ class VerifiedMcapReader:
         self.path = path
         self._stream = stream
         self._log = log
-        summary = SeekingReader(stream).get_summary()
-        self._channels = summary.channels if summary is not None else {}
-        self._schemas = summary.schemas if summary is not None else {}
-        self._indexes = sorted(
-            summary.chunk_indexes if summary is not None else [],
-            key=lambda index: (index.message_start_time, index.chunk_start_offset),
-        )
-        self.usable = bool(self._indexes)
+        self._channels: dict[int, Channel] = {}
+        self._schemas: dict[int, Schema] = {}
+        self._indexes: list[ChunkIndex] = []
+        self.message_counts: dict[str, int] = {}  # per topic, in the indexed chunks
+        self.truncation: DamagedFile | None = None
+        if not self._read_summary():
+            self._scan()
+        self._indexes.sort(key=lambda index: (index.message_start_time, index.chunk_start_offset))
+        self.usable = bool(self._indexes) or self.truncation is not None
         if self._indexes:
             start = self._indexes[0].message_start_time
             log.start_ns = min(log.start_ns, start) if log.start_ns else start
 
+    @property
+    def topics(self) -> dict[str, str]:
+        """Topic -> message type of the file's channels."""
+        return {
+            channel.topic: schema.name if (schema := self._schemas.get(channel.schema_id)) else ""
+            for channel in self._channels.values()
+        }
+
+    def _read_summary(self) -> bool:
+        """Index the file from its summary; False when the file has no intact footer and summary."""
+        if self._stream.seek(0, io.SEEK_END) < 2 * MAGIC_SIZE:
+            return False
+        self._stream.seek(-MAGIC_SIZE, io.SEEK_END)
+        if self._stream.read(MAGIC_SIZE) != MCAP0_MAGIC:
+            return False
+        try:
+            summary = SeekingReader(self._stream).get_summary()
+        except Exception:  # mcap raises several unrelated types for a footer or summary it cannot parse
+            return False
+        if summary is not None:
+            self._channels, self._schemas = dict(summary.channels), dict(summary.schemas)
+            self._indexes = list(summary.chunk_indexes)
+            counts = summary.statistics.channel_message_counts if summary.statistics else {}
+            for channel_id, count in counts.items():
+                if channel_id in self._channels:
+                    topic = self._channels[channel_id].topic
+                    self.message_counts[topic] = self.message_counts.get(topic, 0) + count
+        return True
+
+    def _scan(self) -> None:
+        """Index the complete chunks of a file cut short, reading its records from the start."""
+        size = self._stream.seek(0, io.SEEK_END)
+        self._stream.seek(0)
+        end = 0  # where the last complete record ends [bytes]
+        pending: dict[int, int] = {}  # message index records after the last chunk: channel -> offset
+        reason, data_complete = "cut short: no footer", False
+        try:
+            for record in StreamReader(self._stream, emit_chunks=True).records:
+                position = self._stream.tell()
+                if isinstance(record, MessageIndex) and self._indexes:
+                    pending[record.channel_id] = end
+                else:
+                    if pending:  # the chunk's message indexes are complete: use them to select chunks
+                        self._indexes[-1].message_index_offsets.update(pending)
+                        pending = {}
+                    if isinstance(record, Chunk):
+                        self._indexes.append(self._scanned_chunk(record, end, position - end))
+                    elif isinstance(record, Schema | Channel):
+                        self._register(record)
+                    elif isinstance(record, DataEnd):
+                        reason, data_complete = "cut short after its data: no summary or footer", True
+                        end = position
+                        break
+                end = position
+        except Exception as exc:  # mcap raises several unrelated types where the records stop parsing
+            if end == 0:
+                return  # not an mcap file at all
+            if not self._runs_past_the_end(end, size):
+                reason = f"unreadable after its last complete record ({_reason(exc)})"
+        self.truncation = DamagedFile(self.path, reason, size, end, data_complete=data_complete)
+
+    def _runs_past_the_end(self, offset: int, size: int) -> bool:
+        """Whether the record at ``offset`` is cut by the end of the file (rather than malformed)."""
+        self._stream.seek(offset)
+        prefix = self._stream.read(RECORD_PREFIX_BYTES)
+        if len(prefix) < RECORD_PREFIX_BYTES:
+            return True
+        _, length = struct.unpack("<BQ", prefix)
+        return offset + RECORD_PREFIX_BYTES + length > size
+
+    def _scanned_chunk(self, chunk: Chunk, offset: int, length: int) -> ChunkIndex:
+        """The index entry of a chunk found by the scan; its channels and message counts noted."""
+        try:
+            records = breakup_chunk(chunk, validate_crc=False)
+        except Exception:  # a damaged chunk; reading it reports the damage
+            records = []
+        for record in records:
+            if isinstance(record, Schema | Channel):
+                self._register(record)
+            elif isinstance(record, Message) and record.channel_id in self._channels:
+                topic = self._channels[record.channel_id].topic
+                self.message_counts[topic] = self.message_counts.get(topic, 0) + 1
+        return ChunkIndex(
+            message_start_time=chunk.message_start_time,
+            message_end_time=chunk.message_end_time,
+            chunk_start_offset=offset,
+            chunk_length=length,
+            message_index_offsets={},
+            message_index_length=0,
+            compression=chunk.compression,
+            compressed_size=len(chunk.data),
+            uncompressed_size=chunk.uncompressed_size,
+        )
+
+    def _register(self, record: Schema | Channel) -> None:
+        if isinstance(record, Schema):
+            self._schemas[record.id] = record
+        else:
+            self._channels[record.id] = record
+
     def messages(self, topics: Collection[str]) -> Iterator[tuple[str, str, int, bytes]]:
-        """(topic, message type, receive time [ns], CDR bytes) of ``topics``, in time order."""
+        """(topic, message type, receive time [ns], CDR bytes) of ``topics``, in time order.
+
+        A file cut short is first recorded in the log, which raises ``DamagedFileError`` unless
+        the log skips damage or no message was lost.
+        """
+        if self.truncation is not None:
+            self._log.record_file(self.truncation)
         wanted = {cid for cid, channel in self._channels.items() if channel.topic in topics}
         indexes = [
             index

@@ -16,8 +16,10 @@ Outputs: a rosbag2 bag with the node's output topics (``/hazards``, ``/markers``
 recorded on a robot work when they carry FoaAudio, raw RGB and depth images and
 CameraInfo; their topic names are options, and a topic of another type is refused by name.
 
-Every mcap chunk read is verified (CRC, compression, index); a damaged chunk fails the
-replay, or with ``skip_damaged`` is skipped and listed in the summary and the report.
+Every mcap chunk read is verified (CRC, compression, index), an mcap file cut short (a recorder
+killed before it wrote the summary) is read up to its last complete chunk, and a sqlite3 database
+is checked (``avi_ros.bag.sqlite_check``). Damage fails the replay, or with ``skip_damaged`` is
+skipped and listed, with the bytes and messages it lost, in the summary and the report.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class ReplayOptions:
         (``frames.microphone`` -> ``frames.camera``). When the bag has no such link, replay
         fails naming the frames it has, unless ``allow_default_extrinsic`` accepts the node's
         default (camera at the microphone).
-    skip_damaged: skip mcap chunks that fail verification (and report them) instead of failing.
+    skip_damaged: read past damage (mcap chunks that fail verification, the lost end of an mcap
+        file cut short, a sqlite3 database that fails its checks) and report it instead of failing.
     slop_s, queue_size, assembly, confidence_threshold, precision, marker_style: as the node's
         parameters (precision: auto, fp32, bf16 or fp16; see ``avi_ros.pipeline``).
     output_topics: the node's output topics, absolute, as the output bag stores them.
