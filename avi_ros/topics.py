@@ -59,6 +59,17 @@ class OutputTopics:
 
 
 @dataclass(frozen=True)
+class StandardTopics:
+    """The standard interfaces beside the node's own (``avi_ros.interop``): the
+    vision_msgs/Detection3DArray it publishes, and the audio_common_msgs/AudioInfo it reads
+    when its audio input is audio_common (the AudioDataStamped chunks come on
+    ``SensorTopics.audio``, so the ``audio_topic`` launch argument remaps either input)."""
+
+    detections: str = "hazards/detections"
+    audio_info: str = "audio_info"
+
+
+@dataclass(frozen=True)
 class FrameIds:
     """TF frame ids (REP-103): robot base, microphone array, camera body, colour optical frame."""
 

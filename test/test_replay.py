@@ -98,6 +98,7 @@ def test_output_bag_holds_hazards_markers_and_masks(replayed):
         "/hazards": "avi_ros/msg/HazardEstimateArray",
         "/markers": "visualization_msgs/msg/MarkerArray",
         "/occlusion_mask": "sensor_msgs/msg/Image",
+        "/hazards/detections": "vision_msgs/msg/Detection3DArray",
     }
     by_topic: dict[str, list] = {}
     for message in read_bag(result.output_bag):

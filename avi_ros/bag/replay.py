@@ -12,7 +12,9 @@ completes, so it processes every frame the node could have processed (a node tha
 tracks over fewer frames, so its track ids can differ from the replay's after the first skip).
 
 Outputs: a rosbag2 bag with the node's output topics (``/hazards``, ``/markers``,
-``/occlusion_mask``), and, unless disabled, the report of ``avi_ros.bag.report``. Bags
+``/occlusion_mask``, and ``/hazards/detections``: the hazards as vision_msgs/Detection3DArray in
+the microphone frame, as ``avi_ros.interop.detections`` builds them for the node), and, unless
+disabled, the report of ``avi_ros.bag.report``. Bags
 recorded on a robot work when they carry FoaAudio, raw RGB and depth images and
 CameraInfo; their topic names are options, and a topic of another type is refused by name.
 
@@ -47,11 +49,12 @@ from avi_ros.events import stream_key
 from avi_ros.frame_assembly import ApproximateTimeSync, AssemblyConfig, EventCounter, FrameAssembler
 from avi_ros.geometry import MicToCamera
 from avi_ros.hazard_markers import MarkerStyle, hazard_marker_specs, track_marker_specs
+from avi_ros.interop.detections import detection_array_message, hazard_detections
 from avi_ros.message_builders import hazard_from_message, marker_array_message
 from avi_ros.pipeline import PRECISIONS, Pipeline
 from avi_ros.sensor_decoding import SensorInputError, checked_stamp_ns, stamp_to_ns
 from avi_ros.sensor_intake import SensorIntake
-from avi_ros.topics import RGBD_STREAMS, OutputTopics, absolute_topics
+from avi_ros.topics import RGBD_STREAMS, OutputTopics, StandardTopics, absolute_topics
 from avi_ros.tracking import HazardTracker, TrackerConfig, TrackView
 from avi_ros.tracking.ego_motion import odometry_twist, yaw_rate
 from avi_ros.types import Frame, HazardEstimateData, PipelineResult
@@ -72,6 +75,8 @@ class ReplayOptions:
     slop_s, queue_size, assembly, confidence_threshold, precision, marker_style: as the node's
         parameters (precision: auto, fp32, bf16 or fp16; see ``avi_ros.pipeline``).
     output_topics: the node's output topics, absolute, as the output bag stores them.
+    detections_topic: where the hazards go as vision_msgs/Detection3DArray (the node's
+        ``hazards/detections``, absolute); None writes none.
     tracking: the node's tracker configuration (``tracker_config_from_params_file`` reads it from
         the node's parameters YAML); None: hazards are published untracked, as the node with
         ``tracking.enabled: false``.
@@ -90,6 +95,7 @@ class ReplayOptions:
     precision: str = "auto"
     topics: BagTopics = field(default_factory=BagTopics)
     output_topics: OutputTopics = field(default_factory=lambda: absolute_topics(OutputTopics()))
+    detections_topic: str | None = absolute_topics(StandardTopics()).detections
     frames: BagFrames = field(default_factory=BagFrames)
     extrinsic: MicToCamera | None = None
     allow_default_extrinsic: bool = False
@@ -319,6 +325,10 @@ def _write_outputs(
             specs = hazard_marker_specs(hazards, style) + track_marker_specs(tracks, style)
             header = factory.header(stamp, mic_frame)
             writer.write(outputs.markers, receive, marker_array_message(factory.new, header, specs))
+            if options.detections_topic:
+                detections = hazard_detections(hazards, pipeline.taxonomy.names)
+                message = detection_array_message(factory.new, header, detections)
+                writer.write(options.detections_topic, receive, message)
             writer.write(
                 outputs.mask, receive, factory.mono8_image(stamp, image_frame, result.occlusion_mask)
             )

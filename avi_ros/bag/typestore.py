@@ -25,6 +25,29 @@ from rosbags.typesys.store import Typestore
 
 MESSAGE_NAMES = ("FoaAudio", "HazardEstimate", "HazardEstimateArray")
 
+# The standard interfaces of ``avi_ros.interop`` that rosbags' stores lack (none of its stores,
+# Dashing to Lyrical, has vision_msgs or audio_common_msgs): their fields as published, without
+# the comments (a type's hash and layout depend on its fields alone). vision_msgs 4.x (ROS 2
+# Humble to Rolling; github.com/ros-perception/vision_msgs, branch ros2) and the released
+# audio_common_msgs 0.3.x (github.com/ros-drivers/audio_common, branch ros2).
+STANDARD_DEFINITIONS: dict[str, str] = {
+    "vision_msgs/msg/ObjectHypothesis": "string class_id\nfloat64 score\n",
+    "vision_msgs/msg/ObjectHypothesisWithPose": (
+        "vision_msgs/ObjectHypothesis hypothesis\ngeometry_msgs/PoseWithCovariance pose\n"
+    ),
+    "vision_msgs/msg/BoundingBox3D": "geometry_msgs/Pose center\ngeometry_msgs/Vector3 size\n",
+    "vision_msgs/msg/Detection3D": (
+        "std_msgs/Header header\nvision_msgs/ObjectHypothesisWithPose[] results\n"
+        "vision_msgs/BoundingBox3D bbox\nstring id\n"
+    ),
+    "vision_msgs/msg/Detection3DArray": "std_msgs/Header header\nvision_msgs/Detection3D[] detections\n",
+    "audio_common_msgs/msg/AudioData": "uint8[] data\n",
+    "audio_common_msgs/msg/AudioDataStamped": "std_msgs/Header header\naudio_common_msgs/AudioData audio\n",
+    "audio_common_msgs/msg/AudioInfo": (
+        "uint8 channels\nuint32 sample_rate\nstring sample_format\nuint32 bitrate\nstring coding_format\n"
+    ),
+}
+
 
 def message_dir() -> Path:
     """Directory holding avi_ros's .msg files; raises FileNotFoundError listing where it looked."""
@@ -45,13 +68,17 @@ def message_dir() -> Path:
 
 @cache
 def avi_ros_typestore() -> Typestore:
-    """Kilted's standard types plus avi_ros/msg/{FoaAudio,HazardEstimate,HazardEstimateArray}."""
+    """Kilted's standard types, avi_ros/msg/{FoaAudio,HazardEstimate,HazardEstimateArray} and the
+    ``STANDARD_DEFINITIONS`` the store does not have yet."""
     store = get_typestore(Stores.ROS2_KILTED)
     directory = message_dir()
     types = {}
     for name in MESSAGE_NAMES:
         text = (directory / f"{name}.msg").read_text()
         types.update(get_types_from_msg(text, f"avi_ros/msg/{name}"))
+    for msgtype, text in STANDARD_DEFINITIONS.items():
+        if msgtype not in store.types:
+            types.update(get_types_from_msg(text, msgtype))
     store.register(types)
     return store
 

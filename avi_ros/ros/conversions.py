@@ -18,6 +18,7 @@ from avi_ros import message_builders as build
 from avi_ros.audio import SAMPLE_RATE
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.hazard_markers import MarkerStyle, hazard_marker_specs, track_marker_specs
+from avi_ros.interop.detections import Detection, detection_array_message
 from avi_ros.sensor_decoding import stamp_to_ns as stamp_to_ns  # re-exported: the node's stamps
 from avi_ros.types import HazardEstimateData
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # classes are looked up by name when built, so importing this
     from builtin_interfaces.msg import Time
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
+    from vision_msgs.msg import Detection3DArray
     from visualization_msgs.msg import MarkerArray
 
     from avi_ros.msg import FoaAudio, HazardEstimateArray
@@ -93,3 +95,8 @@ def hazard_markers(
     a text label per hazard, then a trail and a label per track of ``tracks``."""
     specs = hazard_marker_specs(hazards, style) + track_marker_specs(list(tracks), style)
     return build.marker_array_message(ROS_MESSAGES, header, specs)
+
+
+def detections_to_msg(detections: Sequence[Detection], header: Header) -> Detection3DArray:
+    """vision_msgs/Detection3DArray of ``avi_ros.interop.detections`` values (vision_msgs needed)."""
+    return detection_array_message(ROS_MESSAGES, header, detections)

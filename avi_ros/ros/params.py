@@ -12,8 +12,10 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
+from avi_ros.audio import CHANNEL_ORDERS, NORMALIZATIONS
 from avi_ros.frame_assembly import AssemblyConfig, AudioRingConfig
 from avi_ros.hazard_markers import LENGTH_MODES, MarkerStyle
+from avi_ros.interop.audio_common import AUDIO_INPUT_TYPES, FOA_INPUT
 from avi_ros.pipeline import PRECISIONS
 from avi_ros.ros.qos import RELIABILITY_CHOICES
 from avi_ros.topics import FrameIds
@@ -163,6 +165,38 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "Publish the occlusion mask (mono8) on 'occlusion_mask', while someone subscribes to it.",
     ),
     ParamSpec(
+        "publish_detections",
+        True,
+        "Also publish the hazards as vision_msgs/Detection3DArray on 'hazards/detections' (class "
+        "hypotheses, position with covariance, track id), where vision_msgs is installed.",
+    ),
+    ParamSpec(
+        "target_frame",
+        "",
+        "TF frame the detections are published in, through tf2 where it is installed (the hazards "
+        "stay in frames.microphone); empty or unavailable: frames.microphone.",
+    ),
+    ParamSpec(
+        "audio.input_type",
+        FOA_INPUT,
+        "Audio input on 'audio': foa (avi_ros/FoaAudio) or audio_common (audio_common_msgs/"
+        "AudioDataStamped, described by AudioInfo on 'audio_info'; where the package is missing, "
+        "the node says so and reads FoaAudio).",
+        choices=AUDIO_INPUT_TYPES,
+    ),
+    ParamSpec(
+        "audio.channel_order",
+        "ACN",
+        "Ambisonic channel order of audio_common input (its messages do not say).",
+        choices=CHANNEL_ORDERS,
+    ),
+    ParamSpec(
+        "audio.normalization",
+        "SN3D",
+        "Ambisonic normalisation of audio_common input (its messages do not say).",
+        choices=NORMALIZATIONS,
+    ),
+    ParamSpec(
         "markers.length_mode",
         "distance",
         "Arrow length from the estimated distance, or from the confidence.",
@@ -281,6 +315,11 @@ class NodeSettings:
     qos_reliability: str
     publish_markers: bool
     publish_mask: bool
+    publish_detections: bool
+    target_frame: str  # "": the microphone frame
+    audio_input_type: str
+    audio_channel_order: str
+    audio_normalization: str
     marker_style: MarkerStyle
     diagnostics_period_s: float
     tracker: TrackerConfig | None  # None: tracking.enabled is false
@@ -331,6 +370,11 @@ def read_settings(node: Node) -> NodeSettings:
         qos_reliability=str(p["qos_reliability"]),
         publish_markers=bool(p["publish_markers"]),
         publish_mask=bool(p["publish_mask"]),
+        publish_detections=bool(p["publish_detections"]),
+        target_frame=str(p["target_frame"]),
+        audio_input_type=str(p["audio.input_type"]),
+        audio_channel_order=str(p["audio.channel_order"]),
+        audio_normalization=str(p["audio.normalization"]),
         marker_style=MarkerStyle(
             length_mode=str(p["markers.length_mode"]),
             lifetime_s=float(p["markers.lifetime_s"]),

@@ -71,7 +71,9 @@ from avi_ros.ros.diagnostics import NodeStats, diagnostic_array
 from avi_ros.ros.extrinsic import lookup_extrinsic
 from avi_ros.ros.params import TRAIN_HINT, NodeSettings, declare_parameters, read_settings, usage
 from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
+from avi_ros.ros.standard_interfaces import STANDARD_TOPICS, StandardInterfaces
 from avi_ros.ros.telemetry import TelemetryInput, read_telemetry_settings
+from avi_ros.sensor_decoding import SensorInputError
 from avi_ros.sensor_intake import SensorIntake
 from avi_ros.topics import RGBD_STREAMS, OutputTopics, SensorTopics
 from avi_ros.tracking import HazardTracker, TrackView
@@ -127,6 +129,7 @@ class PerceptionNode(LifecycleNode):
         self._confirmed_tracks = 0
         self.assembler: FrameAssembler | None = None
         self.intake: SensorIntake | None = None
+        self.interfaces: StandardInterfaces | None = None  # vision_msgs, audio_common, target_frame
         self.configure_error = ""
         self._last_warning: dict[str, float] = {}
         self._tracebacks_logged: set[str] = set()
@@ -160,6 +163,7 @@ class PerceptionNode(LifecycleNode):
         self.tracker = HazardTracker(settings.tracker, self.events) if settings.tracker is not None else None
         self._create_intake(settings, pipeline)
         self._create_publishers()
+        self.interfaces = StandardInterfaces(self, settings, pipeline.taxonomy.names, self._info_once)
         self._log_configuration(settings, pipeline)
         return super().on_configure(state)
 
@@ -333,6 +337,9 @@ class PerceptionNode(LifecycleNode):
         for publisher in self._outputs.values():
             self.destroy_lifecycle_publisher(publisher)
         self._outputs = {}
+        if self.interfaces is not None:
+            self.interfaces.release()
+            self.interfaces = None
         with self._sync_lock:
             self._sync = None
         self.pipeline = self.assembler = self.intake = self.settings = self.decision = None
@@ -362,7 +369,16 @@ class PerceptionNode(LifecycleNode):
     def _subscribe(self, settings: NodeSettings) -> None:
         """The audio subscription, then one per RGB-D input (its index tells the synchroniser which)."""
         subscribe = functools.partial(self._subscribe_sensor, settings)
-        self._sensor_subs = [subscribe(FoaAudio, INPUTS.audio, self._on_audio, settings.audio_queue_depth)]
+        audio_common = self.interfaces.audio_common_types() if self.interfaces is not None else None
+        if audio_common is None:
+            depth = settings.audio_queue_depth
+            self._sensor_subs = [subscribe(FoaAudio, INPUTS.audio, self._on_audio, depth)]
+        else:
+            stamped, info = audio_common
+            self._sensor_subs = [
+                subscribe(stamped, INPUTS.audio, self._on_audio_common, settings.audio_queue_depth),
+                subscribe(info, STANDARD_TOPICS.audio_info, self._on_audio_info, 1),
+            ]
         for index, (topic, msg_type) in enumerate(zip(INPUTS.rgbd, RGBD_TYPES, strict=True)):
             callback = functools.partial(self._on_image, index)
             self._sensor_subs.append(subscribe(msg_type, topic, callback, settings.image_queue_depth))
@@ -392,6 +408,23 @@ class PerceptionNode(LifecycleNode):
             self._info_once(
                 "audio.hoa", f"{msg.channel_count}-channel ambisonics: using its first-order (4-channel) part"
             )
+
+    def _on_audio_common(self, msg: Any) -> None:
+        """An audio_common_msgs/AudioDataStamped: read as FoaAudio with the latest AudioInfo."""
+        interfaces = self.interfaces
+        if interfaces is None:
+            return
+        try:
+            view = interfaces.foa_view(msg)
+        except SensorInputError as exc:  # no AudioInfo yet, mp3, or a sample format not decoded
+            self.stats.message_in(AUDIO)
+            self.events.record(exc.reason, str(exc))
+            return
+        self._on_audio(view)
+
+    def _on_audio_info(self, msg: Any) -> None:
+        if self.interfaces is not None:
+            self.interfaces.on_audio_info(msg)
 
     def _on_image(self, index: int, msg: Image | CameraInfo) -> None:
         """Input ``index`` of ``RGBD_STREAMS``: checked from its header, then to the synchroniser."""
@@ -496,6 +529,8 @@ class PerceptionNode(LifecycleNode):
         assert settings is not None
         header = conversions.make_header(frame.stamp_ns, settings.microphone_frame)
         self._outputs["hazards"].publish(conversions.hazards_to_msg(result.hazards, header))
+        if self.interfaces is not None:
+            self.interfaces.publish(result.hazards, frame.stamp_ns)
         if self.decision is not None:
             self._outputs["assessment"].publish(self.decision.assess(result, frame.stamp_ns, header))
         markers = self._outputs["markers"]
