@@ -4,6 +4,7 @@ the same transform on precomputed features, and the training rule that keeps the
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +21,15 @@ from avi_ros.data.acs import (
     transform_vectors,
 )
 from avi_ros.data.layout import MicPose, SceneLayout
-from avi_ros.data.scene import SceneConfig
+from avi_ros.data.scene import SceneConfig, generate_scene
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import angular_error_rad, direction_to_unit, unit_to_direction
 from avi_ros.taxonomy import MAX_HAZARDS, RiskLevel, Visibility, default_taxonomy
 from avi_ros.view_tokens import view_tokens_of
 from training.augment import AcsAugmentation, acs_for_run, mirror_view_tokens
 from training.config import config_from_dict, load_config
-from training.data import InputStore
+from training.data import InputStore, build_store
+from training.hazard_set_task import set_prepare_config
 from training.trainer import Trainer
 from training.typed_config import ConfigError
 
@@ -450,3 +452,49 @@ def test_a_hazard_set_config_with_acs_loads():
     config = load_config(tiny, ["data.acs_transforms=16"])
     augment = acs_for_run(config)
     assert config.task == "hazard_set" and augment is not None and augment.transforms == 16
+
+
+@pytest.mark.parametrize("mix", [(0.0, 0.0, 1.0), (1.0, 0.0, 0.0)])
+def test_prepared_hazard_set_scenes_go_through_the_augmentation(mix):
+    """Real prepared samples (``set_prepare_config``): all out of view -> rotated; all visible ->
+    the identity or the mirror with the image and view tokens mirrored."""
+    tiny = Path(__file__).resolve().parents[1] / "training" / "configs" / "hazard_set_tiny.yaml"
+    config = load_config(tiny, ["data.acs_transforms=16", f"data.scene.visibility_mix={list(mix)}"])
+    scene = replace(config.data.scene_config(), hazard_count_weights=(0.0, 0.0, 1.0))
+    samples = [generate_scene(seed, scene) for seed in range(4)]
+    store = build_store(samples, set_prepare_config(config), torch.device("cpu"))
+    batch = store.batch(range(4))
+    out = acs_for_run(config)(batch, [0, 1, 2, 3])
+    moved = 0
+    for row in range(4):
+        (t,) = _which(batch["features"][row], out["features"][row])
+        present = int(batch["polyphony"][row])
+        assert present >= 1
+        new, old = (
+            out["hazard_direction"][row, :present].numpy(),
+            batch["hazard_direction"][row, :present].numpy(),
+        )
+        np.testing.assert_allclose(new, old @ t.matrix.T, atol=1e-6)
+        moved += int(not t.is_identity)
+        if mix[0] == 1.0:
+            assert t in (ACS_TRANSFORMS[0], AcsTransform(0, True, False))
+            expected = (
+                mirror_view_tokens(batch["view_tokens"][row]) if t.mirror else batch["view_tokens"][row]
+            )
+            assert torch.equal(out["view_tokens"][row], expected)
+    if mix[2] == 1.0:
+        assert moved >= 2  # out of view: most draws rotate
+
+
+@pytest.mark.slow
+def test_tiny_hazard_set_run_with_acs_trains(tmp_path):
+    tiny = Path(__file__).resolve().parents[1] / "training" / "configs" / "hazard_set_tiny.yaml"
+    overrides = [
+        f"output_dir={tmp_path}/{{name}}",
+        f"data.cache_dir={tmp_path}/cache",
+        "data.acs_transforms=16",
+        "data.scene.visibility_mix=[0.25, 0.25, 0.5]",
+        "stages.0.epochs=1",
+    ]
+    config = load_config(tiny, overrides)
+    assert Trainer(config, config.resolved_output_dir()).fit().status == "completed"

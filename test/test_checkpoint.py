@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_helpers import dcase_baseline_state_dict
 from safetensors.torch import save_file
 
 from avi_ros.checkpoint import (
@@ -176,44 +177,6 @@ def test_variant_change_is_refused(saved) -> None:
 
 
 # --- DCASE2023 baseline state_dict ---------------------------------------------------------
-
-
-def dcase_baseline_state_dict(classes: int = 13, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A state_dict with the DCASE2023 SeldModel's names and shapes (FOA, 7 x 64 features),
-    written out key by key from the baseline's layout, with random values."""
-    generator = torch.Generator().manual_seed(seed)
-
-    def rand(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=generator)
-
-    state: dict[str, torch.Tensor] = {}
-    for index, in_channels in ((0, 7), (3, 64), (6, 64)):
-        prefix = f"conv_block_list.{index}"
-        state[f"{prefix}.conv.weight"] = rand(64, in_channels, 3, 3)
-        state[f"{prefix}.conv.bias"] = rand(64)
-        state[f"{prefix}.bn.weight"] = rand(64)
-        state[f"{prefix}.bn.bias"] = rand(64)
-        state[f"{prefix}.bn.running_mean"] = rand(64)
-        state[f"{prefix}.bn.running_var"] = rand(64).abs() + 0.1
-        state[f"{prefix}.bn.num_batches_tracked"] = torch.tensor(1234)
-    for layer, input_size in ((0, 128), (1, 256)):
-        for suffix in ("", "_reverse"):
-            state[f"gru.weight_ih_l{layer}{suffix}"] = rand(3 * 128, input_size)
-            state[f"gru.weight_hh_l{layer}{suffix}"] = rand(3 * 128, 128)
-            state[f"gru.bias_ih_l{layer}{suffix}"] = rand(3 * 128)
-            state[f"gru.bias_hh_l{layer}{suffix}"] = rand(3 * 128)
-    for index in (0, 1):
-        state[f"mhsa_block_list.{index}.in_proj_weight"] = rand(3 * 128, 128)
-        state[f"mhsa_block_list.{index}.in_proj_bias"] = rand(3 * 128)
-        state[f"mhsa_block_list.{index}.out_proj.weight"] = rand(128, 128)
-        state[f"mhsa_block_list.{index}.out_proj.bias"] = rand(128)
-        state[f"layer_norm_list.{index}.weight"] = rand(128)
-        state[f"layer_norm_list.{index}.bias"] = rand(128)
-    state["fnn_list.0.weight"] = rand(128, 128)
-    state["fnn_list.0.bias"] = rand(128)
-    state["fnn_list.1.weight"] = rand(3 * 3 * classes, 128)
-    state["fnn_list.1.bias"] = rand(3 * 3 * classes)
-    return state
 
 
 def test_dcase_torch_file_maps_onto_every_encoder_tensor(tmp_path: Path) -> None:

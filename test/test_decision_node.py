@@ -10,7 +10,7 @@ import rclpy
 import torch
 from avi_ros.msg import HazardAssessment
 from nav_msgs.msg import Odometry
-from test_perception_node import TAXONOMY, Harness, make_node, wait_for
+from node_harness import TAXONOMY, Harness, make_node, wait_for
 
 from avi_ros.data.scene import SceneConfig, generate_scene
 from avi_ros.decision.checkpoint import save_decision_checkpoint

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_checkpoint import dcase_baseline_state_dict
+from model_helpers import dcase_baseline_state_dict
 
 from avi_ros.checkpoint import load_checkpoint, save_checkpoint
 from avi_ros.features import FeatureConfig

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from avi_ros.checkpoint import load_checkpoint
 from avi_ros.data.scene import generate_scene
@@ -55,13 +56,23 @@ def test_the_pipeline_reports_a_set_models_hazards(run: Path):
     config = load_config(TINY)
     scene = generate_scene(5, config.data.scene_config())
     frame = Frame(scene.rgb, scene.depth_m, scene.intrinsics, scene.audio, sample_rate=scene.sample_rate)
-    result = pipeline.run(frame)
-    # Threshold 0: every non-empty slot is published, at most one per slot, most confident first.
-    assert len(result.hazards) <= 3
-    confidences = [h.confidence for h in result.hazards]
+    head = pipeline.model.head
+    with torch.no_grad():
+        # Every slot a hazard (never class none) with confidence ~1: each slot is published once.
+        head.class_logits.bias[0] = -50.0
+        head.confidence.bias.fill_(50.0)
+        every_slot = pipeline.run(frame)
+        # Every slot class none: nothing is published, whatever the confidence.
+        head.class_logits.bias[0] = 50.0
+        no_slot = pipeline.run(frame)
+    assert len(every_slot.hazards) == 3 and no_slot.hazards == []
+    names = metadata.taxonomy.names
+    for hazard in every_slot.hazards:
+        assert hazard.class_id != 0 and hazard.class_name == names[hazard.class_id]
+        assert hazard.confidence > 0.99
+    confidences = [h.confidence for h in every_slot.hazards]
     assert confidences == sorted(confidences, reverse=True)
-    if result.hazards:
-        assert result.top.confidence == pytest.approx(confidences[0])
+    assert every_slot.top.confidence == pytest.approx(confidences[0])
 
 
 def test_the_study_trains_each_variant_and_seed_and_writes_the_table(tmp_path: Path, run: Path):

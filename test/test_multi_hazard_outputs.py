@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import SET_SLOTS as SLOTS
+from model_helpers import set_model
 
 from avi_ros.bag.io import read_bag
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
@@ -36,28 +38,6 @@ from avi_ros.types import Frame, HazardEstimateData
 TAXONOMY = default_taxonomy()
 RATE = 24_000
 WINDOW_S = 0.5
-SLOTS = 3
-
-
-def set_model(class_bias: dict[int, float] | None = None, confidence_bias: float | None = None):
-    """A tiny untrained hazard-set model (3 slots, 4 x 4 view tokens); the biases make its answer
-    known (e.g. never ``none``, confidence ~1) whatever the input, as ``tiny_checkpoint`` does."""
-    torch.manual_seed(0)
-    config = ModelConfig(
-        num_classes=TAXONOMY.num_classes,
-        visual=VisualEncoderConfig(arch="resnet18", image_size=32),
-        adapter=AdapterConfig(d_model=32),
-        head=HeadConfig(hidden=32),
-        hazard_slots=SLOTS,
-        view_grid=4,
-    )
-    model = build_model(config)
-    with torch.no_grad():
-        for class_id, value in (class_bias or {}).items():
-            model.head.class_logits.bias[class_id] = value
-        if confidence_bias is not None:
-            model.head.confidence.bias.fill_(confidence_bias)
-    return model
 
 
 @pytest.fixture(scope="module")

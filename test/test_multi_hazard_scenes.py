@@ -80,26 +80,50 @@ def test_every_hazard_count_occurs_and_single_fields_are_the_first_hazard(multi_
             assert hazard.risk == default_taxonomy().risk_level(hazard.class_id, hazard.distance)
 
 
+def _line_of_sight_blocked(sample, geometry, k: int) -> bool:
+    """Whether an occluder, far scenery or another hazard stands between the camera and the
+    centre of hazard ``k`` (the geometry, not the labels)."""
+    cam, _ = camera_pose(geometry.mic, sample.extrinsic)
+    hazards = geometry.layout.hazards
+    others = [h.shape for j, h in enumerate(hazards) if j != k]
+    blockers = [*geometry.layout.occluders, *geometry.layout.scenery, *others]
+    return first_hit_distance(blockers, cam, hazards[k].centre_m - cam) < 1.0
+
+
+def _centre_pixel(sample, geometry, k: int) -> tuple[int, int]:
+    """(row, column) of hazard ``k``'s centre in the image."""
+    (u, v), _ = sample.intrinsics.project(
+        sample.extrinsic.mic_to_optical(geometry.mic.to_mic(geometry.layout.hazards[k].centre_m))
+    )
+    return round(float(v)), round(float(u))
+
+
 def test_a_visible_and_a_hidden_hazard_share_some_scenes(multi_scenes):
+    """In one render, a visible hazard stays in clear sight (the cover panel of its occluded
+    neighbour does not hide it too) while the occluded one is hidden."""
     mixed = [
-        sample
-        for sample, _ in multi_scenes
+        (sample, geometry)
+        for sample, geometry in multi_scenes
         if {Visibility.VISIBLE, Visibility.OCCLUDED} <= {h.visibility for h in sample.hazards}
     ]
-    assert mixed
+    assert len(mixed) >= 2
+    for sample, geometry in mixed:
+        for k, label in enumerate(sample.hazards):
+            if label.visibility == Visibility.VISIBLE:
+                assert not _line_of_sight_blocked(sample, geometry, k)
+                row, col = _centre_pixel(sample, geometry, k)
+                assert sample.hazard_mask[row, col] and not sample.occluder_mask[row, col]
+            elif label.visibility == Visibility.OCCLUDED:
+                assert _line_of_sight_blocked(sample, geometry, k)
 
 
 def test_per_hazard_labels_agree_with_the_geometry_and_the_render(multi_scenes):
     seen = set()
     for sample, geometry in multi_scenes:
-        cam, _ = camera_pose(geometry.mic, sample.extrinsic)
-        hazards = geometry.layout.hazards
-        for k, (label, obj) in enumerate(zip(sample.hazards, hazards, strict=True)):
+        for k, (label, obj) in enumerate(zip(sample.hazards, geometry.layout.hazards, strict=True)):
             seen.add(label.visibility)
-            others = [h.shape for j, h in enumerate(hazards) if j != k]
-            blockers = [*geometry.layout.occluders, *geometry.layout.scenery, *others]
-            blocked = first_hit_distance(blockers, cam, obj.centre_m - cam) < 1.0
-            (u, v), inside = sample.intrinsics.project(
+            blocked = _line_of_sight_blocked(sample, geometry, k)
+            _, inside = sample.intrinsics.project(
                 sample.extrinsic.mic_to_optical(geometry.mic.to_mic(obj.centre_m))
             )
             footprint = hazard_footprint(obj, geometry.mic, sample.intrinsics, sample.extrinsic)
@@ -108,7 +132,7 @@ def test_per_hazard_labels_agree_with_the_geometry_and_the_render(multi_scenes):
                 assert math.isnan(label.occlusion)
                 continue
             assert inside
-            row, col = round(float(v)), round(float(u))
+            row, col = _centre_pixel(sample, geometry, k)
             if label.visibility == Visibility.VISIBLE:
                 assert not blocked
                 assert sample.hazard_mask[row, col]  # the hazard mask covers every hazard

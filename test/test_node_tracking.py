@@ -16,8 +16,8 @@ import pytest
 import rclpy
 import torch
 from nav_msgs.msg import Odometry
+from node_harness import NS, TARGET_CLASS, TAXONOMY, Harness, make_node, wait_for
 from rclpy.lifecycle import TransitionCallbackReturn
-from test_perception_node import NS, TARGET_CLASS, TAXONOMY, Harness, make_node, wait_for
 
 from avi_ros.data.scene import SceneConfig, generate_scene
 from avi_ros.hazard_markers import MARKER_LINE_STRIP, TRACK_NAMESPACE

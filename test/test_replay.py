@@ -12,12 +12,12 @@ import math
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from replay_helpers import SCENARIO_EXTRINSIC_XYZ, header_stamp_ns, wait_for_answers
 
 from avi_ros.bag.bag_topics import BagTopics
 from avi_ros.bag.io import BagWriter, bag_topics, read_bag
@@ -34,11 +34,6 @@ from avi_ros.types import HazardEstimateData
 NS = 1_000_000_000
 DURATION_S = 2.0
 WINDOW_S = 0.5
-SCENARIO_EXTRINSIC_XYZ = (0.05, 0.0, 0.1)  # what the scenario's /tf_static says
-# How long the live node may stay silent before the frames it has not answered count as skipped,
-# and the most the comparison waits in all; both only bound waiting, never what is compared.
-QUIET_S = 5.0
-WAIT_LIMIT_S = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -59,23 +54,6 @@ def replayed(tmp_path_factory, bag, checkpoint_dir):
     torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("replay")
     return replay(ReplayOptions(bag=bag, model=checkpoint_dir, out=out, device="cpu", report_frames=3)), out
-
-
-def _stamp(header) -> int:
-    return header.stamp.sec * NS + header.stamp.nanosec
-
-
-def _wait_for_answers(received: list, expected: int) -> None:
-    """Until ``expected`` messages arrived, or at least one did and then none for ``QUIET_S`` (the
-    node skipped the rest), or ``WAIT_LIMIT_S`` passed."""
-    start = time.monotonic()
-    count, changed = len(received), start
-    while len(received) < expected and time.monotonic() - start < WAIT_LIMIT_S:
-        if len(received) != count:
-            count, changed = len(received), time.monotonic()
-        elif count and time.monotonic() - changed > QUIET_S:
-            return
-        time.sleep(0.05)
 
 
 # --- outputs ---------------------------------------------------------------------------------
@@ -109,7 +87,7 @@ def test_output_bag_holds_hazards_markers_and_masks(replayed):
     for record, hazards, markers, mask in zip(
         result.records, by_topic["/hazards"], by_topic["/markers"], by_topic["/occlusion_mask"], strict=True
     ):
-        assert _stamp(hazards.header) == _stamp(mask.header) == record.stamp_ns
+        assert header_stamp_ns(hazards.header) == header_stamp_ns(mask.header) == record.stamp_ns
         assert hazards.header.frame_id == "foa_microphone"
         assert [h.class_name for h in hazards.hazards] == [h.class_name for h in record.hazards]
         assert len(record.hazards) == 1  # the biased model always answers
@@ -189,7 +167,7 @@ def test_replay_estimates_equal_what_the_live_node_publishes(replayed, bag, chec
         # Half real time: a quiet machine answers (nearly) every frame. A busy one answers fewer,
         # because the node keeps only the newest frame; the comparison below holds either way.
         BagPlayer(player_node, bag, PlayOptions(rate=0.5, topics=inputs, wait_for=inputs)).play()
-        _wait_for_answers(received, len(result.records))
+        wait_for_answers(received, len(result.records))
     finally:
         executor.shutdown(timeout_sec=5.0)
         node.stop()
@@ -199,7 +177,7 @@ def test_replay_estimates_equal_what_the_live_node_publishes(replayed, bag, chec
         rclpy.shutdown(context=context)
 
     replayed_by_stamp = {r.stamp_ns: r for r in result.records}
-    live_by_stamp = {_stamp(m.header): m for m in received}
+    live_by_stamp = {header_stamp_ns(m.header): m for m in received}
     # The node answered at least one frame, and only frames the replay also produced; every one of
     # them must be equal. (How many it answered depends on the machine's load; not judged here.)
     assert len(live_by_stamp) >= 1, node.events.snapshot()
@@ -297,7 +275,7 @@ def test_a_bag_cut_short_replays_its_complete_chunks_with_skip_damaged(
     summary = capsys.readouterr().out
     assert "cut short: no footer" in summary and "bytes lost; messages lost:" in summary
     whole, _ = replayed
-    kept = [_stamp(m.message.header) for m in read_bag(out / "bag", ["/hazards"])]
+    kept = [header_stamp_ns(m.message.header) for m in read_bag(out / "bag", ["/hazards"])]
     assert 0 < len(kept) < len(whole.records)
     assert kept == [r.stamp_ns for r in whole.records[: len(kept)]]
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from test_replay import SCENARIO_EXTRINSIC_XYZ, _stamp, _wait_for_answers
+from replay_helpers import SCENARIO_EXTRINSIC_XYZ, header_stamp_ns, wait_for_answers
 from tracking_scenes import estimate
 
 from avi_ros.bag.io import BagMessage, BagWriter, read_bag
@@ -138,8 +138,15 @@ def test_report_draws_the_tracks(replayed):
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 10_000
     assert "tracks.png" in (out / "index.html").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
-    has_ids = any(h.track_id for hazards in result.truth.values() for h in hazards)
-    assert bool(metrics["tracking"]) == has_ids
+    # The scenario's true hazards carry track ids (1 up), so both rows are scored on every
+    # replayed frame's true hazards.
+    true_ids = {h.track_id for hazards in result.truth.values() for h in hazards}
+    assert true_ids and min(true_ids) >= 1
+    assert set(metrics["tracking"]) == {TRACKER_ROW, BASELINE_ROW}
+    scored = sum(len(result.truth.get(record.stamp_ns, [])) for record in result.records)
+    assert scored > 0
+    for row in metrics["tracking"].values():
+        assert row["truth_count"] == scored
 
 
 def test_odometry_in_the_bag_reaches_the_tracker(tmp_path, bag, checkpoint_dir):
@@ -262,7 +269,7 @@ def test_replay_track_ids_equal_what_the_live_node_publishes(replayed, bag, chec
         spinner.start()
         inputs = ("/audio", "/rgb/image_raw", "/depth/image_raw", "/rgb/camera_info")
         BagPlayer(player_node, bag, PlayOptions(rate=0.5, topics=inputs, wait_for=inputs)).play()
-        _wait_for_answers(received, len(result.records))
+        wait_for_answers(received, len(result.records))
     finally:
         executor.shutdown(timeout_sec=5.0)
         node.stop()
@@ -271,7 +278,7 @@ def test_replay_track_ids_equal_what_the_live_node_publishes(replayed, bag, chec
         player_node.destroy_node()
         rclpy.shutdown(context=context)
 
-    live = {_stamp(m.header): [h.track_id for h in m.hazards] for m in received}
+    live = {header_stamp_ns(m.header): [h.track_id for h in m.hazards] for m in received}
     records = {r.stamp_ns: r for r in result.records}
     assert live and set(live) <= set(records), node.events.snapshot()
     tracker = HazardTracker(result.tracking)

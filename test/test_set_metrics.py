@@ -10,6 +10,7 @@ import pytest
 
 from avi_ros.geometry import direction_to_unit
 from avi_ros.taxonomy import Visibility
+from training import set_plots
 from training.metrics import mean_and_std
 from training.set_metrics import SetPredictions, evaluate_hazard_sets
 from training.set_plots import binned_weight, metric_table, plot_weight_vs_occlusion, study_table
@@ -263,7 +264,15 @@ def test_mismatched_shapes_are_rejected():
         SetPredictions(**{**vars(good), "class_true": np.zeros(3, np.int64)})
 
 
-def test_the_weight_plot_is_written_for_one_or_several_variants(tmp_path):
+def test_the_weight_plot_is_written_for_one_or_several_variants(tmp_path, monkeypatch):
+    figures = []
+    save = set_plots._save
+
+    def keep(fig, path):
+        figures.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(set_plots, "_save", keep)
     rng = np.random.default_rng(0)
     occlusion = rng.uniform(0.0, 1.0, 200)
     rising = np.stack([occlusion, 0.3 + 0.6 * occlusion], axis=1)
@@ -274,6 +283,18 @@ def test_the_weight_plot_is_written_for_one_or_several_variants(tmp_path):
     )
     for path in (single, several):
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
+    # What is drawn: one scatter of every hazard and one binned-mean line per variant, the seeds of
+    # a variant pooled; the rising weight rises bin by bin, the flat one stays at 0.7.
+    (one,), (all_axes,) = figures[0].axes, figures[1].axes
+    assert [line.get_label() for line in one.lines] == ["model (n=200)"]
+    assert [line.get_label() for line in all_axes.lines] == ["full (n=200)", "concat (n=200)", "empty (n=0)"]
+    assert [len(c.get_offsets()) for c in all_axes.collections] == [200, 200, 0]
+    full, concat, _ = all_axes.lines
+    centres = np.linspace(0.1, 0.9, 5)
+    np.testing.assert_allclose(full.get_xdata(), centres)
+    np.testing.assert_allclose(full.get_ydata(), 0.3 + 0.6 * centres, atol=0.05)
+    np.testing.assert_allclose(one.lines[0].get_ydata(), full.get_ydata())
+    np.testing.assert_allclose(concat.get_ydata(), np.full(5, 0.7))
 
 
 def test_binned_weight_averages_each_occlusion_bin():

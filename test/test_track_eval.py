@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_multi_hazard_outputs import set_model
+from model_helpers import set_model
 
 from avi_ros.checkpoint import save_checkpoint
 from avi_ros.features import FeatureConfig
@@ -38,6 +38,7 @@ def test_writes_metrics_of_every_tracker_and_reuses_the_cached_scenes(
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert set(metrics["trackers"]) == set(track_eval.TRACKERS)
     assert metrics["frames_scored"] > 0 and metrics["hazards_published"] == metrics["frames_scored"]
+    assert metrics["hazard_set"] is False
     for scores in metrics["trackers"].values():
         for key in ("mota", "id_switches_per_track_minute", "onset_latency_s", "offset_latency_s"):
             assert key in scores
@@ -57,13 +58,24 @@ def test_writes_metrics_of_every_tracker_and_reuses_the_cached_scenes(
     assert again["trackers"] == metrics["trackers"]
 
 
-def test_hazard_set_checkpoint(tmp_path):
-    model = set_model({0: -50.0}, confidence_bias=50.0)
+@pytest.mark.parametrize("answer", ["every_slot", "nothing"])
+def test_hazard_set_checkpoint(tmp_path, answer):
+    """A hazard-set model forced to fill every slot publishes 3 hazards a frame; one forced to
+    class none publishes nothing, so every true hazard is missed and nothing is false."""
+    class_bias = {0: -50.0} if answer == "every_slot" else {0: 50.0}
+    model = set_model(class_bias, confidence_bias=50.0)
     checkpoint = save_checkpoint(tmp_path / "set", model, FeatureConfig(window_seconds=0.5), TAXONOMY)
     assert run(checkpoint, tmp_path / "out", "--scenes", "1") == 0
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert metrics["hazard_set"] is True
-    assert metrics["hazards_published"] == 3 * metrics["frames_scored"]  # every slot is confident
+    assert metrics["hazard_set"] is True and metrics["frames_scored"] > 0
+    per_frame = 3 if answer == "every_slot" else 0
+    assert metrics["hazards_published"] == per_frame * metrics["frames_scored"]
+    assert set(metrics["trackers"]) == set(track_eval.TRACKERS)
+    for scores in metrics["trackers"].values():
+        assert scores["truth_count"] > 0
+        if answer == "nothing":
+            assert scores["false_positives"] == 0
+            assert scores["false_negatives"] == scores["truth_count"]
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, single_checkpoint):

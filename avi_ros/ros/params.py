@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from avi_ros.audio import CHANNEL_ORDERS, NORMALIZATIONS
 from avi_ros.frame_assembly import AssemblyConfig, AudioRingConfig
@@ -41,8 +43,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "model_path",
         "",
-        "Checkpoint directory (weights + metadata) of a trained model. Required. Produce one with: "
-        f"{TRAIN_HINT}",
+        "Checkpoint directory (weights + metadata) of a trained model; empty: the model shipped with "
+        f"the package. Produce one with: {TRAIN_HINT}",
     ),
     ParamSpec("device", "auto", "Inference device: auto (CUDA if available), cpu, or cuda:N."),
     ParamSpec(
@@ -272,24 +274,59 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return descriptor
 
 
-def usage() -> str:
-    """Command-line help listing every parameter, for ``perception_node --help``."""
+def usage(specs: tuple[ParamSpec, ...] = PARAMETERS) -> str:
+    """Command-line help listing ``specs`` (pass every table the node declares), for ``--help``."""
     lines = [
-        "usage: ros2 run avi_ros perception_node --ros-args -p model_path:=DIR [-p NAME:=VALUE ...]",
-        "       ros2 launch avi_ros perception.launch.py model_path:=DIR",
+        "usage: ros2 run avi_ros perception_node --ros-args [-p NAME:=VALUE ...]",
+        "       ros2 launch avi_ros perception.launch.py [model_path:=DIR]",
         "",
         "parameters (defaults in config/perception.yaml):",
     ]
-    for spec in PARAMETERS:
+    for spec in specs:
         lines.append(f"  {spec.name} (default {spec.default!r})")
-        lines.append(f"      {spec.description}")
+        lines.append(f"      {_descriptor(spec).description}")
     return "\n".join(lines)
 
 
 def declare_parameters(node: Node, specs: tuple[ParamSpec, ...] = PARAMETERS) -> None:
-    """Declare ``specs`` (the node's own table by default) with their descriptions and ranges."""
+    """Declare ``specs`` (the node's own table by default) with their descriptions and ranges.
+
+    A parameter with a float default also takes an integer (``audio.buffer_s:=5``, which rclpy
+    parses as an integer and would refuse for a double), stored as a double within its range;
+    any other type is refused, as rclpy refuses it for a statically typed parameter.
+    """
+    doubles = {spec.name for spec in specs if isinstance(spec.default, float)}
+    if doubles:
+        node.add_pre_set_parameters_callback(lambda parameters: _integers_as_doubles(parameters, doubles))
+        node.add_on_set_parameters_callback(lambda parameters: _numbers_only(parameters, doubles))
     for spec in specs:
-        node.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        descriptor = _descriptor(spec)
+        descriptor.dynamic_typing = spec.name in doubles  # the callbacks above keep it a double
+        parameter = node.declare_parameter(spec.name, spec.default, descriptor)
+        if spec.name in doubles and parameter.type_ == Parameter.Type.INTEGER:
+            # rclpy calls no pre-set callback for a declaration: convert (and range-check) here.
+            (result,) = node.set_parameters([Parameter(spec.name, value=float(parameter.value))])
+            if not result.successful:
+                raise InvalidParameterValueException(spec.name, parameter.value, result.reason)
+
+
+def _integers_as_doubles(parameters: list[Parameter], doubles: set[str]) -> list[Parameter]:
+    return [
+        Parameter(p.name, value=float(p.value))
+        if p.name in doubles and p.type_ == Parameter.Type.INTEGER
+        else p
+        for p in parameters
+    ]
+
+
+def _numbers_only(parameters: list[Parameter], doubles: set[str]) -> SetParametersResult:
+    for p in parameters:
+        # An integer only arrives from a declaration, which converts it right after.
+        if p.name in doubles and p.type_ not in (Parameter.Type.DOUBLE, Parameter.Type.INTEGER):
+            return SetParametersResult(
+                successful=False, reason=f"parameter {p.name} takes a number, got {p.value!r}"
+            )
+    return SetParametersResult(successful=True)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ A LifecycleNode (``rclpy.lifecycle``) that configures and activates itself unles
 
 - configure: read and check parameters, resolve the mic->camera extrinsic (tf2 where
   installed, else parameters), load the checkpoint into the core ``Pipeline`` and warm it up,
-  create the publishers. A missing or invalid ``model_path`` fails here with a message that
-  names the path and says how to train one.
+  create the publishers. An empty ``model_path`` means the model shipped with the package
+  (``avi_ros.shipped_model``); a wrong path, or shipped weights missing from the install, fails
+  here with one line that names the path and says how to train a model.
 - activate: subscribe (sensor-data QoS unless ``qos_reliability`` says otherwise), start
   the inference worker and the diagnostics timer.
 
@@ -66,15 +67,28 @@ from avi_ros.geometry import MicToCamera
 from avi_ros.msg import FoaAudio, HazardAssessment, HazardEstimateArray
 from avi_ros.pipeline import Pipeline
 from avi_ros.ros import conversions
-from avi_ros.ros.assessment import ASSESSMENT_TOPIC, NodeDecision, declare_decision_parameters
+from avi_ros.ros.assessment import (
+    ASSESSMENT_TOPIC,
+    NODE_DECISION_PARAMETERS,
+    NodeDecision,
+    declare_decision_parameters,
+)
 from avi_ros.ros.diagnostics import NodeStats, diagnostic_array
 from avi_ros.ros.extrinsic import lookup_extrinsic
-from avi_ros.ros.params import TRAIN_HINT, NodeSettings, declare_parameters, read_settings, usage
+from avi_ros.ros.params import (
+    PARAMETERS,
+    TRAIN_HINT,
+    NodeSettings,
+    declare_parameters,
+    read_settings,
+    usage,
+)
 from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
 from avi_ros.ros.standard_interfaces import STANDARD_TOPICS, StandardInterfaces
 from avi_ros.ros.telemetry import TelemetryInput, read_telemetry_settings
 from avi_ros.sensor_decoding import SensorInputError
 from avi_ros.sensor_intake import SensorIntake
+from avi_ros.shipped_model import resolve_model_path
 from avi_ros.topics import RGBD_STREAMS, OutputTopics, SensorTopics
 from avi_ros.tracking import HazardTracker, TrackView
 from avi_ros.tracking.ego_motion import yaw_rate
@@ -231,13 +245,12 @@ class PerceptionNode(LifecycleNode):
         except ValueError as exc:
             self._fail_configure(f"invalid parameter: {exc}")
             return None
-        if not settings.model_path:
-            self._fail_configure(
-                "parameter model_path is required and empty: give the checkpoint directory of a trained "
-                f"model (model_path:=/path/to/checkpoint). Produce one with: {TRAIN_HINT}"
-            )
+        try:
+            model = resolve_model_path(settings.model_path)  # empty: the shipped model
+        except FileNotFoundError as exc:
+            self._fail_configure(f"parameter model_path: {exc} (produce one with: {TRAIN_HINT})")
             return None
-        return settings
+        return dataclasses.replace(settings, model_path=str(model))
 
     def _load_pipeline(self, settings: NodeSettings) -> Pipeline | None:
         """The warmed-up pipeline, or None with ``configure_error`` set."""
@@ -600,7 +613,7 @@ def main(args: list[str] | None = None) -> int:
     """``ros2 run avi_ros perception_node``: returns the process exit status."""
     user_args = remove_ros_args(args if args is not None else sys.argv)[1:]
     if "-h" in user_args or "--help" in user_args:
-        print(usage())
+        print(usage((*PARAMETERS, *NODE_DECISION_PARAMETERS)))  # what __init__ declares
         return 0
     rclpy.init(args=args)
     node: PerceptionNode | None = None

@@ -1,0 +1,73 @@
+"""Tiny models and state dicts that several test modules build: a hazard-set model whose answer
+is known, and a state_dict in the DCASE2023 SELD baseline's layout."""
+
+from __future__ import annotations
+
+import torch
+
+from avi_ros.models.adapter import AdapterConfig
+from avi_ros.models.head import HeadConfig
+from avi_ros.models.imagination import ModelConfig, build_model
+from avi_ros.models.visual_encoder import VisualEncoderConfig
+from avi_ros.taxonomy import default_taxonomy
+
+SET_SLOTS = 3  # hazard slots of ``set_model``
+
+
+def set_model(class_bias: dict[int, float] | None = None, confidence_bias: float | None = None):
+    """A tiny untrained hazard-set model (3 slots, 4 x 4 view tokens); the biases make its answer
+    known (e.g. never ``none``, confidence ~1) whatever the input, as ``tiny_checkpoint`` does."""
+    torch.manual_seed(0)
+    config = ModelConfig(
+        num_classes=default_taxonomy().num_classes,
+        visual=VisualEncoderConfig(arch="resnet18", image_size=32),
+        adapter=AdapterConfig(d_model=32),
+        head=HeadConfig(hidden=32),
+        hazard_slots=SET_SLOTS,
+        view_grid=4,
+    )
+    model = build_model(config)
+    with torch.no_grad():
+        for class_id, value in (class_bias or {}).items():
+            model.head.class_logits.bias[class_id] = value
+        if confidence_bias is not None:
+            model.head.confidence.bias.fill_(confidence_bias)
+    return model
+
+
+def dcase_baseline_state_dict(classes: int = 13, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A state_dict with the DCASE2023 SeldModel's names and shapes (FOA, 7 x 64 features),
+    written out key by key from the baseline's layout, with random values."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator)
+
+    state: dict[str, torch.Tensor] = {}
+    for index, in_channels in ((0, 7), (3, 64), (6, 64)):
+        prefix = f"conv_block_list.{index}"
+        state[f"{prefix}.conv.weight"] = rand(64, in_channels, 3, 3)
+        state[f"{prefix}.conv.bias"] = rand(64)
+        state[f"{prefix}.bn.weight"] = rand(64)
+        state[f"{prefix}.bn.bias"] = rand(64)
+        state[f"{prefix}.bn.running_mean"] = rand(64)
+        state[f"{prefix}.bn.running_var"] = rand(64).abs() + 0.1
+        state[f"{prefix}.bn.num_batches_tracked"] = torch.tensor(1234)
+    for layer, input_size in ((0, 128), (1, 256)):
+        for suffix in ("", "_reverse"):
+            state[f"gru.weight_ih_l{layer}{suffix}"] = rand(3 * 128, input_size)
+            state[f"gru.weight_hh_l{layer}{suffix}"] = rand(3 * 128, 128)
+            state[f"gru.bias_ih_l{layer}{suffix}"] = rand(3 * 128)
+            state[f"gru.bias_hh_l{layer}{suffix}"] = rand(3 * 128)
+    for index in (0, 1):
+        state[f"mhsa_block_list.{index}.in_proj_weight"] = rand(3 * 128, 128)
+        state[f"mhsa_block_list.{index}.in_proj_bias"] = rand(3 * 128)
+        state[f"mhsa_block_list.{index}.out_proj.weight"] = rand(128, 128)
+        state[f"mhsa_block_list.{index}.out_proj.bias"] = rand(128)
+        state[f"layer_norm_list.{index}.weight"] = rand(128)
+        state[f"layer_norm_list.{index}.bias"] = rand(128)
+    state["fnn_list.0.weight"] = rand(128, 128)
+    state["fnn_list.0.bias"] = rand(128)
+    state["fnn_list.1.weight"] = rand(3 * 3 * classes, 128)
+    state["fnn_list.1.bias"] = rand(3 * 3 * classes)
+    return state
