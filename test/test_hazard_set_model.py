@@ -6,11 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.signal import butter, sosfilt
 import torch.nn.functional as F
 from model_helpers import dcase_baseline_state_dict
 
+from avi_ros.audio import foa_encoding_gains
 from avi_ros.checkpoint import load_checkpoint, save_checkpoint
-from avi_ros.features import FeatureConfig
+from avi_ros.features import FeatureConfig, FeatureExtractor
+from avi_ros.geometry import direction_to_unit
 from avi_ros.models import (
     VARIANTS,
     AdapterConfig,
@@ -208,3 +211,91 @@ def test_set_outputs_read_into_numpy_per_slot() -> None:
     np.testing.assert_array_equal(slot.audio_weight, arrays.audio_weight[:, 1])
     both = HazardSetArrays.concatenate([arrays, arrays])
     assert len(both) == 2 * BATCH and both.hazard_occlusion.shape == (2 * BATCH, SLOTS)
+
+
+# --- directions from the intensity vector (ModelConfig.direction = "intensity") -----------------
+
+
+def plane_wave_features(azimuth_deg: float, elevation_deg: float = 0.0, seed: int = 0) -> torch.Tensor:
+    """dcase features [1, 7, T, F] of white noise from one direction (free field, ACN/SN3D)."""
+    config = FeatureConfig()
+    mono = np.random.default_rng(seed).standard_normal(config.window_samples) * 0.1
+    gains = foa_encoding_gains(np.radians(azimuth_deg), np.radians(elevation_deg))
+    audio = torch.from_numpy((gains[:, None] * mono[None, :]).astype(np.float32))[None]
+    return FeatureExtractor(config)(audio)
+
+
+@pytest.mark.parametrize("variant", ["full", "audio_only", "concat", "oracle"])
+def test_intensity_direction_points_at_a_plane_wave_before_any_training(variant: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(tiny_config(variant, direction="intensity")).eval()
+    for azimuth in (-135.0, -90.0, 0.0, 45.0, 90.0, 180.0):
+        features = plane_wave_features(azimuth, 20.0)
+        with torch.no_grad():
+            out = model(features, torch.randn(1, 5, IMAGE, IMAGE), view_tokens()[:1])
+        expected = torch.from_numpy(direction_to_unit(np.radians(azimuth), np.radians(20.0))).float()
+        error = torch.rad2deg(torch.arccos((out.direction[0] @ expected).clamp(-1, 1)))
+        assert float(error.max()) < 2.0, f"{variant} at {azimuth} deg: slot errors {error.tolist()}"
+        if out.audio_direction is not None:  # the look is steered by physics too
+            steer_error = torch.rad2deg(torch.arccos((out.audio_direction[0] @ expected).clamp(-1, 1)))
+            assert float(steer_error.max()) < 2.0
+
+
+def test_learned_directions_do_not_point_at_a_plane_wave_untrained() -> None:
+    """The control of the test above: the head alone has no idea where a sound is before training."""
+    torch.manual_seed(0)
+    model = build_model(tiny_config("audio_only")).eval()
+    errors = []
+    for azimuth in (-135.0, -90.0, 0.0, 45.0, 90.0, 180.0):
+        with torch.no_grad():
+            out = model(plane_wave_features(azimuth), None, None)
+        expected = torch.from_numpy(direction_to_unit(np.radians(azimuth), 0.0)).float()
+        errors.append(float(torch.rad2deg(torch.arccos((out.direction[0, 0] @ expected).clamp(-1, 1)))))
+    assert np.median(errors) > 20.0
+
+
+def test_intensity_masks_train_and_separate_two_sources() -> None:
+    """Two sources in disjoint frequency bands: a few steps on the direction loss teach the slot
+    masks to pick one band each, so each slot points at its own source (physics alone, averaging
+    every bin, points between them)."""
+    torch.manual_seed(0)
+    config = FeatureConfig()
+    rng = np.random.default_rng(3)
+    samples = config.window_samples
+    low = sosfilt(
+        butter(8, [150, 900], "bandpass", fs=config.sample_rate, output="sos"), rng.standard_normal(samples)
+    )
+    high = sosfilt(
+        butter(8, [4000, 9000], "bandpass", fs=config.sample_rate, output="sos"), rng.standard_normal(samples)
+    )
+    directions = [(60.0, 0.0), (-100.0, 0.0)]
+    foa = sum(
+        foa_encoding_gains(np.radians(az), np.radians(el))[:, None] * (sig / np.std(sig) * 0.1)[None, :]
+        for (az, el), sig in zip(directions, (low, high), strict=True)
+    )
+    features = FeatureExtractor(config)(torch.from_numpy(foa.astype(np.float32))[None])
+    target = torch.stack(
+        [torch.from_numpy(direction_to_unit(np.radians(a), np.radians(e))) for a, e in directions]
+    ).float()
+    model = build_model(tiny_config("audio_only", direction="intensity", hazard_slots=2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        out = model(features, None, None)
+        loss = (out.direction[0] - target).norm(dim=-1).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        physics = F.normalize(model(features, None, None).physics_direction[0], dim=-1)
+    errors = torch.rad2deg(torch.arccos((physics * target).sum(-1).clamp(-1, 1)))
+    assert float(errors.max()) < 15.0, f"mask-weighted intensity errors {errors.tolist()}"
+
+
+def test_intensity_direction_config_errors() -> None:
+    with pytest.raises(ValueError, match="model.direction"):
+        tiny_config(direction="physics")
+    with pytest.raises(ValueError, match="hears"):
+        tiny_config("visual_only", direction="intensity")
+    with pytest.raises(ValueError, match="intensity-vector channels"):
+        tiny_config(direction="intensity").check_features(FeatureConfig(kind="amp_phasediff"))

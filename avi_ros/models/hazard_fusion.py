@@ -27,7 +27,13 @@ Baselines: ``concat`` = step 1 + the mean of the projected visual tokens, cat(h_
 weights 0.5/0.5; ``audio_only`` = step 1, weights 1/0; ``visual_only`` = the queries decode
 the visual tokens (+ their ray code), weights 0/1; ``oracle`` = ``full`` fed exact view tokens.
 Only the steered variants (full, oracle) read the occlusion in a direction; the others report
-``hazard_occlusion`` as NaN. Every parameter built is used by every forward (DDP needs that).
+``hazard_occlusion`` as NaN.
+
+With ``intensity_bins`` > 0 (``ModelConfig.direction`` = "intensity") every hearing variant adds
+step 1b: each slot's mask over the feature bins gives its physics direction p_k (the mask-weighted
+intensity vector, ``avi_ros.models.intensity_direction``) and what the mask heard is added to h_k;
+the heard direction of step 1 becomes u_k = normalize(p_k + Linear(h_k)), that Linear starting at
+zero, so the look is steered by physics from the first step. Every parameter built is used by every forward (DDP needs that).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avi_ros.models.adapter import AdapterConfig, ReliabilityNet
+from avi_ros.models.intensity_direction import IntensityDirection
 from avi_ros.taxonomy import Visibility
 from avi_ros.view_tokens import VIEW_TOKEN_CHANNELS
 
@@ -53,7 +60,9 @@ STEERED = ("full", "oracle")
 class FusionOutput:
     """embedding [B, K, out_dim]; audio_weight / visual_weight [B, K] (sum 1); visibility_logits
     [B, K, 3]; hazard_occlusion [B, K] blocked fraction read in the slot's direction (NaN when the
-    variant reads none); audio_direction [B, K, 3] unit heard direction (None without steering)."""
+    variant reads none); audio_direction [B, K, 3] unit heard direction (None without steering);
+    physics_direction [B, K, 3] the mask-weighted intensity vector (not unit; None without
+    ``intensity_bins``)."""
 
     embedding: torch.Tensor
     audio_weight: torch.Tensor
@@ -61,6 +70,7 @@ class FusionOutput:
     visibility_logits: torch.Tensor
     hazard_occlusion: torch.Tensor
     audio_direction: torch.Tensor | None = None
+    physics_direction: torch.Tensor | None = None
 
 
 def steering_window(
@@ -111,10 +121,17 @@ def _embed(inputs: int, dim: int) -> nn.Sequential:
 class HazardSetFusion(nn.Module):
     """Audio frames [B, T', audio_dim] and visual tokens [B, N, visual_dim] (+ view tokens
     [B, M, 6]) -> per-slot FusionOutput (see the module doc). ``audio_dim`` / ``visual_dim`` = 0
-    for the variants without that encoder."""
+    for the variants without that encoder; ``intensity_bins`` = F of the features for directions
+    from the intensity vector (0: learned directions)."""
 
     def __init__(
-        self, config: AdapterConfig, slots: int, variant: str, audio_dim: int, visual_dim: int
+        self,
+        config: AdapterConfig,
+        slots: int,
+        variant: str,
+        audio_dim: int,
+        visual_dim: int,
+        intensity_bins: int = 0,
     ) -> None:
         super().__init__()
         d = config.d_model
@@ -128,9 +145,13 @@ class HazardSetFusion(nn.Module):
         self.audio_proj = nn.Linear(audio_dim, d) if audio_dim else None
         self.visual_proj = nn.Linear(visual_dim, d) if visual_dim else None
         self.ray_embed = _embed(3, d) if self.steered or variant == "visual_only" else None
+        self.intensity = IntensityDirection(intensity_bins, d) if intensity_bins and audio_dim else None
         if self.steered:
             self.mark_embed = _embed(VIEW_TOKEN_CHANNELS - 3, d)
             self.heard_direction = nn.Linear(d, 3)
+            if self.intensity is not None:  # a correction of the physics direction, starting at none
+                nn.init.zeros_(self.heard_direction.weight)
+                nn.init.zeros_(self.heard_direction.bias)
             self.log_kappa = nn.Parameter(torch.tensor(math.log(INITIAL_KAPPA)))
             self.look = nn.MultiheadAttention(d, config.heads, dropout=config.dropout, batch_first=True)
             self.look_norm = nn.LayerNorm(d)
@@ -143,7 +164,9 @@ class HazardSetFusion(nn.Module):
         audio_tokens: torch.Tensor | None,
         visual_tokens: torch.Tensor | None,
         view_tokens: torch.Tensor | None,
+        spectra: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> FusionOutput:
+        """``spectra``: (normalised, raw) features [B, 7, T, F], needed with ``intensity_bins``."""
         if self.variant == "visual_only":
             rays = self._view(view_tokens, visual_tokens.shape[1])[..., :3]
             keys = self.visual_proj(visual_tokens) + self.ray_embed(rays)
@@ -152,12 +175,18 @@ class HazardSetFusion(nn.Module):
         heard = self._decode(
             frames + recency_code(frames.shape[1], frames.shape[2], frames.device, frames.dtype)
         )
+        physics = None
+        if self.intensity is not None:
+            if spectra is None:
+                raise ValueError("model: directions from the intensity vector need the features (spectra)")
+            physics, beam, _ = self.intensity(*spectra, heard)
+            heard = heard + beam.to(heard.dtype)
         if self.variant == "audio_only":
-            return self._fixed(heard, audio_weight=1.0)
+            return self._fixed(heard, audio_weight=1.0, physics=physics)
         if self.variant == "concat":
             summary = self.visual_proj(visual_tokens).mean(dim=1, keepdim=True).expand_as(heard)
-            return self._fixed(torch.cat([heard, summary], dim=-1), audio_weight=0.5)
-        return self._steer(heard, visual_tokens, view_tokens)
+            return self._fixed(torch.cat([heard, summary], dim=-1), audio_weight=0.5, physics=physics)
+        return self._steer(heard, visual_tokens, view_tokens, physics)
 
     def _decode(self, memory: torch.Tensor) -> torch.Tensor:
         queries = self.queries.weight.unsqueeze(0).expand(memory.shape[0], -1, -1)
@@ -173,10 +202,17 @@ class HazardSetFusion(nn.Module):
         return view_on_token_grid(view_tokens.float(), tokens)
 
     def _steer(
-        self, heard: torch.Tensor, visual_tokens: torch.Tensor, view_tokens: torch.Tensor | None
+        self,
+        heard: torch.Tensor,
+        visual_tokens: torch.Tensor,
+        view_tokens: torch.Tensor | None,
+        physics: torch.Tensor | None,
     ) -> FusionOutput:
         token_view = self._view(view_tokens, visual_tokens.shape[1])  # also checks view_tokens
-        direction = F.normalize(self.heard_direction(heard).float(), dim=-1, eps=1e-6)
+        heard_direction = self.heard_direction(heard).float()
+        if physics is not None:
+            heard_direction = heard_direction + physics
+        direction = F.normalize(heard_direction, dim=-1, eps=1e-6)
         kappa = self.log_kappa.exp()
         _, cues = steering_window(direction, view_tokens.float(), kappa)
         token_rays = token_view[..., :3]
@@ -196,9 +232,12 @@ class HazardSetFusion(nn.Module):
             visibility_logits=self.visibility(torch.cat([embedding, cues.to(embedding.dtype)], dim=-1)),
             hazard_occlusion=cues[..., 0],
             audio_direction=direction,
+            physics_direction=physics,
         )
 
-    def _fixed(self, embedding: torch.Tensor, audio_weight: float) -> FusionOutput:
+    def _fixed(
+        self, embedding: torch.Tensor, audio_weight: float, physics: torch.Tensor | None = None
+    ) -> FusionOutput:
         shape = embedding.shape[:2]
         return FusionOutput(
             embedding=embedding,
@@ -206,4 +245,5 @@ class HazardSetFusion(nn.Module):
             visual_weight=embedding.new_full(shape, 1.0 - audio_weight),
             visibility_logits=self.visibility(embedding),
             hazard_occlusion=embedding.new_full(shape, float("nan")),
+            physics_direction=physics,
         )

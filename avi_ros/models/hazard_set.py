@@ -36,13 +36,16 @@ class HazardSetOutput(HeadOutput):
     (Visibility ids), audio_weight / visual_weight [B, K] (sum 1 per slot), hazard_occlusion
     [B, K] (blocked fraction the model reads in the slot's direction; NaN when the variant reads
     none), audio_direction [B, K, 3] (the heard direction that steers the look; full and oracle
-    only) and accdoa [B, T', tracks, 3, classes] only with the SELD encoder's ACCDOA head."""
+    only), physics_direction [B, K, 3] (the slot's mask-weighted intensity vector, not unit; only
+    with ``ModelConfig.direction`` = "intensity", where direction = normalize(physics + correction))
+    and accdoa [B, T', tracks, 3, classes] only with the SELD encoder's ACCDOA head."""
 
     visibility_logits: torch.Tensor
     audio_weight: torch.Tensor
     visual_weight: torch.Tensor
     hazard_occlusion: torch.Tensor
     audio_direction: torch.Tensor | None = None
+    physics_direction: torch.Tensor | None = None
     accdoa: torch.Tensor | None = None
 
 
@@ -64,8 +67,11 @@ class HazardSetModel(nn.Module):
             variant=config.variant,
             audio_dim=self.audio_encoder.embedding_dim if self.audio_encoder else 0,
             visual_dim=self.visual_encoder.out_channels if self.visual_encoder else 0,
+            intensity_bins=config.audio.n_bins if config.direction == "intensity" else 0,
         )
         self.head = ImaginationHead(self.adapter.out_dim, config.num_classes, config.head)
+        if config.direction == "intensity":
+            self.head.start_direction_as_correction()
 
     def forward(
         self,
@@ -75,23 +81,26 @@ class HazardSetModel(nn.Module):
     ) -> HazardSetOutput:
         """features: raw (un-normalised) [B, 7, T, F]; visual: [B, 5, S, S] from visual_input;
         view_tokens: [B, M, 6] (needed by full, oracle and visual_only; the oracle gets the exact ones)."""
-        audio_tokens = visual_tokens = accdoa = None
+        audio_tokens = visual_tokens = accdoa = spectra = None
         if self.audio_encoder is not None:
             _check_input("features", features, 4)
-            audio_tokens = self.audio_encoder(self.feature_norm(features))
+            normalized = self.feature_norm(features)
+            audio_tokens = self.audio_encoder(normalized)
+            spectra = (normalized, features)
             if self.config.audio.accdoa_classes:
                 accdoa = self.audio_encoder.accdoa(audio_tokens)
         if self.visual_encoder is not None:
             _check_input("visual", visual, 4)
             visual_tokens = self.visual_encoder(visual)
-        fused = self.adapter(audio_tokens, visual_tokens, view_tokens)
+        fused = self.adapter(audio_tokens, visual_tokens, view_tokens, spectra)
         return HazardSetOutput(
-            **vars(self.head(fused.embedding)),
+            **vars(self.head(fused.embedding, fused.physics_direction)),
             visibility_logits=fused.visibility_logits,
             audio_weight=fused.audio_weight,
             visual_weight=fused.visual_weight,
             hazard_occlusion=fused.hazard_occlusion,
             audio_direction=fused.audio_direction,
+            physics_direction=fused.physics_direction,
             accdoa=accdoa,
         )
 

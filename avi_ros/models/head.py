@@ -55,9 +55,20 @@ class ImaginationHead(nn.Module):
         self.risk = nn.Linear(config.hidden, NUM_RISK_LEVELS)
         self.action = nn.Linear(config.hidden, NUM_ACTIONS)
 
-    def forward(self, embedding: torch.Tensor) -> HeadOutput:
+    def start_direction_as_correction(self) -> None:
+        """Zero the direction layer, for a model whose direction is a prior (physics) plus this
+        layer's correction: the model then starts exactly at the prior."""
+        nn.init.zeros_(self.direction.weight)
+        nn.init.zeros_(self.direction.bias)
+
+    def forward(self, embedding: torch.Tensor, direction_prior: torch.Tensor | None = None) -> HeadOutput:
+        """``direction_prior`` [..., 3] (any length, e.g. the physics direction) is added to the
+        direction layer's output before normalising; None: the layer alone."""
         h = self.trunk(embedding)
-        direction = F.normalize(self.direction(h).float(), dim=-1, eps=1e-6)
+        raw_direction = self.direction(h).float()
+        if direction_prior is not None:
+            raw_direction = raw_direction + direction_prior.float()
+        direction = F.normalize(raw_direction, dim=-1, eps=1e-6)
         return HeadOutput(
             class_logits=self.class_logits(h),
             direction=direction,

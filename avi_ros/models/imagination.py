@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from avi_ros.models.hazard_set import HazardSetModel
 
 VARIANTS = ("full", "audio_only", "visual_only", "concat", "oracle")
+# Where a hazard-set model's directions come from: the head alone (learned), or each slot's
+# mask-weighted FOA intensity vector plus a learned correction (avi_ros.models.intensity_direction).
+DIRECTION_SOURCES = ("learned", "intensity")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class ModelConfig:
 
     ``hazard_slots``: 0 = the single-hazard ImaginationModel; K > 0 = a HazardSetModel with K
     hazard slots. ``view_grid``: side of the view-token grid a hazard-set model reads.
+    ``direction``: one of DIRECTION_SOURCES, for the hazard-set model ("intensity" needs the dcase
+    features, whose channels 4..6 are the intensity vector).
     """
 
     num_classes: int = 10
@@ -57,6 +62,7 @@ class ModelConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     hazard_slots: int = 0
     view_grid: int = 6
+    direction: str = "learned"
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -64,6 +70,15 @@ class ModelConfig:
         if self.num_classes < 2:
             raise ValueError(
                 f"model.num_classes: need 'none' plus at least one class, got {self.num_classes}"
+            )
+        if self.direction not in DIRECTION_SOURCES:
+            raise ValueError(
+                f"model.direction: expected one of {DIRECTION_SOURCES}, got '{self.direction}'"
+            )
+        if self.direction == "intensity" and (self.hazard_slots < 1 or not self.uses_audio):
+            raise ValueError(
+                "model.direction: 'intensity' needs a hazard-set model (hazard_slots >= 1) that hears "
+                f"(not visual_only), got hazard_slots={self.hazard_slots}, variant '{self.variant}'"
             )
         if self.hazard_slots < 0 or self.view_grid < 1:
             raise ValueError(
@@ -84,6 +99,11 @@ class ModelConfig:
             raise ValueError(
                 f"feature config gives {features.channels} x {features.n_bins} (channels x bins) but the "
                 f"audio encoder expects {self.audio.in_channels} x {self.audio.n_bins}"
+            )
+        if self.direction == "intensity" and features.kind != "dcase":
+            raise ValueError(
+                f"model.direction 'intensity' reads the intensity-vector channels of the dcase features; "
+                f"feature_config.kind is '{features.kind}'"
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""Direction from physics inside the model: each hazard slot's mask-weighted FOA intensity vector.
+
+A first-order ambisonics array measures the direction of arrival directly: the active intensity
+vector Re(W* [X, Y, Z]) of a time-frequency bin points at the source that dominates that bin, and
+its length (normalised by the bin's energy, as the DCASE features do) shrinks where the field is
+diffuse. The features already carry it (channels 4..6 of ``avi_ros.features``' dcase kind, in
+(y, z, x) order, mel-binned and divided by the bin energy), so the model does not have to learn
+geometry from data, which a 2-core CPU cannot afford (learned directions missed plane waves by
+44-81 degrees; the intensity vector is exact on them).
+
+What is learned is *which bins belong to which hazard*. For K slot embeddings h_k [B, K, d]:
+
+1. keys(t, f) = conv(normalised features)(t, f) + a code of the frame's age + a learned code of
+   the frequency bin: [B, c, T, F] (c = ``KEY_CHANNELS``);
+2. a mask per slot over every bin, m_k = softmax_{t,f}(q(h_k) . keys(t, f) / sqrt(c));
+3. the physics direction p_k = sum_{t,f} m_k(t, f) I(t, f) [B, K, 3] (x, y, z; length <= ~0.75
+   for a plane wave, shorter where the masked bins are diffuse);
+4. what the mask heard, s_k = W sum_{t,f} m_k(t, f) keys(t, f) [B, K, d], is added to h_k, so the
+   slot's class reads the same bins its direction comes from (a "beam" in feature space).
+
+Callers turn p_k into a direction as normalize(p_k + learned correction), with the correction's
+layer initialised at zero, so a fresh model already points where physics does, and the learned
+part matters most where physics is weak (diffuse bins, short |p_k|).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from avi_ros.features import FEATURE_CHANNELS
+
+KEY_CHANNELS = 32  # width of the per-bin keys
+AGE_CODE = 16  # width of the fixed sine code of each feature frame's age
+# Feature channels of the intensity vector's x, y and z components (the dcase kind stores y, z, x).
+INTENSITY_CHANNELS = (6, 4, 5)
+
+
+def frame_age_code(frames: int, dim: int, device: torch.device) -> torch.Tensor:
+    """Fixed sine-cosine code [dim, frames] of each frame's age (0 = the newest frame), so a mask can
+    prefer what sounds now over what has stopped, whatever the window length."""
+    half = dim // 2
+    freq = torch.exp(-math.log(100.0) * torch.arange(half, device=device, dtype=torch.float32) / half)
+    age = torch.arange(frames - 1, -1, -1, device=device, dtype=torch.float32)[None, :] * freq[:, None]
+    return torch.cat([age.sin(), age.cos()], dim=0)
+
+
+def intensity_vectors(features: torch.Tensor) -> torch.Tensor:
+    """Raw dcase features [B, 7, T, F] -> intensity vectors [B, T * F, 3] in (x, y, z) order."""
+    return features[:, list(INTENSITY_CHANNELS)].flatten(2).transpose(1, 2).float()
+
+
+class IntensityDirection(nn.Module):
+    """Slot embeddings + features -> per-slot physics direction p_k, heard summary s_k and mask.
+
+    ``n_bins``: frequency bins F of the features; ``slot_dim``: width d of the slot embeddings.
+    """
+
+    def __init__(self, n_bins: int, slot_dim: int) -> None:
+        super().__init__()
+        self.keys = nn.Sequential(
+            nn.Conv2d(FEATURE_CHANNELS, KEY_CHANNELS, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(KEY_CHANNELS, KEY_CHANNELS, 3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(KEY_CHANNELS, KEY_CHANNELS, 1),
+        )
+        self.age = nn.Conv1d(AGE_CODE, KEY_CHANNELS, 1)
+        self.frequency = nn.Parameter(torch.zeros(KEY_CHANNELS, n_bins))
+        self.query = nn.Linear(slot_dim, KEY_CHANNELS)
+        self.summary = nn.Linear(KEY_CHANNELS, slot_dim)
+
+    def forward(
+        self, normalized: torch.Tensor, raw: torch.Tensor, slots: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """normalized / raw: features [B, 7, T, F] after / before FeatureNormalizer; slots [B, K, d].
+
+        Returns (physics direction [B, K, 3] float32, summary [B, K, d], mask [B, K, T, F])."""
+        batch, _, frames, bins = raw.shape
+        age = self.age(frame_age_code(frames, AGE_CODE, raw.device)[None]).to(normalized.dtype)
+        keys = self.keys(normalized) + age[..., None] + self.frequency[None, :, None, :].to(normalized.dtype)
+        keys = keys.flatten(2)  # [B, c, T * F]
+        logits = self.query(slots) @ keys / math.sqrt(KEY_CHANNELS)  # [B, K, T * F]
+        mask = torch.softmax(logits.float(), dim=-1)
+        physics = mask @ intensity_vectors(raw)  # [B, K, 3]
+        summary = self.summary((mask.to(keys.dtype) @ keys.transpose(1, 2)))
+        return physics, summary, mask.reshape(batch, -1, frames, bins)
