@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy.signal import butter, sosfilt
 import torch.nn.functional as F
 from model_helpers import dcase_baseline_state_dict
+from scipy.signal import butter, sosfilt
 
 from avi_ros.audio import foa_encoding_gains
 from avi_ros.checkpoint import load_checkpoint, save_checkpoint
@@ -293,7 +293,7 @@ def test_intensity_masks_train_and_separate_two_sources() -> None:
 
 
 def test_intensity_direction_config_errors() -> None:
-    with pytest.raises(ValueError, match="model.direction"):
+    with pytest.raises(ValueError, match=r"model\.direction"):
         tiny_config(direction="physics")
     with pytest.raises(ValueError, match="hears"):
         tiny_config("visual_only", direction="intensity")

@@ -33,7 +33,8 @@ With ``intensity_bins`` > 0 (``ModelConfig.direction`` = "intensity") every hear
 step 1b: each slot's mask over the feature bins gives its physics direction p_k (the mask-weighted
 intensity vector, ``avi_ros.models.intensity_direction``) and what the mask heard is added to h_k;
 the heard direction of step 1 becomes u_k = normalize(p_k + Linear(h_k)), that Linear starting at
-zero, so the look is steered by physics from the first step. Every parameter built is used by every forward (DDP needs that).
+zero, so the look is steered by physics from the first step.
+Every parameter built is used by every forward (DDP needs that).
 """
 
 from __future__ import annotations

@@ -72,9 +72,7 @@ class ModelConfig:
                 f"model.num_classes: need 'none' plus at least one class, got {self.num_classes}"
             )
         if self.direction not in DIRECTION_SOURCES:
-            raise ValueError(
-                f"model.direction: expected one of {DIRECTION_SOURCES}, got '{self.direction}'"
-            )
+            raise ValueError(f"model.direction: expected one of {DIRECTION_SOURCES}, got '{self.direction}'")
         if self.direction == "intensity" and (self.hazard_slots < 1 or not self.uses_audio):
             raise ValueError(
                 "model.direction: 'intensity' needs a hazard-set model (hazard_slots >= 1) that hears "

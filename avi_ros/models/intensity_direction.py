@@ -85,5 +85,5 @@ class IntensityDirection(nn.Module):
         logits = self.query(slots) @ keys / math.sqrt(KEY_CHANNELS)  # [B, K, T * F]
         mask = torch.softmax(logits.float(), dim=-1)
         physics = mask @ intensity_vectors(raw)  # [B, K, 3]
-        summary = self.summary((mask.to(keys.dtype) @ keys.transpose(1, 2)))
+        summary = self.summary(mask.to(keys.dtype) @ keys.transpose(1, 2))
         return physics, summary, mask.reshape(batch, -1, frames, bins)
