@@ -178,17 +178,28 @@ def _echo_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _predict_parser(sub: argparse._SubParsersAction) -> None:
+    from avi_ros.predict import DEFAULT_MIC_WINDOW_S, OUTPUT_HELP
+
     p = sub.add_parser(
         "predict",
-        help="what the model hears in an audio file: class and direction, window by window",
+        help="what the model hears in an audio file (class, direction), beside a physics mic check",
         description="Read a 4-channel FOA file (ACN/SN3D by default) or a mono file (direction then "
-        "unknown), cut it into windows of the model's length and print, per window, every hazard the "
-        "node would publish (else its best guess): class probabilities, confidence, direction and "
-        "distance, as the node would estimate them with a camera that sees nothing.",
+        "unknown) in blocks, cut it into windows of the model's length and print, per window as it is "
+        "computed, every hazard the node would publish (else its best guess): class probabilities, "
+        "confidence, direction and distance, as the node would estimate them with a camera that sees "
+        "nothing; beside them, the physics direction from the FOA intensity vector, its confidence and "
+        "the input level. Mic check: a source on the robot's left must read azimuth about +90 "
+        "(phys_az), on its right about -90; a mirror image means a wrong --channel-order, "
+        "--normalization or mounting. --mic-check prints only the physics and needs no model.",
+        epilog=OUTPUT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", type=Path, help="audio file (WAV, FLAC, OGG, ...): 4-channel FOA or mono")
     p.add_argument(
-        "--model", type=Path, default=Path("runs/demo/checkpoints/best"), help="checkpoint directory"
+        "--model",
+        type=Path,
+        default=None,
+        help="checkpoint directory (model.safetensors + metadata.json); default: the shipped model",
     )
     p.add_argument("--hop", type=float, default=0.5, help="seconds between the ends of successive windows")
     p.add_argument("--channel-order", choices=CHANNEL_ORDERS, default="ACN", help="FOA channel order")
@@ -198,7 +209,18 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--confidence-threshold", type=float, default=0.5, help="'hazard': not none, at least this confident"
     )
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda:N")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda:N (checked before the model loads)")
+    p.add_argument(
+        "--mic-check",
+        action="store_true",
+        help="physics only: direction, confidence and level per window, no model loaded",
+    )
+    p.add_argument(
+        "--window",
+        type=float,
+        default=DEFAULT_MIC_WINDOW_S,
+        help="window length for --mic-check [s] (with a model, the model's own window)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,19 +356,23 @@ def _run_echo(args: argparse.Namespace, ros_args: list[str]) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from avi_ros.pipeline import Pipeline
-    from avi_ros.predict import format_table, predict_file, write_json
+    from avi_ros.predict import PredictOptions, run_predict
 
-    pipeline = Pipeline.from_checkpoint(
-        args.model, device=args.device, confidence_threshold=args.confidence_threshold
+    run_predict(
+        PredictOptions(
+            file=args.file,
+            model=args.model,
+            hop_s=args.hop,
+            channel_order=args.channel_order,
+            normalization=args.normalization,
+            json=args.json,
+            all_classes=args.all_classes,
+            confidence_threshold=args.confidence_threshold,
+            device=args.device,
+            mic_check=args.mic_check,
+            window_s=args.window,
+        )
     )
-    report = predict_file(
-        args.file, pipeline, str(args.model), args.hop, args.channel_order, args.normalization
-    )
-    print(f"# {report.describe()}")
-    print(format_table(report, args.all_classes))
-    if args.json is not None:
-        print(f"wrote {write_json(report, args.json)}", file=sys.stderr)
     return 0
 
 
