@@ -280,6 +280,19 @@ def test_a_bag_cut_short_replays_its_complete_chunks_with_skip_damaged(
     assert kept == [r.stamp_ns for r in whole.records[: len(kept)]]
 
 
+def test_replay_without_model_uses_the_shipped_model(tmp_path, bag, checkpoint_dir, monkeypatch, capsys):
+    from avi_ros import shipped_model
+
+    monkeypatch.setattr(shipped_model, "SHIPPED_MODEL_DIR", tmp_path / "not_installed")
+    argv = ["replay", str(bag), "--device", "cpu", "--max-frames", "2", "--no-report"]
+    assert main([*argv, "--out", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert "the shipped model is missing from this install" in err and err.count("\n") == 1
+    monkeypatch.setattr(shipped_model, "SHIPPED_MODEL_DIR", checkpoint_dir)
+    assert main([*argv, "--out", str(tmp_path / "shipped")]) == 0
+    assert "replayed" in capsys.readouterr().out and (tmp_path / "shipped" / "bag").is_dir()
+
+
 def test_precision_option_reaches_the_model(tmp_path, replayed, bag, checkpoint_dir, capsys):
     result, _ = replayed
     assert result.inference == "cpu fp32"  # auto keeps fp32 on the CPU
