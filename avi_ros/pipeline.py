@@ -40,6 +40,7 @@ import torch.fx.experimental.optimization as fx_optimization
 
 from avi_ros.audio import FOA_CHANNELS
 from avi_ros.checkpoint import CheckpointMetadata, load_checkpoint
+from avi_ros.device import resolve_device
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, unit_to_direction
 from avi_ros.models.hazard_set import HazardSetModel
@@ -53,16 +54,6 @@ from avi_ros.types import Frame, HazardEstimateData, PipelineResult
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_EXTRINSIC = MicToCamera()  # camera at the microphone, looking along its +x
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as torch understands it."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{device}' requested but CUDA is not available; use 'cpu' or 'auto'")
-    return resolved
 
 
 def _resolve_precision(precision: str, device: torch.device) -> str:

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from avi_ros.checkpoint import load_checkpoint, save_checkpoint
+from avi_ros.device import resolve_device
 from avi_ros.features import FeatureConfig
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.models import AdapterConfig, HeadConfig, ModelConfig, VisualEncoderConfig, build_model
 from avi_ros.occlusion import OcclusionConfig, compute_occlusion, direction_visibility
-from avi_ros.pipeline import Pipeline, resolve_device
+from avi_ros.pipeline import Pipeline
 from avi_ros.preprocess import audio_window
 from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
 from avi_ros.types import Frame

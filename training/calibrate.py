@@ -42,8 +42,8 @@ from avi_ros.checkpoint import (
     save_checkpoint,
 )
 from avi_ros.data.scene import SceneConfig
+from avi_ros.device import resolve_device
 from avi_ros.models.imagination import ImaginationModel
-from avi_ros.pipeline import resolve_device
 from training.calibration import (
     Calibration,
     apply_calibration,

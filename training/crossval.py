@@ -44,7 +44,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 
 from avi_ros.checkpoint import CheckpointError, load_checkpoint
 from avi_ros.data.urbansound8k import fold_split, read_urbansound8k_clips
-from avi_ros.pipeline import resolve_device
+from avi_ros.device import resolve_device
 from training.collect_outputs import prepare_config_of
 from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
 from training.evaluate import evaluate_store

@@ -44,8 +44,8 @@ import torch
 from avi_ros.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint
 from avi_ros.data.scene import SceneConfig, SceneContent
 from avi_ros.data.shards import ShardReader
+from avi_ros.device import resolve_device
 from avi_ros.models.imagination import ImaginationModel
-from avi_ros.pipeline import resolve_device
 from training.collect_outputs import collect_outputs, prepare_config_of
 from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
 from training.data import InputStore

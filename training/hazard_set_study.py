@@ -31,8 +31,8 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 import numpy as np
 
 from avi_ros.checkpoint import CheckpointError, load_checkpoint
+from avi_ros.device import resolve_device
 from avi_ros.models.imagination import VARIANTS
-from avi_ros.pipeline import resolve_device
 from training.config import ExperimentConfig, SplitConfig, load_config, resolve_bank_split
 from training.hazard_set_task import evaluate_set_store, set_prepare_config
 from training.metrics import mean_and_std

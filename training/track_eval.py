@@ -47,8 +47,9 @@ from avi_ros.bag.scenario import DEFAULT_START_NS, ScenarioRenderer, SensorConfi
 from avi_ros.checkpoint import CheckpointError
 from avi_ros.data.moving_scenes import random_moving_script
 from avi_ros.data.sound_bank import SoundBank
+from avi_ros.device import resolve_device
 from avi_ros.geometry import angular_error_rad, direction_to_unit
-from avi_ros.pipeline import Pipeline, resolve_device
+from avi_ros.pipeline import Pipeline
 from avi_ros.taxonomy import Visibility, default_taxonomy
 from avi_ros.tracking import (
     HazardTracker,

@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from avi_ros.pipeline import resolve_device
+from avi_ros.device import resolve_device
 from training.augment import acs_for_run
 from training.config import ExperimentConfig, StageConfig, write_resolved_config
 from training.data import InputStore, batch_fingerprint, epoch_batches
