@@ -23,8 +23,8 @@ from avi_ros.decision.features import FeatureWindow, feature_size, frame_feature
 from avi_ros.decision.inference import DecisionStage, driving_hazards
 from avi_ros.decision.labels import Reason
 from avi_ros.decision.model import DecisionModel, DecisionModelConfig, check_frozen, segment_pool
-from avi_ros.decision.telemetry import TelemetryReading
 from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
+from avi_ros.telemetry import TelemetryReading
 from avi_ros.types import HazardEstimateData
 from training.config import load_config
 from training.decision_task import DecisionTask

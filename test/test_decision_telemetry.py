@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avi_ros.decision.telemetry import TELEMETRY_FIELDS, TelemetryBuffer, TelemetryConfig, TelemetryReading
 from avi_ros.events import EventCounter
+from avi_ros.telemetry import TELEMETRY_FIELDS, TelemetryBuffer, TelemetryConfig, TelemetryReading
 
 MS = 1_000_000  # ns
 

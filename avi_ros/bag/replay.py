@@ -44,7 +44,6 @@ from avi_ros.bag.report import write_report
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import StaticTransforms
 from avi_ros.checkpoint import METADATA_FILE, WEIGHTS_FILE
-from avi_ros.decision.telemetry import ODOM, TelemetryBuffer
 from avi_ros.events import stream_key
 from avi_ros.frame_assembly import ApproximateTimeSync, AssemblyConfig, EventCounter, FrameAssembler
 from avi_ros.geometry import MicToCamera
@@ -54,6 +53,7 @@ from avi_ros.message_builders import hazard_from_message, marker_array_message
 from avi_ros.pipeline import PRECISIONS, Pipeline
 from avi_ros.sensor_decoding import SensorInputError, checked_stamp_ns, stamp_to_ns
 from avi_ros.sensor_intake import SensorIntake
+from avi_ros.telemetry import ODOM, TelemetryBuffer
 from avi_ros.topics import RGBD_STREAMS, OutputTopics, StandardTopics, absolute_topics
 from avi_ros.tracking import HazardTracker, TrackerConfig, TrackView
 from avi_ros.tracking.ego_motion import odometry_twist, yaw_rate

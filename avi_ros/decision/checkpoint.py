@@ -23,8 +23,8 @@ from avi_ros.checkpoint import CheckpointError, atomic_write, check_format, read
 from avi_ros.decision.features import feature_size
 from avi_ros.decision.labels import label_maps
 from avi_ros.decision.model import TELEMETRY_SCALE, DecisionModel, DecisionModelConfig, parameter_counts
-from avi_ros.decision.telemetry import TELEMETRY_FIELDS
 from avi_ros.taxonomy import Taxonomy
+from avi_ros.telemetry import TELEMETRY_FIELDS
 
 FORMAT_NAME = "avi_ros.decision"
 FORMAT_VERSION = 1

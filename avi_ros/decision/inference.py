@@ -26,9 +26,9 @@ from avi_ros.decision.checkpoint import DecisionMetadata, load_decision_checkpoi
 from avi_ros.decision.features import FeatureWindow, frame_feature
 from avi_ros.decision.labels import ACTION_NAMES, REASON_NAMES, RISK_NAMES, Reason, reason_of_class
 from avi_ros.decision.model import DecisionModel, DecisionOutput
-from avi_ros.decision.telemetry import TelemetryReading
 from avi_ros.device import resolve_device
 from avi_ros.taxonomy import Action, RiskLevel
+from avi_ros.telemetry import TelemetryReading
 from avi_ros.types import HazardEstimateData
 
 

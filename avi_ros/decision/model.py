@@ -1,7 +1,7 @@
 """The decision model (SIM v0): a window of frame features + telemetry -> risk, reason, action, confidence.
 
 Input: features [B, F, dv] (``avi_ros.decision.features``) and telemetry [B, 8]
-(``avi_ros.decision.telemetry``). The trainable projectors map each frame's feature to d
+(``avi_ros.telemetry``). The trainable projectors map each frame's feature to d
 (Linear-GELU-Linear), the telemetry (scaled by ``TELEMETRY_SCALE``) through an MLP 8 -> d, and
 add a learned task token. Segment pooling averages the F projected frames in K equal segments
 (K visual tokens). The prefix ``[K visual, 1 telemetry, 1 task]`` goes through the backbone,
@@ -33,7 +33,7 @@ from torch import nn
 
 from avi_ros.config_io import build, to_plain
 from avi_ros.decision.labels import ACTION_NAMES, REASON_NAMES, RISK_NAMES
-from avi_ros.decision.telemetry import TELEMETRY_SIZE
+from avi_ros.telemetry import TELEMETRY_SIZE
 
 BACKBONES = ("none", "transformer", "hf_local")
 TELEMETRY_MODES = ("full", "zero")

@@ -20,7 +20,7 @@ half per-frame noise (``NoiseConfig.frame_share``), since a model errs alike on 
 a wrong class is wrong for the whole window with a lower confidence. These features are
 **simulated estimates, not the model's outputs on rendered scenes**: the decision stage has not
 been trained on real pipeline outputs. The telemetry at t = 0 comes from the true motion with
-IMU and odometry noise (``avi_ros.decision.telemetry`` layout). Labels come from the true
+IMU and odometry noise (``avi_ros.telemetry`` layout). Labels come from the true
 situation at t = 0 by ``avi_ros.decision.rules``.
 
 Window ``i`` of a split with seed ``s`` uses the generator ``default_rng([s, i])``, so a split is
@@ -36,8 +36,8 @@ import numpy as np
 
 from avi_ros.decision.features import frame_features
 from avi_ros.decision.rules import LabelRules, Situation, label_situation
-from avi_ros.decision.telemetry import TELEMETRY_SIZE
 from avi_ros.taxonomy import Taxonomy, Visibility
+from avi_ros.telemetry import TELEMETRY_SIZE
 
 SCENARIOS = (
     "approach",

@@ -54,7 +54,6 @@ from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
-from avi_ros.decision.telemetry import IMU, ODOM
 from avi_ros.events import (
     AUDIO,
     CLOCK_TIME_BACKWARDS,
@@ -89,6 +88,7 @@ from avi_ros.ros.telemetry import TelemetryInput, read_telemetry_settings
 from avi_ros.sensor_decoding import SensorInputError
 from avi_ros.sensor_intake import SensorIntake
 from avi_ros.shipped_model import resolve_model_path
+from avi_ros.telemetry import IMU, ODOM
 from avi_ros.topics import RGBD_STREAMS, OutputTopics, SensorTopics
 from avi_ros.tracking import HazardTracker, TrackView
 from avi_ros.tracking.ego_motion import yaw_rate

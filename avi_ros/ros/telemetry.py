@@ -1,7 +1,7 @@
 """The robot's telemetry at the ROS edge: optional Imu and Odometry subscriptions into the core buffer.
 
 ``TelemetryInput`` subscribes (sensor-data QoS, topics by parameter; an empty topic means no
-subscription) and hands each message to ``avi_ros.decision.telemetry.TelemetryBuffer``, which
+subscription) and hands each message to ``avi_ros.telemetry.TelemetryBuffer``, which
 aligns the samples to frame stamps. Its callbacks are O(1): check, convert, store. Bad telemetry
 is counted in the node's ``EventCounter`` like every other input, so it shows in /diagnostics
 (``bad.imu.non_finite``, ``bad.odom.wrong_frame``, ``bad.imu.stale``, ...) and in the throttled
@@ -24,7 +24,11 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import Imu
 
-from avi_ros.decision.telemetry import (
+from avi_ros.events import EventCounter, stream_key
+from avi_ros.ros.params import ParamSpec, declare_parameters
+from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
+from avi_ros.sensor_decoding import SensorInputError, checked_stamp_ns
+from avi_ros.telemetry import (
     IMU,
     ODOM,
     WRONG_FRAME,
@@ -32,10 +36,6 @@ from avi_ros.decision.telemetry import (
     TelemetryConfig,
     TelemetryReading,
 )
-from avi_ros.events import EventCounter, stream_key
-from avi_ros.ros.params import ParamSpec, declare_parameters
-from avi_ros.ros.qos import mismatch_callbacks, sensor_qos
-from avi_ros.sensor_decoding import SensorInputError, checked_stamp_ns
 from avi_ros.tracking.ego_motion import odometry_twist
 
 TELEMETRY_PARAMETERS: tuple[ParamSpec, ...] = (

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from avi_ros.decision.telemetry import TELEMETRY_FIELDS, TelemetryReading
 from avi_ros.events import TRACKS_GAP, TRACKS_TIME_BACKWARDS, EventCounter
+from avi_ros.telemetry import TELEMETRY_FIELDS, TelemetryReading
 from avi_ros.units import NS_PER_S
 
 

@@ -1,4 +1,5 @@
-"""The robot's own motion as the decision stage sees it: the telemetry vector [8] at a frame stamp.
+"""The robot's own motion at a frame stamp: the telemetry vector [8] that the tracker (its yaw rate)
+and the decision stage read.
 
 The vector is ``(ax, ay, az, gx, gy, gz, v, w)``: IMU linear acceleration [m/s², gravity
 included, as ``sensor_msgs/Imu`` reports it] and angular rate [rad/s] in the robot's base frame
