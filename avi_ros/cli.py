@@ -63,7 +63,11 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("bag", type=Path, help="input bag (rosbag2 directory, or .mcap/.db3)")
     p.add_argument(
-        "--model", required=True, type=Path, help="checkpoint directory (model.safetensors + metadata.json)"
+        "--model",
+        type=Path,
+        default=None,
+        help="checkpoint directory (model.safetensors + metadata.json); default: the model shipped with "
+        "the package",
     )
     p.add_argument(
         "--out",
@@ -270,6 +274,7 @@ def _run_make_bag(args: argparse.Namespace) -> int:
 def _run_replay(args: argparse.Namespace) -> int:
     from avi_ros.bag.replay import ReplayOptions, replay
     from avi_ros.geometry import MicToCamera
+    from avi_ros.shipped_model import resolve_model_path
     from avi_ros.tracking import TrackerConfig
     from avi_ros.tracking.settings import tracker_config_from_params_file
 
@@ -286,7 +291,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         extrinsic = MicToCamera((x, y, z), (roll, pitch, yaw))
     options = ReplayOptions(
         bag=args.bag,
-        model=args.model,
+        model=resolve_model_path(args.model),
         out=args.out,
         device=args.device,
         precision=args.precision,

@@ -1,6 +1,8 @@
 """Launch the avi_ros perception node, a static transform for the microphone array and, optionally, RViz.
 
-    ros2 launch avi_ros perception.launch.py model_path:=/path/to/checkpoint [rviz:=true]
+    ros2 launch avi_ros perception.launch.py [model_path:=/path/to/checkpoint] [rviz:=true]
+
+Without ``model_path`` (here or in ``params_file``) the node loads the model shipped with the package.
 
 Arguments (``ros2 launch avi_ros perception.launch.py --show-args``):
     namespace, params_file, model_path, device, use_sim_time, autostart, rviz,
@@ -41,7 +43,11 @@ RVIZ_CONFIG = SHARE_DIR / "config" / "avi_ros.rviz"
 ARGUMENTS = (
     ("namespace", "", "Namespace of the node (topics resolve inside it)."),
     ("params_file", str(DEFAULT_PARAMS), "YAML file with the node's parameters."),
-    ("model_path", "", "Checkpoint directory; overrides params_file when set. Required somewhere."),
+    (
+        "model_path",
+        "",
+        "Checkpoint directory; overrides params_file when set. Empty in both: the shipped model.",
+    ),
     ("device", "auto", "Inference device: auto, cpu or cuda:N."),
     ("use_sim_time", "false", "Use /clock (bag replay)."),
     (

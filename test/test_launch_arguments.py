@@ -102,6 +102,12 @@ def test_every_parameter_the_launch_file_sets_is_a_node_parameter(launch_module)
     assert "autostart" in names
 
 
+def test_without_a_model_path_the_node_gets_the_empty_one_that_means_the_shipped_model(launch_module) -> None:
+    assert _declared(launch_module)["model_path"] == ""
+    assert "model_path" not in _node_overrides(launch_module)  # the params file's value stands
+    assert yaml.safe_load(PARAMS_FILE.read_text())["/**"]["ros__parameters"]["model_path"] == ""
+
+
 def test_the_docstring_lists_every_declared_argument(launch_module) -> None:
     listed = launch_module.__doc__.split("--show-args``):", 1)[1].split("\n\n", 1)[0]
     for name in _declared(launch_module):

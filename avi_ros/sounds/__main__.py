@@ -42,8 +42,8 @@ def _build(catalogue: Path, cache: Path, full: bool) -> int:
         print(f"avi_ros sounds: cannot fetch the sound packages ({exc}); {FALLBACK}.", flush=True)
         return 0
     summary = build_bank(rows, roots, cache / "bank")
-    for reason in summary.skipped:
-        print(f"avi_ros sounds: skipped {reason}", file=sys.stderr)
+    if summary.skipped:
+        print(f"avi_ros sounds: {summary.skipped_line(cache / 'bank')}", file=sys.stderr)
     print(summary.table())
     print(
         f"avi_ros sounds: bank at {cache / 'bank'} from {len(packages)} packages, "

@@ -36,6 +36,7 @@ MIN_DURATION_S = 0.3
 SILENCE_DB = -50.0
 TRIM_FRAME_S = 0.01
 MANIFEST = "manifest.json"
+SKIPPED = "skipped.txt"  # one skipped clip per line, with the reason; absent when none was skipped
 ATTRIBUTION = "ATTRIBUTION"
 
 
@@ -51,6 +52,13 @@ class BuildSummary:
     def add(self, split: str, label: str, recording: str) -> None:
         self.clips[(split, label)] += 1
         self.recordings.setdefault((split, label), set()).add(recording)
+
+    def skipped_line(self, bank: Path) -> str:
+        """One line for the build's output: how many clips were skipped and where the list is
+        (a per-clip line repeats on every build, since too-short clips are never cached)."""
+        if not self.skipped:
+            return ""
+        return f"skipped {len(self.skipped)} clips (too short or unreadable); the list is in {bank / SKIPPED}"
 
     def table(self) -> str:
         """Per-label clips/recordings in each split, as aligned text."""
@@ -127,7 +135,8 @@ def build_bank(rows: Sequence[CatalogueRow], roots: Mapping[str, Path], bank: Pa
     """Convert the rows whose package is in ``roots`` (package -> extracted root) into ``bank``.
 
     Splits are assigned over all ``rows`` (so they do not depend on which packages were fetched).
-    Unreadable or too-short clips are skipped and listed in the summary.
+    Unreadable or too-short clips are skipped and listed in the summary and in the bank's
+    ``SKIPPED`` file.
     """
     split_of = assign_splits(rows)
     old = _old_durations(bank)
@@ -170,6 +179,10 @@ def build_bank(rows: Sequence[CatalogueRow], roots: Mapping[str, Path], bank: Pa
     manifest = {"sample_rate": SAMPLE_RATE, "clips": entries}
     (bank / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     (bank / ATTRIBUTION).write_text(attribution_text(used), encoding="utf-8")
+    if summary.skipped:
+        (bank / SKIPPED).write_text("".join(f"{reason}\n" for reason in summary.skipped), encoding="utf-8")
+    else:
+        (bank / SKIPPED).unlink(missing_ok=True)
     return summary
 
 
