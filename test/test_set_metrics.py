@@ -321,3 +321,42 @@ def test_the_study_table_shows_mean_and_std_of_each_variant_and_group():
     assert lines[3] == "| concat (n=1) | 60.0 ± 0.0 | — |"
     both = study_table(summary, groups=("set",))
     assert "| full (n=2) | 9.0 ± 1.4 |" in both and "| full (n=2) | 0.25 ± 0.07 |" in both
+
+
+def test_direction_group_puts_the_physics_baseline_beside_the_model_by_sector() -> None:
+    """One-hazard frames in each sector; the model is off by 10 deg in front and 40 deg behind, the
+    physics baseline by 2 deg everywhere; a frame the model misses has only a physics error; a
+    two-hazard frame is left out."""
+    truth = [
+        [_truth(CAR, 0.0)],
+        [_truth(CAR, 90.0, visibility=OUT)],
+        [_truth(DOG, -90.0, visibility=OUT)],
+        [_truth(DOG, 170.0, visibility=OUT)],
+        [_truth(VOICE, -170.0, visibility=OUT)],
+        [_truth(CAR, 10.0), _truth(DOG, -60.0)],
+    ]
+    guesses = [
+        [_guess(CAR, 10.0)],
+        [_guess(CAR, 95.0)],
+        [],
+        [_guess(DOG, -150.0)],
+        [_guess(VOICE, 150.0)],
+        [_guess(CAR, 10.0), _guess(DOG, -60.0)],
+    ]
+    physics_azimuth = [2.0, 92.0, -92.0, 172.0, -172.0, 100.0]
+    physics = np.stack([direction_to_unit(math.radians(a), 0.0) for a in physics_azimuth]) * 0.3
+    outputs, labels = _outputs_and_labels(truth, guesses)
+    direction = evaluate_hazard_sets(outputs, labels, 0.5, CLASSES, physics_direction=physics).metrics[
+        "direction"
+    ]
+    assert direction["all"]["frames"] == 5 and direction["all"]["model_located"] == 4
+    assert direction["front"]["model_azimuth_error_median_deg"] == pytest.approx(10.0)
+    assert direction["left"]["model_azimuth_error_median_deg"] == pytest.approx(5.0)
+    assert direction["right"]["frames"] == 1 and direction["right"]["model_located"] == 0
+    assert direction["right"]["model_azimuth_error_median_deg"] is None
+    assert direction["behind"]["frames"] == 2
+    assert direction["behind"]["model_azimuth_error_median_deg"] == pytest.approx(40.0)
+    for sector in ("front", "left", "right", "behind"):
+        assert direction[sector]["physics_azimuth_error_median_deg"] == pytest.approx(2.0)
+    assert direction["visibility_out_of_view"]["frames"] == 4
+    assert "direction" not in evaluate_hazard_sets(outputs, labels, 0.5, CLASSES).metrics

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from avi_ros.doa import feature_direction_vectors
 from avi_ros.models.freezing import parameter_counts
 from avi_ros.models.output_arrays import HazardSetArrays, read_set_outputs
 from avi_ros.preprocess import Preprocessor
@@ -81,10 +82,15 @@ def evaluate_set_store(
     batch_size: int,
     threshold: float = NODE_CONFIDENCE_THRESHOLD,
 ) -> SetEvaluation:
-    """Metrics, flat scalars and (true occlusion, audio weight) pairs of ``model`` on a prepared split."""
+    """Metrics, flat scalars and (true occlusion, audio weight) pairs of ``model`` on a prepared split;
+    the direction figures put the physics baseline (each window's broadband intensity vector, from
+    the same features the model reads) beside the model."""
     outputs = collect_set_outputs(model, store, device, batch_size)
     labels = {key: store.tensors[key].numpy() for key in SET_LABEL_KEYS}
-    return evaluate_hazard_sets(outputs, labels, threshold, default_taxonomy().names)
+    physics = None
+    if getattr(model, "module", model).config.uses_audio and store.tensors["features"].shape[1] == 7:
+        physics = feature_direction_vectors(store.tensors["features"].numpy())
+    return evaluate_hazard_sets(outputs, labels, threshold, default_taxonomy().names, physics)
 
 
 def set_prepare_config(config: ExperimentConfig) -> PrepareConfig:

@@ -23,6 +23,12 @@ model window here (the set model answers once per window):
   confidence among the slots whose class is not ``none``; none when there is no such slot), as
   the single-hazard model is read: class accuracy (``none`` right on an empty frame) and the
   median azimuth / angular error [deg] of the top slot on frames with a hazard;
+- the direction figures (``direction`` group, when the physics direction of each frame is given),
+  on frames with exactly one hazard: the median azimuth error [deg] of the model's top slot and
+  of the physics baseline (the broadband FOA intensity vector of the window, ``avi_ros.doa``)
+  side by side, over all such frames, by sector of the true azimuth (front |az| <= 45 deg, left,
+  right, behind |az| > 135 deg) and by visibility; a frame where the model reports no hazard has
+  no model error (``model_located`` counts those that have one);
 - a metric with nothing to be computed on is None (JSON null), never NaN.
 """
 
@@ -50,6 +56,10 @@ from training.seld_metrics import SPATIAL_THRESHOLD_DEG
 RELATIVE_DISTANCE_THRESHOLD = 1.0  # DCASE2024: a hit needs |d̂ − d| / d <= 1
 OVERALL_GROUP = "set"
 SINGLE_HAZARD_GROUP = "single_hazard"
+DIRECTION_GROUP = "direction"
+# Sectors of the true azimuth [deg]: (name, lower bound, upper bound), "behind" wraps around +-180.
+SECTORS = (("front", -45.0, 45.0), ("left", 45.0, 135.0), ("right", -135.0, -45.0))
+BEHIND = "behind"
 _TP, _FP, _FN = 0, 1, 2
 
 
@@ -266,16 +276,63 @@ def _single_hazard_scores(p: SetPredictions) -> dict[str, Any]:
     }
 
 
+def sector_of(azimuth_deg: np.ndarray) -> np.ndarray:
+    """The sector name (SECTORS or BEHIND) of each azimuth [deg, REP-103]."""
+    azimuth = np.asarray(azimuth_deg, dtype=np.float64)
+    names = np.full(azimuth.shape, BEHIND, dtype=object)
+    for name, low, high in SECTORS:
+        names[(azimuth >= low) & (azimuth <= high)] = name
+    return names
+
+
+def _direction_scores(p: SetPredictions, physics_direction: np.ndarray) -> dict[str, Any]:
+    """Model top slot against the physics baseline on frames with exactly one hazard (module doc)."""
+    frames = np.flatnonzero(p.polyphony == 1)
+    class_true = np.asarray(p.class_true)[frames]
+    target = np.argmax(class_true != BACKGROUND_CLASS, axis=1)
+    direction_true = np.asarray(p.direction_true)[frames, target]
+    class_pred = np.asarray(p.class_pred)[frames]
+    ranked = np.where(class_pred != BACKGROUND_CLASS, np.asarray(p.confidence, np.float64)[frames], -np.inf)
+    top = np.argmax(ranked, axis=1)
+    located = np.isfinite(ranked[np.arange(len(frames)), top])
+    model_error = np.full(len(frames), np.nan)
+    model_error[located] = azimuth_errors_deg(
+        np.asarray(p.direction_pred)[frames[located], top[located]], direction_true[located]
+    )
+    physics_error = azimuth_errors_deg(np.asarray(physics_direction, np.float64)[frames], direction_true)
+    true_azimuth = np.degrees(np.arctan2(direction_true[:, 1], direction_true[:, 0]))
+    visibility = np.asarray(p.visibility_true)[frames, target]
+
+    def scores(selected: np.ndarray) -> dict[str, Any]:
+        model = model_error[selected]
+        return {
+            "frames": int(selected.sum()),
+            "model_located": int(np.isfinite(model).sum()),
+            "model_azimuth_error_median_deg": _median(model[np.isfinite(model)]),
+            "physics_azimuth_error_median_deg": _median(physics_error[selected]),
+        }
+
+    sectors = sector_of(true_azimuth)
+    out: dict[str, Any] = {"all": scores(np.ones(len(frames), dtype=bool))}
+    for name in (*(s[0] for s in SECTORS), BEHIND):
+        out[name] = scores(sectors == name)
+    for vis in Visibility:
+        out[visibility_group(vis)] = scores(visibility == int(vis))
+    return out
+
+
 def evaluate_hazard_sets(
     outputs: Any,
     labels: Mapping[str, np.ndarray],
     confidence_threshold: float = NODE_CONFIDENCE_THRESHOLD,
     class_names: Sequence[str] | None = None,
+    physics_direction: np.ndarray | None = None,
 ) -> SetEvaluation:
     """Detection metrics for ``set`` (all), each visibility, each polyphony 0..Kt and the
     single-hazard figures of a split's set outputs (``HazardSetArrays``) against its labels
     (see ``SetPredictions.from_outputs``). ``class_names[0]`` is ``none``; without names the
-    per-class figures are keyed by class id."""
+    per-class figures are keyed by class id. ``physics_direction`` [F, 3] (any length): each
+    frame's physics direction, for the ``direction`` group (left out when None)."""
     predictions = SetPredictions.from_outputs(outputs, labels)
     class_true, class_pred = np.asarray(predictions.class_true), np.asarray(predictions.class_pred)
     if class_names is None:
@@ -311,6 +368,8 @@ def evaluate_hazard_sets(
             ),
         }
     metrics[SINGLE_HAZARD_GROUP] = _single_hazard_scores(predictions)
+    if physics_direction is not None:
+        metrics[DIRECTION_GROUP] = _direction_scores(predictions, physics_direction)
     return SetEvaluation(metrics, flatten_metrics(metrics), _weight_pairs(predictions, records))
 
 
