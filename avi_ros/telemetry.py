@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avi_ros.events import NON_FINITE, EventCounter, stream_key
+from avi_ros.topics import TELEMETRY_STREAMS
 from avi_ros.units import NS_PER_S
 
 TELEMETRY_FIELDS: tuple[str, ...] = ("ax", "ay", "az", "gx", "gy", "gz", "v", "w")
@@ -36,9 +37,8 @@ TELEMETRY_SIZE = len(TELEMETRY_FIELDS)
 IMU_SIZE = 6  # (ax, ay, az, gx, gy, gz): the first part of the vector
 ODOM_SIZE = 2  # (v, w): the second part
 
-IMU = "imu"
-ODOM = "odom"
-STREAMS = (IMU, ODOM)
+STREAMS = TELEMETRY_STREAMS  # the diagnostics key of each stream is its TelemetryTopics field name
+IMU, ODOM = STREAMS
 WRONG_FRAME = "wrong_frame"  # a frame id other than the configured one
 STALE = "stale"  # the newest sample before a frame is older than max_age_s
 OUT_OF_ORDER = "out_of_order"  # a sample older than the newest one (dropped)

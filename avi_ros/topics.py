@@ -51,11 +51,26 @@ RGBD_STREAMS = SENSOR_STREAMS[1:]
 
 @dataclass(frozen=True)
 class OutputTopics:
-    """The node's outputs: HazardEstimateArray, MarkerArray and the mono8 occlusion mask."""
+    """The node's outputs: HazardEstimateArray, MarkerArray, the mono8 occlusion mask and the
+    decision stage's HazardAssessment."""
 
     hazards: str = "hazards"
     markers: str = "markers"
     mask: str = "occlusion_mask"
+    assessment: str = "hazard_assessment"  # avi_ros/HazardAssessment, while the decision stage is on
+
+
+@dataclass(frozen=True)
+class TelemetryTopics:
+    """The robot's own motion, read by the tracker (yaw rate) and the decision stage: an IMU
+    aligned with the robot base (sensor_msgs/Imu, REP-145) and the odometry (nav_msgs/Odometry)."""
+
+    imu: str = "imu/data"
+    odom: str = "odom"
+
+
+# The telemetry streams (their diagnostics keys in ``avi_ros.telemetry``): imu, then odom.
+TELEMETRY_STREAMS = tuple(f.name for f in dataclasses.fields(TelemetryTopics))
 
 
 @dataclass(frozen=True)
@@ -71,12 +86,14 @@ class StandardTopics:
 
 @dataclass(frozen=True)
 class FrameIds:
-    """TF frame ids (REP-103): robot base, microphone array, camera body, colour optical frame."""
+    """TF frame ids (REP-103): robot base, microphone array, camera body, colour optical frame,
+    odometry frame."""
 
     base: str = "base_link"
     microphone: str = "foa_microphone"
     camera: str = "camera_link"
     optical: str = "camera_color_optical_frame"
+    odom: str = "odom"  # the odometry's fixed frame (REP-105)
 
 
 def absolute_topic(name: str) -> str:

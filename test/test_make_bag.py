@@ -44,7 +44,9 @@ def test_bag_topics_are_the_nodes_names_made_absolute():
     )
     robot = BagTopics(audio="robot/mic", ground_truth=None)
     assert (robot.audio, robot.rgb, robot.ground_truth) == ("/robot/mic", "/rgb/image_raw", None)
-    assert absolute_topics(OutputTopics()) == OutputTopics("/hazards", "/markers", "/occlusion_mask")
+    assert absolute_topics(OutputTopics()) == OutputTopics(
+        "/hazards", "/markers", "/occlusion_mask", "/hazard_assessment"
+    )
 
 
 def test_out_name_with_mcap_suffix_writes_a_rosbag2_directory(bag):

@@ -39,11 +39,11 @@ from avi_ros.bag.scenario import (
 )
 from avi_ros.geometry import OPTICAL_TO_BODY
 from avi_ros.message_builders import DEPTH_ENCODINGS
+from avi_ros.topics import TelemetryTopics, absolute_topic
 from avi_ros.units import NS_PER_S
 
 CAMERA_LATENCY_S = 0.01
 ODOMETRY_PERIOD_S = 0.02  # 50 Hz, a typical wheel-odometry rate
-ODOMETRY_FRAME = "odom"
 END_OF_TIME_NS = 2**63 - 1
 
 
@@ -62,7 +62,7 @@ class MakeBagOptions:
     depth_encoding: str = "16UC1"
     audio_format: str = "float32"
     tf_static: bool = True
-    odometry_topic: str | None = "/odom"
+    odometry_topic: str | None = absolute_topic(TelemetryTopics().odom)
     topics: BagTopics = field(default_factory=BagTopics)
     frames: BagFrames = field(default_factory=BagFrames)
 
@@ -110,7 +110,7 @@ def _odometry(
     pose = robot.pose(t)
     half_yaw = pose.yaw_rad / 2.0
     return new["nav_msgs/msg/Odometry"](
-        header=factory.header(stamp_ns, ODOMETRY_FRAME),
+        header=factory.header(stamp_ns, BagFrames().odom),
         child_frame_id=base,
         pose=new["geometry_msgs/msg/PoseWithCovariance"](
             pose=new["geometry_msgs/msg/Pose"](

@@ -54,7 +54,14 @@ from avi_ros.pipeline import PRECISIONS, Pipeline
 from avi_ros.sensor_decoding import SensorInputError, checked_stamp_ns, stamp_to_ns
 from avi_ros.sensor_intake import SensorIntake
 from avi_ros.telemetry import ODOM, TelemetryBuffer
-from avi_ros.topics import RGBD_STREAMS, OutputTopics, StandardTopics, absolute_topics
+from avi_ros.topics import (
+    RGBD_STREAMS,
+    OutputTopics,
+    StandardTopics,
+    TelemetryTopics,
+    absolute_topic,
+    absolute_topics,
+)
 from avi_ros.tracking import HazardTracker, TrackerConfig, TrackView
 from avi_ros.tracking.ego_motion import odometry_twist, yaw_rate
 from avi_ros.types import Frame, HazardEstimateData, PipelineResult
@@ -106,7 +113,7 @@ class ReplayOptions:
     confidence_threshold: float = 0.5
     marker_style: MarkerStyle = field(default_factory=MarkerStyle)
     tracking: TrackerConfig | None = field(default_factory=TrackerConfig)
-    odometry_topic: str | None = "/odom"
+    odometry_topic: str | None = absolute_topic(TelemetryTopics().odom)
     storage: str = "mcap"
     report: bool = True
     report_frames: int = 12

@@ -3,7 +3,7 @@
 ``NodeDecision`` is what the perception node holds when ``decision.model_path`` is set; its
 methods pair with the node's lifecycle (configure -> ``configure``, deactivate and a clock jump
 -> ``reset``), and ``assess`` turns a frame's ``PipelineResult`` into the message to publish on
-``ASSESSMENT_TOPIC``. The telemetry input is the node's (the tracker reads its odometry too):
+``OutputTopics.assessment``. The telemetry input is the node's (the tracker reads its odometry too):
 the node subscribes, unsubscribes and resets it. The work itself lives
 in the core (``avi_ros.decision``): this module only binds it to rclpy.
 """
@@ -22,9 +22,8 @@ from avi_ros.ros.conversions import ROS_MESSAGES
 from avi_ros.ros.params import ParamSpec, declare_parameters
 from avi_ros.ros.telemetry import TELEMETRY_PARAMETERS, TelemetryInput, declare_telemetry_parameters
 from avi_ros.taxonomy import Taxonomy
+from avi_ros.topics import OutputTopics
 from avi_ros.types import PipelineResult
-
-ASSESSMENT_TOPIC = "hazard_assessment"
 
 DECISION_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
@@ -32,7 +31,7 @@ DECISION_PARAMETERS: tuple[ParamSpec, ...] = (
         "",
         "Checkpoint directory of a trained decision stage (risk, reason, action from the last frames "
         f"and the robot's telemetry); produce one with: {HOW_TO_MAKE_ONE}. Empty: no decision stage, "
-        f"no '{ASSESSMENT_TOPIC}' output and no IMU subscription (odometry is still read while "
+        f"no '{OutputTopics().assessment}' output and no IMU subscription (odometry is still read while "
         "tracking.enabled).",
     ),
 )

@@ -67,7 +67,6 @@ from avi_ros.msg import FoaAudio, HazardAssessment, HazardEstimateArray
 from avi_ros.pipeline import Pipeline
 from avi_ros.ros import conversions
 from avi_ros.ros.assessment import (
-    ASSESSMENT_TOPIC,
     NODE_DECISION_PARAMETERS,
     NodeDecision,
     declare_decision_parameters,
@@ -343,7 +342,7 @@ class PerceptionNode(LifecycleNode):
         }
         if self.decision is not None:
             self._outputs["assessment"] = self.create_lifecycle_publisher(
-                HazardAssessment, ASSESSMENT_TOPIC, qos
+                HazardAssessment, OUTPUTS.assessment, qos
             )
 
     def _release_configuration(self) -> None:

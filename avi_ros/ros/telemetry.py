@@ -36,18 +36,21 @@ from avi_ros.telemetry import (
     TelemetryConfig,
     TelemetryReading,
 )
+from avi_ros.topics import TelemetryTopics
 from avi_ros.tracking.ego_motion import odometry_twist
+
+TOPICS = TelemetryTopics()
 
 TELEMETRY_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "telemetry.imu_topic",
-        "imu/data",
+        TOPICS.imu,
         "sensor_msgs/Imu topic (REP-145) of an IMU aligned with the robot base; empty: no IMU "
         "(its part of the decision stage's telemetry is zeros, flagged missing).",
     ),
     ParamSpec(
         "telemetry.odom_topic",
-        "odom",
+        TOPICS.odom,
         "nav_msgs/Odometry topic giving the forward speed and yaw rate (the decision stage's telemetry, "
         "and the robot's turning the tracker removes from angular velocities); empty: no odometry.",
     ),
