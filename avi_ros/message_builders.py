@@ -12,12 +12,13 @@ or 32FC1 [m]; audio is float [channels, samples] ACN/SN3D.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
 from avi_ros.audio import SAMPLE_RATE, encode_pcm
+from avi_ros.decision.inference import Assessment
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.hazard_markers import MarkerSpec
 from avi_ros.sensor_decoding import stamp_to_ns
@@ -26,6 +27,7 @@ from avi_ros.types import HazardEstimateData
 from avi_ros.units import MILLIMETRES_PER_METRE, NS_PER_S
 
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
+ASSESSMENT_TYPE = "avi_ros/msg/HazardAssessment"  # the decision stage's output
 UINT16_MAX = 65535
 
 
@@ -215,3 +217,21 @@ def marker_array_message(new: MessageConstructors, header: Any, specs: list[Mark
         for spec in specs
     ]
     return new["visualization_msgs/msg/MarkerArray"](markers=markers)
+
+
+def assessment_message(
+    new: MessageConstructors, header: Any, assessment: Assessment, hazard_indices: Sequence[int] = ()
+) -> Any:
+    """A HazardAssessment with every field set; ``hazard_indices`` index the frame's HazardEstimateArray."""
+    return new[ASSESSMENT_TYPE](
+        header=header,
+        risk_level=int(assessment.risk),
+        reason=int(assessment.reason),
+        recommended_action=int(assessment.action),
+        confidence=float(assessment.confidence),
+        risk_probabilities=np.asarray(assessment.risk_probabilities, dtype=np.float32),
+        reason_probabilities=np.asarray(assessment.reason_probabilities, dtype=np.float32),
+        action_probabilities=np.asarray(assessment.action_probabilities, dtype=np.float32),
+        hazard_indices=np.asarray(hazard_indices, dtype=np.uint32),
+        telemetry_missing=bool(assessment.telemetry_missing),
+    )

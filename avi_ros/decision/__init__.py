@@ -1,11 +1,12 @@
 """The decision stage: risk, reason and action from the recent hazards and the robot's own motion.
 
 A room of its own in the core layer (no rclpy, no training imports), after the model and before
-the node's outputs. Its parts, one job per module:
+the node's outputs. It reads the robot's motion from the core (``avi_ros.telemetry``: the
+telemetry vector [8] aligned to a frame stamp); its HazardAssessment message is built with the
+others in ``avi_ros.message_builders``. Its parts, one job per module:
 
 - ``labels``: the label maps (risk 0-3, reason 0-3, action 0-5) and the hazard class -> reason map;
 - ``rules``: the documented labelling rules (time to contact, hazard class, visibility);
-- ``telemetry``: the telemetry vector [8] and its alignment to a frame stamp;
 - ``features``: the per-frame visual feature (from the pipeline's hazard estimate) and the window
   of the last F frames;
 - ``model``: projectors, segment pooling, the decoder backbone (``none | transformer | hf_local``)

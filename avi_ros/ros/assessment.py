@@ -16,7 +16,7 @@ from rclpy.node import Node
 
 from avi_ros.decision.checkpoint import HOW_TO_MAKE_ONE
 from avi_ros.decision.inference import Assessment, DecisionStage, driving_hazards
-from avi_ros.decision.messages import assessment_message
+from avi_ros.message_builders import assessment_message
 from avi_ros.msg import HazardAssessment
 from avi_ros.ros.conversions import ROS_MESSAGES
 from avi_ros.ros.params import ParamSpec, declare_parameters
@@ -48,7 +48,7 @@ def declare_decision_parameters(node: Node) -> None:
 
 
 def assessment_to_msg(assessment: Assessment, header: Any, hazard_indices: list[int]) -> HazardAssessment:
-    """Assessment -> HazardAssessment (``avi_ros.decision.messages``) with rclpy's classes."""
+    """Assessment -> HazardAssessment (``avi_ros.message_builders``) with rclpy's classes."""
     return assessment_message(ROS_MESSAGES, header, assessment, hazard_indices)
 
 
