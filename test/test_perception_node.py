@@ -31,6 +31,7 @@ from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 from visualization_msgs.msg import Marker
 
+from avi_ros import shipped_model
 from avi_ros.audio import encode_pcm
 from avi_ros.data.scene import SceneConfig, generate_scene
 from avi_ros.ros import conversions
@@ -369,7 +370,9 @@ def test_every_parameter_is_declared_with_a_description(harness):
 # --- start-up --------------------------------------------------------------------------------
 
 
-def test_missing_model_path_fails_configure_with_the_way_to_make_one(ros_context):
+def test_missing_model_path_fails_configure_with_the_way_to_make_one(ros_context, monkeypatch, tmp_path):
+    """No model_path and no shipped weights (an install that lost them)."""
+    monkeypatch.setattr(shipped_model, "SHIPPED_MODEL_DIR", tmp_path / "no_shipped_model")
     node = PerceptionNode(
         context=ros_context, parameter_overrides=[Parameter("extrinsic.from_tf", value=False)]
     )
