@@ -9,14 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from avi_ros.bag.scenario import (
-    DEFAULT_START_NS,
-    HazardTrack,
-    RobotPath,
-    ScenarioRenderer,
-    ScenarioScript,
-    SensorConfig,
-)
+from avi_ros.bag.scenario import DEFAULT_START_NS, ScenarioRenderer, SensorConfig
 from avi_ros.data.acoustics import ShoeboxRoom
 from avi_ros.data.moving_scenes import (
     CLASS_GAITS,
@@ -28,6 +21,7 @@ from avi_ros.data.moving_scenes import (
     path_speed,
     random_moving_script,
 )
+from avi_ros.data.scenario_script import HazardTrack, RobotPath, ScenarioScript
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.units import NS_PER_S
 

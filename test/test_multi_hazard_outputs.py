@@ -20,8 +20,9 @@ from avi_ros.bag.make_bag import MakeBagOptions, make_bag
 from avi_ros.bag.replay import ReplayOptions, replay
 from avi_ros.bag.report import compute_metrics, score_frame, timeline_azimuths, write_report
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot
-from avi_ros.bag.scenario import HazardTrack, ScenarioRenderer, ScenarioScript, SensorConfig, load_scenario
+from avi_ros.bag.scenario import ScenarioRenderer, SensorConfig, load_scenario
 from avi_ros.checkpoint import save_checkpoint
+from avi_ros.data.scenario_script import HazardTrack, ScenarioScript
 from avi_ros.features import FeatureConfig
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.hazard_markers import MARKER_DELETEALL, MarkerStyle, hazard_marker_specs

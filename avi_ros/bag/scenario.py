@@ -7,11 +7,9 @@ robot's pose of that instant, and FOA room acoustics whose responses follow the 
 the source (a response every ``knot_s``, cross-faded). Ground truth (class, direction and
 distance in the microphone frame, visibility, risk, action) is exact, and so are the track
 fields of each true hazard: ``track_id`` (the hazard's index in the script + 1, stable over
-the scenario), ``first_seen_ns`` (its start), ``track_age_s``, ``range_rate`` (d distance / dt
-in the microphone frame [m/s], negative: approaching) and ``angular_velocity`` (the rate of its
-bearing seen from the moving microphone in a frame that does not turn with the robot [rad/s,
-counter-clockwise]: the robot's own yaw rate removed, the convention of ``avi_ros.tracking``).
-Both rates are central differences over ``RATE_STEP_S`` either side.
+the scenario), ``first_seen_ns`` (its start), ``track_age_s``, ``range_rate`` and
+``angular_velocity`` (``ScenarioScript.rates`` in ``avi_ros.data.scenario_script``: the robot's
+own yaw rate removed, the convention of ``avi_ros.tracking``).
 
 Dry sounds are procedural (``avi_ros.data.signals``) unless a ``SoundBank`` is given: then
 each hazard sounds with real clips of its class, drawn ``clip_s`` at a time and concatenated
@@ -45,133 +43,17 @@ from avi_ros.audio import SAMPLE_RATE
 from avi_ros.data.acoustics import ShoeboxRoom, diffuse_noise, event_power
 from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, make_hazard_object
 from avi_ros.data.render import FIRST_SCENERY_ID, HAZARD_ID, Box
+from avi_ros.data.scenario_script import HazardTrack, RobotPath, ScenarioScript
 from avi_ros.data.scene import SceneConfig, visibility_from_render
 from avi_ros.data.signals import synthesize_class
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
-from avi_ros.taxonomy import MAX_HAZARDS, Taxonomy, Visibility, default_taxonomy
+from avi_ros.taxonomy import Taxonomy, Visibility, default_taxonomy
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
 
 # The bag's clock starts here (2025-01-01T00:00:00Z), so stamps look like a real recording.
 DEFAULT_START_NS = 1_735_689_600 * NS_PER_S
-RATE_STEP_S = 0.05  # half-width of the central differences behind the true rates [s]
-
-
-def _interpolate(times: np.ndarray, values: np.ndarray, t: float) -> np.ndarray:
-    """Piecewise-linear value of ``values`` [K, D] at time ``t`` (held constant outside)."""
-    return np.array([np.interp(t, times, values[:, d]) for d in range(values.shape[1])])
-
-
-@dataclass(frozen=True)
-class RobotPath:
-    """Timed waypoints (t [s], x [m], y [m], yaw [rad]) of the microphone in the world.
-
-    The robot holds its last pose after the last waypoint; ``mic_height_m`` is constant.
-    """
-
-    waypoints: tuple[tuple[float, float, float, float], ...]
-    mic_height_m: float
-
-    def pose(self, t: float) -> MicPose:
-        table = np.asarray(self.waypoints, dtype=np.float64)
-        x, y, yaw = _interpolate(table[:, 0], table[:, 1:], t)
-        return MicPose((float(x), float(y), self.mic_height_m), float(yaw))
-
-    def _slope(self, t: float) -> np.ndarray:
-        """d(x, y, yaw)/dt [m/s, m/s, rad/s] of the segment holding ``t`` (0 outside the waypoints;
-        at a waypoint, the segment that starts there)."""
-        table = np.asarray(self.waypoints, dtype=np.float64)
-        segment = int(np.searchsorted(table[:, 0], t, side="right")) - 1
-        if segment < 0 or segment >= len(table) - 1:
-            return np.zeros(3)
-        a, b = table[segment], table[segment + 1]
-        return (b[1:] - a[1:]) / (b[0] - a[0])
-
-    def yaw_rate(self, t: float) -> float:
-        """The robot's yaw rate at ``t`` [rad/s, counter-clockwise]: what its odometry reports."""
-        return float(self._slope(t)[2])
-
-    def forward_speed(self, t: float) -> float:
-        """The robot's speed along its heading at ``t`` [m/s] (odometry's twist.linear.x)."""
-        vx, vy, _ = self._slope(t)
-        yaw = self.pose(t).yaw_rad
-        return float(vx * math.cos(yaw) + vy * math.sin(yaw))
-
-
-@dataclass(frozen=True)
-class HazardTrack:
-    """A hazard sounding from ``start_s`` to ``end_s`` while moving through timed waypoints.
-
-    waypoints: (t [s], x, y, z [m]) of the source (the centre of its object) in the world.
-    snr_db: its level over the background noise while it sounds.
-    """
-
-    class_name: str
-    start_s: float
-    end_s: float
-    waypoints: tuple[tuple[float, float, float, float], ...]
-    snr_db: float = 15.0
-
-    def active(self, t: float) -> bool:
-        return self.start_s <= t < self.end_s
-
-    def position(self, t: float) -> np.ndarray:
-        table = np.asarray(self.waypoints, dtype=np.float64)
-        return _interpolate(table[:, 0], table[:, 1:], t)
-
-    def heading(self, t: float) -> float:
-        """Yaw of the object [rad]: along its motion, or the first segment's direction when still."""
-        ahead = self.position(t + 0.1) - self.position(t - 0.1)
-        if np.hypot(ahead[0], ahead[1]) < 1e-6:
-            table = np.asarray(self.waypoints, dtype=np.float64)
-            ahead = table[-1, 1:] - table[0, 1:]
-        return float(math.atan2(ahead[1], ahead[0]))
-
-
-@dataclass(frozen=True)
-class ScenarioScript:
-    """The world and the story of one scenario (see module docstring)."""
-
-    name: str
-    description: str
-    duration_s: float
-    room: ShoeboxRoom
-    occluders: tuple[Box, ...]
-    robot: RobotPath
-    hazards: tuple[HazardTrack, ...]
-    noise_dbfs: float = -35.0
-
-    def __post_init__(self) -> None:
-        for track in self.hazards:
-            if not 0.0 <= track.start_s < track.end_s:
-                raise ValueError(f"scenario {self.name}: hazard '{track.class_name}' has an empty time span")
-        # The most tracks sounding at once is reached at some track's start.
-        for track in self.hazards:
-            if len(self.active_hazards(track.start_s)) > MAX_HAZARDS:
-                raise ValueError(
-                    f"scenario {self.name}: more than {MAX_HAZARDS} hazards sound at {track.start_s} s"
-                )
-
-    def active_hazards(self, t: float) -> list[HazardTrack]:
-        """Every hazard sounding at ``t`` [s], in script order (empty between hazards)."""
-        return [h for h in self.hazards if h.active(t)]
-
-    def active_track_ids(self, t: float) -> list[int]:
-        """The track ids (script index + 1) of the hazards sounding at ``t`` [s], in script order."""
-        return [i + 1 for i, h in enumerate(self.hazards) if h.active(t)]
-
-    def rates(self, track: HazardTrack, t: float) -> tuple[float, float]:
-        """(range rate [m/s, negative: approaching], angular velocity [rad/s, CCW]) of ``track``
-        at ``t`` seen from the microphone; the angular velocity is of the world bearing from the
-        microphone, so the robot's own turning is not in it (module docstring)."""
-        h = RATE_STEP_S
-        before, after = self.robot.pose(t - h), self.robot.pose(t + h)
-        near = track.position(t - h) - np.asarray(before.position_m)
-        far = track.position(t + h) - np.asarray(after.position_m)
-        range_rate = (np.linalg.norm(far) - np.linalg.norm(near)) / (2.0 * h)
-        turn = math.remainder(math.atan2(far[1], far[0]) - math.atan2(near[1], near[0]), 2.0 * math.pi)
-        return float(range_rate), turn / (2.0 * h)
 
 
 def corridor() -> ScenarioScript:

@@ -1,6 +1,6 @@
 """Random moving scenes: scripts of hazards that walk, run or drive past a robot that moves and turns.
 
-``random_moving_script(seed)`` draws one ``avi_ros.bag.scenario.ScenarioScript`` (rendered by
+``random_moving_script(seed)`` draws one ``avi_ros.data.scenario_script.ScenarioScript`` (rendered by
 ``ScenarioRenderer`` like the scripted demo scenarios), for the held-out evaluation of tracks
 (``training/track_eval.py``):
 
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avi_ros.bag.scenario import HazardTrack, RobotPath, ScenarioScript
 from avi_ros.data.acoustics import ShoeboxRoom
 from avi_ros.data.layout import CLASS_APPEARANCE
 from avi_ros.data.render import Box
+from avi_ros.data.scenario_script import HazardTrack, RobotPath, ScenarioScript
 from avi_ros.taxonomy import MAX_HAZARDS, default_taxonomy
 
 GAIT_SPEEDS_MPS: dict[str, tuple[float, float]] = {
