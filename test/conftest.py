@@ -24,28 +24,12 @@ def tiny_checkpoint(tmp_path_factory):
     """
 
     def make(taxonomy, window_s: float = 0.5, class_bias=None, confidence_bias: float | None = None) -> Path:
-        import torch
+        from model_helpers import tiny_model
 
         from avi_ros.checkpoint import save_checkpoint
         from avi_ros.features import FeatureConfig
-        from avi_ros.models.adapter import AdapterConfig
-        from avi_ros.models.head import HeadConfig
-        from avi_ros.models.imagination import ModelConfig, build_model
-        from avi_ros.models.visual_encoder import VisualEncoderConfig
 
-        torch.manual_seed(0)
-        config = ModelConfig(
-            num_classes=taxonomy.num_classes,
-            visual=VisualEncoderConfig(arch="resnet18", image_size=32),
-            adapter=AdapterConfig(d_model=32),
-            head=HeadConfig(hidden=32),
-        )
-        model = build_model(config)
-        with torch.no_grad():
-            for class_id, value in (class_bias or {}).items():
-                model.head.class_logits.bias[class_id] = value
-            if confidence_bias is not None:
-                model.head.confidence.bias.fill_(confidence_bias)
+        model = tiny_model(taxonomy.num_classes, class_bias, confidence_bias)
         return save_checkpoint(
             tmp_path_factory.mktemp("ckpt"), model, FeatureConfig(window_seconds=window_s), taxonomy
         )

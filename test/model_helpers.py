@@ -14,25 +14,40 @@ from avi_ros.taxonomy import default_taxonomy
 SET_SLOTS = 3  # hazard slots of ``set_model``
 
 
-def set_model(class_bias: dict[int, float] | None = None, confidence_bias: float | None = None):
-    """A tiny untrained hazard-set model (3 slots, 4 x 4 view tokens); the biases make its answer
-    known (e.g. never ``none``, confidence ~1) whatever the input, as ``tiny_checkpoint`` does."""
+def tiny_model(
+    num_classes: int,
+    class_bias: dict[int, float] | None = None,
+    confidence_bias: float | None = None,
+    **config: object,
+):
+    """A tiny untrained model (ResNet-18 at 32 px, d_model 32, head width 32; ``config`` adds
+    ModelConfig fields). ``class_bias`` sets those entries of the class-logit bias (class id ->
+    value) and ``confidence_bias`` fills the confidence bias, so a test can make the model's
+    answer known (e.g. never class ``none``, confidence ~1) whatever the input."""
     torch.manual_seed(0)
-    config = ModelConfig(
-        num_classes=default_taxonomy().num_classes,
-        visual=VisualEncoderConfig(arch="resnet18", image_size=32),
-        adapter=AdapterConfig(d_model=32),
-        head=HeadConfig(hidden=32),
-        hazard_slots=SET_SLOTS,
-        view_grid=4,
+    model = build_model(
+        ModelConfig(
+            num_classes=num_classes,
+            visual=VisualEncoderConfig(arch="resnet18", image_size=32),
+            adapter=AdapterConfig(d_model=32),
+            head=HeadConfig(hidden=32),
+            **config,
+        )
     )
-    model = build_model(config)
     with torch.no_grad():
         for class_id, value in (class_bias or {}).items():
             model.head.class_logits.bias[class_id] = value
         if confidence_bias is not None:
             model.head.confidence.bias.fill_(confidence_bias)
     return model
+
+
+def set_model(class_bias: dict[int, float] | None = None, confidence_bias: float | None = None):
+    """A tiny hazard-set model of the default taxonomy (3 slots, 4 x 4 view tokens), biased as
+    ``tiny_model`` says."""
+    return tiny_model(
+        default_taxonomy().num_classes, class_bias, confidence_bias, hazard_slots=SET_SLOTS, view_grid=4
+    )
 
 
 def dcase_baseline_state_dict(classes: int = 13, seed: int = 0) -> dict[str, torch.Tensor]:
