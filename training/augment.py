@@ -51,6 +51,7 @@ from training.data import VIEW_KEYS
 # direction still counts as "in view" (it could show at the image border).
 VIEW_MARGIN_RAD = math.radians(10.0)
 _MIRROR = AcsTransform(0, True, False)
+_MATRIX = {t: t.matrix for t in ACS_TRANSFORMS}  # each transform's 3x3 signed permutation
 # A hazard the rule must respect: (visibility, unit direction in the microphone frame, distance [m]).
 Hazard = tuple[int, np.ndarray, float]
 # Batch keys that a transform may change (copied before they are written).
@@ -101,13 +102,16 @@ class AcsAugmentation:
     def in_view(self, direction: np.ndarray, distance_m: float) -> bool:
         """Whether a source at ``direction`` (unit, microphone frame) and ``distance_m`` could show
         in the image: within the field of view widened by ``view_margin_rad`` on every side."""
-        point = self.extrinsic.mic_to_optical(np.asarray(direction) * max(distance_m, 0.1))
-        if point[2] <= 0:
-            return False
+        return bool(self._in_view_all(np.asarray(direction)[None], distance_m)[0])
+
+    def _in_view_all(self, directions: np.ndarray, distance_m: float) -> np.ndarray:
+        """``in_view`` of unit directions [N, 3] at one distance [m] -> bool [N]."""
+        point = self.extrinsic.mic_to_optical(directions * max(distance_m, 0.1))
         intr = self.intrinsics
         half_h = math.atan(intr.width / 2.0 / intr.fx) + self.view_margin_rad
         half_v = math.atan(intr.height / 2.0 / intr.fy) + self.view_margin_rad
-        return math.atan2(abs(point[0]), point[2]) < half_h and math.atan2(abs(point[1]), point[2]) < half_v
+        x, y, z = np.abs(point[:, 0]), np.abs(point[:, 1]), point[:, 2]
+        return (z > 0) & (np.arctan2(x, z) < half_h) & (np.arctan2(y, z) < half_v)
 
     def allowed(self, hazards: Sequence[Hazard] | None) -> list[tuple[AcsTransform, bool]]:
         """The (transform, flip the image) choices for one sample: the intersection of the rules
@@ -125,42 +129,61 @@ class AcsAugmentation:
                 choices.append((_MIRROR, True))
         else:
             choices = [(t, False) for t in self.candidates]
-        unseen = [(d, r) for visibility, d, r in hazards if visibility == Visibility.OUT_OF_VIEW]
-        return [
-            (t, flip)
-            for t, flip in choices
-            if t.is_identity or not any(self.in_view(transform_vectors(d, t), r) for d, r in unseen)
-        ]
+        keep = np.ones(len(choices), dtype=bool)
+        matrices = np.stack([_MATRIX[t] for t, _ in choices])  # [choices, 3, 3]
+        for visibility, direction, distance_m in hazards:
+            if visibility == Visibility.OUT_OF_VIEW:
+                keep &= ~self._in_view_all(matrices @ direction, distance_m)
+        return [choice for choice, ok in zip(choices, keep, strict=True) if ok or choice[0].is_identity]
 
     def __call__(self, batch: dict[str, torch.Tensor], indices: Sequence[int]) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, len(indices), *(int(i) for i in indices)])
+        draws = []
+        for row in range(len(indices)):
+            choices = self.allowed(None if "visual" not in batch else _hazards_of_row(batch, row))
+            draws.append(choices[int(rng.integers(len(choices)))])
         out = dict(batch)
         for key in _CHANGED_KEYS:
             if key in out:
                 out[key] = out[key].clone()
-        for row in range(len(indices)):
-            choices = self.allowed(None if "visual" not in batch else _hazards_of_row(batch, row))
-            transform, flip = choices[int(rng.integers(len(choices)))]
-            if transform.is_identity:
-                continue
-            out["features"][row] = transform_features(batch["features"][row], transform, self.feature_kind)
-            if "accdoa_target" in out:
-                out["accdoa_target"][row] = transform_vectors(batch["accdoa_target"][row], transform, axis=-2)
-            if "direction" in out and ("class_id" not in batch or int(batch["class_id"][row]) != 0):
-                out["direction"][row] = transform_vectors(batch["direction"][row], transform)
-                if "action" in out:
-                    out["action"][row] = self._action(int(batch["risk"][row]), out["direction"][row])
-            for slot in _present_slots(batch, row):
-                new = transform_vectors(batch["hazard_direction"][row, slot], transform)
-                out["hazard_direction"][row, slot] = new
-                if "hazard_action" in out:
-                    out["hazard_action"][row, slot] = self._action(int(batch["hazard_risk"][row, slot]), new)
-            if flip:
-                out["visual"][row] = batch["visual"][row].flip(-1)
-                for key in VIEW_KEYS:
-                    if key in out:
-                        out[key][row] = mirror_view_tokens(batch[key][row])
+        for transform in dict.fromkeys(t for t, _ in draws if not t.is_identity):  # first-drawn order
+            rows = torch.tensor([row for row, (t, _) in enumerate(draws) if t == transform])
+            self._transform_rows(batch, out, rows, transform)
+        flipped = torch.tensor([row for row, (_, flip) in enumerate(draws) if flip], dtype=torch.long)
+        if len(flipped):
+            out["visual"][flipped] = batch["visual"][flipped].flip(-1)
+            for key in VIEW_KEYS:
+                if key in out:
+                    out[key][flipped] = mirror_view_tokens(batch[key][flipped])
         return out
+
+    def _transform_rows(
+        self,
+        batch: dict[str, torch.Tensor],
+        out: dict[str, torch.Tensor],
+        rows: torch.Tensor,
+        t: AcsTransform,
+    ) -> None:
+        """Write ``t`` applied to the sound and the direction labels of ``rows`` of ``batch`` into
+        ``out``. Empty slots and class-0 samples have zero directions, which stay zero."""
+        out["features"][rows] = transform_features(batch["features"][rows], t, self.feature_kind)
+        if "accdoa_target" in out:
+            out["accdoa_target"][rows] = transform_vectors(batch["accdoa_target"][rows], t, axis=-2)
+        if "direction" in out:
+            out["direction"][rows] = transform_vectors(batch["direction"][rows], t)
+            if "action" in out:
+                for row in rows.tolist():
+                    if "class_id" not in batch or int(batch["class_id"][row]) != 0:
+                        out["action"][row] = self._action(int(batch["risk"][row]), out["direction"][row])
+        if "hazard_direction" in out:
+            out["hazard_direction"][rows] = transform_vectors(batch["hazard_direction"][rows], t)
+            if "hazard_action" in out:
+                for row in rows.tolist():
+                    for slot in _present_slots(batch, row):
+                        risk = int(batch["hazard_risk"][row, slot])
+                        out["hazard_action"][row, slot] = self._action(
+                            risk, out["hazard_direction"][row, slot]
+                        )
 
     def _action(self, risk: int, direction: torch.Tensor) -> int:
         """The taxonomy's action for a hazard of ``risk`` at the (transformed) unit ``direction``."""
@@ -195,15 +218,16 @@ def _present_slots(batch: dict[str, torch.Tensor], row: int) -> list[int]:
 
 
 def mirror_view_tokens(tokens: torch.Tensor) -> torch.Tensor:
-    """View tokens [G * G, 6] (``avi_ros.view_tokens``, row-major cells) of the left-right mirrored
-    scene: the columns of the grid swap (the image flips) and each ray is reflected (y -> -y), so
-    with a mirror-symmetric camera every cell keeps its own ray and gets its mirror cell's content."""
-    cells, channels = tokens.shape
+    """View tokens [..., G * G, 6] (``avi_ros.view_tokens``, row-major cells) of the left-right
+    mirrored scene: the columns of the grid swap (the image flips) and each ray is reflected
+    (y -> -y), so with a mirror-symmetric camera every cell keeps its own ray and gets its mirror
+    cell's content."""
+    *lead, cells, channels = tokens.shape
     grid = math.isqrt(cells)
     if grid * grid != cells:
         raise ValueError(f"view tokens: expected a square grid of cells, got {cells}")
-    mirrored = tokens.reshape(grid, grid, channels).flip(1).reshape(cells, channels).clone()
-    mirrored[:, 1] = -mirrored[:, 1]
+    mirrored = tokens.reshape(*lead, grid, grid, channels).flip(-2).reshape(*lead, cells, channels)
+    mirrored[..., 1] = -mirrored[..., 1]  # flip() copied, so this never writes into ``tokens``
     return mirrored
 
 
