@@ -21,8 +21,8 @@ import yaml
 
 from avi_ros.data.scene import SceneConfig
 from avi_ros.features import FeatureConfig
+from avi_ros.models.config import ModelConfig
 from avi_ros.models.freezing import MODEL_PARTS
-from avi_ros.models.imagination import ModelConfig
 from avi_ros.occlusion import OcclusionConfig
 from avi_ros.taxonomy import default_taxonomy
 from training.decision_config import DecisionConfig
@@ -91,6 +91,8 @@ class DataConfig:
     training split draws its recordings from ``<bank>/train`` and validation from ``<bank>/val``,
     so model selection never hears a training recording. Without a bank the scenes use the
     procedural sounds only, and a one-line notice says so.
+    ``scene.procedural_probability: 0.3`` and ``scene.clip_augmentation: {}`` widen the thin real
+    classes with procedural families and waveform augmentation, in the training split only.
     ``acs_transforms``: FOA channel-swap augmentation of the training split, 0 (off), 8 or 16
     transforms, restricted per sample so the camera view stays consistent (``training.augment``).
     """
@@ -125,8 +127,13 @@ class DataConfig:
 
     def scene_config(self, split_name: str | None = None) -> SceneConfig:
         """The scene config with the camera resized to ``camera_width`` x ``camera_height`` and,
-        for a named split (``train``/``val``) with a ``sound_bank``, that split's recordings."""
+        for a named split (``train``/``val``) with a ``sound_bank``, that split's recordings.
+
+        Only ``train`` keeps ``procedural_probability`` and ``clip_augmentation``: validation,
+        test and any unnamed use (evaluation, calibration) hear real, untouched clips."""
         scene = self.scene.with_image_size(self.camera_width, self.camera_height)
+        if split_name != "train":
+            scene = replace(scene, procedural_probability=0.0, clip_augmentation=None)
         bank_split = resolve_bank_split(self.sound_bank, split_name) if split_name else None
         return replace(scene, sound_dir=str(bank_split)) if bank_split is not None else scene
 

@@ -15,6 +15,8 @@ rooms, a low camera, near sources and far occluders are what real robots meet.
 
 Sounds. With ``sound_dir`` (a sound-bank split, class folders or an UrbanSound8K tree) a hazard
 is a real clip with ``real_sound_probability`` and the procedural model of its class otherwise.
+For training sets, ``procedural_probability`` gives a share of hazards a clip of the class's wide
+procedural family instead, and ``clip_augmentation`` reshapes every real hazard clip.
 Under every scene lies a background (``avi_ros.data.background``): real ambience from the bank's
 ``background`` label, or procedural diffuse noise, at an SNR drawn from the SNR range relative
 to the scene's point source.
@@ -41,15 +43,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
 from avi_ros.audio import SAMPLE_RATE
 from avi_ros.data.acoustics import AcousticsConfig, ShoeboxRoom, event_power, scale_to_snr
 from avi_ros.data.background import BACKGROUND_LABEL, draw_background
+from avi_ros.data.clip_augment import ClipAugmentConfig, augment_clip
 from avi_ros.data.domain import WideProfile, draw_distance, perturbed_extrinsic, sample_wide_room
 from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, camera_pose, make_hazard_object
+from avi_ros.data.procedural import synthesize_procedural
 from avi_ros.data.render import (
     FIRST_SCENERY_ID,
     HAZARD_ID,
@@ -141,6 +145,12 @@ class SceneConfig:
         hazard-class second source plays (second_source_* are unused).
     onset_offset_probability: with hazard_count_weights, the chance that a hazard starts and/or
         stops inside the scene (sounding >= MIN_SOUNDING_S, ONSET_FADE_S fades).
+    procedural_probability: share of hazards whose dry sound comes from the wide procedural
+        families (``avi_ros.data.procedural``); the others are drawn as without it (real clips
+        with real_sound_probability). 0 draws nothing extra, so scenes stay as they were.
+        Training split only (``training.config.DataConfig.scene_config``).
+    clip_augmentation: waveform augmentation of every real hazard clip
+        (``avi_ros.data.clip_augment``; None: off). Training split only, as above.
     """
 
     duration_s: float = 1.0
@@ -177,6 +187,8 @@ class SceneConfig:
     wide_probability: float = 1.0
     hazard_count_weights: tuple[float, ...] | None = None
     onset_offset_probability: float = 0.0
+    procedural_probability: float = 0.0
+    clip_augmentation: ClipAugmentConfig | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -207,6 +219,7 @@ class SceneConfig:
             "real_background_probability",
             "none_sound_probability",
             "wide_probability",
+            "procedural_probability",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SceneConfig.{name} must be in [0, 1], got {getattr(self, name)}")
@@ -723,9 +736,17 @@ def sample_geometry(rng: np.random.Generator, cfg: SceneConfig, class_name: str 
 def _dry_signal(
     class_name: str, rng: np.random.Generator, cfg: SceneConfig, bank: SoundBank | None
 ) -> np.ndarray:
-    """A real clip of the class (with ``real_sound_probability``, if the bank has one) or a procedural one."""
+    """A wide procedural clip (with ``procedural_probability``), else a real clip of the class
+    (with ``real_sound_probability``, if the bank has one; augmented with ``clip_augmentation``)
+    or the class's procedural model."""
+    if cfg.procedural_probability > 0 and rng.uniform() < cfg.procedural_probability:
+        return synthesize_procedural(class_name, rng, cfg.n_samples, cfg.sample_rate)
     if bank is not None and bank.has(class_name) and rng.uniform() < cfg.real_sound_probability:
-        return bank.draw(class_name, rng, cfg.n_samples)
+        clip = bank.draw(class_name, rng, cfg.n_samples)
+        if cfg.clip_augmentation is None:
+            return clip
+        partner = partial(bank.draw, class_name, rng, cfg.n_samples)
+        return augment_clip(clip, cfg.sample_rate, rng, cfg.clip_augmentation, partner)
     if cfg.wide is not None and cfg.wide.signal_variation:
         return synthesize_varied(class_name, rng, cfg.n_samples, cfg.sample_rate)
     return synthesize_class(class_name, rng, cfg.n_samples, cfg.sample_rate)

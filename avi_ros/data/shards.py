@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from avi_ros.data.acoustics import AcousticsConfig
+from avi_ros.data.clip_augment import ClipAugmentConfig
 from avi_ros.data.domain import WideProfile
 from avi_ros.data.render import RenderConfig
 from avi_ros.data.scene import HazardLabel, Sample, SceneConfig, frame_activity, generate_scene
@@ -179,11 +180,19 @@ def hazard_fields(hazards: list[HazardLabel], frames: int) -> dict[str, np.ndarr
     return out
 
 
+# Knobs added after scenes were cached: left out of the dict at these (default) values, so a config
+# that does not use them keeps the dict, the cache directory hash and the scenes it had before.
+_OMITTED_AT_DEFAULT = {"procedural_probability": 0.0, "clip_augmentation": None}
+
+
 def scene_config_to_dict(config: SceneConfig) -> dict[str, Any]:
-    """JSON-ready SceneConfig (the extrinsic as translation and roll/pitch/yaw)."""
+    """JSON-ready SceneConfig (the extrinsic as translation and roll/pitch/yaw); the knobs of
+    ``_OMITTED_AT_DEFAULT`` only when they differ from their default."""
     out: dict[str, Any] = {}
     for f in fields(config):
         value = getattr(config, f.name)
+        if f.name in _OMITTED_AT_DEFAULT and value == _OMITTED_AT_DEFAULT[f.name]:
+            continue
         if isinstance(value, MicToCamera):
             out[f.name] = {"translation_m": list(value.translation_m), "rpy_rad": list(value.rpy_rad)}
         elif is_dataclass(value):
@@ -213,6 +222,8 @@ def scene_config_from_dict(data: dict[str, Any]) -> SceneConfig:
             kwargs[key] = RenderConfig(**value)
         elif key == "wide":
             kwargs[key] = None if value is None else WideProfile(**_tuples(value))
+        elif key == "clip_augmentation":
+            kwargs[key] = None if value is None else ClipAugmentConfig(**_tuples(value))
         elif isinstance(value, list):
             kwargs[key] = tuple(value)
         else:

@@ -10,6 +10,10 @@ spectral band) stay distinct enough for a small CNN.
 All generators take ``(rng, n_samples, sample_rate)`` and return float32 [n_samples] with
 peak 1. Times are in seconds, frequencies in Hz. ``synthesize_varied`` adds the variety of
 recordings on top of any model (speed, spectral tilt, envelope); the wide scene profile uses it.
+These models draw fixed, narrow parameter ranges in a frozen order: a change to them changes the
+default scenes of every seed. The wide-range families for training (more kinds of siren, horn,
+alarm, engine, tool, ...) live in ``avi_ros.data.procedural``, built from the public building
+blocks here (filters, pulse trains, siren frequency tracks, the firing rate, the electric bell).
 
 Class models (one line each; ``SIGNAL_MODELS`` maps class names to them):
 - vehicle_engine: low firing-rate pulse train (20-200 Hz, 4/6/8 cylinders at 700-3000 rpm, slow rpm
@@ -42,12 +46,13 @@ from scipy.signal import butter, fftconvolve, lfilter, sosfilt
 Generator = Callable[[np.random.Generator, int, int], np.ndarray]
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def normalise_peak(x: np.ndarray) -> np.ndarray:
+    """x as float32 scaled to peak 1 (a silent x stays silent)."""
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     return (x / peak if peak > 0 else x).astype(np.float32)
 
 
-def _pulse_wave(phase: np.ndarray, brightness: float) -> np.ndarray:
+def pulse_wave(phase: np.ndarray, brightness: float) -> np.ndarray:
     """Smooth periodic pulse train exp(k (cos(phase) - 1)), zero-mean.
 
     One exponential per sample gives a harmonic spectrum whose bandwidth grows with
@@ -57,24 +62,26 @@ def _pulse_wave(phase: np.ndarray, brightness: float) -> np.ndarray:
     return y - y.mean()
 
 
-def _phase(freq_hz: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+def phase_of(freq_hz: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """Instantaneous phase [rad] of a time-varying frequency track, random start."""
     return 2.0 * math.pi * np.cumsum(freq_hz) / sample_rate + rng.uniform(0, 2 * math.pi)
 
 
-def _bandpass(x: np.ndarray, low_hz: float, high_hz: float, sample_rate: int, order: int = 2) -> np.ndarray:
+def bandpass(x: np.ndarray, low_hz: float, high_hz: float, sample_rate: int, order: int = 2) -> np.ndarray:
+    """Butterworth band-pass low_hz..high_hz [Hz], edges clamped inside (0, Nyquist)."""
     nyq = sample_rate / 2.0
     low = min(max(low_hz / nyq, 1e-4), 0.98)
     high = min(max(high_hz / nyq, low + 1e-3), 0.99)
     return sosfilt(butter(order, [low, high], btype="band", output="sos"), x)
 
 
-def _lowpass(x: np.ndarray, cutoff_hz: float, sample_rate: int, order: int = 2) -> np.ndarray:
+def lowpass(x: np.ndarray, cutoff_hz: float, sample_rate: int, order: int = 2) -> np.ndarray:
+    """Butterworth low-pass at cutoff_hz [Hz] (clamped below Nyquist)."""
     wn = min(cutoff_hz / (sample_rate / 2.0), 0.99)
     return sosfilt(butter(order, wn, output="sos"), x)
 
 
-def _resonator(x: np.ndarray, freq_hz: float, bandwidth_hz: float, sample_rate: int) -> np.ndarray:
+def resonator(x: np.ndarray, freq_hz: float, bandwidth_hz: float, sample_rate: int) -> np.ndarray:
     """Two-pole resonance (a formant) at freq_hz with the given -3 dB bandwidth."""
     r = math.exp(-math.pi * bandwidth_hz / sample_rate)
     theta = 2.0 * math.pi * freq_hz / sample_rate
@@ -82,24 +89,30 @@ def _resonator(x: np.ndarray, freq_hz: float, bandwidth_hz: float, sample_rate: 
     return lfilter([1.0 - r], a, x)
 
 
-def _smooth_noise(rng: np.random.Generator, n: int, rate_hz: float, sample_rate: int) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, n: int, rate_hz: float, sample_rate: int) -> np.ndarray:
     """Slow random contour in about [-1, 1], varying at about rate_hz (linear interpolation of knots)."""
     knots = max(int(n / sample_rate * rate_hz) + 2, 2)
     return np.interp(np.arange(n), np.linspace(0, n - 1, knots), rng.uniform(-1, 1, knots))
 
 
+def firing_frequency_hz(rpm: float | np.ndarray, cylinders: int) -> float | np.ndarray:
+    """Firing rate [Hz] of a four-stroke engine: every cylinder fires once per two turns,
+    so ``rpm / 60 * cylinders / 2`` (= rpm * cylinders / 120)."""
+    return rpm / 60.0 * cylinders / 2.0
+
+
 def vehicle_engine(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     rpm = rng.uniform(700, 3000)
     cylinders = rng.choice([4, 6, 8])
-    firing_hz = rpm / 60.0 * cylinders / 2.0
-    drift = 1.0 + rng.uniform(0.02, 0.08) * _smooth_noise(rng, n, rng.uniform(0.5, 2.0), sample_rate)
-    phase = _phase(firing_hz * drift, sample_rate, rng)
-    pulses = _pulse_wave(phase, rng.uniform(3.0, 12.0))
-    body = _resonator(pulses, rng.uniform(80, 400), rng.uniform(60, 200), sample_rate)
-    rumble = _lowpass(rng.standard_normal(n), rng.uniform(150, 600), sample_rate)
+    firing_hz = firing_frequency_hz(rpm, cylinders)
+    drift = 1.0 + rng.uniform(0.02, 0.08) * smooth_noise(rng, n, rng.uniform(0.5, 2.0), sample_rate)
+    phase = phase_of(firing_hz * drift, sample_rate, rng)
+    pulses = pulse_wave(phase, rng.uniform(3.0, 12.0))
+    body = resonator(pulses, rng.uniform(80, 400), rng.uniform(60, 200), sample_rate)
+    rumble = lowpass(rng.standard_normal(n), rng.uniform(150, 600), sample_rate)
     rumble *= 1.0 + 0.6 * np.cos(phase)
     x = pulses / np.std(pulses) + rng.uniform(0.5, 1.5) * body / np.std(body)
-    return _normalise(x + rng.uniform(0.3, 1.0) * rumble / np.std(rumble))
+    return normalise_peak(x + rng.uniform(0.3, 1.0) * rumble / np.std(rumble))
 
 
 def car_horn(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
@@ -107,8 +120,8 @@ def car_horn(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     ratio = rng.uniform(1.2, 1.3)
     vibrato = 1.0 + 0.004 * np.sin(2 * math.pi * rng.uniform(4, 8) * np.arange(n) / sample_rate)
     drive = rng.uniform(2.0, 6.0)
-    tone = np.tanh(drive * np.sin(_phase(f1 * vibrato, sample_rate, rng))) + np.tanh(
-        drive * np.sin(_phase(f1 * ratio * vibrato, sample_rate, rng))
+    tone = np.tanh(drive * np.sin(phase_of(f1 * vibrato, sample_rate, rng))) + np.tanh(
+        drive * np.sin(phase_of(f1 * ratio * vibrato, sample_rate, rng))
     )
     envelope = np.zeros(n)
     ramp = int(0.01 * sample_rate)
@@ -123,7 +136,26 @@ def car_horn(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
         seg[-ramp:] = np.linspace(1, 0, ramp)
         envelope[start:stop] = seg
         start = stop + int(rng.uniform(0.08, 0.25) * sample_rate)
-    return _normalise(tone * envelope)
+    return normalise_peak(tone * envelope)
+
+
+def wail_track(t: np.ndarray, centre_hz: float, depth_hz: float, rate_hz: float, offset: float) -> np.ndarray:
+    """Siren wail: a slow sinusoidal sweep centre_hz +- depth_hz at rate_hz [Hz], ``offset`` [cycles]."""
+    return centre_hz + depth_hz * np.sin(2 * math.pi * (rate_hz * t + offset))
+
+
+def yelp_track(t: np.ndarray, centre_hz: float, depth_hz: float, rate_hz: float, offset: float) -> np.ndarray:
+    """Siren yelp: a triangular sweep centre_hz +- depth_hz at rate_hz [Hz], ``offset`` [cycles]."""
+    cycle = (rate_hz * t + offset) % 1.0
+    return centre_hz + depth_hz * (4.0 * np.abs(cycle - 0.5) - 1.0)
+
+
+def alternating_track(
+    t: np.ndarray, high_hz: float, low_hz: float, rate_hz: float, offset: float
+) -> np.ndarray:
+    """Hi-lo / two-tone siren: high_hz for the first half of each 1 / rate_hz cycle, low_hz after."""
+    half = ((rate_hz * t + offset) % 1.0) < 0.5
+    return np.where(half, high_hz, low_hz)
 
 
 def siren(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
@@ -132,46 +164,61 @@ def siren(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     offset = rng.uniform(0, 1)
     if pattern == 0:  # wail: slow sinusoidal sweep
         centre, depth = rng.uniform(800, 1200), rng.uniform(250, 500)
-        freq = centre + depth * np.sin(2 * math.pi * (rng.uniform(0.25, 0.6) * t + offset))
+        freq = wail_track(t, centre, depth, rng.uniform(0.25, 0.6), offset)
     elif pattern == 1:  # yelp: fast triangular sweep
         centre, depth = rng.uniform(900, 1300), rng.uniform(300, 500)
-        cycle = (rng.uniform(3.0, 6.0) * t + offset) % 1.0
-        freq = centre + depth * (4.0 * np.abs(cycle - 0.5) - 1.0)
+        freq = yelp_track(t, centre, depth, rng.uniform(3.0, 6.0), offset)
     else:  # hi-lo: two alternating pitches
         high = rng.uniform(700, 1000)
-        half = ((rng.uniform(0.8, 1.6) * t + offset) % 1.0) < 0.5
-        freq = np.where(half, high, high * rng.uniform(0.7, 0.8))
-    phase = _phase(freq, sample_rate, rng)
+        rate = rng.uniform(0.8, 1.6)
+        freq = alternating_track(t, high, high * rng.uniform(0.7, 0.8), rate, offset)
+    phase = phase_of(freq, sample_rate, rng)
     x = (
         np.sin(phase)
         + rng.uniform(0.1, 0.4) * np.sin(2 * phase)
         + rng.uniform(0.05, 0.25) * np.sin(3 * phase)
     )
-    return _normalise(x)
+    return normalise_peak(x)
 
 
 _BELL_PARTIALS = np.array([1.0, 2.32, 4.25, 6.63])
 
 
-def alarm_bell(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
-    base = rng.uniform(700, 1500)
-    ring_n = int(0.15 * sample_rate)
+def electric_bell(
+    rng: np.random.Generator,
+    n: int,
+    sample_rate: int,
+    base_hz: float,
+    partials: np.ndarray,
+    decay_range_s: tuple[float, float],
+    strike_rate_range_hz: tuple[float, float],
+    ring_s: float = 0.15,
+) -> np.ndarray:
+    """Electric bell [n] (not normalised): a hammer striking at a random rate in
+    ``strike_rate_range_hz`` (with 2 ms jitter) excites ``partials`` x ``base_hz`` [Hz], each
+    ringing for ``ring_s`` [s] with a decay drawn from ``decay_range_s`` (shorter for higher partials)."""
+    ring_n = int(ring_s * sample_rate)
     tr = np.arange(ring_n) / sample_rate
-    decays = rng.uniform(0.03, 0.12) / np.arange(1, len(_BELL_PARTIALS) + 1) ** 0.5
-    amps = rng.uniform(0.3, 1.0, len(_BELL_PARTIALS)) / np.arange(1, len(_BELL_PARTIALS) + 1)
+    order = np.arange(1, len(partials) + 1)
+    decays = rng.uniform(*decay_range_s) / order**0.5
+    amps = rng.uniform(0.3, 1.0, len(partials)) / order
     ring = (
         amps[:, None]
         * np.exp(-tr[None] / decays[:, None])
-        * np.sin(2 * math.pi * base * _BELL_PARTIALS[:, None] * tr)
+        * np.sin(2 * math.pi * base_hz * partials[:, None] * tr)
     ).sum(0)
-    strike_period = 1.0 / rng.uniform(12, 25)
+    strike_period = 1.0 / rng.uniform(*strike_rate_range_hz)
     times = np.arange(rng.uniform(0, strike_period), n / sample_rate, strike_period)
     times += rng.normal(0, 0.002, times.size)
     strikes = np.zeros(n + ring_n)
     idx = np.clip((times * sample_rate).astype(int), 0, n - 1)
     np.add.at(strikes, idx, rng.uniform(0.7, 1.0, idx.size))
-    x = fftconvolve(strikes, ring)[:n]
-    return _normalise(x)
+    return fftconvolve(strikes, ring)[:n]
+
+
+def alarm_bell(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
+    base = rng.uniform(700, 1500)
+    return normalise_peak(electric_bell(rng, n, sample_rate, base, _BELL_PARTIALS, (0.03, 0.12), (12, 25)))
 
 
 def dog_bark(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
@@ -184,16 +231,16 @@ def dog_bark(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
             break
         tb = np.arange(length) / sample_rate
         f0 = rng.uniform(350, 800) * (1.0 - rng.uniform(0.2, 0.4) * tb / tb[-1])
-        voiced = _pulse_wave(_phase(f0, sample_rate, rng), rng.uniform(4, 10))
+        voiced = pulse_wave(phase_of(f0, sample_rate, rng), rng.uniform(4, 10))
         source = voiced / np.std(voiced) + rng.uniform(0.2, 0.6) * rng.standard_normal(length)
         source *= 1.0 + 0.3 * np.sin(2 * math.pi * rng.uniform(30, 60) * tb)  # growl roughness
-        shaped = _resonator(source, formants[0], 250, sample_rate) + 0.5 * _resonator(
+        shaped = resonator(source, formants[0], 250, sample_rate) + 0.5 * resonator(
             source, formants[1], 400, sample_rate
         )
         envelope = (1.0 - np.exp(-tb / 0.004)) * np.exp(-tb / (0.4 * tb[-1]))
         x[start : start + length] += shaped * envelope
         start += length + int(rng.uniform(0.12, 0.35) * sample_rate)
-    return _normalise(x)
+    return normalise_peak(x)
 
 
 def footsteps(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
@@ -208,16 +255,16 @@ def footsteps(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     step = heel + rng.uniform(0.2, 0.5) * toe
     surface = rng.integers(2)
     if surface == 0:  # wooden floor: resonant body
-        step = _resonator(step, rng.uniform(150, 500), rng.uniform(60, 150), sample_rate)
+        step = resonator(step, rng.uniform(150, 500), rng.uniform(60, 150), sample_rate)
     else:  # hard floor: clicky, band-limited
-        step = _bandpass(step, rng.uniform(300, 800), rng.uniform(2500, 5000), sample_rate)
+        step = bandpass(step, rng.uniform(300, 800), rng.uniform(2500, 5000), sample_rate)
     interval = rng.uniform(0.35, 0.55)
     times = np.arange(rng.uniform(0.0, 0.25), n / sample_rate, interval)
     times += rng.normal(0, 0.03 * interval, times.size)
     train = np.zeros(n)
     idx = np.clip((times * sample_rate).astype(int), 0, n - 1)
     np.add.at(train, idx, rng.uniform(0.6, 1.0, idx.size))
-    return _normalise(fftconvolve(train, step)[:n])
+    return normalise_peak(fftconvolve(train, step)[:n])
 
 
 def glass_break(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
@@ -243,7 +290,7 @@ def glass_break(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarra
     idx = starts[:, None] + np.arange(tinkle_n)[None]
     keep = idx < n
     np.add.at(x, idx[keep], tinkles[keep])
-    return _normalise(_bandpass(x, 1200, 11000, sample_rate, order=1))
+    return normalise_peak(bandpass(x, 1200, 11000, sample_rate, order=1))
 
 
 def power_tool(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
@@ -251,14 +298,14 @@ def power_tool(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray
     speed = rng.uniform(80, 400)
     spin_up = rng.uniform(0.02, 0.3)
     ramp = 1.0 - (1.0 - rng.uniform(0.2, 0.6)) * np.exp(-t / spin_up)
-    load = 1.0 - rng.uniform(0.0, 0.2) * np.clip(_smooth_noise(rng, n, rng.uniform(1, 4), sample_rate), 0, 1)
+    load = 1.0 - rng.uniform(0.0, 0.2) * np.clip(smooth_noise(rng, n, rng.uniform(1, 4), sample_rate), 0, 1)
     freq = speed * ramp * load
-    phase = _phase(freq, sample_rate, rng)
-    motor = _pulse_wave(phase, rng.uniform(20.0, 60.0))
+    phase = phase_of(freq, sample_rate, rng)
+    motor = pulse_wave(phase, rng.uniform(20.0, 60.0))
     gear = np.sin(rng.integers(5, 16) * phase)
-    grind = _bandpass(rng.standard_normal(n), rng.uniform(2000, 3500), rng.uniform(5000, 8000), sample_rate)
+    grind = bandpass(rng.standard_normal(n), rng.uniform(2000, 3500), rng.uniform(5000, 8000), sample_rate)
     x = motor / np.std(motor) + rng.uniform(0.3, 1.0) * gear + rng.uniform(0.3, 1.2) * grind / np.std(grind)
-    return _normalise(x * np.clip(t / 0.01, 0, 1))
+    return normalise_peak(x * np.clip(t / 0.01, 0, 1))
 
 
 # (F1, F2, F3) of the vowels a, e, i, o, u [Hz] (adult average).
@@ -270,9 +317,9 @@ _VOWELS = np.array(
 def speech(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     t = np.arange(n) / sample_rate
     f0_base = rng.uniform(85, 255)
-    intonation = 1.0 - 0.1 * t / max(t[-1], 1e-6) + 0.1 * _smooth_noise(rng, n, 4.0, sample_rate)
+    intonation = 1.0 - 0.1 * t / max(t[-1], 1e-6) + 0.1 * smooth_noise(rng, n, 4.0, sample_rate)
     jitter = 1.0 + 0.01 * rng.standard_normal(n)
-    glottal = _pulse_wave(_phase(f0_base * intonation * jitter, sample_rate, rng), rng.uniform(5, 12))
+    glottal = pulse_wave(phase_of(f0_base * intonation * jitter, sample_rate, rng), rng.uniform(5, 12))
     glottal /= np.std(glottal)
     formant_scale = rng.uniform(0.9, 1.2)
     x = np.zeros(n)
@@ -284,7 +331,7 @@ def speech(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
         seg = glottal[start:stop]
         vowel = _VOWELS[rng.integers(len(_VOWELS))] * formant_scale
         voiced = sum(
-            gain * _resonator(seg, f, bw, sample_rate)
+            gain * resonator(seg, f, bw, sample_rate)
             for f, bw, gain in zip(vowel, (80, 100, 150), (1.0, 0.6, 0.3), strict=True)
         )
         ts = np.arange(stop - start) / sample_rate
@@ -293,12 +340,12 @@ def speech(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
         if rng.uniform() < 0.35:  # fricative consonant before the next syllable
             fric_n = min(int(rng.uniform(0.04, 0.1) * sample_rate), n - stop)
             if fric_n > 0:
-                fric = _bandpass(rng.standard_normal(fric_n), rng.uniform(3000, 4500), 8000, sample_rate)
+                fric = bandpass(rng.standard_normal(fric_n), rng.uniform(3000, 4500), 8000, sample_rate)
                 x[stop : stop + fric_n] += 0.3 * np.std(x[start:stop]) / max(np.std(fric), 1e-9) * fric
                 stop += fric_n
         pause = rng.uniform(0.2, 0.4) if rng.uniform() < 0.15 else rng.uniform(0.0, 0.05)
         start = stop + int(pause * sample_rate)
-    return _normalise(x)
+    return normalise_peak(x)
 
 
 SIGNAL_MODELS: dict[str, Generator] = {
@@ -365,4 +412,4 @@ def synthesize_varied(
     x = synthesize_class(class_name, rng, long_n, sample_rate).astype(np.float64)
     x = np.interp(np.arange(n_samples) * speed, np.arange(long_n), x)
     x = lfilter([1.0, -rng.uniform(-0.6, 0.6)], [1.0], x)
-    return _normalise(x * _envelope(rng, n_samples, sample_rate))
+    return normalise_peak(x * _envelope(rng, n_samples, sample_rate))

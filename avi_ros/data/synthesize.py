@@ -1,6 +1,7 @@
 """Command line: generate synthetic occluded-hazard scenes into cached shards.
 
     python -m avi_ros.data.synthesize --out DIR --n N --seed S [--sound-dir DIR] [--workers W]
+        [--procedural-probability P] [--augment-clips]
         [--image-size W H] [--hfov-deg DEG] [--wide] [--contact-sheet PNG]
         [--hazard-count-weights W0 W1 ...] [--onset-offset-probability P]
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from avi_ros.data.clip_augment import ClipAugmentConfig
 from avi_ros.data.scene import SceneConfig, generate_scene
 from avi_ros.data.shards import sample_seed, write_shards
 from avi_ros.taxonomy import MAX_HAZARDS, default_taxonomy
@@ -39,6 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=SceneConfig.real_sound_probability,
         help="chance that a hazard the bank has a clip of is a real clip (else procedural)",
+    )
+    parser.add_argument(
+        "--procedural-probability",
+        type=float,
+        default=SceneConfig.procedural_probability,
+        help="training sets only: share of hazards drawn from the wide procedural families",
+    )
+    parser.add_argument(
+        "--augment-clips",
+        action="store_true",
+        help="training sets only: waveform augmentation of the real hazard clips (avi_ros.data.clip_augment)",
     )
     parser.add_argument(
         "--wide",
@@ -92,9 +105,13 @@ def config_from_args(args: argparse.Namespace) -> SceneConfig:
         raise ValueError(f"--sound-dir {args.sound_dir} is not a directory")
     if not 0.0 <= args.real_sound_probability <= 1.0:
         raise ValueError(f"--real-sound-probability must be in [0, 1], got {args.real_sound_probability}")
+    if not 0.0 <= args.procedural_probability <= 1.0:
+        raise ValueError(f"--procedural-probability must be in [0, 1], got {args.procedural_probability}")
     config = replace(
         SceneConfig.wide_profile() if args.wide else SceneConfig(),
         real_sound_probability=args.real_sound_probability,
+        procedural_probability=args.procedural_probability,
+        clip_augmentation=ClipAugmentConfig() if args.augment_clips else None,
         duration_s=args.duration,
         none_probability=args.none_probability,
         visibility_mix=tuple(args.visibility_mix),
