@@ -23,7 +23,9 @@ from safetensors.torch import load_file, save_file
 
 from avi_ros import __version__
 from avi_ros.features import FeatureConfig
-from avi_ros.models.imagination import ImaginationModel, ModelConfig, build_model
+from avi_ros.models.builder import build_model
+from avi_ros.models.config import ModelConfig
+from avi_ros.models.imagination import ImaginationModel
 from avi_ros.taxonomy import Taxonomy
 
 FORMAT_NAME = "avi_ros.checkpoint"

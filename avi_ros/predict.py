@@ -81,7 +81,7 @@ Output: one '#' line (file, format, model, windowing), one header line, then one
   hazard           yes: the node would publish it (not 'none', conf >= --confidence-threshold)
   phys_az, phys_el physics direction of arrival [deg] from the FOA intensity vector, no model
   phys_conf        1 - diffuseness (0: diffuse or silent .. 1: one plane wave)
-  level_dbfs       RMS of the omnidirectional channel W [dBFS]
+  level_dbfs       RMS of the omnidirectional channel W [dBFS], after resampling to the model's rate
   second, p2       runner-up class and probability (--all-classes: one column per class instead)
 --mic-check prints start_s, end_s, phys_az, phys_el, phys_conf and level_dbfs only.
 Directions follow REP-103 (x forward, y left, z up; azimuth counter-clockwise from +x): a source on

@@ -62,8 +62,9 @@ from avi_ros.checkpoint import save_checkpoint  # noqa: E402
 from avi_ros.data.scene import SceneConfig, generate_scene  # noqa: E402
 from avi_ros.features import FeatureConfig  # noqa: E402
 from avi_ros.models.adapter import AdapterConfig  # noqa: E402
+from avi_ros.models.builder import build_model  # noqa: E402
+from avi_ros.models.config import ModelConfig  # noqa: E402
 from avi_ros.models.head import HeadConfig  # noqa: E402
-from avi_ros.models.imagination import ModelConfig, build_model  # noqa: E402
 from avi_ros.models.visual_encoder import VisualEncoderConfig  # noqa: E402
 from avi_ros.ros import conversions  # noqa: E402
 from avi_ros.ros.diagnostics import diagnostic_values  # noqa: E402

@@ -6,7 +6,8 @@
 #      and the decision stage (decision.yaml) -> runs/demo_decision/checkpoints/best
 #   3. make a moving-robot scenario bag      -> out/demo/scenario/ (rosbag2, mcap)
 #   4. run the perception node live on it    (avi-ros play + perception_node, real rclpy; hazards and
-#      the decision stage's assessments recorded)
+#      the decision stage's assessments recorded) with the model that ships with the package
+#      (avi_ros/models/shipped; AVI_ROS_DEMO_MODEL=runs/demo/checkpoints/best shows the quick model instead)
 #   5. offline replay through the same frame assembly and pipeline, and the report
 #   6. say where to look                     -> out/demo/index.html
 # A second run reuses whatever the first made: each step is skipped when its output exists
@@ -33,6 +34,14 @@ SELD_CONFIG=training/configs/demo_seld.yaml
 OVERRIDES=("output_dir=$RUN" "data.cache_dir=$CACHE" "pretrained.seld_checkpoint=$SELD_RUN/checkpoints/best")
 BAG="$OUT/scenario"
 CHECKPOINT="$RUN/checkpoints/best"
+# The model of steps 4-5: empty = the shipped model (the node's and replay's default).
+MODEL="${AVI_ROS_DEMO_MODEL:-}"
+MODEL_PARAM=()
+MODEL_OPTION=()
+if [[ -n "$MODEL" ]]; then
+  MODEL_PARAM=(-p "model_path:=$MODEL")
+  MODEL_OPTION=(--model "$MODEL")
+fi
 LIVE="$OUT/live_hazards.jsonl"
 ASSESSMENTS="$OUT/live_assessments.jsonl"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
@@ -139,7 +148,7 @@ else
   trap cleanup EXIT
   rm -f "$LIVE.partial" "$ASSESSMENTS"
   python -m avi_ros.ros.perception_node --ros-args \
-    -p model_path:="$CHECKPOINT" -p device:=cpu -p decision.model_path:="$DECISION_RUN/checkpoints/best" \
+    "${MODEL_PARAM[@]}" -p device:=cpu -p decision.model_path:="$DECISION_RUN/checkpoints/best" \
     -p extrinsic.from_tf:=false -p "extrinsic.xyz:=[0.05, 0.0, 0.1]" \
     -p qos_reliability:=reliable -p audio.queue_depth:=500 --log-level warn &
   pids+=($!)
@@ -162,7 +171,7 @@ if [[ -f "$OUT/index.html" && -f "$OUT/bag/metadata.yaml" ]]; then
   echo "already replayed; skipping"
 else
   run rm -rf "$OUT/bag"
-  run "${CLI[@]}" replay "$BAG" --model "$CHECKPOINT" --out "$OUT" --device cpu --report-frames 12
+  run "${CLI[@]}" replay "$BAG" "${MODEL_OPTION[@]}" --out "$OUT" --device cpu --report-frames 12
 fi
 
 step 6 "summary"

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 
 from avi_ros.models.adapter import AdapterConfig
+from avi_ros.models.builder import build_model
+from avi_ros.models.config import ModelConfig
 from avi_ros.models.head import HeadConfig
-from avi_ros.models.imagination import ModelConfig, build_model
 from avi_ros.models.visual_encoder import VisualEncoderConfig
 from avi_ros.taxonomy import default_taxonomy
 

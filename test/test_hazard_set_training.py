@@ -102,7 +102,7 @@ def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match="hazard_slots"):
         load_config(TINY, ["model.hazard_slots=0"])
     with pytest.raises(ConfigError, match="acs_transforms"):
-        load_config(TINY, ["data.acs_transforms=8"])
+        load_config(TINY, ["data.acs_transforms=5"])
     with pytest.raises(ConfigError, match="hazard_slots"):
         load_config(REPO / "training" / "configs" / "tiny.yaml", ["model.hazard_slots=3"])
 

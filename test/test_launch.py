@@ -28,8 +28,9 @@ from lifecycle_msgs.srv import GetState  # noqa: E402
 from avi_ros.checkpoint import save_checkpoint  # noqa: E402
 from avi_ros.features import FeatureConfig  # noqa: E402
 from avi_ros.models.adapter import AdapterConfig  # noqa: E402
+from avi_ros.models.builder import build_model  # noqa: E402
+from avi_ros.models.config import ModelConfig  # noqa: E402
 from avi_ros.models.head import HeadConfig  # noqa: E402
-from avi_ros.models.imagination import ModelConfig, build_model  # noqa: E402
 from avi_ros.models.visual_encoder import VisualEncoderConfig  # noqa: E402
 from avi_ros.taxonomy import default_taxonomy  # noqa: E402
 from launch import LaunchDescription  # noqa: E402

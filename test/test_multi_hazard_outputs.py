@@ -27,8 +27,9 @@ from avi_ros.features import FeatureConfig
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.hazard_markers import MARKER_DELETEALL, MarkerStyle, hazard_marker_specs
 from avi_ros.models.adapter import AdapterConfig
+from avi_ros.models.builder import build_model
+from avi_ros.models.config import ModelConfig
 from avi_ros.models.head import HeadConfig
-from avi_ros.models.imagination import ModelConfig, build_model
 from avi_ros.models.output_arrays import read_set_outputs
 from avi_ros.models.visual_encoder import VisualEncoderConfig
 from avi_ros.pipeline import Pipeline

@@ -11,7 +11,8 @@ import torch
 from avi_ros.checkpoint import save_checkpoint
 from avi_ros.data.scene import SceneConfig, generate_scene
 from avi_ros.features import FeatureConfig
-from avi_ros.models.imagination import ModelConfig, build_model
+from avi_ros.models.builder import build_model
+from avi_ros.models.config import ModelConfig
 from avi_ros.models.visual_encoder import VisualEncoderConfig
 from avi_ros.occlusion import OcclusionConfig
 from avi_ros.pipeline import Pipeline

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from avi_ros.models.imagination import build_model
+from avi_ros.models.builder import build_model
 from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dcase_checkpoint
 from training.config import load_config
 from training.data import InputStore, accdoa_target_of_scene

@@ -21,8 +21,8 @@ import yaml
 
 from avi_ros.data.scene import SceneConfig
 from avi_ros.features import FeatureConfig
+from avi_ros.models.config import ModelConfig
 from avi_ros.models.freezing import MODEL_PARTS
-from avi_ros.models.imagination import ModelConfig
 from avi_ros.occlusion import OcclusionConfig
 from avi_ros.taxonomy import default_taxonomy
 from training.decision_config import DecisionConfig

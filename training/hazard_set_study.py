@@ -32,7 +32,7 @@ import numpy as np
 
 from avi_ros.checkpoint import CheckpointError, load_checkpoint
 from avi_ros.device import resolve_device
-from avi_ros.models.imagination import VARIANTS
+from avi_ros.models.config import VARIANTS
 from training.config import ExperimentConfig, SplitConfig, load_config, resolve_bank_split
 from training.hazard_set_task import evaluate_set_store, set_prepare_config
 from training.metrics import mean_and_std

@@ -11,8 +11,9 @@ from torch import nn
 
 from avi_ros.checkpoint import WEIGHTS_FILE, read_checkpoint_metadata, save_checkpoint
 from avi_ros.features import compute_normalization_stats
+from avi_ros.models.builder import build_model, load_pretrained
 from avi_ros.models.freezing import MODEL_PARTS, freeze_seld_encoder, parameter_counts
-from avi_ros.models.imagination import ImaginationModel, build_model, load_pretrained
+from avi_ros.models.imagination import ImaginationModel
 from avi_ros.preprocess import Preprocessor
 from avi_ros.taxonomy import default_taxonomy
 from training.calibration import Calibration, fit_calibration, fold_into_head

@@ -5,18 +5,13 @@
 """
 
 from avi_ros.models.adapter import AdapterConfig, OcclusionAwareAdapter
+from avi_ros.models.builder import build_model, load_pretrained
+from avi_ros.models.config import VARIANTS, ModelConfig
 from avi_ros.models.freezing import freeze_seld_encoder, parameter_counts, seld_depth_units
 from avi_ros.models.hazard_fusion import HazardSetFusion, steering_window
 from avi_ros.models.hazard_set import HazardSetModel, HazardSetOutput
 from avi_ros.models.head import HeadConfig, ImaginationHead
-from avi_ros.models.imagination import (
-    VARIANTS,
-    ImaginationModel,
-    ModelConfig,
-    ModelOutput,
-    build_model,
-    load_pretrained,
-)
+from avi_ros.models.imagination import ImaginationModel, ModelOutput
 from avi_ros.models.output_arrays import HazardSetArrays, OutputArrays, read_outputs, read_set_outputs
 from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dcase_checkpoint
 from avi_ros.models.visual_encoder import VisualEncoder, VisualEncoderConfig

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from avi_ros.features import FeatureNormalizer
+from avi_ros.models.config import ModelConfig, check_input
 from avi_ros.models.freezing import keep_frozen_batchnorm_in_eval
 from avi_ros.models.hazard_fusion import HazardSetFusion
 from avi_ros.models.head import HeadOutput, ImaginationHead
-from avi_ros.models.imagination import ModelConfig, _check_input
 from avi_ros.models.seld_encoder import SeldEncoder
 from avi_ros.models.visual_encoder import VisualEncoder
 
@@ -83,14 +83,14 @@ class HazardSetModel(nn.Module):
         view_tokens: [B, M, 6] (needed by full, oracle and visual_only; the oracle gets the exact ones)."""
         audio_tokens = visual_tokens = accdoa = spectra = None
         if self.audio_encoder is not None:
-            _check_input("features", features, 4)
+            check_input("features", features, 4)
             normalized = self.feature_norm(features)
             audio_tokens = self.audio_encoder(normalized)
             spectra = (normalized, features)
             if self.config.audio.accdoa_classes:
                 accdoa = self.audio_encoder.accdoa(audio_tokens)
         if self.visual_encoder is not None:
-            _check_input("visual", visual, 4)
+            check_input("visual", visual, 4)
             visual_tokens = self.visual_encoder(visual)
         fused = self.adapter(audio_tokens, visual_tokens, view_tokens, spectra)
         return HazardSetOutput(

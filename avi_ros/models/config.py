@@ -1,0 +1,101 @@
+"""The architecture of the package's model, saved in every checkpoint: ``ModelConfig``.
+
+Its own module so that every model class, the builder, the checkpoint code and training read it
+without importing one another (no circle between the model families).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from avi_ros.config_io import build, to_plain
+from avi_ros.features import FeatureConfig
+from avi_ros.models.adapter import AdapterConfig
+from avi_ros.models.head import HeadConfig
+from avi_ros.models.seld_encoder import SeldEncoderConfig
+from avi_ros.models.visual_encoder import VisualEncoderConfig
+
+VARIANTS = ("full", "audio_only", "visual_only", "concat", "oracle")
+# Where a hazard-set model's directions come from: the head alone (learned), or each slot's
+# mask-weighted FOA intensity vector plus a learned correction (avi_ros.models.intensity_direction).
+DIRECTION_SOURCES = ("learned", "intensity")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of one model; saved in every checkpoint. ``num_classes`` comes from the taxonomy.
+
+    ``hazard_slots``: 0 = the single-hazard ImaginationModel; K > 0 = a HazardSetModel with K
+    hazard slots. ``view_grid``: side of the view-token grid a hazard-set model reads.
+    ``direction``: one of DIRECTION_SOURCES, for the hazard-set model ("intensity" needs the dcase
+    features, whose channels 4..6 are the intensity vector).
+    """
+
+    num_classes: int = 10
+    variant: str = "full"
+    audio: SeldEncoderConfig = field(default_factory=SeldEncoderConfig)
+    visual: VisualEncoderConfig = field(default_factory=VisualEncoderConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    hazard_slots: int = 0
+    view_grid: int = 6
+    direction: str = "learned"
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"model.variant: expected one of {VARIANTS}, got '{self.variant}'")
+        if self.num_classes < 2:
+            raise ValueError(
+                f"model.num_classes: need 'none' plus at least one class, got {self.num_classes}"
+            )
+        if self.direction not in DIRECTION_SOURCES:
+            raise ValueError(f"model.direction: expected one of {DIRECTION_SOURCES}, got '{self.direction}'")
+        if self.direction == "intensity" and (self.hazard_slots < 1 or not self.uses_audio):
+            raise ValueError(
+                "model.direction: 'intensity' needs a hazard-set model (hazard_slots >= 1) that hears "
+                f"(not visual_only), got hazard_slots={self.hazard_slots}, variant '{self.variant}'"
+            )
+        if self.hazard_slots < 0 or self.view_grid < 1:
+            raise ValueError(
+                f"model: need hazard_slots >= 0 and view_grid >= 1, got {self.hazard_slots}, {self.view_grid}"
+            )
+
+    @property
+    def uses_audio(self) -> bool:
+        return self.variant != "visual_only"
+
+    @property
+    def uses_visual(self) -> bool:
+        return self.variant != "audio_only"
+
+    def check_features(self, features: FeatureConfig) -> None:
+        """Raise ValueError when the feature config does not produce what the audio encoder expects."""
+        if (features.channels, features.n_bins) != (self.audio.in_channels, self.audio.n_bins):
+            raise ValueError(
+                f"feature config gives {features.channels} x {features.n_bins} (channels x bins) but the "
+                f"audio encoder expects {self.audio.in_channels} x {self.audio.n_bins}"
+            )
+        if self.direction == "intensity" and features.kind != "dcase":
+            raise ValueError(
+                f"model.direction 'intensity' reads the intensity-vector channels of the dcase features; "
+                f"feature_config.kind is '{features.kind}'"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for checkpoint metadata (``avi_ros.config_io``)."""
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Inverse of ``to_dict``; a ConfigError (ValueError) names the first bad key."""
+        return build(cls, dict(data), "model")
+
+
+def check_input(name: str, tensor: torch.Tensor | None, dims: int) -> None:
+    if tensor is None or tensor.dim() != dims:
+        shape = None if tensor is None else tuple(tensor.shape)
+        raise ValueError(f"model: '{name}' must be a {dims}-d tensor, got {shape}")
