@@ -10,8 +10,8 @@ clip. The "model" is simulated: per frame each active source is detected with pr
 ``--p-detect``, with Gaussian azimuth noise and relative distance noise, the right class with
 probability 0.9, and it keeps being reported for ``--linger-s`` after it stopped (the model's
 1 s window still holds it); clutter detections appear at ``--clutter`` per frame. Both
-associators see the same detections and are scored by ``avi_ros.tracking.metrics`` with the
-20-degree gate. Times are per ``update`` call on this machine, as a ratio between the two.
+associators see the same detections and are scored by ``avi_ros.tracking.metrics.score_trackers``
+with the 20-degree gate. Times are per ``update`` call on this machine, as a ratio between the two.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's avi_ros
@@ -31,11 +31,12 @@ import numpy as np
 from avi_ros.geometry import direction_to_unit
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
 from avi_ros.tracking import HazardTracker, NearestNeighbourTracker, TrackingAccumulator, TruthPoint
+from avi_ros.tracking.metrics import Associator, TrackerFrame, score_trackers
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
 
 CLASSES = 4  # classes 1..3 are hazards (0 is "none")
-ID_STRIDE = 100_000  # truth and track ids of scene s are offset by s * ID_STRIDE
+ID_STRIDE = 100_000  # truth ids of scene s are offset by s * ID_STRIDE
 
 
 def _estimate(azimuth: float, distance: float, class_id: int) -> HazardEstimateData:
@@ -57,9 +58,9 @@ def _estimate(azimuth: float, distance: float, class_id: int) -> HazardEstimateD
     )
 
 
-def simulate_scene(rng: np.random.Generator, args: argparse.Namespace, scene: int):
-    """(stamps [ns], yaw rate [rad/s], truth per frame, detections per frame) of one scene; the
-    scene number makes its stamps and truth ids unique, so that all scenes go into one score."""
+def simulate_scene(rng: np.random.Generator, args: argparse.Namespace, scene: int) -> list[TrackerFrame]:
+    """The frames of one scene (detections, truth, the constant yaw rate [rad/s]); the scene
+    number makes its stamps and truth ids unique, so that all scenes go into one score."""
     frames = round(args.clip_s / args.frame_s)
     yaw_rate = float(rng.choice([0.0, 0.0, 0.5, -0.5]))
     sources = []
@@ -72,7 +73,7 @@ def simulate_scene(rng: np.random.Generator, args: argparse.Namespace, scene: in
         velocity = speed * np.array([math.cos(heading), math.sin(heading)])
         sources.append((track_id, int(rng.integers(1, CLASSES)), start, velocity, onset, offset))
     linger = round(args.linger_s / args.frame_s)
-    stamps, truth, detections = [], [], []
+    scene_frames = []
     for k in range(frames):
         t = k * args.frame_s
         yaw = yaw_rate * t
@@ -93,10 +94,34 @@ def simulate_scene(rng: np.random.Generator, args: argparse.Namespace, scene: in
                 seen.append(_estimate(math.remainder(noisy_az, 2.0 * math.pi), noisy_d, detected))
         for _ in range(rng.poisson(args.clutter)):
             seen.append(_estimate(rng.uniform(-math.pi, math.pi), rng.uniform(1.0, 15.0), 1))
-        stamps.append(round((100.0 + 2.0 * args.clip_s * scene + t) * NS_PER_S))
-        truth.append(row)
-        detections.append(seen)
-    return stamps, yaw_rate, truth, detections
+        stamp_ns = round((100.0 + 2.0 * args.clip_s * scene + t) * NS_PER_S)
+        scene_frames.append(TrackerFrame(stamp_ns, seen, row, yaw_rate, scene))
+    return scene_frames
+
+
+class _Timed:
+    """A tracker whose ``update`` calls are timed (wall clock of this machine)."""
+
+    def __init__(self, tracker: Associator) -> None:
+        self.tracker = tracker
+        self.elapsed_s = 0.0
+        self.calls = 0
+
+    def update(
+        self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
+    ) -> list[HazardEstimateData]:
+        started = time.perf_counter()
+        out = self.tracker.update(estimates, stamp_ns, yaw_rate_rps)
+        self.elapsed_s += time.perf_counter() - started
+        self.calls += 1
+        return out
+
+    def reset(self) -> None:
+        self.tracker.reset()
+
+    def mean_us(self) -> float:
+        """Mean time of one ``update`` [us]."""
+        return 1e6 * self.elapsed_s / max(self.calls, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,26 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    scenes = [simulate_scene(rng, args, scene) for scene in range(args.scenes)]
+    frames = [frame for scene in range(args.scenes) for frame in simulate_scene(rng, args, scene)]
+    trackers = {"tracker": _Timed(HazardTracker()), "nearest_neighbour": _Timed(NearestNeighbourTracker())}
+    scored = score_trackers(frames, trackers, partial(TrackingAccumulator, frame_period_s=args.frame_s))
     results = {}
-    for name, make in (("tracker", HazardTracker), ("nearest_neighbour", NearestNeighbourTracker)):
-        accumulator = TrackingAccumulator(frame_period_s=args.frame_s)
-        elapsed, calls = 0.0, 0
-        for scene, (stamps, yaw_rate, truth, detections) in enumerate(scenes):
-            associator = make()
-            for stamp_ns, row, seen in zip(stamps, truth, detections, strict=True):
-                started = time.perf_counter()
-                out = associator.update(seen, stamp_ns, yaw_rate)
-                elapsed += time.perf_counter() - started
-                calls += 1
-                offset = ID_STRIDE * scene
-                unique = [replace(e, track_id=e.track_id + offset) if e.track_id else e for e in out]
-                accumulator.add_frame(stamp_ns, row, unique)
-        scores = accumulator.compute().as_dict()
+    for name, scores in scored.items():
+        results[name] = scores.as_dict()
         for per_track in ("onset_latencies_s", "offset_latencies_s"):
-            scores.pop(per_track)
-        scores["update_us_mean"] = 1e6 * elapsed / max(calls, 1)
-        results[name] = scores
+            results[name].pop(per_track)
+        results[name]["update_us_mean"] = trackers[name].mean_us()
     ratio = results["tracker"]["update_us_mean"] / results["nearest_neighbour"]["update_us_mean"]
     print(json.dumps({"config": vars(args), "results": results, "time_ratio_tracker_to_nn": ratio}, indent=2))
     return 0

@@ -14,7 +14,6 @@ from model_helpers import set_model
 from avi_ros.checkpoint import save_checkpoint
 from avi_ros.features import FeatureConfig
 from avi_ros.taxonomy import Visibility, default_taxonomy
-from avi_ros.tracking import HazardTracker, NearestNeighbourTracker, TrackerConfig
 from avi_ros.types import HazardEstimateData
 from training import track_eval
 
@@ -114,23 +113,15 @@ def test_exact_estimates_score_as_perfect_tracks_and_odometry_fixes_angular_velo
     range-rate signs are right, and with the yaw rate its angular velocity is the world-frame one."""
     settings = track_eval.SceneSettings(5, 10.0, 32, 24, 0.1, "procedural")
     scenes = [track_eval.render_scene(index, settings, None) for index in range(3)]
-    config = TrackerConfig()
-    scores = {
-        "tracker": track_eval.TrackerScore(HazardTracker(config), True, 0.1),
-        "tracker_no_odometry": track_eval.TrackerScore(HazardTracker(config), False, 0.1),
-        "nearest_neighbour": track_eval.TrackerScore(NearestNeighbourTracker(config), True, 0.1),
-    }
-    turning = 0.0
-    for index, scene in enumerate(scenes):
-        for score in scores.values():
-            score.tracker.reset()
-        for f, t in enumerate(scene.times_s):
-            truths = scene.truths(f, index)
-            hazards = [estimate(truth, truth.class_id) for truth, _, _ in truths]
-            for score in scores.values():
-                score.add(track_eval._stamp(index, t), hazards, float(scene.yaw_rates[f]), truths)
-            turning = max(turning, abs(float(scene.yaw_rates[f])))
-    result = {name: score.result() for name, score in scores.items()}
+    frames = [
+        scene.tracker_frame(
+            f, index, [estimate(truth, truth.class_id) for truth, _, _ in scene.truths(f, index)]
+        )
+        for index, scene in enumerate(scenes)
+        for f in range(len(scene.times_s))
+    ]
+    turning = max(abs(float(rate)) for scene in scenes for rate in scene.yaw_rates)
+    result = track_eval.score_frames(frames, 0.1)
     tracked = result["tracker"]
     assert tracked["mota"] > 0.9 and tracked["id_switches"] == 0
     assert tracked["onset_latency_s"] == pytest.approx(0.2)  # confirmed on the third frame

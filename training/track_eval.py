@@ -15,10 +15,11 @@ and feeds each frame's hazards to three trackers:
 - ``tracker_no_odometry``: the same without odometry (angular velocities are the apparent ones);
 - ``nearest_neighbour``: ``NearestNeighbourTracker`` (per-frame ids, the baseline), with odometry.
 
-Each is scored with ``TrackingAccumulator`` against the true track ids: MOTA, ID switches per
-track-minute, median onset and offset latency, median azimuth error (all and on moving sources:
-true speed >= ``MOVING_MPS``), range-rate sign accuracy on approach/leave phases, and the median
-angular-velocity error against the true world-frame rate (what yaw compensation changes).
+All three are scored by ``avi_ros.tracking.metrics.score_trackers`` against the true track ids:
+MOTA, ID switches per track-minute, median onset and offset latency, median azimuth error (all
+and on moving sources: true speed >= ``MOVING_MPS``), range-rate sign accuracy on approach/leave
+phases, and the median angular-velocity error against the true world-frame rate (what yaw
+compensation changes).
 Works with single-hazard and hazard-set checkpoints. Writes ``metrics.json`` and ``metrics.md``
 into ``--out``. Exit status 0, or 2 with one line on stderr for bad input.
 """
@@ -30,8 +31,10 @@ import hashlib
 import json
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,7 @@ from avi_ros.tracking import (
     TrackingAccumulator,
     TruthPoint,
 )
+from avi_ros.tracking.metrics import TrackerFrame, TrackingScores, score_trackers
 from avi_ros.types import Frame, HazardEstimateData
 from avi_ros.units import NS_PER_S
 
@@ -144,6 +148,28 @@ class Scene:
             for r in rows
         ]
 
+    def tracker_frame(self, frame: int, scene_index: int, hazards: list[HazardEstimateData]) -> SceneFrame:
+        """Frame ``frame`` with the estimates ``hazards``, as the trackers see it."""
+        truths = self.truths(frame, scene_index)
+        return SceneFrame(
+            stamp_ns=_stamp(scene_index, float(self.times_s[frame])),
+            estimates=hazards,
+            truths=[t for t, _, _ in truths],
+            yaw_rate_rps=float(self.yaw_rates[frame]),
+            scene=scene_index,
+            angular_velocities=tuple(rate for _, rate, _ in truths),
+            speeds=tuple(speed for _, _, speed in truths),
+        )
+
+
+@dataclass(frozen=True)
+class SceneFrame(TrackerFrame):
+    """A held-out frame with what ``TrackingAccumulator`` does not take: the true world-frame
+    angular velocity [rad/s] and speed [m/s] of each of ``truths``."""
+
+    angular_velocities: tuple[float, ...] = ()
+    speeds: tuple[float, ...] = ()
+
 
 def render_scene(index: int, settings: SceneSettings, bank: SoundBank | None) -> Scene:
     """Scene ``index`` of the held-out set: its script and its render are drawn from (seed, index)."""
@@ -211,60 +237,107 @@ def bank_digest(sound_dir: Path) -> str:
     return hashlib.sha1("\n".join(entries).encode()).hexdigest()[:8]
 
 
-class TrackerScore:
-    """One tracker run over every scene: its ``TrackingAccumulator`` on all true hazards, another
-    on the moving ones only (for their azimuth error), and its angular-velocity errors."""
+class _WithoutOdometry:
+    """A tracker never given the robot's yaw rate (its angular velocities are the apparent ones)."""
 
-    def __init__(
-        self, tracker: HazardTracker | NearestNeighbourTracker, odometry: bool, period_s: float
-    ) -> None:
+    def __init__(self, tracker: HazardTracker) -> None:
         self.tracker = tracker
-        self.odometry = odometry
-        self.all = TrackingAccumulator(gate_deg=GATE_DEG, frame_period_s=period_s)
-        self.moving = TrackingAccumulator(gate_deg=GATE_DEG, frame_period_s=period_s)
-        self.angular_velocity_errors: list[float] = []
 
-    def add(
-        self,
-        stamp_ns: int,
-        hazards: list[HazardEstimateData],
-        yaw_rate: float,
-        truths: list[tuple[TruthPoint, float, float]],
-    ) -> None:
-        published = self.tracker.update(hazards, stamp_ns, yaw_rate if self.odometry else None)
-        points = [t for t, _, _ in truths]
-        self.all.add_frame(stamp_ns, points, published)
-        self.moving.add_frame(stamp_ns, [t for t, _, speed in truths if speed >= MOVING_MPS], published)
+    def update(
+        self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
+    ) -> list[HazardEstimateData]:
+        return self.tracker.update(estimates, stamp_ns, None)
+
+    def reset(self) -> None:
+        self.tracker.reset()
+
+
+class MotionErrors:
+    """Per tracker, what ``score_trackers`` does not score: the azimuth error on moving sources
+    (a ``TrackingAccumulator`` of those only) and the angular-velocity error [rad/s] of tracked
+    estimates against the nearest same-class truth."""
+
+    def __init__(self, period_s: float) -> None:
+        self.moving = {
+            name: TrackingAccumulator(gate_deg=GATE_DEG, frame_period_s=period_s) for name in TRACKERS
+        }
+        self.angular_velocity_errors: dict[str, list[float]] = {name: [] for name in TRACKERS}
+
+    def observe(self, name: str, frame: SceneFrame, published: list[HazardEstimateData]) -> None:
+        truths = frame.truths or []
+        moving = [t for t, speed in zip(truths, frame.speeds, strict=True) if speed >= MOVING_MPS]
+        self.moving[name].add_frame(frame.stamp_ns, moving, published)
         for estimate in published:
-            match = _nearest_truth(estimate, truths)
+            match = _nearest_truth(estimate, truths, frame.angular_velocities)
             if estimate.track_id != 0 and match is not None:
-                self.angular_velocity_errors.append(abs(estimate.angular_velocity - match))
+                self.angular_velocity_errors[name].append(abs(estimate.angular_velocity - match))
 
-    def result(self) -> dict[str, Any]:
-        scores = self.all.compute().as_dict()
-        for name in ("onset_latencies_s", "offset_latencies_s"):
-            scores.pop(name)
-        scores["azimuth_error_moving_deg"] = self.moving.compute().azimuth_error_deg
-        errors = self.angular_velocity_errors
-        scores["angular_velocity_error_deg_s"] = (
-            math.degrees(float(np.median(errors))) if errors else math.nan
-        )
-        return scores
+    def result(self, name: str, scores: TrackingScores) -> dict[str, Any]:
+        """``scores`` of tracker ``name`` as the metrics file lists them, with these errors beside."""
+        row = scores.as_dict()
+        for per_track in ("onset_latencies_s", "offset_latencies_s"):
+            row.pop(per_track)
+        row["azimuth_error_moving_deg"] = self.moving[name].compute().azimuth_error_deg
+        errors = self.angular_velocity_errors[name]
+        row["angular_velocity_error_deg_s"] = math.degrees(float(np.median(errors))) if errors else math.nan
+        return row
+
+
+def score_frames(frames: Iterable[SceneFrame], period_s: float) -> dict[str, dict[str, Any]]:
+    """The trackers of ``TRACKERS`` (module docstring) run over ``frames`` and scored; each frame
+    lasts ``period_s`` [s]."""
+    config = TrackerConfig()
+    trackers = {
+        "tracker": HazardTracker(config),
+        "tracker_no_odometry": _WithoutOdometry(HazardTracker(config)),
+        "nearest_neighbour": NearestNeighbourTracker(config),
+    }
+    motion = MotionErrors(period_s)
+    accumulator = partial(TrackingAccumulator, gate_deg=GATE_DEG, frame_period_s=period_s)
+    scores = score_trackers(frames, trackers, accumulator, motion.observe)
+    return {name: motion.result(name, score) for name, score in scores.items()}
 
 
 def _nearest_truth(
-    estimate: HazardEstimateData, truths: list[tuple[TruthPoint, float, float]]
+    estimate: HazardEstimateData, truths: Sequence[TruthPoint], angular_velocities: Sequence[float]
 ) -> float | None:
     """The true angular velocity [rad/s] of the nearest same-class truth within ``GATE_DEG``."""
     best, best_angle = None, math.radians(GATE_DEG)
     estimate_dir = direction_to_unit(estimate.azimuth, estimate.elevation)
-    for truth, angular_velocity, _ in truths:
+    for truth, angular_velocity in zip(truths, angular_velocities, strict=True):
         if truth.class_id != estimate.class_id:
             continue
         angle = float(angular_error_rad(direction_to_unit(truth.azimuth, truth.elevation), estimate_dir))
         if angle <= best_angle:
             best, best_angle = angular_velocity, angle
     return best
+
+
+def _model_frames(
+    pipeline: Pipeline, scenes: Iterable[Scene], sensors: SensorConfig, batch_size: int, counts: Counter[str]
+) -> Iterator[SceneFrame]:
+    """Every usable frame of every scene with the hazards ``pipeline`` publishes for it; counts
+    the frames, the hazards and the hazards by visibility into ``counts``."""
+    window = pipeline.window_samples
+    for index, scene in enumerate(scenes):
+        ends = np.round(scene.times_s * SAMPLE_RATE).astype(int)
+        usable = [f for f in range(len(ends)) if window <= ends[f] <= scene.audio.shape[1]]
+        for batch in _batches(usable, batch_size):
+            frames = [
+                Frame(
+                    rgb=scene.rgb[f],
+                    depth_m=scene.depth_m[f],
+                    intrinsics=sensors.intrinsics,
+                    audio=scene.audio[:, ends[f] - window : ends[f]],
+                    stamp_ns=_stamp(index, scene.times_s[f]),
+                )
+                for f in batch
+            ]
+            for f, result in zip(batch, pipeline.run_batch(frames), strict=True):
+                counts["frames"] += 1
+                counts["hazards"] += len(result.hazards)
+                counts.update(Visibility(h.visibility).name.lower() for h in result.hazards)
+                yield scene.tracker_frame(f, index, result.hazards)
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -283,55 +356,25 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         bank = SoundBank.from_folder(args.sound_dir, default_taxonomy().names)
         digest = bank_digest(args.sound_dir)
     settings = SceneSettings(args.seed, args.camera_rate, args.width, args.height, args.knot_s, digest)
-    sensors = settings.sensors
-    period_s = 1.0 / args.camera_rate
-    config = TrackerConfig()
-    scores = {
-        "tracker": TrackerScore(HazardTracker(config), True, period_s),
-        "tracker_no_odometry": TrackerScore(HazardTracker(config), False, period_s),
-        "nearest_neighbour": TrackerScore(NearestNeighbourTracker(config), True, period_s),
-    }
-    window = pipeline.window_samples
-    frames_scored = hazards_published = 0
-    visibility_counts = {v.name.lower(): 0 for v in Visibility}
     cache_dir = args.cache_dir or args.out / "scenes"
-    for index, scene in enumerate(cached_scenes(args.scenes, settings, cache_dir, bank, progress=True)):
-        for score in scores.values():
-            score.tracker.reset()
-        ends = np.round(scene.times_s * SAMPLE_RATE).astype(int)
-        usable = [f for f in range(len(ends)) if window <= ends[f] <= scene.audio.shape[1]]
-        for batch in _batches(usable, args.batch):
-            frames = [
-                Frame(
-                    rgb=scene.rgb[f],
-                    depth_m=scene.depth_m[f],
-                    intrinsics=sensors.intrinsics,
-                    audio=scene.audio[:, ends[f] - window : ends[f]],
-                    stamp_ns=_stamp(index, scene.times_s[f]),
-                )
-                for f in batch
-            ]
-            for f, frame, result in zip(batch, frames, pipeline.run_batch(frames), strict=True):
-                truths = scene.truths(f, index)
-                for score in scores.values():
-                    score.add(frame.stamp_ns, result.hazards, float(scene.yaw_rates[f]), truths)
-                frames_scored += 1
-                hazards_published += len(result.hazards)
-                for hazard in result.hazards:
-                    visibility_counts[Visibility(hazard.visibility).name.lower()] += 1
+    scenes = cached_scenes(args.scenes, settings, cache_dir, bank, progress=True)
+    counts: Counter[str] = Counter()
+    trackers = score_frames(
+        _model_frames(pipeline, scenes, settings.sensors, args.batch, counts), 1.0 / args.camera_rate
+    )
     return {
         "checkpoint": str(args.checkpoint),
         "hazard_set": pipeline.is_hazard_set,
         "sound_dir": str(args.sound_dir) if args.sound_dir else None,
         "scenes": args.scenes,
         "seed": args.seed,
-        "frames_scored": frames_scored,
-        "hazards_published": hazards_published,
-        "published_by_visibility": visibility_counts,
-        "window_s": window / SAMPLE_RATE,
+        "frames_scored": counts["frames"],
+        "hazards_published": counts["hazards"],
+        "published_by_visibility": {v.name.lower(): counts[v.name.lower()] for v in Visibility},
+        "window_s": pipeline.window_samples / SAMPLE_RATE,
         "settings": asdict(settings),
         "confidence_threshold": args.confidence_threshold,
-        "trackers": {name: score.result() for name, score in scores.items()},
+        "trackers": trackers,
     }
 
 

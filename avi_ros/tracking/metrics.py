@@ -25,14 +25,19 @@ and the others are matched by least total angle (Hungarian). Then:
 - **Range-rate sign**: each true hazard is split into phases where it approaches or leaves
   (|true range rate| ≥ ``min_range_rate_mps``); a phase is right when the median estimated range
   rate over its matched frames has its sign. Per-frame sign agreement is given too.
+
+``score_trackers`` runs several trackers over the same frames and scores each this way: the
+replay report, ``training/track_eval.py`` and ``bench/bench_tracker.py`` compare the tracker
+with its baseline through it.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Protocol, TypeVar
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -253,3 +258,64 @@ class TrackingAccumulator:
 def _median(values: Iterable[float]) -> float:
     array = np.fromiter(values, dtype=np.float64)
     return float(np.median(array)) if array.size else math.nan
+
+
+class Associator(Protocol):
+    """What ``score_trackers`` runs: ``HazardTracker``, ``NearestNeighbourTracker`` or a wrapper of
+    one. ``reset`` forgets the tracks but keeps counting ids up, so the tracks of two scenes never
+    share an id in one score."""
+
+    def update(
+        self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
+    ) -> list[HazardEstimateData]: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrackerFrame:
+    """One frame as every compared tracker sees it.
+
+    estimates: the frame's untracked estimates; truths: its true hazards (None: no truth, the
+    frame is tracked but not scored; an empty list makes every tracked estimate a false
+    positive); yaw_rate_rps: the robot's yaw rate [rad/s] (None: no odometry); scene: a frame of
+    another scene than the one before resets every tracker first.
+    """
+
+    stamp_ns: int
+    estimates: list[HazardEstimateData]
+    truths: list[TruthPoint] | None
+    yaw_rate_rps: float | None = None
+    scene: int = 0
+
+
+FrameT = TypeVar("FrameT", bound=TrackerFrame)
+
+
+def score_trackers(
+    frames: Iterable[FrameT],
+    trackers: Mapping[str, Associator],
+    make_accumulator: Callable[[], TrackingAccumulator] = TrackingAccumulator,
+    observe: Callable[[str, FrameT, list[HazardEstimateData]], None] | None = None,
+) -> dict[str, TrackingScores]:
+    """Every tracker run over the same frames, in order, and scored against their truth.
+
+    ``make_accumulator`` builds each tracker's ``TrackingAccumulator`` (its gate and frame
+    period); ``observe(name, frame, published)``, when given, sees what each tracker published on
+    each frame, for a caller's own scores. Returns the scores by tracker name, in the order of
+    ``trackers``.
+    """
+    accumulators = {name: make_accumulator() for name in trackers}
+    scene: int | None = None
+    for frame in frames:
+        if frame.scene != scene:
+            for tracker in trackers.values():
+                tracker.reset()
+            scene = frame.scene
+        for name, tracker in trackers.items():
+            published = tracker.update(frame.estimates, frame.stamp_ns, frame.yaw_rate_rps)
+            if frame.truths is not None:
+                accumulators[name].add_frame(frame.stamp_ns, frame.truths, published)
+            if observe is not None:
+                observe(name, frame, published)
+    return {name: accumulator.compute() for name, accumulator in accumulators.items()}
