@@ -18,7 +18,8 @@ from model_helpers import set_model
 from avi_ros.bag.io import read_bag
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
 from avi_ros.bag.replay import ReplayOptions, replay
-from avi_ros.bag.report import compute_metrics, score_frame, timeline_azimuths, write_report
+from avi_ros.bag.report import write_report
+from avi_ros.bag.report_scoring import compute_metrics, score_frame, timeline_azimuths
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot
 from avi_ros.bag.scenario import ScenarioRenderer, SensorConfig, load_scenario
 from avi_ros.checkpoint import save_checkpoint

@@ -23,7 +23,7 @@ from avi_ros.bag.bag_topics import BagTopics
 from avi_ros.bag.io import BagWriter, bag_topics, read_bag
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
 from avi_ros.bag.replay import ReplayOptions, replay
-from avi_ros.bag.report import compute_metrics
+from avi_ros.bag.report_scoring import compute_metrics
 from avi_ros.bag.results import FrameRecord, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import StaticTransforms
 from avi_ros.cli import main

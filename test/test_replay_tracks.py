@@ -27,7 +27,7 @@ from avi_ros.bag.io import BagMessage, BagWriter, read_bag
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
 from avi_ros.bag.messages import MessageFactory
 from avi_ros.bag.replay import ReplayOptions, replay
-from avi_ros.bag.report import BASELINE_ROW, TRACKER_ROW, tracking_scores
+from avi_ros.bag.report_scoring import BASELINE_ROW, TRACKER_ROW, tracking_scores
 from avi_ros.bag.results import FrameRecord
 from avi_ros.cli import main
 from avi_ros.hazard_markers import MARKER_LINE_STRIP, TRACK_NAMESPACE

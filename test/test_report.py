@@ -5,25 +5,16 @@ colour bar."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from avi_ros.bag.report import (
-    RISK_LEGEND,
-    RISK_RGB,
-    compass_tip,
-    frame_figure,
-    hazard_pixel,
-    nearest_turn_deg,
-    polar_figure,
-    side_of,
-    timeline_azimuths,
-    unwrap_deg,
-    wrap_deg,
-)
+from avi_ros.bag.report_figures import SEAM_MARGIN_DEG, polar_figure, seam_copies, tracks_figure
+from avi_ros.bag.report_frames import RISK_LEGEND, RISK_RGB, compass_tip, frame_figure, hazard_pixel, side_of
+from avi_ros.bag.report_scoring import nearest_turn_deg, timeline_azimuths, unwrap_deg, wrap_deg
 from avi_ros.bag.results import FrameRecord
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
@@ -80,6 +71,59 @@ def test_angle_helpers():
     unwrapped = unwrap_deg(np.array([np.nan, 350.0, 10.0, np.nan, 30.0]))
     np.testing.assert_allclose(unwrapped, [np.nan, 350.0, 370.0, np.nan, 390.0])
     np.testing.assert_allclose(nearest_turn_deg([10.0, 10.0], [np.nan, 350.0]), [10.0, 370.0])
+
+
+# --- tracks figure ---------------------------------------------------------------------------
+
+
+def _drawn(figure) -> tuple[list[np.ndarray], np.ndarray]:
+    """What the tracks panel shows inside its limits: each truth line's (time [s], azimuth [deg])
+    vertices, and every published point's (time, azimuth)."""
+    (ax,) = figure.axes
+    low, high = ax.get_ylim()
+    lines = [np.asarray(line.get_xydata(), dtype=np.float64) for line in ax.lines]
+    points = np.concatenate([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+    inside = (points[:, 1] >= low) & (points[:, 1] <= high)
+    return lines, np.asarray(points[inside], dtype=np.float64)
+
+
+def test_a_track_across_180_is_drawn_beside_its_truth_in_the_tracks_figure(tmp_path):
+    """The issue's case: the track at +178 while its truth is at -175 is drawn 7 deg from it, not at
+    the opposite edge, and no line is drawn across the panel where the truth crosses +-180."""
+    truth_deg = [170.0, 174.0, 178.0, -178.0, -175.0, -171.0]  # crosses +-180 after the third frame
+    track_deg = [165.0, 170.0, 174.0, 177.0, 178.0, -178.0]  # lags its truth by a few degrees
+    records, truth = [], {}
+    for k, (t, e) in enumerate(zip(truth_deg, track_deg, strict=True)):
+        stamp = k * 100_000_000
+        published = [dataclasses.replace(_hazard(a), track_id=i) for a, i in ((e, 7), (30.0, 8))]
+        records.append(FrameRecord(stamp, published, published[0], 0.0))
+        truth[stamp] = [dataclasses.replace(_hazard(t), track_id=1)]
+    figure = tracks_figure(records, truth, 0, tmp_path / "tracks.png")
+    assert figure.axes[0].get_ylim() == pytest.approx((-180.0 - SEAM_MARGIN_DEG, 180.0 + SEAM_MARGIN_DEG))
+    lines, points = _drawn(figure)
+    for line in lines:  # consecutive vertices stay close: the crossing leaves the panel, not spans it
+        assert np.all(np.abs(np.diff(line[:, 1])) < 10.0)
+    at = 0.4  # [s]: the truth at -175, the track at +178
+    truth_there = np.concatenate([line[np.isclose(line[:, 0], at), 1] for line in lines])
+    track_there = points[np.isclose(points[:, 0], at) & (np.abs(points[:, 1]) > 90.0), 1]
+    gaps = np.abs(track_there[:, None] - truth_there[None, :])
+    assert gaps.min() == pytest.approx(7.0)  # drawn side by side (at +178 and +185, or -182 and -175)
+    assert sorted(truth_there) == pytest.approx([-175.0, 185.0])  # at both edges
+    assert sorted(track_there) == pytest.approx([-182.0, 178.0])
+    # Away from the seam a point is drawn once, at its azimuth.
+    mid = points[np.abs(points[:, 1]) < 180.0 - SEAM_MARGIN_DEG]
+    np.testing.assert_allclose(mid, [[k / 10.0, 30.0] for k in range(6)], atol=1e-9)
+
+
+def test_seam_copies_repeat_only_what_lies_near_the_seam():
+    (single,) = seam_copies(np.array([0.0, 90.0, -90.0]), line=False)
+    np.testing.assert_allclose(single, [0.0, 90.0, -90.0])
+    points = seam_copies(np.array([175.0, 0.0]), line=False, margin_deg=20.0)
+    np.testing.assert_allclose(np.concatenate(points), [-185.0, -360.0, 175.0, 0.0])
+    # A line is unwrapped first: 170 -> -170 continues to 190, and comes in again at -190.
+    line = seam_copies(np.array([170.0, np.nan, -170.0]), line=True, margin_deg=20.0)
+    np.testing.assert_allclose(np.stack(line), [[-190.0, np.nan, -170.0], [170.0, np.nan, 190.0]])
+    assert seam_copies(np.array([np.nan]), line=True) == []
 
 
 # --- which side ------------------------------------------------------------------------------
