@@ -1,4 +1,5 @@
-"""``avi-ros``: the package's command line (``make-bag``, ``replay``, ``play``, ``echo``, ``predict``).
+"""``avi-ros``: the package's command line (``make-bag``, ``replay``, ``play``, ``echo``, ``predict``,
+``export``).
 
 Also runnable as ``python -m avi_ros.cli``. ``make-bag`` and ``replay`` need no ROS;
 ``play`` and ``echo`` import rclpy only when they run. Bad input ends with exit status 1 (2 for usage
@@ -81,6 +82,7 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="auto (bf16/fp16 on CUDA, fp32 on CPU), fp32, bf16 (faster on CPUs with bf16 units) or fp16",
     )
+    _backend_argument(p)
     p.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (1 is fastest for one frame at a time)"
     )
@@ -214,6 +216,7 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         "--confidence-threshold", type=float, default=0.5, help="'hazard': not none, at least this confident"
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda:N (checked before the model loads)")
+    _backend_argument(p)
     p.add_argument(
         "--mic-check",
         action="store_true",
@@ -227,6 +230,45 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _backend_argument(p: argparse.ArgumentParser) -> None:
+    from avi_ros.onnx_backend import BACKENDS
+
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="torch",
+        help="torch: the checkpoint's weights; onnxruntime: its exported graph (--model may then be "
+        "the checkpoint directory holding model.onnx or the .onnx file; see avi-ros export --onnx)",
+    )
+
+
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    from avi_ros.onnx_backend import DEFAULT_OPSET, ONNX_FILE
+
+    p = sub.add_parser(
+        "export",
+        help="write the model as an ONNX graph (dynamic batch) for onnxruntime or TensorRT",
+        description="Export the network of a checkpoint (features, image and view tokens in; the "
+        "model's outputs out, under their own names; the STFT features stay outside) with a dynamic "
+        f"batch axis, and a JSON sidecar ({ONNX_FILE}.json: input/output names and shapes, the "
+        "checkpoint's metadata). Run it with --backend onnxruntime, or build a TensorRT engine: "
+        f"trtexec --onnx={ONNX_FILE} --saveEngine=model.engine --fp16 with --minShapes/--optShapes/"
+        "--maxShapes named by the input names of the sidecar.",
+    )
+    formats = p.add_mutually_exclusive_group(required=True)
+    formats.add_argument("--onnx", action="store_true", help="write an ONNX graph (the one format so far)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="checkpoint directory (model.safetensors + metadata.json); default: the shipped model",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help=f"ONNX file to write; default: {ONNX_FILE} in the checkpoint"
+    )
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (at least {DEFAULT_OPSET})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avi-ros", description="avi_ros tools: scenario bags, offline replay, live play, hazard echo."
@@ -237,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     _play_parser(sub)
     _echo_parser(sub)
     _predict_parser(sub)
+    _export_parser(sub)
     return parser
 
 
@@ -274,7 +317,7 @@ def _run_make_bag(args: argparse.Namespace) -> int:
 def _run_replay(args: argparse.Namespace) -> int:
     from avi_ros.bag.replay import ReplayOptions, replay
     from avi_ros.geometry import MicToCamera
-    from avi_ros.shipped_model import resolve_model_path
+    from avi_ros.onnx_backend import resolve_model_input
     from avi_ros.tracking import TrackerConfig
     from avi_ros.tracking.settings import tracker_config_from_params_file
 
@@ -291,10 +334,11 @@ def _run_replay(args: argparse.Namespace) -> int:
         extrinsic = MicToCamera((x, y, z), (roll, pitch, yaw))
     options = ReplayOptions(
         bag=args.bag,
-        model=resolve_model_path(args.model),
+        model=resolve_model_input(args.model, args.backend),
         out=args.out,
         device=args.device,
         precision=args.precision,
+        backend=args.backend,
         topics=topics,
         slop_s=args.slop,
         confidence_threshold=args.confidence_threshold,
@@ -374,10 +418,20 @@ def _run_predict(args: argparse.Namespace) -> int:
             all_classes=args.all_classes,
             confidence_threshold=args.confidence_threshold,
             device=args.device,
+            backend=args.backend,
             mic_check=args.mic_check,
             window_s=args.window,
         )
     )
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from avi_ros.onnx_backend import export_checkpoint, sidecar_path
+    from avi_ros.shipped_model import resolve_model_path
+
+    path = export_checkpoint(resolve_model_path(args.model), args.out, args.opset)
+    print(f"wrote {path} and {sidecar_path(path)}")
     return 0
 
 
@@ -399,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_echo(args, ros_args)
         if args.command == "predict":
             return _run_predict(args)
+        if args.command == "export":
+            return _run_export(args)
         return _run_play(args, ros_args)
     except (BagError, OSError, RuntimeError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -25,6 +25,10 @@ folded into the convolutions. On CUDA it uses autocast (bf16 where supported, el
 fp32 by default (``precision="bf16"`` is faster on CPUs with bf16 units, see the bench), and
 ``warmup`` runs the kernels once before the first real frame. The ``oracle`` baseline needs the
 true visibility, which only training data has, so the pipeline refuses it.
+
+``from_checkpoint(..., backend="onnxruntime")`` runs the exported graph (``avi-ros export --onnx``,
+``avi_ros.onnx_backend.OnnxModel``) in fp32 with onnxruntime instead of the torch model; the
+features before it and the output reading after it are the same code.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.models.imagination import ImaginationModel
 from avi_ros.models.output_arrays import HazardSetArrays, OutputArrays, read_outputs, read_set_outputs
 from avi_ros.occlusion import OcclusionConfig, OcclusionResult, direction_visibility
+from avi_ros.onnx_backend import OnnxModel, check_backend, load_onnx_model
 from avi_ros.preprocess import ModelInputs, Preprocessor
 from avi_ros.taxonomy import Action, RiskLevel, Taxonomy
 from avi_ros.types import Frame, HazardEstimateData, PipelineResult
@@ -56,9 +61,16 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_EXTRINSIC = MicToCamera()  # camera at the microphone, looking along its +x
 
 
-def _resolve_precision(precision: str, device: torch.device) -> str:
+def _resolve_precision(precision: str, device: torch.device, backend: str = "torch") -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision: expected one of {PRECISIONS}, got '{precision}'")
+    if backend != "torch":
+        if precision not in ("auto", "fp32"):
+            raise ValueError(
+                f"precision '{precision}' needs the torch backend; {backend} runs the exported fp32 "
+                "graph (build a TensorRT engine with --fp16 for reduced precision)"
+            )
+        return "fp32"
     if precision != "auto":
         return precision
     if device.type != "cuda":
@@ -86,11 +98,13 @@ class Pipeline:
     ``window_samples``: audio samples (at ``feature_config.sample_rate``) per estimate.
     ``confidence_threshold``: estimates below it, or of class ``none``, are left out of
     ``PipelineResult.hazards`` (``PipelineResult.top`` always has the best guess).
+    ``model`` may be an ``OnnxModel`` (``backend`` "onnxruntime"): it is called the same way and
+    answers the same output dataclass, so nothing after the forward differs.
     """
 
     def __init__(
         self,
-        model: ImaginationModel | HazardSetModel,
+        model: ImaginationModel | HazardSetModel | OnnxModel,
         metadata: CheckpointMetadata,
         device: str | torch.device = "auto",
         confidence_threshold: float = 0.5,
@@ -106,7 +120,8 @@ class Pipeline:
                 "model), which only training data has; it cannot run on sensor frames"
             )
         self.device = resolve_device(device)
-        self.precision = _resolve_precision(precision, self.device)
+        self.backend = model.backend if isinstance(model, OnnxModel) else "torch"
+        self.precision = _resolve_precision(precision, self.device, self.backend)
         self.taxonomy: Taxonomy = metadata.taxonomy
         self.metadata = metadata
         self.preprocess = Preprocessor.from_metadata(metadata, occlusion_config)
@@ -126,12 +141,19 @@ class Pipeline:
         occlusion_config: OcclusionConfig | None = None,
         extrinsic: MicToCamera = DEFAULT_EXTRINSIC,
         precision: str = "auto",
+        backend: str = "torch",
     ) -> Pipeline:
         """Load a checkpoint directory (see avi_ros.checkpoint). Without an ``occlusion_config``
         the one saved in the checkpoint's ``extra["occlusion"]`` is used, else the default.
-        The loaded model is only used for inference, so its BatchNorm layers are folded away."""
-        model, metadata = load_checkpoint(checkpoint_dir, "cpu")
-        fold_batchnorm(model)
+        The loaded model is only used for inference, so its BatchNorm layers are folded away.
+        ``backend`` "onnxruntime" runs the exported graph instead (``checkpoint_dir`` holding
+        ``model.onnx``, or the ``.onnx`` file itself; see ``avi_ros.onnx_backend``)."""
+        check_backend(backend)
+        if backend == "onnxruntime":
+            model, metadata = load_onnx_model(checkpoint_dir)
+        else:
+            model, metadata = load_checkpoint(checkpoint_dir, "cpu")
+            fold_batchnorm(model)
         return cls(model, metadata, device, confidence_threshold, occlusion_config, extrinsic, precision)
 
     @classmethod
@@ -172,8 +194,8 @@ class Pipeline:
 
     @property
     def is_hazard_set(self) -> bool:
-        """Whether the model answers a set of hazard slots (``HazardSetModel``)."""
-        return isinstance(self.model, HazardSetModel)
+        """Whether the model answers a set of hazard slots (``HazardSetModel``, or its export)."""
+        return self.model.config.hazard_slots > 0
 
     def warmup(self, iterations: int = 2) -> None:
         """Run synthetic frames so lazy initialisation and kernel selection happen now."""

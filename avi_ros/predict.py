@@ -453,18 +453,22 @@ def check_device(device: str) -> None:
 
 
 def load_pipeline(
-    model: str | Path | None, device: str = "auto", confidence_threshold: float = 0.5
+    model: str | Path | None, device: str = "auto", confidence_threshold: float = 0.5, backend: str = "torch"
 ) -> tuple[Pipeline, Path]:
     """The checkpoint ``model`` (None: the shipped model) as a Pipeline on ``device``, and its path.
+    ``backend`` "onnxruntime" runs its exported graph (``model`` may then be the .onnx file).
 
     The device is checked first and the path resolved next, so each failure names its own cause.
     """
+    from avi_ros.onnx_backend import resolve_model_input
     from avi_ros.pipeline import Pipeline
-    from avi_ros.shipped_model import resolve_model_path
 
     check_device(device)
-    path = resolve_model_path(model)
-    return Pipeline.from_checkpoint(path, device=device, confidence_threshold=confidence_threshold), path
+    path = resolve_model_input(model, backend)
+    pipeline = Pipeline.from_checkpoint(
+        path, device=device, confidence_threshold=confidence_threshold, backend=backend
+    )
+    return pipeline, path
 
 
 @dataclass
@@ -680,6 +684,7 @@ class PredictOptions:
     all_classes: bool = False
     confidence_threshold: float = 0.5
     device: str = "auto"
+    backend: str = "torch"
     mic_check: bool = False
     window_s: float = DEFAULT_MIC_WINDOW_S
     block_frames: int = DEFAULT_BLOCK_FRAMES
@@ -695,7 +700,9 @@ def run_predict(options: PredictOptions, out: TextIO | None = None) -> Predictio
     open_audio_file(options.file)
     pipeline, model_name = None, None
     if not options.mic_check:
-        pipeline, path = load_pipeline(options.model, options.device, options.confidence_threshold)
+        pipeline, path = load_pipeline(
+            options.model, options.device, options.confidence_threshold, options.backend
+        )
         model_name = str(path)
     job = prepare_prediction(
         options.file,

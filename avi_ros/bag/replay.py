@@ -50,6 +50,7 @@ from avi_ros.geometry import MicToCamera
 from avi_ros.hazard_markers import MarkerStyle, hazard_marker_specs, track_marker_specs
 from avi_ros.interop.detections import detection_array_message, hazard_detections
 from avi_ros.message_builders import hazard_from_message, marker_array_message
+from avi_ros.onnx_backend import BACKENDS
 from avi_ros.pipeline import PRECISIONS, Pipeline
 from avi_ros.sensor_decoding import SensorInputError, checked_stamp_ns, stamp_to_ns
 from avi_ros.sensor_intake import SensorIntake
@@ -81,6 +82,8 @@ class ReplayOptions:
         file cut short, a sqlite3 database that fails its checks) and report it instead of failing.
     slop_s, queue_size, assembly, confidence_threshold, precision, marker_style: as the node's
         parameters (precision: auto, fp32, bf16 or fp16; see ``avi_ros.pipeline``).
+    backend: "torch", or "onnxruntime" for the exported graph (``model`` may then be the
+        ``.onnx`` file; see ``avi_ros.onnx_backend``), as the node's ``backend`` parameter.
     output_topics: the node's output topics, absolute, as the output bag stores them.
     detections_topic: where the hazards go as vision_msgs/Detection3DArray (the node's
         ``hazards/detections``, absolute); None writes none.
@@ -100,6 +103,7 @@ class ReplayOptions:
     out: Path
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "torch"
     topics: BagTopics = field(default_factory=BagTopics)
     output_topics: OutputTopics = field(default_factory=lambda: absolute_topics(OutputTopics()))
     detections_topic: str | None = absolute_topics(StandardTopics()).detections
@@ -123,6 +127,8 @@ class ReplayOptions:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {PRECISIONS}, got '{self.precision}'")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"--backend must be one of {BACKENDS}, got '{self.backend}'")
         if self.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if self.report_frames < 1:
@@ -361,7 +367,8 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
     ``options.skip_damaged``, and the result's ``integrity`` says what was skipped.
     """
     bag = resolve_bag_input(options.bag)
-    _check_model_directory(options.model)
+    if options.backend == "torch":  # onnxruntime also takes the .onnx file
+        _check_model_directory(options.model)
     available = _check_input_topics(bag, options.topics)
     out = Path(options.out)
     output_bag = out / "bag"
@@ -377,6 +384,7 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
                 options.confidence_threshold,
                 extrinsic=extrinsic,
                 precision=options.precision,
+                backend=options.backend,
             )
             odometry = (
                 options.odometry_topic
@@ -409,7 +417,8 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
         window_s=pipeline.window_samples / pipeline.feature_config.sample_rate,
         bag=bag,
         output_bag=output_bag,
-        inference=f"{pipeline.device} {pipeline.precision}",
+        inference=f"{pipeline.device} {pipeline.precision}"
+        + ("" if pipeline.backend == "torch" else f" {pipeline.backend}"),
         integrity=integrity,
         tracking=options.tracking,
     )

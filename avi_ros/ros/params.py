@@ -18,6 +18,7 @@ from avi_ros.audio import CHANNEL_ORDERS, NORMALIZATIONS
 from avi_ros.frame_assembly import AssemblyConfig, AudioRingConfig
 from avi_ros.hazard_markers import LENGTH_MODES, MarkerStyle
 from avi_ros.interop.audio_common import AUDIO_INPUT_TYPES, FOA_INPUT
+from avi_ros.onnx_backend import BACKENDS
 from avi_ros.pipeline import PRECISIONS
 from avi_ros.ros.qos import RELIABILITY_CHOICES
 from avi_ros.topics import FrameIds
@@ -54,6 +55,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "bf16 on a CPU with bf16 units (AVX-512-bf16, AMX) is about 2x faster than fp32 at a "
         "class-probability difference near 3e-4 (bench/bench_model.py).",
         choices=PRECISIONS,
+    ),
+    ParamSpec(
+        "backend",
+        "torch",
+        "Inference backend: torch (the checkpoint's weights) or onnxruntime (its exported graph, "
+        "model.onnx in the model_path directory or model_path naming the .onnx file; export with "
+        "avi-ros export --onnx; fp32 only).",
+        choices=BACKENDS,
     ),
     ParamSpec(
         "cpu_threads",
@@ -336,6 +345,7 @@ class NodeSettings:
     model_path: str
     device: str
     precision: str
+    backend: str
     cpu_threads: int
     confidence_threshold: float
     assembly: AssemblyConfig
@@ -389,6 +399,7 @@ def read_settings(node: Node) -> NodeSettings:
         model_path=str(p["model_path"]),
         device=device,
         precision=str(p["precision"]),
+        backend=str(p["backend"]),
         cpu_threads=int(p["cpu_threads"]),
         confidence_threshold=float(p["confidence_threshold"]),
         assembly=AssemblyConfig(

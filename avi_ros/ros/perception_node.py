@@ -64,6 +64,7 @@ from avi_ros.events import (
 from avi_ros.frame_assembly import ApproximateTimeSync, FrameAssembler
 from avi_ros.geometry import MicToCamera
 from avi_ros.msg import FoaAudio, HazardAssessment, HazardEstimateArray
+from avi_ros.onnx_backend import resolve_model_input
 from avi_ros.pipeline import Pipeline
 from avi_ros.ros import conversions
 from avi_ros.ros.assessment import (
@@ -86,7 +87,6 @@ from avi_ros.ros.standard_interfaces import STANDARD_TOPICS, StandardInterfaces
 from avi_ros.ros.telemetry import TelemetryInput, read_telemetry_settings
 from avi_ros.sensor_decoding import SensorInputError
 from avi_ros.sensor_intake import SensorIntake
-from avi_ros.shipped_model import resolve_model_path
 from avi_ros.telemetry import IMU, ODOM
 from avi_ros.topics import RGBD_STREAMS, OutputTopics, SensorTopics
 from avi_ros.tracking import HazardTracker, TrackView
@@ -245,7 +245,8 @@ class PerceptionNode(LifecycleNode):
             self._fail_configure(f"invalid parameter: {exc}")
             return None
         try:
-            model = resolve_model_path(settings.model_path)  # empty: the shipped model
+            # empty: the shipped model; with backend onnxruntime also a .onnx file
+            model = resolve_model_input(settings.model_path, settings.backend)
         except FileNotFoundError as exc:
             self._fail_configure(f"parameter model_path: {exc} (produce one with: {TRAIN_HINT})")
             return None
@@ -262,6 +263,7 @@ class PerceptionNode(LifecycleNode):
                 confidence_threshold=settings.confidence_threshold,
                 extrinsic=extrinsic,
                 precision=settings.precision,
+                backend=settings.backend,
             )
             pipeline.warmup()
         except Exception as exc:  # any failure to load means the node cannot work: say why, stop.
@@ -304,7 +306,7 @@ class PerceptionNode(LifecycleNode):
 
     def _log_configuration(self, settings: NodeSettings, pipeline: Pipeline) -> None:
         self.get_logger().info(
-            f"model '{settings.model_path}' on {pipeline.device}, {pipeline.precision} "
+            f"model '{settings.model_path}' ({pipeline.backend}) on {pipeline.device}, {pipeline.precision} "
             f"({torch.get_num_threads()} CPU threads): classes {pipeline.taxonomy.names}, "
             f"audio window {pipeline.window_samples} samples; RGB-D sync slop {settings.sync_slop_s} s"
         )
