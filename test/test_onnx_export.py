@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from avi_ros.bag.make_bag import MakeBagOptions, make_bag
+from avi_ros.bag.replay import ReplayOptions, replay
 from avi_ros.checkpoint import load_checkpoint, save_checkpoint
 from avi_ros.cli import main
 from avi_ros.features import FeatureConfig
@@ -171,6 +175,54 @@ def test_pipeline_gives_the_same_hazards_with_either_backend(exported, case):
             for name in ("azimuth", "elevation", "distance", "confidence", "audio_weight"):
                 assert abs(getattr(got, name) - getattr(expected, name)) <= TOLERANCE, name
             assert max_diff(got.class_probabilities, expected.class_probabilities) <= TOLERANCE
+
+
+def test_replay_with_onnxruntime_gives_the_torch_hazards(exported, tmp_path, capsys):
+    directory = exported("set_full_intensity")
+    bag = make_bag(MakeBagOptions(out=tmp_path / "scenario.mcap", duration_s=1.0, width=64, height=48)).path
+    options = ReplayOptions(
+        bag=bag, model=directory, out=tmp_path / "torch", device="cpu", report=False, max_frames=3
+    )
+    options = dataclasses.replace(options, tracking=None)  # the pipeline's hazards, compared as they are
+    reference = replay(options)
+    result = replay(
+        dataclasses.replace(options, model=directory / ONNX_FILE, out=tmp_path / "ort", backend="onnxruntime")
+    )
+    assert result.inference == "cpu fp32 onnxruntime" and len(result.records) == 3
+    for got, expected in zip(result.records, reference.records, strict=True):
+        assert got.stamp_ns == expected.stamp_ns and expected.hazards
+        assert [h.class_id for h in got.hazards] == [h.class_id for h in expected.hazards]
+        for mine, theirs in zip(got.hazards, expected.hazards, strict=True):
+            assert abs(mine.azimuth - theirs.azimuth) <= TOLERANCE
+            assert abs(mine.distance - theirs.distance) <= TOLERANCE
+    argv = ["replay", str(bag), "--model", str(directory / ONNX_FILE), "--device", "cpu", "--no-report"]
+    assert main([*argv, "--max-frames", "1", "--out", str(tmp_path / "cli"), "--backend", "onnxruntime"]) == 0
+    assert "onnxruntime" in capsys.readouterr().out and (tmp_path / "cli" / "bag").is_dir()
+
+
+def test_backend_parameter_reaches_the_nodes_pipeline(exported):
+    rclpy = pytest.importorskip("rclpy")
+    from node_harness import make_node
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=100 + os.getpid() % 100)
+    try:
+        graph = exported("set_full_learned") / ONNX_FILE  # a .onnx file as model_path
+        node = make_node(context, graph, autostart=False, backend="onnxruntime", namespace="ort")
+        try:
+            assert node.start(), node.configure_error
+            assert node.pipeline.backend == "onnxruntime" and isinstance(node.pipeline.model, OnnxModel)
+        finally:
+            node.stop()
+            node.destroy_node()
+        node = make_node(context, graph, autostart=False, backend="tensorrt", namespace="trt")
+        try:
+            assert node.start() is False
+            assert "backend" in node.configure_error and "tensorrt" in node.configure_error
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
 
 
 def test_reduced_precision_is_refused_with_onnxruntime(exported):
