@@ -1,0 +1,324 @@
+"""Make a trained checkpoint the model that ships with the package (``avi_ros/models/shipped``).
+
+    python training/ship.py --checkpoint runs/study_intensity/full_s0/checkpoints/best \\
+        --study runs/study_intensity/study.json --direction docs/results/direction_shipped.json
+
+Writes into ``--out`` (default: the shipped-model directory of ``avi_ros.shipped_model``):
+- ``model.safetensors``: the weights in float16 (half the bytes, so the model fits in git; the
+  feature statistics stay float32, where the checkpoint check compares them exactly), loaded back
+  into a float32 model by ``avi_ros.checkpoint.load_checkpoint``;
+- ``metadata.json``: the checkpoint's metadata, with the provenance under ``extra.shipped``;
+- ``metrics/``: the run's validation metrics, its held-out test-split results from the study
+  (``--study``: the run of the same name) and the direction sweep (``--direction``), as JSON;
+- ``MODEL_CARD.md``: what the model is, the command, config, seed, data, wall time, machine and the
+  figures of those files.
+
+Before anything is written, the float16 weights are loaded back and run on a random input; the
+outputs must match the float32 model's to 1e-2 (directions, probabilities), so a model that loses
+accuracy in half precision is never shipped. Exit 0, or 2 with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from avi_ros.checkpoint import (
+    FORMAT_NAME,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    atomic_write,
+    load_checkpoint,
+    read_json_object,
+)
+from avi_ros.shipped_model import shipped_model_path
+
+MAX_SHIPPED_BYTES = 30 * 1024 * 1024  # what git can carry comfortably
+HALF_PRECISION_TOLERANCE = 1e-2
+KEEP_FLOAT32 = ("feature_norm.",)  # compared exactly against metadata.json on load
+
+
+def half_precision_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict with floating tensors in float16, except ``KEEP_FLOAT32`` prefixes."""
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if value.is_floating_point() and not key.startswith(KEEP_FLOAT32):
+            value = value.half()
+        state[key] = value
+    return state
+
+
+def _probe_inputs(model: torch.nn.Module, metadata: Any) -> tuple[torch.Tensor | None, ...]:
+    config = metadata.model_config
+    generator = torch.Generator().manual_seed(0)
+    channels, frames, bins = metadata.feature_config.shape
+    features = torch.randn(2, channels, frames, bins, generator=generator)
+    size = config.visual.image_size
+    visual = torch.rand(2, 5, size, size, generator=generator) if config.uses_visual else None
+    if config.hazard_slots > 0:
+        view = torch.rand(2, config.view_grid**2, 6, generator=generator)
+        view[..., :3] = torch.nn.functional.normalize(view[..., :3] + torch.tensor([1.0, 0.0, 0.0]), dim=-1)
+        return features, visual, view
+    return features, visual, torch.zeros(2)
+
+
+def check_half_precision(checkpoint: Path, half_dir: Path) -> float:
+    """Largest difference of directions and class probabilities between the float32 checkpoint
+    and its float16 copy on one random input; raises CheckpointError above the tolerance."""
+    full, metadata = load_checkpoint(checkpoint, "cpu")
+    half, _ = load_checkpoint(half_dir, "cpu")
+    inputs = _probe_inputs(full, metadata)
+    with torch.inference_mode():
+        a, b = full(*inputs), half(*inputs)
+    difference = max(
+        float((a.direction - b.direction).abs().max()),
+        float((a.class_logits.softmax(-1) - b.class_logits.softmax(-1)).abs().max()),
+    )
+    if difference > HALF_PRECISION_TOLERANCE:
+        raise CheckpointError(
+            f"{checkpoint}: float16 weights change the outputs by {difference:.3g} "
+            f"(> {HALF_PRECISION_TOLERANCE})"
+        )
+    return difference
+
+
+def _run_dir(checkpoint: Path) -> Path:
+    return checkpoint.resolve().parent.parent
+
+
+def _study_run(study: Path | None, run_name: str) -> dict[str, Any] | None:
+    """The study's entry of the run called ``run_name`` (variant_s<seed>), with the test split."""
+    if study is None:
+        return None
+    data = json.loads(study.read_text(encoding="utf-8"))
+    for variant, runs in data["runs"].items():
+        for run in runs:
+            if f"{variant}_s{run['seed']}" == run_name:
+                return {"test": data["test"], "seed": run["seed"], "metrics": run["metrics"]}
+    raise CheckpointError(f"{study}: no run named {run_name}")
+
+
+def _wall_time_s(run_dir: Path) -> float | None:
+    """Training wall time [s] from the run's step log: ``elapsed_s`` restarts at each resume, so the
+    last value of every segment is summed."""
+    log = run_dir / "metrics" / "train.jsonl"
+    if not log.is_file():
+        return None
+    total = last = 0.0
+    for line in log.read_text(encoding="utf-8").splitlines():
+        elapsed = float(json.loads(line).get("elapsed_s", 0.0))
+        if elapsed < last:
+            total += last
+        last = elapsed
+    return total + last
+
+
+def _fmt(value: Any, scale: float = 1.0, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value * scale:.{digits}f}"
+
+
+def model_card(
+    provenance: dict[str, Any],
+    val: dict[str, Any],
+    test: dict[str, Any] | None,
+    direction: dict[str, Any] | None,
+) -> str:
+    """The shipped model's card (Markdown) from its provenance and metrics files."""
+    lines = [
+        "# The shipped avi_ros model",
+        "",
+        "The model the node, the launch file, `avi-ros replay` and `avi-ros predict` load when no",
+        "model path is given. Every figure below is read from the files in `metrics/`.",
+        "",
+        "## What it is",
+        "",
+        f"- **Task**: hazard set, {provenance['hazard_slots']} slots; variant `{provenance['variant']}`;"
+        f" directions from `{provenance['direction']}`.",
+        f"- **Inputs**: {provenance['features']}; RGB-D {provenance['image_size']} px with the occlusion"
+        f" mask and {provenance['view_grid']} x {provenance['view_grid']} view tokens.",
+        f"- **Weights**: float16 safetensors, {provenance['bytes'] / 1e6:.1f} MB; float16 changes the"
+        f" outputs by at most {provenance['half_precision_difference']:.1e} on a probe input.",
+        "",
+        "## How it was made",
+        "",
+        f"- **Command**: `{provenance['command']}`",
+        f"- **Config**: `{provenance['config']}` (resolved copy in the run directory),"
+        f" seed {provenance['seed']}",
+        f"- **Data**: {provenance['data']}",
+        f"- **SELD encoder**: pre-trained with `{provenance['seld_config']}`, frozen",
+        f"- **Wall time**: {_fmt(provenance['wall_time_s'], 1 / 60)} min of the set model's training"
+        " (SELD pre-training not included)",
+        f"- **Machine**: {provenance['machine']}",
+        f"- **Git commit**: {provenance['git_commit']}",
+        "",
+        "## How well it does",
+        "",
+    ]
+    sections = [("validation split (synthetic scenes, bank's validation recordings)", val)]
+    if test is not None:
+        sections.append(
+            (
+                f"held-out test split ({test['test']['scenes']} scenes, {test['test']['sounds']})",
+                test["metrics"],
+            )
+        )
+    for title, metrics in sections:
+        f20 = [
+            _fmt(metrics.get(group, {}).get("f20"), 100)
+            for group in ("set", "visibility_visible", "visibility_occluded", "visibility_out_of_view")
+        ]
+        le = _fmt(metrics.get("set", {}).get("le_deg"))
+        accuracy = _fmt(metrics.get("single_hazard", {}).get("accuracy"), 100)
+        lines += [
+            f"**{title}**",
+            "",
+            "| F20 set [%] | visible | occluded | out of view | LE set [deg] | 1-hazard class acc. [%] |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {' | '.join(f20)} | {le} | {accuracy} |",
+            "",
+        ]
+        if "direction" in metrics:
+            lines += [
+                "Median azimuth error on one-hazard frames [deg], model against the physics baseline:",
+                "",
+                "| sector | frames | model | physics |",
+                "|---|---:|---:|---:|",
+            ]
+            for sector in ("all", "front", "left", "right", "behind"):
+                row = metrics["direction"][sector]
+                lines.append(
+                    f"| {sector} | {row['frames']} | {_fmt(row['model_azimuth_error_median_deg'])} "
+                    f"| {_fmt(row['physics_azimuth_error_median_deg'])} |"
+                )
+            lines.append("")
+    if direction is not None:
+        lines += [
+            "Direction sweep of plane waves and rooms: `metrics/direction.json` (bench/bench_direction.py).",
+            "",
+        ]
+    lines += [
+        "## Limits",
+        "",
+        "- Trained on synthetic rooms rendered from 2-8 real recordings per hazard class (Debian packages);",
+        "  recognition of real sounds it never heard is the weak point (see the test split above).",
+        "- Calibration: none stored; the confidence is the model's own.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def ship(args: argparse.Namespace) -> Path:
+    checkpoint: Path = args.checkpoint
+    run_dir = _run_dir(checkpoint)
+    model, metadata = load_checkpoint(checkpoint, "cpu")
+    state = half_precision_state(model)
+    metadata_dict = read_json_object(checkpoint / METADATA_FILE)
+    with tempfile.TemporaryDirectory() as tmp:
+        half_dir = Path(tmp)
+        save_file(state, str(half_dir / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
+        (half_dir / METADATA_FILE).write_text(json.dumps(metadata_dict, indent=2) + "\n", encoding="utf-8")
+        difference = check_half_precision(checkpoint, half_dir)
+        size = (half_dir / WEIGHTS_FILE).stat().st_size
+        if size > MAX_SHIPPED_BYTES:
+            raise CheckpointError(
+                f"{checkpoint}: {size / 1e6:.1f} MB in float16, over {MAX_SHIPPED_BYTES / 1e6:.0f} MB"
+            )
+        resolved = yaml.safe_load((run_dir / "config_resolved.yaml").read_text(encoding="utf-8"))
+        config = metadata.model_config
+        data = resolved.get("data", {})
+        train, val_split = data.get("train", {}), data.get("val", {})
+        provenance = {
+            "source_run": run_dir.name,
+            "command": args.command,
+            "config": args.config,
+            "seld_config": args.seld_config,
+            "seed": resolved.get("seed"),
+            "data": f"{train.get('scenes')} training / {val_split.get('scenes')} validation scenes, seeds"
+            f" {train.get('seed')} / {val_split.get('seed')}, sound bank: real recordings of the bank's"
+            " train/val splits, FOA channel swaps "
+            f"{data.get('acs_transforms')}, visibility mix {data.get('scene', {}).get('visibility_mix')}",
+            "hazard_slots": config.hazard_slots,
+            "variant": config.variant,
+            "direction": config.direction,
+            "view_grid": config.view_grid,
+            "image_size": config.visual.image_size,
+            "features": f"{metadata.feature_config.kind} features,"
+            f" {metadata.feature_config.window_seconds} s window",
+            "bytes": size,
+            "half_precision_difference": difference,
+            "wall_time_s": _wall_time_s(run_dir),
+            "machine": args.machine
+            or f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
+            "git_commit": resolved.get("git_commit", "unknown"),
+        }
+        metadata_dict.setdefault("extra", {})["shipped"] = provenance
+        val = json.loads((run_dir / "export" / "metrics.json").read_text(encoding="utf-8"))
+        test = _study_run(args.study, run_dir.name)
+        direction = json.loads(args.direction.read_text(encoding="utf-8")) if args.direction else None
+        out: Path = args.out
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(half_dir / WEIGHTS_FILE, out / (WEIGHTS_FILE + ".tmp"))
+        (out / (WEIGHTS_FILE + ".tmp")).replace(out / WEIGHTS_FILE)
+    text = json.dumps(metadata_dict, indent=2) + "\n"
+    atomic_write(out / METADATA_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    metrics_dir = out / "metrics"
+    metrics_dir.mkdir(exist_ok=True)
+    (metrics_dir / "validation.json").write_text(json.dumps(val, indent=2) + "\n", encoding="utf-8")
+    if test is not None:
+        (metrics_dir / "test_split.json").write_text(json.dumps(test, indent=2) + "\n", encoding="utf-8")
+    if direction is not None:
+        (metrics_dir / "direction.json").write_text(json.dumps(direction, indent=2) + "\n", encoding="utf-8")
+    (out / "MODEL_CARD.md").write_text(model_card(provenance, val, test, direction), encoding="utf-8")
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python training/ship.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True, help="RUN/checkpoints/best of the model to ship"
+    )
+    parser.add_argument(
+        "--study", type=Path, help="study.json holding this run's held-out test-split results"
+    )
+    parser.add_argument("--direction", type=Path, help="direction sweep JSON of bench/bench_direction.py")
+    parser.add_argument("--out", type=Path, default=shipped_model_path())
+    parser.add_argument(
+        "--command",
+        default="python training/hazard_set_study.py --config training/configs/hazard_set.yaml --variants"
+        " full --seeds 0 1 2 --test-scenes 600 --out runs/study_intensity model.direction=intensity",
+        help="the command that trained the run (for the model card)",
+    )
+    parser.add_argument("--config", default="training/configs/hazard_set.yaml")
+    parser.add_argument("--seld-config", default="training/configs/hazard_set_seld.yaml")
+    parser.add_argument("--machine", default="", help="the machine it trained on (for the model card)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        out = ship(args)
+    except (OSError, ValueError, KeyError, CheckpointError) as exc:
+        print(f"ship: {exc}", file=sys.stderr)
+        return 2
+    print(f"shipped {args.checkpoint} -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
