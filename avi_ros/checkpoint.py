@@ -33,6 +33,17 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
 HOW_TO_MAKE_ONE = "python training/train.py --config training/configs/demo.yaml"
+# Other checkpoint kinds of this package (metadata.json "format") -> what they are and what to do instead.
+OTHER_FORMATS = {
+    "avi_ros.seld_encoder": (
+        "a SELD encoder checkpoint (task seld_pretrain) without a hazard head; name it as "
+        "pretrained.seld_checkpoint of a hazard-model config and use that run's checkpoints/best"
+    ),
+    "avi_ros.decision": (
+        "a decision-stage checkpoint (task decision), not a hazard model; give it to the node's "
+        "decision.model_path and a hazard-model checkpoint here"
+    ),
+}
 
 
 class CheckpointError(ValueError):
@@ -177,7 +188,16 @@ def read_checkpoint_metadata(directory: str | Path) -> CheckpointMetadata:
         raise FileNotFoundError(
             f"{path} is missing: {directory} is not a checkpoint (make one with: {HOW_TO_MAKE_ONE})"
         )
-    metadata = CheckpointMetadata.from_dict(read_json_object(path), path)
+    data = read_json_object(path)
+    if data.get("format") in OTHER_FORMATS:
+        raise CheckpointError(f"{directory} is {OTHER_FORMATS[data['format']]}")
+    if data.get("format") == FORMAT_NAME and data.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format version {data.get('version')!r} (avi_ros {data.get('package_version', '?')}) "
+            f"is not supported by avi_ros {__version__} (expected {FORMAT_VERSION}); retrain it with: "
+            f"{HOW_TO_MAKE_ONE}, or use the avi_ros version that wrote it"
+        )
+    metadata = CheckpointMetadata.from_dict(data, path)
     _check_consistent(metadata, path)
     return metadata
 
@@ -200,7 +220,13 @@ def load_checkpoint(
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"{weights_path}: cannot read safetensors: {exc}") from exc
     model = build_model(metadata.model_config)
-    _check_weights(model, state, weights_path)
+    try:
+        _check_weights(model, state, weights_path)
+    except CheckpointError as exc:  # most often a checkpoint of an older model layout
+        raise CheckpointError(
+            f"{exc} (written by avi_ros {metadata.package_version or '?'}, this is {__version__}; "
+            f"retrain it with: {HOW_TO_MAKE_ONE})"
+        ) from exc
     model.load_state_dict(state, strict=True)
     _check_normalization(model, metadata, directory / METADATA_FILE)
     return model.to(device).eval(), metadata

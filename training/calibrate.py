@@ -13,6 +13,13 @@ this twice gives the result of running it once. The checkpoint directory is repl
 fitted values and the data they were fitted on. ECE, confidence AUROC, NLL and accuracy on the
 fitting scenes are printed before and after (accuracy does not change: the argmax is kept).
 
+A hazard-set checkpoint (``ModelConfig.hazard_slots`` = K > 0) gets the same two fits, one set of
+parameters shared by its K slots (their shared head folds it; ``training.calibration`` says why):
+the temperature on the class logits of the slots matched to a true hazard (Hungarian matching of
+the set loss), Platt scaling on every slot's confidence logit against "matched to a true hazard
+and of the right class". Its before/after figures read the same way: accuracy, NLL over the
+matched slots; ECE and AUROC over every slot.
+
 The scene settings (camera, occluders, rooms) are those of ``--config``, else of the run the
 checkpoint belongs to (``RUN/config_resolved.yaml``), else the generator's defaults. A resumable
 checkpoint (``checkpoints/last``) is refused: resuming would train on the calibrated head.
@@ -24,14 +31,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-from scipy.special import log_softmax
+import torch
+from scipy.special import expit, log_softmax
 
 from avi_ros.checkpoint import (
     METADATA_FILE,
@@ -43,17 +51,23 @@ from avi_ros.checkpoint import (
 )
 from avi_ros.data.scene import SceneConfig
 from avi_ros.device import resolve_device
+from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.models.imagination import ImaginationModel
 from training.calibration import (
     Calibration,
+    CalibrationTargets,
     apply_calibration,
     fit_calibration,
     fold_into_head,
+    set_calibration_targets,
     unfold_from_head,
 )
-from training.collect_outputs import SplitOutputs, collect_outputs, prepare_config_of
+from training.checkpoint_task import HAZARD_SET, describe_task, shard_prepare_config, task_of
+from training.collect_outputs import collect_outputs
 from training.config import SplitConfig, load_config, read_resolved_config
+from training.data import InputStore
 from training.evaluate import run_config_of
+from training.hazard_set_task import SET_LABEL_KEYS, collect_set_outputs
 from training.metrics import confidence_auroc, expected_calibration_error
 from training.real_scenes import bank_counts, real_scene_directory, real_store
 from training.resume_state import TRAINER_STATE_FILE, save_training_checkpoint
@@ -93,26 +107,39 @@ def base_scene(checkpoint: Path, config: Path | None) -> SceneConfig:
     return SceneConfig()
 
 
-def fit_metrics(outputs: SplitOutputs, calibration: Calibration | None) -> dict[str, float | None]:
-    """ECE, confidence AUROC, class NLL and accuracy of raw outputs under ``calibration`` (None: raw)."""
-    arrays = outputs.arrays
+def fit_metrics(targets: CalibrationTargets, calibration: Calibration | None) -> dict[str, float | None]:
+    """Class NLL and accuracy of the labelled logits, ECE and AUROC of the confidence against
+    ``correct``, of raw outputs under ``calibration`` (None: raw); see ``CalibrationTargets``."""
+    class_logits, confidence_logit = targets.class_logits, targets.confidence_logit
     if calibration is not None:
-        class_logits, confidence_logit = apply_calibration(
-            calibration, arrays.class_logits, arrays.confidence_logit
-        )
-        arrays = replace(arrays, class_logits=class_logits, confidence_logit=confidence_logit)
-    labels = outputs.labels["class_id"]
-    correct = arrays.class_id == labels
-    nll = -log_softmax(np.asarray(arrays.class_logits, dtype=np.float64), axis=1)[
-        np.arange(len(labels)), labels
-    ].mean()
+        class_logits, confidence_logit = apply_calibration(calibration, class_logits, confidence_logit)
+    labels = targets.labels
+    log_prob = log_softmax(np.asarray(class_logits, dtype=np.float64), axis=1)
+    confidence = expit(np.asarray(confidence_logit, dtype=np.float64))
     return {
         "count": len(labels),
-        "accuracy": float(correct.mean()),
-        "nll": float(nll),
-        "ece": expected_calibration_error(arrays.confidence, correct),
-        "confidence_auroc": confidence_auroc(arrays.confidence, correct),
+        "accuracy": float(np.mean(np.argmax(log_prob, axis=1) == labels)) if len(labels) else None,
+        "nll": float(-log_prob[np.arange(len(labels)), labels].mean()) if len(labels) else None,
+        "ece": expected_calibration_error(confidence, targets.correct),
+        "confidence_auroc": confidence_auroc(confidence, targets.correct),
     }
+
+
+def calibration_targets(
+    model: ImaginationModel | HazardSetModel, store: InputStore, device: torch.device, hazard_set: bool
+) -> CalibrationTargets:
+    """The raw outputs of ``model`` on ``store`` as the fit's targets (``CalibrationTargets``)."""
+    if hazard_set:
+        outputs = collect_set_outputs(model, store, device, batch_size=64)
+        return set_calibration_targets(outputs, {key: store.tensors[key].numpy() for key in SET_LABEL_KEYS})
+    outputs = collect_outputs(model, store, device, batch_size=64)
+    labels = outputs.labels["class_id"]
+    return CalibrationTargets(
+        class_logits=outputs.arrays.class_logits,
+        labels=labels,
+        confidence_logit=outputs.arrays.confidence_logit,
+        correct=outputs.arrays.class_id == labels,
+    )
 
 
 def stored_calibration(metadata: CheckpointMetadata) -> Calibration | None:
@@ -126,7 +153,10 @@ def stored_calibration(metadata: CheckpointMetadata) -> Calibration | None:
 
 
 def rewrite_checkpoint(
-    directory: Path, model: ImaginationModel, metadata: CheckpointMetadata, calibration: Calibration
+    directory: Path,
+    model: ImaginationModel | HazardSetModel,
+    metadata: CheckpointMetadata,
+    calibration: Calibration,
 ) -> None:
     """Replace ``directory`` atomically by ``model`` with ``calibration`` in its metadata; other
     files of the directory are carried over."""
@@ -158,23 +188,30 @@ def calibrate(args: argparse.Namespace) -> dict:
     directory = real_scene_directory(
         args.sound_dir, "default", split, scene, args.cache_dir, args.workers, True
     )
-    store = real_store(directory, "default", prepare_config_of(metadata), device, progress=True)
-    outputs = collect_outputs(model, store, device, batch_size=64)
+    store = real_store(directory, "default", shard_prepare_config(metadata, directory), device, progress=True)
+    hazard_set = task_of(metadata) == HAZARD_SET
+    targets = calibration_targets(model, store, device, hazard_set)
     counts, unit = bank_counts(args.sound_dir)
     fitted_on = (
         f"real validation scenes: {len(store)} of {args.scenes} rendered (seed {args.seed}; the others "
         f"had no real recording of their class) from {args.sound_dir.resolve()}, "
         f"{sum(counts.values())} {unit}"
     )
+    if hazard_set:
+        fitted_on += (
+            f"; {describe_task(metadata)}, one set shared by the slots: temperature on the "
+            f"{len(targets.labels)} matched slots, Platt on all {len(targets.correct)} slots"
+        )
     calibration = fit_calibration(
-        outputs.arrays.class_logits, outputs.arrays.confidence_logit, outputs.labels["class_id"], fitted_on
+        targets.class_logits, targets.confidence_logit, targets.labels, fitted_on, targets.correct
     )
     report = {
         "checkpoint": str(args.checkpoint),
+        "task": describe_task(metadata),
         "calibration": asdict(calibration),
         "previous": asdict(previous) if previous is not None else None,
-        "before": fit_metrics(outputs, previous),
-        "after": fit_metrics(outputs, calibration),
+        "before": fit_metrics(targets, previous),
+        "after": fit_metrics(targets, calibration),
         "written": not args.dry_run,
     }
     if not args.dry_run:

@@ -11,10 +11,21 @@ checkpoint's metadata keeps the fitted values and what they were fitted on
 (``extra["calibration"]``); ``unfold_from_head`` undoes a fold, so a checkpoint can be refitted on
 other data (``training/calibrate.py``, e.g. on scenes made from real recordings) from its raw
 outputs rather than on top of an earlier calibration.
+
+Hazard-set models: their K slots go through one shared head, so one shared set of parameters
+folds into it exactly and the pipeline, the ONNX export and every reader of the outputs apply it
+with no change. The slots are also interchangeable (training matches them to the hazards with the
+Hungarian algorithm, so no slot has a fixed meaning), and per-slot parameters would fit each on
+a K-th of the data. ``set_calibration_targets`` gives what the shared fit reads: the temperature
+is fitted on the class logits of the slots matched to a true hazard (``training.set_loss``
+``match_hazards``, the training matching), against that hazard's class; Platt scaling on the
+confidence logit of every slot against "this slot is matched to a true hazard and its class is
+right" (the set loss's confidence target).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +34,8 @@ from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_softmax
 
 from avi_ros.models.head import ImaginationHead
+from avi_ros.models.output_arrays import HazardSetArrays
+from training.set_loss import match_hazards
 
 _LOG_T_BOUNDS = (-3.0, 3.0)  # temperature between e^-3 and e^3
 _MIN_ABS_SCALE = 1e-6  # a Platt scale closer to 0 cannot be undone
@@ -72,14 +85,59 @@ def fit_calibration(
     confidence_logit: np.ndarray,
     labels: np.ndarray,
     fitted_on: str = Calibration.fitted_on,
+    correct: np.ndarray | None = None,
 ) -> Calibration:
-    """Temperature for the class logits and Platt scaling for the confidence logit (see module doc)."""
-    temperature = fit_temperature(class_logits, labels)
-    correct = np.argmax(class_logits, axis=1) == labels
+    """Temperature for the class logits [N, C] against ``labels`` [N] and Platt scaling for the
+    confidence logit [M] against ``correct`` [M] (default, M = N: the argmax class is the label);
+    see the module doc. Without labelled logits the temperature stays 1."""
+    temperature = fit_temperature(class_logits, labels) if len(labels) else 1.0
+    if correct is None:
+        correct = np.argmax(class_logits, axis=1) == labels
     if correct.all() or not correct.any():
         return Calibration(temperature, fitted_on=fitted_on)  # Platt scaling needs both outcomes
     scale, offset = fit_platt(confidence_logit, correct)
     return Calibration(temperature, scale, offset, fitted_on)
+
+
+@dataclass(frozen=True)
+class CalibrationTargets:
+    """What a calibration is fitted on: ``class_logits`` [M, C] and their true classes ``labels``
+    [M] for the temperature; ``confidence_logit`` [P] and ``correct`` [P] (bool) for Platt scaling.
+    Single-hazard model: every sample in both, correct = the argmax class is right. Hazard-set
+    model (module doc): the M matched slots, and all P = F·K slots, correct = matched and right."""
+
+    class_logits: np.ndarray
+    labels: np.ndarray
+    confidence_logit: np.ndarray
+    correct: np.ndarray
+
+
+def set_calibration_targets(
+    outputs: HazardSetArrays, labels: Mapping[str, np.ndarray]
+) -> CalibrationTargets:
+    """Match each frame's slots to its true hazards (``hazard_class`` [F, Kt], 0 = empty;
+    ``hazard_direction`` [F, Kt, 3]; ``hazard_distance`` [F, Kt] m) and gather the fit's targets."""
+    matches = match_hazards(
+        torch.from_numpy(np.asarray(outputs.class_logits)),
+        torch.from_numpy(np.asarray(outputs.direction)),
+        torch.from_numpy(np.asarray(outputs.distance)),
+        torch.from_numpy(np.asarray(labels["hazard_class"])),
+        torch.from_numpy(np.asarray(labels["hazard_direction"])),
+        torch.from_numpy(np.asarray(labels["hazard_distance"])),
+    )
+    none = np.zeros(0, np.int64)
+    frames = np.concatenate([none, *(np.full(len(s), f, np.int64) for f, (s, _) in enumerate(matches))])
+    slots = np.concatenate([none, *(slots for slots, _ in matches)])
+    targets = np.concatenate([none, *(targets for _, targets in matches)])
+    true_class = np.asarray(labels["hazard_class"])[frames, targets].astype(np.int64)
+    correct = np.zeros(np.shape(outputs.confidence_logit), dtype=bool)
+    correct[frames, slots] = outputs.class_id[frames, slots] == true_class
+    return CalibrationTargets(
+        class_logits=np.asarray(outputs.class_logits)[frames, slots],
+        labels=true_class,
+        confidence_logit=np.asarray(outputs.confidence_logit).reshape(-1),
+        correct=correct.reshape(-1),
+    )
 
 
 def apply_calibration(

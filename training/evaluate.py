@@ -22,6 +22,14 @@ Tables by class (next to the number of real test recordings of each class, from 
 manifest), by visibility, and a summary with accuracy, false alarms, ECE, confidence AUROC and the
 median azimuth error.
 
+Any checkpoint: the task comes from the checkpoint (``ModelConfig.hazard_slots``,
+``training.checkpoint_task``). A hazard-set checkpoint gets its scenes with the view tokens of the
+scenes' own camera and is scored with the set metrics (``training.set_metrics``: F20 / LE / RDE
+overall, by visibility and by polyphony; the single-hazard figures of its top slot; the
+``direction`` group, its top slot beside the physics baseline by sector and visibility); on real
+recordings its false alarms are the frames without a hazard where any slot is published. One call
+evaluates checkpoints of one task (and ``--baselines`` of a config of that task).
+
 ``--aggregate`` treats the checkpoints as training seeds of one model and reports every metric
 as mean ± std over them (Bessel-corrected std). Writes ``metrics.json`` and ``metrics.md`` into
 ``--out``. Exit status 0, or 2 with one line on stderr for bad input.
@@ -39,21 +47,28 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
 import torch
 
 from avi_ros.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint
 from avi_ros.data.scene import SceneConfig, SceneContent
 from avi_ros.data.shards import ShardReader
 from avi_ros.device import resolve_device
+from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.models.imagination import ImaginationModel
-from training.collect_outputs import collect_outputs, prepare_config_of
+from avi_ros.models.output_arrays import HazardSetArrays
+from training.checkpoint_task import HAZARD_SET, SINGLE_HAZARD, common_task, shard_prepare_config, task_of
+from training.collect_outputs import collect_outputs
 from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
 from training.data import InputStore
 from training.export import comparison_table, format_value, metrics_table, per_class_table
+from training.hazard_set_task import collect_set_outputs, evaluate_set_store
 from training.metrics import (
+    BACKGROUND_CLASS,
     NODE_CONFIDENCE_THRESHOLD,
     OCCLUSION_BINS,
     evaluate_predictions,
+    false_alarm_rate,
     mean_and_std,
     occlusion_bin_name,
     per_class_metrics,
@@ -67,6 +82,8 @@ from training.real_scenes import (
     real_scene_directory,
     real_store,
 )
+from training.set_metrics import DIRECTION_GROUP, OVERALL_GROUP, SINGLE_HAZARD_GROUP
+from training.set_report import metric_at, set_comparison_markdown, set_metrics_markdown
 from training.splits import ensure_scenes, prepared_split, split_directory
 from training.typed_config import ConfigError
 
@@ -160,7 +177,9 @@ def evaluation_data(args: argparse.Namespace, config: ExperimentConfig | None) -
     return ensure_scenes(directory, split, scene, config.data.generation_workers, progress=True)
 
 
-def checkpoint_name(checkpoint: Path, model: ImaginationModel, metadata_extra: dict, taken: set[str]) -> str:
+def checkpoint_name(
+    checkpoint: Path, model: ImaginationModel | HazardSetModel, metadata_extra: dict, taken: set[str]
+) -> str:
     """The run name stored in the checkpoint, made unique (seeds of one config share their name)."""
     name = metadata_extra.get("training", {}).get("run") or f"{model.config.variant}:{checkpoint}"
     return name if name not in taken else f"{name} ({checkpoint})"
@@ -182,6 +201,48 @@ def evaluate_store(
     }
 
 
+def evaluate_checkpoint_store(
+    model: ImaginationModel | HazardSetModel,
+    metadata: CheckpointMetadata,
+    store: InputStore,
+    device: torch.device,
+    threshold: float = NODE_CONFIDENCE_THRESHOLD,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Metrics of any checkpoint on a split prepared for it (``training.checkpoint_task``): the
+    single-hazard {"groups", "per_class"} of ``evaluate_store``, or the set metrics by group
+    (``training.set_metrics``, with the direction group) of a hazard-set checkpoint."""
+    if task_of(metadata) == HAZARD_SET:
+        return evaluate_set_store(model, store, device, batch_size, threshold).metrics
+    return evaluate_store(model, metadata.taxonomy.names, store, device, threshold, batch_size)
+
+
+def set_false_alarm_rate(outputs: HazardSetArrays, threshold: float) -> float | None:
+    """Fraction of (hazard-free) frames where the node would publish any slot: the top slot, the
+    most confident whose class is not ``none``, reaches ``threshold`` (``metrics.false_alarm_rate``)."""
+    occupied = outputs.class_id != BACKGROUND_CLASS
+    ranked = np.where(occupied, outputs.confidence, -np.inf)
+    top = np.argmax(ranked, axis=1)
+    rows = np.arange(len(outputs))
+    top_class = np.where(occupied[rows, top], outputs.class_id[rows, top], BACKGROUND_CLASS)
+    return false_alarm_rate(top_class, outputs.confidence[rows, top], threshold)
+
+
+def background_figures(
+    model: ImaginationModel | HazardSetModel,
+    metadata: CheckpointMetadata,
+    store: InputStore,
+    device: torch.device,
+    threshold: float,
+) -> dict[str, Any]:
+    """What scenes without a hazard measure: the overall single-hazard metrics (false alarms among
+    them), or, for a set checkpoint, its frame count and false-alarm rate."""
+    if task_of(metadata) == HAZARD_SET:
+        outputs = collect_set_outputs(model, store, device, batch_size=64)
+        return {"count": len(store), "false_alarm_rate": set_false_alarm_rate(outputs, threshold)}
+    return evaluate_store(model, metadata.taxonomy.names, store, device, threshold)["groups"]["overall"]
+
+
 def evaluate_checkpoint(
     checkpoint: Path,
     data: Path,
@@ -190,11 +251,12 @@ def evaluate_checkpoint(
     threshold: float = NODE_CONFIDENCE_THRESHOLD,
     taken: set[str] | None = None,
 ) -> tuple[str, dict]:
-    """(name, metrics by group) of one checkpoint on a shard directory."""
+    """(name, metrics by group) of one checkpoint of either task on a shard directory."""
     model, metadata = load_checkpoint(checkpoint, device)
-    store = prepared_split(data, prepare_config_of(metadata), device, progress=True)
-    result = evaluate_store(model, metadata.taxonomy.names, store, device, threshold, batch_size)
-    return checkpoint_name(checkpoint, model, metadata.extra, taken or set()), result["groups"]
+    store = prepared_split(data, shard_prepare_config(metadata, data), device, progress=True)
+    result = evaluate_checkpoint_store(model, metadata, store, device, threshold, batch_size)
+    groups = result if task_of(metadata) == HAZARD_SET else result["groups"]
+    return checkpoint_name(checkpoint, model, metadata.extra, taken or set()), groups
 
 
 def train_baselines(config: ExperimentConfig, out: Path) -> list[Path]:
@@ -219,10 +281,18 @@ def train_baselines(config: ExperimentConfig, out: Path) -> list[Path]:
     return checkpoints
 
 
-def write_synthetic_report(results: dict[str, dict], out: Path, data: Path) -> None:
+def write_synthetic_report(
+    results: dict[str, dict], out: Path, data: Path, task: str = SINGLE_HAZARD
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     lines = [f"# Evaluation on `{data}`", ""]
+    if task == HAZARD_SET:
+        lines += set_comparison_markdown(results)
+        for name, metrics in results.items():
+            lines += set_metrics_markdown(metrics, f"## {name}")
+        (out / "metrics.md").write_text("\n".join(lines), encoding="utf-8")
+        return
     for metric in COMPARED_METRICS:
         lines += [f"## {metric}", "", comparison_table(results, metric, GROUPS), ""]
     for name, metrics in results.items():
@@ -234,7 +304,11 @@ def write_synthetic_report(results: dict[str, dict], out: Path, data: Path) -> N
 
 
 def evaluate_real(
-    args: argparse.Namespace, checkpoints: list[Path], base: SceneConfig, device: torch.device
+    args: argparse.Namespace,
+    checkpoints: list[Path],
+    base: SceneConfig,
+    device: torch.device,
+    task: str = SINGLE_HAZARD,
 ) -> dict[str, Any]:
     """Every checkpoint on every condition's scenes and background-only scenes (see module doc).
 
@@ -242,13 +316,15 @@ def evaluate_real(
     "background": {"scenes": n, "models": {name: overall}}, "non_hazard": {...the same...}}}}, plus a
     ``mean ± std`` entry in each ``models`` with ``--aggregate``. ``non_hazard`` holds the hazard
     scenes' class-0 scenes with a real non-hazard sound (music, doors, birds...), when the shards
-    record the scene content.
+    record the scene content. A model's result is that of ``evaluate_checkpoint_store`` and its
+    background entries those of ``background_figures``.
     """
     scenes = args.scenes or DEFAULT_REAL_SCENES
     seed = DEFAULT_REAL_SEED if args.seed is None else args.seed
     background = args.background_scenes or scenes
     counts, unit = bank_counts(args.sound_dir)
     results: dict[str, Any] = {
+        "task": task,
         "bank": {"sound_dir": str(args.sound_dir.resolve()), "counts": counts, "unit": unit},
         "confidence_threshold": args.confidence_threshold,
         "conditions": {},
@@ -270,7 +346,7 @@ def evaluate_real(
         taken.add(name)
         for (condition, background_only), directory in sets.items():
             entry = results["conditions"][condition]
-            parts = _evaluate_set(model, metadata, directory, condition, background_only, args, device)
+            parts = _evaluate_scenes(model, metadata, directory, condition, background_only, args, device)
             for part, (count, metrics) in parts.items():
                 target = entry if part == "hazard" else entry[part]
                 target["scenes"] = count
@@ -283,8 +359,8 @@ def evaluate_real(
     return results
 
 
-def _evaluate_set(
-    model: ImaginationModel,
+def _evaluate_scenes(
+    model: ImaginationModel | HazardSetModel,
     metadata: CheckpointMetadata,
     directory: Path,
     condition: str,
@@ -292,22 +368,18 @@ def _evaluate_set(
     args: argparse.Namespace,
     device: torch.device,
 ) -> dict[str, tuple[int, Any]]:
-    """{part: (scenes, metrics)} of one model on one scene set: ``background`` (overall metrics) for
-    a background-only set; else ``hazard`` (every metric) and, when recorded, ``non_hazard``
-    (overall metrics of its scenes with a real non-hazard sound)."""
-    prepare = prepare_config_of(metadata)
-    names, threshold = metadata.taxonomy.names, args.confidence_threshold
+    """{part: (scenes, metrics)} of one model on one scene set: ``background`` (``background_figures``)
+    for a background-only set; else ``hazard`` (every metric) and, when recorded, ``non_hazard``
+    (``background_figures`` of its scenes with a real non-hazard sound)."""
+    prepare = shard_prepare_config(metadata, directory)
+    threshold = args.confidence_threshold
     store = real_store(directory, condition, prepare, device, progress=True)
-    result = evaluate_store(model, names, store, device, threshold)
     if background_only:
-        return {"background": (len(store), result["groups"]["overall"])}
-    parts = {"hazard": (len(store), result)}
+        return {"background": (len(store), background_figures(model, metadata, store, device, threshold))}
+    parts = {"hazard": (len(store), evaluate_checkpoint_store(model, metadata, store, device, threshold))}
     sounds = content_store(directory, condition, prepare, device, content=SceneContent.NON_HAZARD_SOUND)
     if sounds is not None:
-        parts["non_hazard"] = (
-            len(sounds),
-            evaluate_store(model, names, sounds, device, threshold)["groups"]["overall"],
-        )
+        parts["non_hazard"] = (len(sounds), background_figures(model, metadata, sounds, device, threshold))
     return parts
 
 
@@ -339,6 +411,42 @@ def real_summary_table(results: dict[str, Any], model: str) -> str:
     return "\n".join(lines)
 
 
+SET_REAL_COLUMNS = (
+    ((OVERALL_GROUP, "f20"), "F20", "{:.1%}"),
+    ((OVERALL_GROUP, "le_deg"), "LE [deg]", "{:.1f}"),
+    ((OVERALL_GROUP, "rde"), "RDE", "{:.2f}"),
+    ((SINGLE_HAZARD_GROUP, "accuracy"), "single-hazard accuracy", "{:.1%}"),
+    (("background", "false_alarm_rate"), "false alarms: background only", "{:.1%}"),
+    (("non_hazard", "false_alarm_rate"), "false alarms: non-hazard sounds", "{:.1%}"),
+    ((DIRECTION_GROUP, "all", "model_azimuth_error_median_deg"), "model median az. err [deg]", "{:.1f}"),
+    ((DIRECTION_GROUP, "all", "physics_azimuth_error_median_deg"), "physics median az. err [deg]", "{:.1f}"),
+)
+
+
+def real_set_summary_table(results: dict[str, Any], model: str) -> str:
+    """One row per condition: a set model's detection, false alarms and direction beside physics."""
+    header = "| condition | scenes | " + " | ".join(title for _, title, _ in SET_REAL_COLUMNS) + " |"
+    lines = [header, "|---|" + "---:|" * (len(SET_REAL_COLUMNS) + 1)]
+    for condition, entry in results["conditions"].items():
+        values = {
+            **entry["models"][model],
+            "background": entry["background"]["models"][model],
+            "non_hazard": entry["non_hazard"]["models"].get(model, {}),
+        }
+        cells = [format_value(metric_at(values, path), fmt) for path, _, fmt in SET_REAL_COLUMNS]
+        scenes = f"{entry['scenes']} + {entry['background']['scenes']}"
+        lines.append(f"| {CONDITION_TITLES[condition]} | {scenes} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_class_f20_table(metrics: dict[str, Any], recordings: dict[str, int], unit: str) -> str:
+    """Markdown table: per class, the real recordings it rests on and its F20 over every frame."""
+    lines = [f"| class | real {unit} | F20 |", "|---|---:|---:|"]
+    for name, f20 in metrics[OVERALL_GROUP]["per_class_f20"].items():
+        lines.append(f"| {name} | {recordings.get(name, 0)} | {format_value(f20, '{:.1%}')} |")
+    return "\n".join(lines)
+
+
 def write_real_report(results: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -356,6 +464,13 @@ def write_real_report(results: dict[str, Any], out: Path) -> None:
         "",
     ]
     for model in ([AGGREGATE] if AGGREGATE in models else []) + [m for m in models if m != AGGREGATE]:
+        if results.get("task") == HAZARD_SET:
+            lines += [f"## {model}", "", real_set_summary_table(results, model), ""]
+            for condition, entry in results["conditions"].items():
+                result = entry["models"][model]
+                lines += set_metrics_markdown(result, f"### {model}: {CONDITION_TITLES[condition]}")
+                lines += [per_class_f20_table(result, bank["counts"], bank["unit"]), ""]
+            continue
         lines += [f"## {model}", "", real_summary_table(results, model), ""]
         for condition, entry in results["conditions"].items():
             result = entry["models"][model]
@@ -401,11 +516,15 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve_config(args)
         device = resolve_device(args.device)
         checkpoints = list(args.checkpoint)
+        trained = None
+        if args.baselines:
+            trained = HAZARD_SET if config.model.hazard_slots > 0 else SINGLE_HAZARD
+        task = common_task(checkpoints, trained)
         if args.sound_dir is not None:
             if args.seed is not None:
                 check_seed(args.seed, config)
             base = config.data.scene_config() if config is not None else SceneConfig()
-            write_real_report(evaluate_real(args, checkpoints, base, device), args.out)
+            write_real_report(evaluate_real(args, checkpoints, base, device, task), args.out)
         else:
             data = evaluation_data(args, config)
             if args.baselines:
@@ -418,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = metrics
             if args.aggregate:
                 results[AGGREGATE] = mean_and_std(list(results.values()))
-            write_synthetic_report(results, args.out, data)
+            write_synthetic_report(results, args.out, data, task)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"evaluate.py: error: {exc}", file=sys.stderr)
         return 2
