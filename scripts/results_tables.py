@@ -116,7 +116,7 @@ def render_direction(result: Mapping[str, Any], source: str) -> str:
     columns = list(first[estimators[0]])
     notes = [
         f"Median azimuth error [deg] from `{source}`, written by "
-        f"`python bench/bench_direction.py {' '.join(result['argv'])}` "
+        f"`python bench/bench_direction.py {portable(' '.join(result['argv']))}` "
         f"({result['scenes']} scenes, sounds: {portable(str(result['sounds']))}, "
         f"{result['seconds']:.0f} s on {result['machine']}).",
         "Sectors of the true azimuth: front |az| ≤ 45°, left 45..135°, right −135..−45°, behind ≥ 135°;",
