@@ -6,11 +6,18 @@ Without ``model_path`` (here or in ``params_file``) the node loads the model shi
 
 Arguments (``ros2 launch avi_ros perception.launch.py --show-args``):
     namespace, params_file, model_path, device, use_sim_time, autostart, rviz,
-    microphone_frame, base_frame, mic_xyz, mic_rpy, publish_mic_tf, and the topic remaps
-    audio_topic, rgb_topic, depth_topic, camera_info_topic.
+    microphone_frame, base_frame, mic_xyz, mic_rpy, publish_mic_tf, large_data_transport,
+    and the topic remaps audio_topic, rgb_topic, depth_topic, camera_info_topic.
 
 ``autostart:=false`` starts the lifecycle node unconfigured, for a lifecycle manager (or
 ``ros2 lifecycle set``) to configure and activate it.
+
+Camera images (0.9 MB at 640x480 rgb8) are large for Fast DDS's default transports, which
+deliver about half of them late or not at all. The node process therefore gets
+``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` (shared memory on one host, TCP between hosts; Fast DDS
+>= 2.13, ROS 2 Jazzy and later), unless ``large_data_transport:=false``, the variable is already
+set, or ``RMW_IMPLEMENTATION`` names another RMW. The camera driver's process needs the same
+variable: this file does not start it.
 
 The static transform base_frame -> microphone_frame is published only where tf2_ros is
 installed. The paths below are relative to this file, so the same launch file works from
@@ -19,9 +26,11 @@ the install tree (share/avi_ros/launch) and from a source checkout.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
@@ -39,6 +48,8 @@ TOPIC_HELP = {
 SHARE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_PARAMS = SHARE_DIR / "config" / "perception.yaml"
 RVIZ_CONFIG = SHARE_DIR / "config" / "avi_ros.rviz"
+FASTDDS_TRANSPORTS = "FASTDDS_BUILTIN_TRANSPORTS"  # read by Fast DDS when the node's participant starts
+FASTDDS_RMWS = ("rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp")  # "" (unset) is Fast DDS too: the default
 
 ARGUMENTS = (
     ("namespace", "", "Namespace of the node (topics resolve inside it)."),
@@ -61,6 +72,12 @@ ARGUMENTS = (
     ("mic_xyz", "0 0 0", "Microphone position in base_frame [m]: 'x y z'."),
     ("mic_rpy", "0 0 0", "Microphone orientation in base_frame [rad]: 'roll pitch yaw'."),
     ("publish_mic_tf", "true", "Publish base_frame -> microphone_frame (needs tf2_ros)."),
+    (
+        "large_data_transport",
+        "true",
+        f"Start the node with {FASTDDS_TRANSPORTS}=LARGE_DATA (Fast DDS only; not when already set). "
+        "Set it for the camera driver too.",
+    ),
     *(
         (f"{stream}_topic", topic, f"{TOPIC_HELP[stream]} (remaps {topic})")
         for stream, topic in INPUTS.by_stream().items()
@@ -77,6 +94,15 @@ def _three_numbers(name: str, text: str) -> list[str]:
     if len(values) != 3:
         raise ValueError(f"launch argument {name} needs three numbers, got '{text}'")
     return [str(float(v)) for v in values]
+
+
+def transport_env(enabled: bool, environment: Mapping[str, str]) -> dict[str, str]:
+    """The node's extra environment: Fast DDS's LARGE_DATA transports, or nothing when ``enabled``
+    is false, the user already chose the transports, or the RMW is not Fast DDS."""
+    rmw = environment.get("RMW_IMPLEMENTATION", "")
+    if not enabled or FASTDDS_TRANSPORTS in environment or (rmw and rmw not in FASTDDS_RMWS):
+        return {}
+    return {FASTDDS_TRANSPORTS: "LARGE_DATA"}
 
 
 def _tf2_installed() -> bool:
@@ -103,6 +129,7 @@ def _actions(context: LaunchContext) -> list:
     }
     if arg["model_path"]:
         overrides["model_path"] = arg["model_path"]
+    node_env = transport_env(_is_true(arg["large_data_transport"]), os.environ)
     actions = [
         LifecycleNode(
             package="avi_ros",
@@ -111,10 +138,18 @@ def _actions(context: LaunchContext) -> list:
             namespace=namespace,
             parameters=[arg["params_file"], overrides],
             remappings=[(topic, arg[f"{stream}_topic"]) for stream, topic in INPUTS.by_stream().items()],
+            additional_env=node_env,
             output="screen",
             emulate_tty=True,
         )
     ]
+    if node_env:
+        actions.append(
+            LogInfo(
+                msg=f"perception_node runs with {FASTDDS_TRANSPORTS}=LARGE_DATA; start the camera driver "
+                "with it too, or its images arrive late (see /diagnostics)"
+            )
+        )
     if _is_true(arg["publish_mic_tf"]) and _tf2_installed():
         x, y, z = _three_numbers("mic_xyz", arg["mic_xyz"])
         roll, pitch, yaw = _three_numbers("mic_rpy", arg["mic_rpy"])

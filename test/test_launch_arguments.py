@@ -1,4 +1,5 @@
-"""launch/perception.launch.py: its arguments reach the node as the node's own parameters.
+"""launch/perception.launch.py: its arguments reach the node as the node's own parameters, and the
+node process gets Fast DDS's large-data transports unless told otherwise.
 
 Runs everywhere: launch and launch_ros (a full ROS 2 install, not on PyPI) are replaced by
 stand-ins that record what the launch file builds, so the file's own logic runs without them.
@@ -43,6 +44,7 @@ def _stub_modules() -> dict[str, types.ModuleType]:
     modules["launch"].LaunchDescription = _Recorded
     modules["launch.actions"].DeclareLaunchArgument = _Recorded
     modules["launch.actions"].OpaqueFunction = _Recorded
+    modules["launch.actions"].LogInfo = _Recorded
     modules["launch.launch_context"].LaunchContext = dict
     modules["launch.substitutions"].LaunchConfiguration = _LaunchConfiguration
     modules["launch_ros.actions"].LifecycleNode = _Recorded
@@ -77,11 +79,15 @@ def _node_parameters() -> set[str]:
     return flatten("", tree)
 
 
+def _actions(module: types.ModuleType, **arguments: str) -> list[_Recorded]:
+    """What the launch file starts for ``arguments`` (the rest at their defaults)."""
+    context = {**_declared(module), **arguments}
+    return module.generate_launch_description().args[0][-1].kwargs["function"](context)
+
+
 def _node_overrides(module: types.ModuleType, **arguments: str) -> dict[str, Any]:
     context = {**_declared(module), **arguments}
-    description = module.generate_launch_description()
-    actions = description.args[0][-1].kwargs["function"](context)
-    node = actions[0]
+    node = _actions(module, **arguments)[0]
     assert node.kwargs["executable"] == "perception_node"
     params_file, overrides = node.kwargs["parameters"]
     assert params_file == context["params_file"]
@@ -140,3 +146,54 @@ def test_the_parameter_file_names_the_node_topics() -> None:
     text = PARAMS_FILE.read_text()
     rgb, depth, camera_info = SensorTopics().rgbd
     assert f"Subscription queue depth of {rgb}, {depth} and {camera_info}" in text
+
+
+# --- the node's DDS transport ------------------------------------------------------------------
+
+TRANSPORTS = "FASTDDS_BUILTIN_TRANSPORTS"
+
+
+@pytest.fixture
+def plain_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A shell that set neither the Fast DDS transports nor the RMW (Fast DDS, the default)."""
+    monkeypatch.delenv(TRANSPORTS, raising=False)
+    monkeypatch.delenv("RMW_IMPLEMENTATION", raising=False)
+    return monkeypatch
+
+
+def _node_env(module: types.ModuleType, **arguments: str) -> dict[str, str]:
+    node = _actions(module, **arguments)[0]
+    assert node.kwargs["executable"] == "perception_node"
+    return node.kwargs["additional_env"]
+
+
+def test_the_node_gets_the_large_data_transport_by_default(launch_module, plain_environment) -> None:
+    assert _declared(launch_module)["large_data_transport"] == "true"
+    assert _node_env(launch_module) == {TRANSPORTS: "LARGE_DATA"}
+    logs = [a.kwargs["msg"] for a in _actions(launch_module) if "msg" in a.kwargs]
+    assert any("camera driver" in text and f"{TRANSPORTS}=LARGE_DATA" in text for text in logs), logs
+
+
+def test_large_data_transport_false_leaves_the_environment_alone(launch_module, plain_environment) -> None:
+    assert _node_env(launch_module, large_data_transport="false") == {}
+    assert not [a for a in _actions(launch_module, large_data_transport="false") if "msg" in a.kwargs]
+
+
+def test_transports_the_user_chose_stand(launch_module, plain_environment) -> None:
+    """A user's own FASTDDS_BUILTIN_TRANSPORTS reaches the node unchanged (it inherits the shell's)."""
+    plain_environment.setenv(TRANSPORTS, "UDPv4")
+    assert _node_env(launch_module) == {}
+
+
+@pytest.mark.parametrize(
+    ("rmw", "expected"),
+    [
+        ("rmw_fastrtps_cpp", {TRANSPORTS: "LARGE_DATA"}),
+        ("rmw_fastrtps_dynamic_cpp", {TRANSPORTS: "LARGE_DATA"}),
+        ("rmw_cyclonedds_cpp", {}),
+        ("rmw_zenoh_cpp", {}),
+    ],
+)
+def test_only_fast_dds_gets_its_transport_variable(launch_module, plain_environment, rmw, expected) -> None:
+    plain_environment.setenv("RMW_IMPLEMENTATION", rmw)
+    assert _node_env(launch_module) == expected

@@ -2,10 +2,18 @@
 
 ``NodeStats`` collects (thread-safe, on the wall clock so rates stay meaningful under
 bag replay) and ``diagnostic_array`` turns a snapshot into one ``DiagnosticStatus``.
-The level is WARN when frames were dropped or input was bad during the last period, and
-ERROR when the node itself failed during the period (``internal_error.*``,
-``inference.error``) or when no frame has been processed for ``stale_after_s`` while inputs
-arrive.
+The level is WARN when frames were dropped or input was bad during the last period, or when
+camera images arrive late (``transport_hint``), and ERROR when the node itself failed during
+the period (``internal_error.*``, ``inference.error``) or when no frame has been processed for
+``stale_after_s`` while inputs arrive.
+
+Late images: a 640x480 rgb8 image is 0.9 MB. Fast DDS's default transports (UDP, and a shared
+memory segment too small for such a sample) deliver it in fragments, late and in bursts, or lose
+it; the node then sees images whose receive time is far behind their header stamp, and RGB-D
+sets that never match. ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` on both sides (shared memory on
+one host, TCP between hosts) or an RMW tuned for large data removes that. The node cannot see
+the camera driver's settings, so it watches the symptom: the share of RGB and depth images
+received more than ``late_after_ms`` after their stamp, over the last ``IMAGE_AGE_WINDOW``.
 """
 
 from __future__ import annotations
@@ -19,10 +27,22 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
-from avi_ros.events import is_drop, is_error, is_gap
+from avi_ros.events import DEPTH, RGB, is_drop, is_error, is_gap
 from avi_ros.topics import SENSOR_STREAMS
 
 RECEIVED_MEMORY = 64  # synchronised sets whose arrival time is kept for the end-to-end latency
+LARGE_IMAGE_STREAMS = (RGB, DEPTH)  # camera_info is small: it does not show a large-data transport problem
+LATE_IMAGE_MS = 200.0  # default of image.late_ms: an image received this long after its stamp is late [ms]
+IMAGE_AGE_WINDOW = 100  # RGB and depth images whose age is kept (5 s of a 10 Hz camera) [images]
+LATE_MIN_IMAGES = 20  # images in the window before the share of late ones is judged [images]
+LATE_SHARE_WARN = 0.2  # this share of late images in the window makes the status WARN
+# Ages beyond this are a clock offset (a bag played without --clock, hosts whose clocks are not
+# synchronised), not a transport delay; they are reported but never counted as late [ms].
+CLOCK_OFFSET_MS = 10_000.0
+TRANSPORT_FIX = (
+    "large images over the default DDS transport; set FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA "
+    "for the camera driver and this node, or use an RMW for large data"
+)
 
 
 class RateMeter:
@@ -60,6 +80,13 @@ class LatencyWindow:
     def percentile(self, q: float) -> float:
         return float(np.percentile(np.fromiter(self._values, float), q)) if self._values else float("nan")
 
+    def share_within(self, low_ms: float, high_ms: float) -> float:
+        """The share of the kept values in (``low_ms``, ``high_ms``]; NaN while empty."""
+        if not self._values:
+            return float("nan")
+        values = np.fromiter(self._values, float)
+        return float(np.mean((values > low_ms) & (values <= high_ms)))
+
     def __len__(self) -> int:
         return len(self._values)
 
@@ -84,6 +111,10 @@ class StatsSnapshot:
     cpu_percent_process: float = float("nan")
     cpu_percent_inference: float = float("nan")
     model_forward_percent: float = float("nan")
+    image_age_ms_p50: float = float("nan")
+    image_age_ms_p95: float = float("nan")
+    late_image_share: float = float("nan")  # of the images in the window, late ones (see transport_hint)
+    images_in_window: int = 0
 
 
 class NodeStats:
@@ -91,7 +122,8 @@ class NodeStats:
 
     Latencies: ``inference`` is ``Pipeline.run``; ``end_to_end`` runs from the moment the
     synchronised RGB-D set reached the node (``rgbd_received``) to its publication;
-    ``stamp_age`` from the sensor stamp to the publication, on the node's clock. CPU: the
+    ``stamp_age`` from the sensor stamp to the publication, on the node's clock; ``image_age``
+    from an RGB or depth image's stamp to its arrival, on the node's clock. CPU: the
     whole process, the inference worker thread, and the model forward pass (its wall time,
     which is CPU time with one torch thread), each in percent of one core.
     """
@@ -103,6 +135,7 @@ class NodeStats:
         self._inference = LatencyWindow()
         self._end_to_end = LatencyWindow()
         self._stamp_age = LatencyWindow()
+        self._image_age = LatencyWindow(IMAGE_AGE_WINDOW)
         self._received: OrderedDict[int, float] = OrderedDict()  # stamp [ns] -> monotonic arrival [s]
         self.frames_processed = 0
         self._last_frame_s = time.monotonic()
@@ -120,6 +153,13 @@ class NodeStats:
         """Messages received so far, per input stream (bad ones included)."""
         with self._lock:
             return dict(self._messages_in)
+
+    def image_arrived(self, stream: str, age_ms: float) -> None:
+        """An image of ``stream`` arrived ``age_ms`` after its header stamp (the node's clock at
+        arrival minus the stamp); only the large streams (``LARGE_IMAGE_STREAMS``) are kept."""
+        if stream in LARGE_IMAGE_STREAMS:
+            with self._lock:
+                self._image_age.add(age_ms)
 
     def rgbd_received(self, stamp_ns: int) -> None:
         """A synchronised set stamped ``stamp_ns`` reached the node (start of ``end_to_end``)."""
@@ -151,8 +191,9 @@ class NodeStats:
             self._inference_cpu_s = inference_thread_cpu_s
             self._model_s += model_ms * 1e-3
 
-    def snapshot(self, events: dict[str, int]) -> StatsSnapshot:
-        """Current figures; ``new_events`` are the counts added since the previous snapshot."""
+    def snapshot(self, events: dict[str, int], late_after_ms: float = LATE_IMAGE_MS) -> StatsSnapshot:
+        """Current figures; ``new_events`` are the counts added since the previous snapshot. An
+        image older than ``late_after_ms`` on arrival (and within ``CLOCK_OFFSET_MS``) is late."""
         with self._lock:
             now, cpu = time.monotonic(), time.process_time()
             then, cpu_then, inference_then, model_then = self._cpu_mark
@@ -176,7 +217,22 @@ class NodeStats:
                 cpu_percent_process=100.0 * (cpu - cpu_then) / elapsed,
                 cpu_percent_inference=100.0 * (self._inference_cpu_s - inference_then) / elapsed,
                 model_forward_percent=100.0 * (self._model_s - model_then) / elapsed,
+                image_age_ms_p50=self._image_age.percentile(50),
+                image_age_ms_p95=self._image_age.percentile(95),
+                late_image_share=self._image_age.share_within(late_after_ms, CLOCK_OFFSET_MS),
+                images_in_window=len(self._image_age),
             )
+
+
+def transport_hint(snapshot: StatsSnapshot) -> str | None:
+    """The WARN message naming the transport when many camera images arrive late, else None.
+
+    Judged once the window holds ``LATE_MIN_IMAGES``: at least ``LATE_SHARE_WARN`` of its images
+    late. An executor kept busy by the node itself delays arrivals too; the CPU values tell that case.
+    """
+    if snapshot.images_in_window < LATE_MIN_IMAGES or not snapshot.late_image_share >= LATE_SHARE_WARN:
+        return None
+    return f"camera frames arrive late (p95 {snapshot.image_age_ms_p95:.0f} ms): {TRANSPORT_FIX}"
 
 
 def diagnostic_array(
@@ -195,9 +251,8 @@ def diagnostic_array(
         message = "node errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(new_errors.items()))
     elif inputs_alive and snapshot.seconds_since_last_frame > stale_after_s:
         level, message = DiagnosticStatus.ERROR, "inputs arrive but no frame was processed recently"
-    elif snapshot.new_events:
-        level = DiagnosticStatus.WARN
-        message = "recent: " + ", ".join(f"{k} x{v}" for k, v in sorted(snapshot.new_events.items()))
+    elif warnings := _warnings(snapshot):
+        level, message = DiagnosticStatus.WARN, "; ".join(warnings)
     elif not inputs_alive:
         level, message = DiagnosticStatus.WARN, "no input"
     else:
@@ -212,6 +267,9 @@ def diagnostic_array(
         KeyValue(key="end_to_end_ms.p95", value=f"{snapshot.end_to_end_ms_p95:.2f}"),
         KeyValue(key="stamp_age_ms.p50", value=f"{snapshot.stamp_age_ms_p50:.2f}"),
         KeyValue(key="stamp_age_ms.p95", value=f"{snapshot.stamp_age_ms_p95:.2f}"),
+        KeyValue(key="image_age_ms.p50", value=f"{snapshot.image_age_ms_p50:.2f}"),
+        KeyValue(key="image_age_ms.p95", value=f"{snapshot.image_age_ms_p95:.2f}"),
+        KeyValue(key="image_late_share", value=f"{snapshot.late_image_share:.2f}"),
         KeyValue(key="cpu_percent.process", value=f"{snapshot.cpu_percent_process:.1f}"),
         KeyValue(key="cpu_percent.inference_thread", value=f"{snapshot.cpu_percent_inference:.1f}"),
         KeyValue(key="cpu_percent.model_forward", value=f"{snapshot.model_forward_percent:.1f}"),
@@ -225,6 +283,14 @@ def diagnostic_array(
         values.append(KeyValue(key=f"{groups[reason]}.{reason}", value=str(count)))
     status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id, values=values)
     return DiagnosticArray(header=header, status=[status])
+
+
+def _warnings(snapshot: StatsSnapshot) -> list[str]:
+    """The WARN messages of a snapshot: the transport hint first, then the events of the period."""
+    warnings = [hint] if (hint := transport_hint(snapshot)) is not None else []
+    if snapshot.new_events:
+        warnings.append("recent: " + ", ".join(f"{k} x{v}" for k, v in sorted(snapshot.new_events.items())))
+    return warnings
 
 
 def _group(reason: str) -> str:

@@ -20,6 +20,7 @@ from avi_ros.hazard_markers import LENGTH_MODES, MarkerStyle
 from avi_ros.interop.audio_common import AUDIO_INPUT_TYPES, FOA_INPUT
 from avi_ros.onnx_backend import BACKENDS
 from avi_ros.pipeline import PRECISIONS
+from avi_ros.ros.diagnostics import IMAGE_AGE_WINDOW, LATE_IMAGE_MS, LATE_SHARE_WARN
 from avi_ros.ros.qos import RELIABILITY_CHOICES
 from avi_ros.topics import FrameIds
 from avi_ros.tracking import TrackerConfig
@@ -120,6 +121,15 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "profile's 5). Small: only the newest frame is processed; the synchroniser keeps sync.queue_size.",
         1,
         100,
+    ),
+    ParamSpec(
+        "image.late_ms",
+        LATE_IMAGE_MS,
+        "An RGB or depth image received this long after its header stamp is late [ms]; when "
+        f"{LATE_SHARE_WARN:.0%} of the last {IMAGE_AGE_WINDOW} are late, /diagnostics warns and names the "
+        "DDS transport (FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the camera driver and this node).",
+        1.0,
+        10000.0,
     ),
     ParamSpec(
         "time_jump_reset_s",
@@ -351,6 +361,7 @@ class NodeSettings:
     assembly: AssemblyConfig
     audio_queue_depth: int
     image_queue_depth: int
+    late_image_ms: float
     sync_slop_s: float
     sync_queue_size: int
     microphone_frame: str
@@ -407,6 +418,7 @@ def read_settings(node: Node) -> NodeSettings:
         ),
         audio_queue_depth=int(p["audio.queue_depth"]),
         image_queue_depth=int(p["image.queue_depth"]),
+        late_image_ms=float(p["image.late_ms"]),
         sync_slop_s=float(p["sync.slop_s"]),
         sync_queue_size=int(p["sync.queue_size"]),
         microphone_frame=str(p["frames.microphone"]),

@@ -72,7 +72,7 @@ from avi_ros.ros.assessment import (
     NodeDecision,
     declare_decision_parameters,
 )
-from avi_ros.ros.diagnostics import NodeStats, diagnostic_array
+from avi_ros.ros.diagnostics import LATE_IMAGE_MS, NodeStats, diagnostic_array
 from avi_ros.ros.extrinsic import lookup_extrinsic
 from avi_ros.ros.params import (
     PARAMETERS,
@@ -447,6 +447,7 @@ class PerceptionNode(LifecycleNode):
         stamp_ns = intake.check_image(index, msg) if intake is not None else None
         if stamp_ns is None:
             return
+        self.stats.image_arrived(RGBD_STREAMS[index], (self._now_ns() - stamp_ns) * 1e-6)
         with self._sync_lock:
             if self._sync is not None:
                 self._sync.add(index, stamp_ns, msg)
@@ -562,7 +563,8 @@ class PerceptionNode(LifecycleNode):
         publisher = self._outputs.get("diagnostics")
         if publisher is None:
             return
-        snapshot = self.stats.snapshot(self.events.snapshot())
+        late_ms = self.settings.late_image_ms if self.settings is not None else LATE_IMAGE_MS
+        snapshot = self.stats.snapshot(self.events.snapshot(), late_after_ms=late_ms)
         header = conversions.make_header(self._now_ns(), "")
         name = f"{self.get_name()}: perception"
         array = diagnostic_array(snapshot, header, name, self.get_fully_qualified_name())
