@@ -299,3 +299,14 @@ def test_intensity_direction_config_errors() -> None:
         tiny_config("visual_only", direction="intensity")
     with pytest.raises(ValueError, match="intensity-vector channels"):
         tiny_config(direction="intensity").check_features(FeatureConfig(kind="amp_phasediff"))
+
+
+def test_silence_gives_a_defined_direction_with_intensity_directions() -> None:
+    """Silent audio has no intensity vector; a fresh intensity model (zero correction) must still
+    give unit directions (straight ahead), so the pipeline's warm-up on silence does not fail."""
+    torch.manual_seed(0)
+    model = build_model(tiny_config("audio_only", direction="intensity")).eval()
+    silence = FeatureExtractor(FeatureConfig())(torch.zeros(1, 4, FeatureConfig().window_samples))
+    with torch.no_grad():
+        out = model(silence, None, None)
+    assert torch.allclose(out.direction[0], torch.tensor([1.0, 0.0, 0.0]).expand(SLOTS, 3), atol=1e-6)

@@ -19,6 +19,10 @@ from avi_ros.taxonomy import Action, RiskLevel
 NUM_RISK_LEVELS = len(RiskLevel)
 NUM_ACTIONS = len(Action)
 MIN_DISTANCE_M = 0.05  # floor of the predicted distance [m]
+# Added before normalising the direction: a direction vector of exactly zero (silence through a
+# model whose direction is the intensity vector plus a correction) reads as straight ahead (+x)
+# instead of an undefined one; 1e-6 moves any other direction by under 1e-4 deg.
+_FORWARD_TIEBREAK = (1e-6, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ class ImaginationHead(nn.Module):
         raw_direction = self.direction(h).float()
         if direction_prior is not None:
             raw_direction = raw_direction + direction_prior.float()
-        direction = F.normalize(raw_direction, dim=-1, eps=1e-6)
+        tiebreak = raw_direction.new_tensor(_FORWARD_TIEBREAK)
+        direction = F.normalize(raw_direction + tiebreak, dim=-1, eps=1e-12)
         return HeadOutput(
             class_logits=self.class_logits(h),
             direction=direction,
