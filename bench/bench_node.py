@@ -59,7 +59,8 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
 from avi_ros.audio import SAMPLE_RATE  # noqa: E402
 from avi_ros.checkpoint import save_checkpoint  # noqa: E402
-from avi_ros.data.scene import SceneConfig, generate_scene  # noqa: E402
+from avi_ros.data.scene import generate_scene  # noqa: E402
+from avi_ros.data.scene_config import SceneConfig  # noqa: E402
 from avi_ros.features import FeatureConfig  # noqa: E402
 from avi_ros.models.adapter import AdapterConfig  # noqa: E402
 from avi_ros.models.builder import build_model  # noqa: E402

@@ -26,7 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from avi_ros.data.acoustics import diffuse_noise
-from avi_ros.data.scene import SceneConfig, generate_scene, sample_geometry
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
+from avi_ros.data.scene_geometry import sample_geometry
 from avi_ros.data.signals import synthesize_class
 from avi_ros.taxonomy import default_taxonomy
 

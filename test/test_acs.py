@@ -21,7 +21,8 @@ from avi_ros.data.acs import (
     transform_vectors,
 )
 from avi_ros.data.layout import MicPose, SceneLayout
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import angular_error_rad, direction_to_unit, unit_to_direction
 from avi_ros.taxonomy import MAX_HAZARDS, RiskLevel, Visibility, default_taxonomy

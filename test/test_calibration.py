@@ -85,7 +85,7 @@ def test_fit_recovers_a_known_temperature_and_records_its_data():
 
 
 def test_reverberant_condition_is_reverberant_and_noisy_by_construction(tmp_path):
-    from avi_ros.data.scene import SceneConfig
+    from avi_ros.data.scene_config import SceneConfig
 
     bank = make_bank(tmp_path / "bank", ("test",))
     scene = condition_scene(SceneConfig(), bank / "test", "reverberant_noisy")

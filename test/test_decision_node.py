@@ -12,7 +12,8 @@ from avi_ros.msg import HazardAssessment
 from nav_msgs.msg import Odometry
 from node_harness import TAXONOMY, Harness, make_node, wait_for
 
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.decision.checkpoint import save_decision_checkpoint
 from avi_ros.decision.features import feature_size
 from avi_ros.decision.model import DecisionModel, DecisionModelConfig

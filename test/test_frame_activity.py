@@ -7,7 +7,7 @@ import json
 import numpy as np
 import soundfile as sf
 
-from avi_ros.data.scene import frame_activity
+from avi_ros.data.scene_labels import frame_activity
 from avi_ros.data.shards import FORMAT_VERSION
 from avi_ros.data.sound_bank import SoundBank
 from training.config import SplitConfig
@@ -62,7 +62,7 @@ def test_a_crop_of_a_long_recording_always_holds_the_sound(tmp_path):
 
 
 def test_scenes_of_an_older_shard_format_are_generated_again(tmp_path):
-    from avi_ros.data.scene import SceneConfig
+    from avi_ros.data.scene_config import SceneConfig
 
     scene = SceneConfig().with_image_size(32, 24)
     split = SplitConfig(2, 5)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.shards import (
     FORMAT_VERSION,
     INDEX_NAME,

@@ -13,15 +13,9 @@ from fake_bank import make_bank
 
 from avi_ros.data.layout import camera_pose
 from avi_ros.data.render import first_hit_distance
-from avi_ros.data.scene import (
-    MIN_SOUNDING_S,
-    SceneConfig,
-    SceneContent,
-    _onset_offset,
-    generate_scene,
-    generate_scene_and_geometry,
-    hazard_footprint,
-)
+from avi_ros.data.scene import MIN_SOUNDING_S, _onset_offset, generate_scene, generate_scene_and_geometry
+from avi_ros.data.scene_config import SceneConfig
+from avi_ros.data.scene_labels import SceneContent, hazard_footprint
 from avi_ros.taxonomy import MAX_HAZARDS, Visibility, default_taxonomy
 
 # sha256 of generate_scene(5).audio / .rgb on the default config, recorded before multi-hazard

@@ -28,7 +28,8 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 
 from avi_ros.audio import encode_pcm
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.ros import conversions
 from avi_ros.ros.perception_node import PerceptionNode, make_executor

@@ -12,7 +12,8 @@ import rclpy
 import torch
 from node_harness import MIC_FRAME, TARGET_CLASS, TAXONOMY, Harness, make_node, wait_for
 
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.ros import conversions
 from avi_ros.ros.perception_node import PerceptionNode
 

@@ -19,7 +19,8 @@ from nav_msgs.msg import Odometry
 from node_harness import NS, TARGET_CLASS, TAXONOMY, Harness, make_node, wait_for
 from rclpy.lifecycle import TransitionCallbackReturn
 
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.hazard_markers import MARKER_LINE_STRIP, TRACK_NAMESPACE
 from avi_ros.ros import conversions
 from avi_ros.ros.diagnostics import diagnostic_values

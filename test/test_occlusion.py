@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.occlusion import (
     OcclusionConfig,

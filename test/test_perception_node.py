@@ -33,7 +33,8 @@ from visualization_msgs.msg import Marker
 
 from avi_ros import shipped_model
 from avi_ros.audio import encode_pcm
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.ros import conversions
 from avi_ros.ros.assessment import NODE_DECISION_PARAMETERS
 from avi_ros.ros.diagnostics import diagnostic_values

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from avi_ros.checkpoint import save_checkpoint
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.features import FeatureConfig
 from avi_ros.models.builder import build_model
 from avi_ros.models.config import ModelConfig

@@ -14,7 +14,8 @@ import soundfile as sf
 
 from avi_ros.audio import SAMPLE_RATE
 from avi_ros.data import starss23, urbansound8k
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.taxonomy import default_taxonomy

@@ -21,7 +21,8 @@ from avi_ros.data.acoustics import (
 )
 from avi_ros.data.dataset import SceneShardDataset
 from avi_ros.data.layout import MicPose, SceneLayout
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.shards import (
     ShardReader,
     sample_seed,

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import avi_ros.data.scene as scene_module
+import avi_ros.data.scene_audio as scene_module
 from avi_ros.audio import SAMPLE_RATE
 from avi_ros.data.acoustics import event_power, scale_to_snr
 from avi_ros.data.background import BACKGROUND_LABEL, loop_to_fill, real_ambience
-from avi_ros.data.scene import SceneConfig, SceneContent, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
+from avi_ros.data.scene_labels import SceneContent
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.taxonomy import Visibility, default_taxonomy
 

@@ -10,9 +10,10 @@ import pytest
 import yaml
 from fake_bank import make_bank
 
-import avi_ros.data.scene as scene_module
+import avi_ros.data.scene_audio as scene_module
 from avi_ros.data.clip_augment import ClipAugmentConfig
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.shards import scene_config_from_dict, scene_config_to_dict
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.data.synthesize import build_parser, config_from_args

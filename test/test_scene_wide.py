@@ -14,7 +14,9 @@ from avi_ros.data.acoustics import AcousticsConfig, ShoeboxRoom, convolve_foa, f
 from avi_ros.data.domain import WideProfile, absorption_for_rt60, rt60_bounds_s
 from avi_ros.data.layout import camera_pose
 from avi_ros.data.render import first_hit_distance
-from avi_ros.data.scene import SceneConfig, generate_scene, generate_scene_and_geometry, sample_geometry
+from avi_ros.data.scene import generate_scene, generate_scene_and_geometry
+from avi_ros.data.scene_config import SceneConfig
+from avi_ros.data.scene_geometry import sample_geometry
 from avi_ros.data.sensors import capsule_mismatch, limit_depth_range, reduce_resolution
 from avi_ros.data.shards import ShardReader, scene_config_from_dict, scene_config_to_dict, write_shards
 from avi_ros.data.synthesize import main as synthesize_main

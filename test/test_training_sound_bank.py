@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 from avi_ros.data.domain import WideProfile
-from avi_ros.data.scene import SceneConfig, generate_scene_and_geometry
+from avi_ros.data.scene import generate_scene_and_geometry
+from avi_ros.data.scene_config import SceneConfig
 from training import config as training_config
 from training.config import DataConfig, resolve_bank_split
 

@@ -19,7 +19,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from node_harness import NS, TARGET_CLASS, TAXONOMY, Harness, make_node, wait_for
 from rosgraph_msgs.msg import Clock
 
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.events import CAMERA_INFO, DEPTH, RGB
 from avi_ros.ros import conversions
 from avi_ros.ros.diagnostics import (

@@ -49,7 +49,7 @@ from avi_ros.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from avi_ros.data.scene import SceneConfig
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.device import resolve_device
 from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.models.imagination import ImaginationModel

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from avi_ros.checkpoint import CheckpointMetadata, read_checkpoint_metadata
-from avi_ros.data.scene import SceneConfig
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.shards import ShardReader
 from avi_ros.preprocess import Preprocessor
 from training.collect_outputs import prepare_config_of

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from avi_ros.data.scene import SceneConfig
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.features import FeatureConfig
 from avi_ros.models.config import ModelConfig
 from avi_ros.models.freezing import MODEL_PARTS

@@ -51,7 +51,8 @@ import numpy as np
 import torch
 
 from avi_ros.checkpoint import CheckpointError, CheckpointMetadata, load_checkpoint
-from avi_ros.data.scene import SceneConfig, SceneContent
+from avi_ros.data.scene_config import SceneConfig
+from avi_ros.data.scene_labels import SceneContent
 from avi_ros.data.shards import ShardReader
 from avi_ros.device import resolve_device
 from avi_ros.models.hazard_set import HazardSetModel

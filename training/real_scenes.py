@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from avi_ros.data.domain import WideProfile
-from avi_ros.data.scene import SceneConfig, SceneContent
+from avi_ros.data.scene_config import SceneConfig
+from avi_ros.data.scene_labels import SceneContent
 from avi_ros.data.shards import INDEX_NAME
 from avi_ros.data.sound_bank import AUDIO_EXTENSIONS, SoundBank
 from avi_ros.sounds.build import MANIFEST

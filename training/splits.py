@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from avi_ros.data.scene import SceneConfig
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.shards import FORMAT_VERSION, INDEX_NAME, ShardReader, scene_config_to_dict, write_shards
 from training.config import SplitConfig, repo_path
 from training.data import InputStore, PrepareConfig, build_store

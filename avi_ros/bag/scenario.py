@@ -44,7 +44,8 @@ from avi_ros.data.acoustics import ShoeboxRoom, diffuse_noise, event_power
 from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, make_hazard_object
 from avi_ros.data.render import FIRST_SCENERY_ID, HAZARD_ID, Box
 from avi_ros.data.scenario_script import HazardTrack, RobotPath, ScenarioScript
-from avi_ros.data.scene import SceneConfig, visibility_from_render
+from avi_ros.data.scene_config import SceneConfig
+from avi_ros.data.scene_labels import visibility_from_render
 from avi_ros.data.signals import synthesize_class
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit

@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from avi_ros.data.scene import Sample
+from avi_ros.data.scene_labels import Sample
 from avi_ros.geometry import direction_to_unit
 
 _VIS_COLOURS = {"VISIBLE": "tab:green", "OCCLUDED": "tab:orange", "OUT_OF_VIEW": "tab:red"}

@@ -30,7 +30,9 @@ from avi_ros.data.acoustics import AcousticsConfig
 from avi_ros.data.clip_augment import ClipAugmentConfig
 from avi_ros.data.domain import WideProfile
 from avi_ros.data.render import RenderConfig
-from avi_ros.data.scene import HazardLabel, Sample, SceneConfig, frame_activity, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
+from avi_ros.data.scene_labels import HazardLabel, Sample, frame_activity
 from avi_ros.geometry import CameraIntrinsics, MicToCamera
 from avi_ros.taxonomy import MAX_HAZARDS, Taxonomy, default_taxonomy
 

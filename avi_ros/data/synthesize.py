@@ -19,7 +19,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from avi_ros.data.clip_augment import ClipAugmentConfig
-from avi_ros.data.scene import SceneConfig, generate_scene
+from avi_ros.data.scene import generate_scene
+from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.shards import sample_seed, write_shards
 from avi_ros.taxonomy import MAX_HAZARDS, default_taxonomy
 
