@@ -20,6 +20,11 @@ whose class is not ``none`` and whose confidence reaches the threshold, most con
 ``PipelineResult.top`` is the most confident such slot (the most confident slot of all when
 every slot is empty), so everything that reads one best guess keeps working.
 
+Calibration (temperature and Platt scaling, ``training/calibrate.py``, recorded in the checkpoint's
+``extra["calibration"]``) is folded into the head's class and confidence layers, so the outputs
+read here are calibrated as they come; a set model's slots share that head, hence one set of
+parameters for every slot.
+
 Runs under ``torch.inference_mode()`` with channels-last images and, for checkpoints, BatchNorm
 folded into the convolutions. On CUDA it uses autocast (bf16 where supported, else fp16); on CPU
 fp32 by default (``precision="bf16"`` is faster on CPUs with bf16 units, see the bench), and

@@ -19,6 +19,7 @@ from training.crossval import main as crossval_main
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "training" / "configs" / "tiny.yaml"
+SET_TINY = REPO / "training" / "configs" / "hazard_set_tiny.yaml"
 FOLDS = (1, 2, 3)
 RATE = 22_050
 
@@ -112,6 +113,26 @@ def test_folds_resume_after_an_interruption_at_fold_two(tree: Path, tmp_path: Pa
     assert crossval_main(_argv(tree, reference, cache, (2,))) == 0
     ours, theirs = _weights(out / "fold2", "last"), _weights(reference / "fold2", "last")
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_a_hazard_set_config_is_cross_validated_with_the_set_metrics(tree: Path, tmp_path: Path):
+    out = tmp_path / "cv"
+    argv = [
+        "--config", str(SET_TINY), "--root", str(tree), "--out", str(out), "--folds", "2",
+        "--test-scenes", "8", "--test-seed", "21", f"data.cache_dir={tmp_path / 'cache'}",
+        "data.train.scenes=12", "data.val.scenes=6", "stages.0.epochs=1",
+    ]  # fmt: skip
+    assert crossval_main(argv) == 0
+    fold = json.loads((out / "fold2" / "test_metrics.json").read_text())
+    assert fold["task"] == "hazard_set" and fold["train_folds"] == [1, 3]
+    metrics = fold["metrics"]
+    assert {"set", "visibility_out_of_view", "polyphony_1", "single_hazard", "direction"} <= set(metrics)
+    assert metrics["set"]["frames"] == fold["test_scenes"] > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mean_std"]["set"]["frames"] == {"mean": fold["test_scenes"], "std": 0.0, "n": 1}
+    text = (out / "summary.md").read_text()
+    assert "| test fold | scenes | F20 | LE [deg] | RDE | single-hazard accuracy |" in text
+    assert f"| 2 | {fold['test_scenes']} |" in text and "## By class" not in text
 
 
 def test_bad_input_is_refused_with_one_line(tree: Path, tmp_path: Path, capsys):

@@ -16,6 +16,11 @@ taxonomy classes UrbanSound8K lacks (their sounds would be procedural) are left 
 are the metadata's own, never reshuffled; slices of one Freesound recording never cross a fold
 (``urbansound8k.fold_split`` refuses metadata where they would).
 
+A hazard-set config (``task: hazard_set``) is cross-validated the same way: each fold trains the
+set model, and its test scenes are scored with the set metrics (``training.set_metrics``: F20 /
+LE / RDE, the single-hazard figures of the top slot, the direction group beside the physics
+baseline), as ``training/evaluate.py`` scores any checkpoint.
+
 The figures are those of the hazard model on scenes built from UrbanSound8K clips: the classes
 that map onto the taxonomy (car_horn, dog_bark, drilling + jackhammer as power_tool,
 engine_idling as vehicle_engine, siren) and background-only scenes. They are not comparable with
@@ -45,13 +50,15 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 from avi_ros.checkpoint import CheckpointError, load_checkpoint
 from avi_ros.data.urbansound8k import fold_split, read_urbansound8k_clips
 from avi_ros.device import resolve_device
-from training.collect_outputs import prepare_config_of
+from training.checkpoint_task import HAZARD_SET, shard_prepare_config, task_of
 from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
-from training.evaluate import evaluate_store
+from training.evaluate import evaluate_checkpoint_store
 from training.export import format_value, per_class_table
 from training.metrics import NODE_CONFIDENCE_THRESHOLD, mean_and_std
 from training.real_scenes import real_store
 from training.resume_state import resolve_checkpoint
+from training.set_metrics import DIRECTION_GROUP, OVERALL_GROUP, SINGLE_HAZARD_GROUP
+from training.set_report import metric_at
 from training.splits import ensure_scenes, split_directory
 from training.train import RESUME_OVERRIDABLE, RUN_OUTPUTS
 from training.typed_config import ConfigError, to_plain
@@ -59,13 +66,22 @@ from training.typed_config import ConfigError, to_plain
 TEST_METRICS = "test_metrics.json"
 DEFAULT_TEST_SCENES = 500
 DEFAULT_TEST_SEED = 4242  # scene geometry seed of every fold's test scenes
+# Summary columns: (path in a fold's metrics, header, format), of the single-hazard and the set task.
 SUMMARY_COLUMNS = (
-    ("accuracy", "accuracy", "{:.1%}"),
-    ("macro_f1", "macro-F1", "{:.3f}"),
-    ("angular_error_median_deg", "median ang. err [deg]", "{:.1f}"),
-    ("ece", "ECE", "{:.3f}"),
-    ("confidence_auroc", "conf. AUROC", "{:.3f}"),
-    ("false_alarm_rate", "false alarms", "{:.1%}"),
+    (("groups", "overall", "accuracy"), "accuracy", "{:.1%}"),
+    (("groups", "overall", "macro_f1"), "macro-F1", "{:.3f}"),
+    (("groups", "overall", "angular_error_median_deg"), "median ang. err [deg]", "{:.1f}"),
+    (("groups", "overall", "ece"), "ECE", "{:.3f}"),
+    (("groups", "overall", "confidence_auroc"), "conf. AUROC", "{:.3f}"),
+    (("groups", "overall", "false_alarm_rate"), "false alarms", "{:.1%}"),
+)
+SET_SUMMARY_COLUMNS = (
+    ((OVERALL_GROUP, "f20"), "F20", "{:.1%}"),
+    ((OVERALL_GROUP, "le_deg"), "LE [deg]", "{:.1f}"),
+    ((OVERALL_GROUP, "rde"), "RDE", "{:.2f}"),
+    ((SINGLE_HAZARD_GROUP, "accuracy"), "single-hazard accuracy", "{:.1%}"),
+    ((DIRECTION_GROUP, "all", "model_azimuth_error_median_deg"), "model median az. err [deg]", "{:.1f}"),
+    ((DIRECTION_GROUP, "all", "physics_azimuth_error_median_deg"), "physics median az. err [deg]", "{:.1f}"),
 )
 
 
@@ -188,10 +204,12 @@ def evaluate_fold(
     ensure_scenes(directory, split, scene, config.data.generation_workers, config.runtime.progress)
     device = resolve_device(config.runtime.device)
     model, metadata = load_checkpoint(resolve_checkpoint(run_dir / "checkpoints" / "best"), device)
-    store = real_store(directory, "default", prepare_config_of(metadata), device, config.runtime.progress)
-    result = evaluate_store(model, metadata.taxonomy.names, store, device, NODE_CONFIDENCE_THRESHOLD)
+    prepare = shard_prepare_config(metadata, directory)
+    store = real_store(directory, "default", prepare, device, config.runtime.progress)
+    result = evaluate_checkpoint_store(model, metadata, store, device, NODE_CONFIDENCE_THRESHOLD)
     return {
         "fold": fold,
+        "task": task_of(metadata),
         "train_folds": list(config.data.scene.sound_folds or ()),
         "test_scenes": len(store),
         "rendered_scenes": split.scenes,
@@ -212,7 +230,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summary_markdown(summary: dict[str, Any], root: Path) -> str:
-    header = "| test fold | scenes | " + " | ".join(title for _, title, _ in SUMMARY_COLUMNS) + " |"
+    hazard_set = summary["folds"][0].get("task") == HAZARD_SET
+    columns = SET_SUMMARY_COLUMNS if hazard_set else SUMMARY_COLUMNS
+    header = "| test fold | scenes | " + " | ".join(title for _, title, _ in columns) + " |"
     lines = [
         f"# UrbanSound8K cross-validation (`{root}`)",
         "",
@@ -220,15 +240,15 @@ def summary_markdown(summary: dict[str, Any], root: Path) -> str:
         "test fold's clips (mapped classes and background only); see training/crossval.py.",
         "",
         header,
-        "|---|" + "---:|" * (len(SUMMARY_COLUMNS) + 1),
+        "|---|" + "---:|" * (len(columns) + 1),
     ]
-    rows = [
-        (f"{r['fold']}", str(r["test_scenes"]), r["metrics"]["groups"]["overall"]) for r in summary["folds"]
-    ]
-    rows.append(("mean ± std", "", summary["mean_std"]["groups"]["overall"]))
-    for label, scenes, overall in rows:
-        cells = [format_value(overall.get(key), fmt) for key, _, fmt in SUMMARY_COLUMNS]
+    rows = [(f"{r['fold']}", str(r["test_scenes"]), r["metrics"]) for r in summary["folds"]]
+    rows.append(("mean ± std", "", summary["mean_std"]))
+    for label, scenes, metrics in rows:
+        cells = [format_value(metric_at(metrics, path), fmt) for path, _, fmt in columns]
         lines.append(f"| {label} | {scenes} | " + " | ".join(cells) + " |")
+    if hazard_set:
+        return "\n".join([*lines, ""])
     lines += [
         "",
         "## By class (mean ± std over folds)",
