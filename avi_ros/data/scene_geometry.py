@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avi_ros.data.acoustics import ShoeboxRoom
+from avi_ros.data.domain import WideProfile
 from avi_ros.data.layout import HazardObject, MicPose, SceneLayout, camera_pose
 from avi_ros.data.placement import (
     PLACEMENT_TRIES,
@@ -114,7 +115,7 @@ def _far_scenery(
     wide = cfg.wide
     if wide is None:
         return [], False
-    cam, rot = camera_pose(mic, cfg.extrinsic)
+    cam, _ = camera_pose(mic, cfg.extrinsic)
     clear: list[tuple[np.ndarray, float]] = [(np.asarray(mic.position_m), 1.0)]
     scenery: list[Shape] = []
     covered = False
@@ -134,17 +135,7 @@ def _far_scenery(
                 scenery.append(cover)
                 covered = True
     keep_visible = hazard.centre_m if hazard is not None and target == Visibility.VISIBLE else None
-    scenery += sample_far_occluders(
-        rng,
-        room,
-        cam,
-        math.atan2(rot[1, 2], rot[0, 2]),
-        cfg.intrinsics.horizontal_fov_rad / 2.0,
-        int(rng.integers(0, wide.max_far_occluders + 1)),
-        wide.far_occluder_distance_range_m,
-        clear,
-        keep_visible,
-    )
+    scenery += _far_occluders(rng, cfg, wide, room, mic, clear, keep_visible)
     return scenery, covered
 
 
@@ -242,7 +233,7 @@ def _hazard_set_scenery(
     wide = cfg.wide
     if wide is None:
         return [], covered
-    cam, rot = camera_pose(mic, cfg.extrinsic)
+    cam, _ = camera_pose(mic, cfg.extrinsic)
     clear = [(np.asarray(mic.position_m), 1.0)] + [(h.centre_m, h.half_extent_m + 0.1) for h in hazards]
     visible = [h.centre_m for h, t in zip(hazards, targets, strict=True) if t == Visibility.VISIBLE]
     scenery: list[Shape] = []
@@ -255,7 +246,30 @@ def _hazard_set_scenery(
         if cover is not None and not any(blocks_sight([cover], cam, p) for p in visible):
             scenery.append(cover)
             covered[k] = True
-    far = sample_far_occluders(
+    far = _far_occluders(rng, cfg, wide, room, mic, clear)
+    scenery += [shape for shape in far if not any(blocks_sight([shape], cam, p) for p in visible)]
+    return scenery, covered
+
+
+def _draw_target(rng: np.random.Generator, cfg: SceneConfig) -> Visibility:
+    """A hazard's target visibility, drawn from ``visibility_mix``."""
+    return VISIBILITY_ORDER[int(rng.choice(3, p=np.asarray(cfg.visibility_mix) / sum(cfg.visibility_mix)))]
+
+
+def _far_occluders(
+    rng: np.random.Generator,
+    cfg: SceneConfig,
+    wide: WideProfile,
+    room: ShoeboxRoom,
+    mic: MicPose,
+    clear: list[tuple[np.ndarray, float]],
+    keep_visible: np.ndarray | None = None,
+) -> list[Shape]:
+    """Up to ``max_far_occluders`` far objects of the wide profile (a drawn count), spread around
+    the camera's heading, clear of the ``clear`` spheres (centre [m], radius [m]); with
+    ``keep_visible`` none hides that point (see ``scenery.sample_far_occluders``)."""
+    cam, rot = camera_pose(mic, cfg.extrinsic)
+    return sample_far_occluders(
         rng,
         room,
         cam,
@@ -264,11 +278,5 @@ def _hazard_set_scenery(
         int(rng.integers(0, wide.max_far_occluders + 1)),
         wide.far_occluder_distance_range_m,
         clear,
+        keep_visible,
     )
-    scenery += [shape for shape in far if not any(blocks_sight([shape], cam, p) for p in visible)]
-    return scenery, covered
-
-
-def _draw_target(rng: np.random.Generator, cfg: SceneConfig) -> Visibility:
-    """A hazard's target visibility, drawn from ``visibility_mix``."""
-    return VISIBILITY_ORDER[int(rng.choice(3, p=np.asarray(cfg.visibility_mix) / sum(cfg.visibility_mix)))]
