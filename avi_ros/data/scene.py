@@ -118,9 +118,8 @@ def _generate_single(
     mix = normalise_level(rng, cfg, mix)
     hazards = [] if fore.hazard is None else [fore.hazard]
     rt60_s = geometry.layout.room.rt60_s()
-    return scene_sample(
-        seed, scene_cfg, tax, view, rt60_s, hazards, mix, snr_db, fore.content, second
-    ), geometry
+    sample = scene_sample(seed, scene_cfg, tax, view, rt60_s, hazards, mix, snr_db, fore.content, second)
+    return sample, geometry
 
 
 def _draw_class(rng: np.random.Generator, cfg: SceneConfig, tax: Taxonomy) -> int:
