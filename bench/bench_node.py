@@ -4,7 +4,7 @@
     python bench/bench_node.py                                  # CPU: demo and resnet18_224, 5-30 Hz
     python bench/bench_node.py --models resnet50_224 --device cuda --rates 30
     python bench/bench_node.py --executor multi                 # compare rclpy executors (ratios)
-    python bench/bench_node.py --fastdds-transports DEFAULT     # Fast DDS's UDP transport instead
+    python bench/bench_node.py --fastdds-transports LARGE_DATA  # one transport only
 
 For each model the node runs as its own process (``python -m avi_ros.ros.perception_node``, as
 ``ros2 run`` starts it) with an untrained checkpoint of that model's sizes (latency does not
@@ -21,13 +21,18 @@ Per rate it reports:
 - ``node_cpu_percent``: the node process's CPU (/proc, percent of one core) and, from the node's
   /diagnostics, the inference worker thread and the model forward pass (``node_cpu_split``), and
   ``rig_cpu_percent``: what the publisher in this process takes from the same cores;
-- ``node_events``: the drop and bad-input counters that moved.
+- ``node_events``: the drop and bad-input counters that moved;
+- ``node_images`` and ``node_transport_warning``: the node's own view of the images (its last
+  /diagnostics ``image_age_ms.p95``, ``image_delay_ms.p95``, ``image_late_share``), and whether
+  any of its statuses named the transport.
 
-Transport: 640x480 images are 0.9 MB (rgb8) and 0.6 MB (16UC1). Over Fast DDS's default UDP
-transport most of them are lost (best effort) or arrive late in bursts after retransmission
-(reliable) on a loaded 2-core machine, whatever the node does; the bench therefore runs rig and
-node with ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` (shared memory on one host, Fast DDS >= 2.13),
-as a robot with a local camera driver should (``--fastdds-transports`` changes it).
+Transport: 640x480 images are 0.9 MB (rgb8) and 0.6 MB (16UC1). Over Fast DDS's default
+transports (UDP, and a shared memory segment too small for them) many are lost (best effort) or
+arrive late in bursts after retransmission (reliable), whatever the node does. By default the
+bench measures twice in one run, with ``FASTDDS_BUILTIN_TRANSPORTS=DEFAULT`` and ``=LARGE_DATA``
+(shared memory on one host, Fast DDS >= 2.13) for both the rig and the node, each in a fresh
+process of this script (Fast DDS reads the variable when a process creates its participant), and
+prints both with their ratios (LARGE_DATA over DEFAULT). ``--fastdds-transports`` picks others.
 
 A rate is *sustained* when at least 95 % of the frames are answered, latency p95 stays within
 ``--p95-bound-ms`` and the lag slope is below 5 ms/s; ``best_sustained_rate_hz`` is the highest.
@@ -68,7 +73,7 @@ from avi_ros.models.config import ModelConfig  # noqa: E402
 from avi_ros.models.head import HeadConfig  # noqa: E402
 from avi_ros.models.visual_encoder import VisualEncoderConfig  # noqa: E402
 from avi_ros.ros import conversions  # noqa: E402
-from avi_ros.ros.diagnostics import diagnostic_values  # noqa: E402
+from avi_ros.ros.diagnostics import LATE_IMAGES, diagnostic_values  # noqa: E402
 from avi_ros.ros.qos import sensor_qos  # noqa: E402
 from avi_ros.ros.scene_streamer import SceneStreamer  # noqa: E402
 from avi_ros.taxonomy import default_taxonomy  # noqa: E402
@@ -78,6 +83,10 @@ CHUNK_SAMPLES = 480  # 20 ms
 SUSTAINED_ANSWERED = 0.95
 SUSTAINED_SLOPE_MS_PER_S = 5.0
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+FASTDDS_TRANSPORTS = "FASTDDS_BUILTIN_TRANSPORTS"
+TRANSPORTS = ("DEFAULT", "LARGE_DATA")  # measured by default: Fast DDS as installed, then for large data
+# Figures compared between transports, as (later transport) / (first transport).
+RATIO_KEYS = ("answered_fraction", "output_rate_hz", "latency_ms_p50", "latency_ms_p95", "node_cpu_percent")
 
 # Model sizes: the demo checkpoint (training/configs/demo.yaml) and the deployment defaults.
 MODELS = {
@@ -185,12 +194,14 @@ class Rig:
         self.answers: dict[int, int] = {}  # stamp -> arrival [ns, wall clock]
         self.lock = threading.Lock()
         self.diagnostics: list[dict[str, str]] = []
+        self.status_messages: list[str] = []  # beside ``diagnostics``, index for index
         node.create_subscription(HazardEstimateArray, "hazards", self._on_hazards, 50)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         with self.lock:
             self.diagnostics.append(diagnostic_values(msg))
+            self.status_messages.append(msg.status[0].message if msg.status else "")
 
     def _on_hazards(self, msg: HazardEstimateArray) -> None:
         arrived = time.time_ns()
@@ -238,6 +249,7 @@ class Rig:
         with self.lock:
             answers = dict(self.answers)
             window = self.diagnostics[first_diagnostics:]
+            messages = self.status_messages[first_diagnostics:]
             before = self.diagnostics[first_diagnostics - 1] if first_diagnostics else {}
         wall = wall_after - wall_before
         result = summarise(rate_hz, seconds, sent, answers)
@@ -248,6 +260,9 @@ class Rig:
             k: float(window[-1][k]) for k in ("inference_ms.p50", "inference_ms.p95") if window
         }
         result["node_events"] = events_moved(before, window[-1] if window else {})
+        image_keys = ("image_age_ms.p95", "image_delay_ms.p95", "image_late_share")
+        result["node_images"] = {k: float(window[-1][k]) for k in image_keys if window and k in window[-1]}
+        result["node_transport_warning"] = any(m.startswith(LATE_IMAGES) for m in messages)
         return result
 
 
@@ -327,6 +342,62 @@ def bench_model(name: str, checkpoint: Path, args: argparse.Namespace, scene, do
     return {"model": name, "best_sustained_rate_hz": max(best) if best else 0.0, "sweep": sweep}
 
 
+def run_transport(transport: str) -> dict:
+    """This script's report for one transport, from a fresh process with the same arguments."""
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        *sys.argv[1:],
+        "--fastdds-transports",
+        transport,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        reason = next((line for line in lines if line.startswith("bench_node: ")), lines[-1])
+        raise RuntimeError(f"the {transport} run failed: {reason.removeprefix('bench_node: ')}")
+    return json.loads(done.stdout)
+
+
+def transport_ratios(first: dict, later: dict) -> dict:
+    """``later / first`` of ``RATIO_KEYS`` per model and rate (present in both, first non-zero)."""
+    ratios: dict[str, dict[str, dict[str, float]]] = {}
+    for model, result in later["results"].items():
+        base = {row["rate_hz"]: row for row in first["results"].get(model, {}).get("sweep", [])}
+        per_rate = ratios.setdefault(model, {})
+        for row in result["sweep"]:
+            reference = base.get(row["rate_hz"], {})
+            per_rate[f"{row['rate_hz']:g}_hz"] = {
+                key: round(row[key] / reference[key], 3)
+                for key in RATIO_KEYS
+                if key in row and reference.get(key)
+            }
+    return ratios
+
+
+def compare_transports(transports: list[str]) -> int:
+    """One measurement per transport, each in its own process; both reports and their ratios."""
+    reports = {}
+    for transport in transports:
+        try:
+            reports[transport] = run_transport(transport)
+        except (RuntimeError, json.JSONDecodeError) as exc:
+            print(f"bench_node: {exc}", file=sys.stderr)
+            return 1
+    first = transports[0]
+    summary = {
+        "benchmark": "perception_node end-to-end over rclpy, by Fast DDS builtin transports",
+        "transports": transports,
+        "ratios": {
+            f"{later}_over_{first}": transport_ratios(reports[first], reports[later])
+            for later in transports[1:]
+        },
+        "runs": reports,
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -352,21 +423,30 @@ def main() -> int:
     )
     parser.add_argument(
         "--fastdds-transports",
-        default="LARGE_DATA",
-        help="FASTDDS_BUILTIN_TRANSPORTS for rig and node (LARGE_DATA: shared memory; DEFAULT: UDP + SHM)",
+        nargs="+",
+        default=list(TRANSPORTS),
+        help="FASTDDS_BUILTIN_TRANSPORTS values for rig and node, one measurement each (DEFAULT: UDP + "
+        "a small shared memory segment; LARGE_DATA: shared memory, TCP between hosts)",
     )
     parser.add_argument("--startup-timeout", type=float, default=120.0)
     args = parser.parse_args()
-    os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.fastdds_transports  # before any rclpy.init
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("bench_node: --device cuda needs a CUDA GPU; none is available", file=sys.stderr)
         return 2
+    if len(args.fastdds_transports) > 1:
+        return compare_transports(args.fastdds_transports)
+    (transport,) = args.fastdds_transports
+    os.environ[FASTDDS_TRANSPORTS] = transport  # before any rclpy.init; the node process inherits it
     domain_id = 150 + os.getpid() % 50
     scene = generate_scene(11, SceneConfig(duration_s=2.0))
     results = {}
     with tempfile.TemporaryDirectory(prefix="avi_ros_bench_") as tmp:
         for name in args.models:
-            results[name] = bench_model(name, make_checkpoint(Path(tmp), name), args, scene, domain_id)
+            try:
+                results[name] = bench_model(name, make_checkpoint(Path(tmp), name), args, scene, domain_id)
+            except RuntimeError as exc:  # the node did not come up: its output follows the first line
+                print(f"bench_node: {name}: {exc}".replace("\n", " | ", 1), file=sys.stderr)
+                return 1
     report = {
         "benchmark": "perception_node end-to-end over rclpy",
         "machine": {
@@ -376,7 +456,7 @@ def main() -> int:
             "device": args.device,
             "qos": args.qos,
             "executor": args.executor,
-            "fastdds_builtin_transports": args.fastdds_transports,
+            "fastdds_builtin_transports": transport,
             "node_cpu_threads": args.cpu_threads,
             "publisher": "this process, on the same cores as the node (rig_cpu_percent)",
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

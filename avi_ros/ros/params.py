@@ -125,9 +125,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "image.late_ms",
         LATE_IMAGE_MS,
-        "An RGB or depth image received this long after its header stamp is late [ms]; when "
-        f"{LATE_SHARE_WARN:.0%} of the last {IMAGE_AGE_WINDOW} are late, /diagnostics warns and names the "
-        "DDS transport (FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the camera driver and this node).",
+        "An RGB or depth image that arrives this much later (stamp to arrival) than the fastest images "
+        f"is late [ms]; when {LATE_SHARE_WARN:.0%} of the last {IMAGE_AGE_WINDOW} are late, /diagnostics "
+        "warns and names the DDS transport (FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for the camera driver "
+        "and this node).",
         1.0,
         10000.0,
     ),

@@ -447,7 +447,7 @@ class PerceptionNode(LifecycleNode):
         stamp_ns = intake.check_image(index, msg) if intake is not None else None
         if stamp_ns is None:
             return
-        self.stats.image_arrived(RGBD_STREAMS[index], (self._now_ns() - stamp_ns) * 1e-6)
+        self.stats.image_arrived(RGBD_STREAMS[index], stamp_ns, self._now_ns())
         with self._sync_lock:
             if self._sync is not None:
                 self._sync.add(index, stamp_ns, msg)
