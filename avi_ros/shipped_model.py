@@ -27,6 +27,11 @@ def resolve_model_path(model_path: str | Path | None) -> Path:
     """
     if model_path is not None and str(model_path).strip():
         path = Path(model_path).expanduser()
+        if path.is_file():
+            raise FileNotFoundError(
+                "--model expects the checkpoint directory (holding model.safetensors and metadata.json), "
+                f"not the file {path}; try --model {path.parent}"
+            )
         if not path.is_dir():
             raise FileNotFoundError(
                 f"model path '{path}' is not a directory (resolved from {Path.cwd()}); "

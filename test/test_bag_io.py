@@ -13,7 +13,7 @@ import pytest
 from mcap.reader import make_reader
 
 from avi_ros.bag.io import BagError, BagWriter, DamagedBagError, bag_topics, read_bag
-from avi_ros.bag.mcap_storage import IntegrityLog
+from avi_ros.bag.mcap_storage import IntegrityLog, VerifiedMcapReader
 from avi_ros.bag.typestore import avi_ros_typestore
 
 
@@ -153,6 +153,18 @@ def test_a_damaged_chunk_is_an_error_or_is_skipped_and_recorded(tmp_path):
     assert len(kept) + damaged.lost["/blob"] == CHUNKY_MESSAGES
     assert len(log.verified) == len(chunks) - 1 and not log.unverified
     assert "1 damaged and skipped" in log.describe()
+
+
+def test_an_intact_mcap_file_is_indexed_from_its_summary_not_scanned(tmp_path):
+    """The summary path must work on a whole file: a damaged chunk in the middle of a file with its
+    footer is then found through the chunk index (a scan from the start read nothing here)."""
+    bag = tmp_path / "bag"
+    _write_chunky_bag(bag)
+    (mcap_file,) = bag.glob("*.mcap")
+    with mcap_file.open("rb") as stream:
+        reader = VerifiedMcapReader(mcap_file, stream, IntegrityLog())
+        assert reader.truncation is None and reader.usable
+        assert len(reader.topics) >= 1 and sum(reader.message_counts.values()) == CHUNKY_MESSAGES
 
 
 def test_chunks_without_a_crc_are_read_and_counted_as_unverified(tmp_path):

@@ -274,6 +274,7 @@ class VerifiedMcapReader:
         self._stream.seek(-MAGIC_SIZE, io.SEEK_END)
         if self._stream.read(MAGIC_SIZE) != MCAP0_MAGIC:
             return False
+        self._stream.seek(0)  # the reader checks the leading magic where the stream stands
         try:
             summary = SeekingReader(self._stream).get_summary()
         except Exception:  # mcap raises several unrelated types for a footer or summary it cannot parse
