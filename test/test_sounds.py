@@ -267,12 +267,9 @@ def test_the_real_bank_keeps_each_recording_in_one_split():
 
 
 @needs_real_bank
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hedgewars ships cutitout, flyaway and oops as the same audio in voice-classic and "
-    "voice-default, and the catalogue files both copies (both in test): drop one of each pair",
-)
 def test_the_real_bank_files_each_sound_under_one_recording():
+    """Hedgewars ships Cutitout, Flyaway and Oops as the same audio in its Classic and Default voice
+    packs; the catalogue files only the Default copies. Needs a bank built from this catalogue."""
     _assert_each_sound_under_one_recording(cache_root() / "bank")
 
 
