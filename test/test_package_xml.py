@@ -7,6 +7,7 @@ where its rule was found.
 
 from __future__ import annotations
 
+import configparser
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -70,6 +71,37 @@ def test_declared_ros_packages_match_what_the_code_uses() -> None:
     assert "cv_bridge" not in exec_keys  # never imported: images are decoded by avi_ros itself
     sources = "\n".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "avi_ros").rglob("*.py"))
     assert not re.search(r"^\s*(from|import)\s+cv_bridge", sources, re.MULTILINE)
+
+
+def test_every_message_package_the_code_names_is_a_run_dependency() -> None:
+    """Message classes are looked up by name (``vision_msgs/msg/Detection3DArray``) or imported
+    (``from sensor_msgs.msg import Image``); each package must reach the robot with the node,
+    the optional ones (vision_msgs, audio_common_msgs) included."""
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "avi_ros").rglob("*.py"))
+    named = set(re.findall(r"\b([a-z][a-z0-9_]*)/(?:msg|srv)/[A-Z]", sources))
+    imported = set(re.findall(r"^\s*from\s+([a-z][a-z0-9_]*)\.(?:msg|srv)\s+import", sources, re.MULTILINE))
+    used = (named | imported) - {"avi_ros", "pkg"}  # pkg: the placeholder of docstrings
+    keys = _package_keys()
+    declared = set(keys["exec_depend"]) | set(keys["depend"])
+    assert {"vision_msgs", "audio_common_msgs", "sensor_msgs"} <= used
+    assert not used - declared, sorted(used - declared)
+
+
+def _requirement_pins() -> dict[str, str]:
+    """name -> ``name==version`` of requirements.txt."""
+    lines = (REPO_ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    return {line.split("==")[0]: line.strip() for line in lines if "==" in line and not line.startswith("#")}
+
+
+def test_the_onnx_extra_of_setup_cfg_pins_what_requirements_txt_pins() -> None:
+    """``pip install .[onnx]`` brings the optional ONNX path (export and onnxruntime backend) at the
+    versions its tests ran with; the core's install_requires leaves both out."""
+    config = configparser.ConfigParser()
+    config.read(REPO_ROOT / "setup.cfg", encoding="utf-8")
+    extra = config["options.extras_require"]["onnx"].split()
+    pins = _requirement_pins()
+    assert extra == [pins["onnx"], pins["onnxruntime"]]
+    assert not {"onnx", "onnxruntime"} & set(config["options"]["install_requires"].split())
 
 
 def test_cmake_registers_the_pytest_suite_for_colcon_test() -> None:
