@@ -234,6 +234,17 @@ def test_each_true_hazard_is_scored_against_its_own_estimate():
         "too_few_%": 0.0,
     }
     assert counts["3"]["too_few_%"] == 100.0 and counts["0"]["count_right_%"] == 100.0
+    # Per class, each true hazard of a scenario has its own detection rate.
+    by_class = metrics["hazards_by_class"]
+    names = {h.class_name: h.class_id for h in (*truths, estimate(9, 160.0))}
+    assert set(by_class) == set(names)
+    assert [by_class[name]["frames"] for name in sorted(names)] == [
+        sum(1 for frame in truth.values() for h in frame if h.class_name == name) for name in sorted(names)
+    ]
+    dog_name = next(name for name, class_id in names.items() if class_id == 5)
+    nine_name = next(name for name, class_id in names.items() if class_id == 9)
+    assert by_class[dog_name]["detected_%"] == 50.0  # published in frame 0, missed in frame 1
+    assert by_class[nine_name]["detected_%"] == 100.0
 
 
 def test_single_hazard_metrics_compare_the_best_guess_with_the_truth():

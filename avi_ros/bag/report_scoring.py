@@ -148,7 +148,9 @@ def compute_metrics(
     Groups: every true hazard (each scored against the estimate ``score_frame`` pairs it with;
     ``frames`` counts true hazards, which is the frame count when one hazard sounds at a time),
     then by the true hazard's visibility, then the frames without a hazard (``false_alarm_%``:
-    the share with a published hazard). A frame without a hazard whose audio window
+    the share with a published hazard). ``hazards_by_class``: the same figures per true hazard
+    class, so each hazard of a scenario (one per class) has its own detection rate. A frame
+    without a hazard whose audio window
     (``window_ns`` long, ending at its stamp) still holds the end of one is counted apart, as
     "hazard just ended": the model hears it there, so it is no false alarm. ``hazard_counts``:
     per number of true hazards in a frame, how many were published.
@@ -174,11 +176,16 @@ def compute_metrics(
             "false_alarm_%": _pct([bool(r.hazards) for r in group]),
             "class_accuracy_%": _percent(accuracy([r.top.class_id for r in group], [0] * len(group))),
         }
+    by_class = {
+        name: _hazard_row([s for s in scored if s.truth.class_name == name])
+        for name in sorted({s.truth.class_name for s in scored})
+    }
     return {
         "frames_replayed": len(records),
         "frames_with_truth": len(judged),
         "groups": rows,
         "hazard_counts": _count_rows(judged),
+        "hazards_by_class": by_class,
     }
 
 
