@@ -3,9 +3,11 @@
     ros2 launch avi_ros perception.launch.py [model_path:=/path/to/checkpoint] [rviz:=true]
 
 Without ``model_path`` (here or in ``params_file``) the node loads the model shipped with the package.
+``backend:=onnxruntime`` runs the exported graph (``avi-ros export --onnx`` writes model.onnx into
+the checkpoint directory; needs the onnxruntime package) instead of the torch weights.
 
 Arguments (``ros2 launch avi_ros perception.launch.py --show-args``):
-    namespace, params_file, model_path, device, use_sim_time, autostart, rviz,
+    namespace, params_file, model_path, backend, device, use_sim_time, autostart, rviz,
     microphone_frame, base_frame, mic_xyz, mic_rpy, publish_mic_tf, large_data_transport,
     and the topic remaps audio_topic, rgb_topic, depth_topic, camera_info_topic.
 
@@ -59,6 +61,12 @@ ARGUMENTS = (
         "",
         "Checkpoint directory; overrides params_file when set. Empty in both: the shipped model.",
     ),
+    (
+        "backend",
+        "",
+        "Inference backend: torch (the checkpoint's weights) or onnxruntime (its exported model.onnx); "
+        "overrides params_file when set.",
+    ),
     ("device", "auto", "Inference device: auto, cpu or cuda:N."),
     ("use_sim_time", "false", "Use /clock (bag replay)."),
     (
@@ -83,6 +91,9 @@ ARGUMENTS = (
         for stream, topic in INPUTS.by_stream().items()
     ),
 )
+# The allowed values of the arguments that have a fixed set; "" keeps params_file's value.
+# backend: avi_ros.onnx_backend.BACKENDS (not imported: that module loads torch).
+CHOICES = {"backend": ("", "torch", "onnxruntime")}
 
 
 def _is_true(value: str) -> bool:
@@ -127,8 +138,9 @@ def _actions(context: LaunchContext) -> list:
         "autostart": _is_true(arg["autostart"]),
         "frames.microphone": arg["microphone_frame"],
     }
-    if arg["model_path"]:
-        overrides["model_path"] = arg["model_path"]
+    for name in ("model_path", "backend"):  # empty: the params file's value stands
+        if arg[name]:
+            overrides[name] = arg[name]
     node_env = transport_env(_is_true(arg["large_data_transport"]), os.environ)
     actions = [
         LifecycleNode(
@@ -185,7 +197,7 @@ def _actions(context: LaunchContext) -> list:
 
 def generate_launch_description() -> LaunchDescription:
     declared = [
-        DeclareLaunchArgument(name, default_value=default, description=text)
+        DeclareLaunchArgument(name, default_value=default, description=text, choices=CHOICES.get(name))
         for name, default, text in ARGUMENTS
     ]
     return LaunchDescription([*declared, OpaqueFunction(function=_actions)])

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from avi_ros import events
+from avi_ros.onnx_backend import BACKENDS
 from avi_ros.topics import SENSOR_STREAMS, SensorTopics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -102,8 +103,11 @@ def test_autostart_is_a_launch_argument_that_defaults_to_true(launch_module) -> 
 
 def test_every_parameter_the_launch_file_sets_is_a_node_parameter(launch_module) -> None:
     names = _node_parameters() | {"use_sim_time"}  # use_sim_time: every ROS 2 node has it
-    overrides = _node_overrides(launch_module, model_path="/tmp/checkpoint", publish_mic_tf="false")
+    overrides = _node_overrides(
+        launch_module, model_path="/tmp/checkpoint", backend="onnxruntime", publish_mic_tf="false"
+    )
     assert overrides["model_path"] == "/tmp/checkpoint"
+    assert overrides["backend"] == "onnxruntime"
     assert set(overrides) <= names, set(overrides) - names
     assert "autostart" in names
 
@@ -112,6 +116,29 @@ def test_without_a_model_path_the_node_gets_the_empty_one_that_means_the_shipped
     assert _declared(launch_module)["model_path"] == ""
     assert "model_path" not in _node_overrides(launch_module)  # the params file's value stands
     assert yaml.safe_load(PARAMS_FILE.read_text())["/**"]["ros__parameters"]["model_path"] == ""
+
+
+def _choices(module: types.ModuleType) -> dict[str, tuple[str, ...]]:
+    """name -> allowed values, for the arguments declared with ``choices``."""
+    description = module.generate_launch_description()
+    declared = description.args[0][:-1]
+    return {a.kwargs.get("name", a.args[0]): a.kwargs["choices"] for a in declared if a.kwargs.get("choices")}
+
+
+def test_backend_offers_the_node_backends_and_without_it_the_params_file_chooses(launch_module) -> None:
+    assert set(_choices(launch_module)["backend"]) == {"", *BACKENDS}
+    assert _declared(launch_module)["backend"] == ""
+    assert "backend" not in _node_overrides(launch_module)  # the params file's value stands
+    assert yaml.safe_load(PARAMS_FILE.read_text())["/**"]["ros__parameters"]["backend"] in BACKENDS
+    for backend in BACKENDS:
+        assert _node_overrides(launch_module, backend=backend)["backend"] == backend
+
+
+def test_every_default_is_one_of_its_choices(launch_module) -> None:
+    """launch refuses a DeclareLaunchArgument whose default is not among its choices."""
+    declared = _declared(launch_module)
+    for name, choices in _choices(launch_module).items():
+        assert declared[name] in choices, name
 
 
 def test_the_docstring_lists_every_declared_argument(launch_module) -> None:
