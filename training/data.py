@@ -101,7 +101,7 @@ def _field(sample: Any, name: str) -> Any:
 
 
 def prepare_sample(sample: Any, config: PrepareConfig) -> dict[str, np.ndarray]:
-    """One scene (a shard sample's fields, or an ``avi_ros.data.scene.Sample``) -> numpy inputs and labels.
+    """A scene (a shard sample's fields, or an ``avi_ros.data.scene_labels.Sample``) -> numpy inputs, labels.
 
     ``direction`` is the unit vector of the source in the microphone frame (zeros for class 0);
     ``occlusion_input`` is what the node computes from depth; ``occlusion_true`` is the

@@ -2,7 +2,7 @@
 
 Each class is synthesised from a small physical/perceptual model. They work where no real
 recordings are at hand, and stay in the mix next to the sound bank's clips (several classes rest
-on a handful of recordings there; see ``scene.SceneConfig.real_sound_probability``). Every
+on a handful of recordings there; see ``scene_config.SceneConfig.real_sound_probability``). Every
 model draws its parameters from the random generator it is given, so no two clips are alike,
 while the features that tell the classes apart (pitch range, harmonicity, temporal pattern,
 spectral band) stay distinct enough for a small CNN.
