@@ -112,9 +112,7 @@ class CalibrationTargets:
     correct: np.ndarray
 
 
-def set_calibration_targets(
-    outputs: HazardSetArrays, labels: Mapping[str, np.ndarray]
-) -> CalibrationTargets:
+def set_calibration_targets(outputs: HazardSetArrays, labels: Mapping[str, np.ndarray]) -> CalibrationTargets:
     """Match each frame's slots to its true hazards (``hazard_class`` [F, Kt], 0 = empty;
     ``hazard_direction`` [F, Kt, 3]; ``hazard_distance`` [F, Kt] m) and gather the fit's targets."""
     matches = match_hazards(
