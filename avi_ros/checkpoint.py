@@ -32,7 +32,11 @@ FORMAT_NAME = "avi_ros.checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
-HOW_TO_MAKE_ONE = "python training/train.py --config training/configs/demo.yaml"
+# The package's model (the hazard-set model) on the SELD encoder pre-trained for it.
+HOW_TO_MAKE_ONE = (
+    "python training/train.py --config training/configs/hazard_set_seld.yaml, then "
+    "python training/train.py --config training/configs/hazard_set.yaml"
+)
 # Other checkpoint kinds of this package (metadata.json "format") -> what they are and what to do instead.
 OTHER_FORMATS = {
     "avi_ros.seld_encoder": (

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # `make demo` (after `make setup`): the package's main job, end to end, on a 2-core CPU.
 #   1. the real sound bank (scripts/sounds.sh, where apt can fetch it) and a small synthetic
-#      dataset (the splits of training/configs/demo.yaml)
-#   2. pre-train the SELD encoder (demo_seld.yaml), then train demo.yaml -> runs/demo/checkpoints/best,
-#      and the decision stage (decision.yaml) -> runs/demo_decision/checkpoints/best
+#      dataset of hazard sets (the splits of training/configs/demo.yaml: 0-3 hazards per scene)
+#   2. train, to show training: the SELD encoder (demo_seld.yaml), then a quick hazard-set model
+#      (demo.yaml, the package's model on fewer scenes) -> runs/demo/checkpoints/best, and the
+#      decision stage (decision.yaml) -> runs/demo_decision/checkpoints/best
 #   3. make a moving-robot scenario bag      -> out/demo/scenario/ (rosbag2, mcap)
 #   4. run the perception node live on it    (avi-ros play + perception_node, real rclpy; hazards and
-#      the decision stage's assessments recorded) with the model that ships with the package
-#      (avi_ros/models/shipped; AVI_ROS_DEMO_MODEL=runs/demo/checkpoints/best shows the quick model instead)
-#   5. offline replay through the same frame assembly and pipeline, and the report
+#      the decision stage's assessments recorded) with the hazard-set model that ships with the
+#      package (avi_ros/models/shipped; AVI_ROS_DEMO_MODEL=runs/demo/checkpoints/best runs steps 4-5
+#      on the quick model of step 2 instead)
+#   5. offline replay through the same frame assembly and pipeline (same model), and the report
 #   6. say where to look                     -> out/demo/index.html
 # A second run reuses whatever the first made: each step is skipped when its output exists
 # (delete runs/demo or out/demo to redo them), and an interrupted training run is resumed
@@ -36,6 +38,7 @@ BAG="$OUT/scenario"
 CHECKPOINT="$RUN/checkpoints/best"
 # The model of steps 4-5: empty = the shipped model (the node's and replay's default).
 MODEL="${AVI_ROS_DEMO_MODEL:-}"
+MODEL_NAME="${MODEL:-the shipped hazard-set model (avi_ros/models/shipped)}"
 MODEL_PARAM=()
 MODEL_OPTION=()
 if [[ -n "$MODEL" ]]; then
@@ -109,13 +112,13 @@ step() {
   echo "[demo $1/6] $2"
 }
 
-step 1 "the sound bank, then the synthetic dataset of $CONFIG (both reused when present)"
+step 1 "the sound bank, then the synthetic hazard-set scenes of $CONFIG (both reused when present)"
 if [[ -x scripts/sounds.sh ]]; then
   run bash scripts/sounds.sh
 fi
 run python scripts/demo_dataset.py "$CONFIG" "${OVERRIDES[@]}"
 
-step 2 "pre-train the SELD encoder ($SELD_CONFIG), then train $CONFIG -> $CHECKPOINT"
+step 2 "training, to show it (steps 4-5 run $MODEL_NAME): the SELD encoder ($SELD_CONFIG), then a quick hazard-set model ($CONFIG -> $CHECKPOINT) and the decision stage ($DECISION_CONFIG)"
 # demo.yaml loads the pre-trained SELD encoder from $SELD_RUN (its pretrained.seld_checkpoint).
 train "$SELD_RUN" "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
 train "$RUN" "$CONFIG" "${OVERRIDES[@]}"
@@ -129,7 +132,7 @@ else
   run "${CLI[@]}" make-bag --out "$BAG.mcap" --scenario corridor --seed 0
 fi
 
-step 4 "run the perception node live on the bag (avi-ros play -> perception_node -> avi-ros echo)"
+step 4 "run the perception node live on the bag with $MODEL_NAME (avi-ros play -> perception_node -> avi-ros echo)"
 if [[ -s "$LIVE" ]]; then
   echo "already ran ($LIVE); skipping"
 elif [[ $dry_run == 1 ]]; then
@@ -166,7 +169,7 @@ else
   echo "and $(wc -l < "$ASSESSMENTS") HazardAssessment messages of the decision stage (saved in $ASSESSMENTS)"
 fi
 
-step 5 "offline replay of $BAG through the node's frame assembly and pipeline, and the report"
+step 5 "offline replay of $BAG through the node's frame assembly and pipeline with the same model, and the report"
 if [[ -f "$OUT/index.html" && -f "$OUT/bag/metadata.yaml" ]]; then
   echo "already replayed; skipping"
 else

@@ -138,6 +138,6 @@ def test_interrupted_demo_resumes_the_training_it_stopped_in(tmp_path: Path) -> 
     seld_run = fake_run(tmp_path / "demo_seld", "demo_seld.yaml", epochs_done=5)
     output = _dry_run(tmp_path)
     assert f"would run: python training/train.py --resume {seld_run}" in output
-    # The imagination run has not started: it is trained from its config.
+    # The hazard-set run has not started: it is trained from its config.
     assert "would run: python training/train.py --config training/configs/demo.yaml" in output
     assert "would run: python -m avi_ros.cli make-bag" in output

@@ -31,6 +31,7 @@ RESOLVED_CONFIG = "config_resolved.yaml"
 EXPORT_FILES = {
     "seld_pretrain": ("metrics.json", "labels.json"),
     "imagination": ("labels.json", "metrics.json", "model_card.md"),
+    "hazard_set": ("labels.json", "metrics.json", "model_card.md"),
     "decision": ("labels.json", "metrics.json"),
 }
 STATUSES = ("absent", "restart", "resumable", "complete")
