@@ -236,6 +236,8 @@ def test_intensity_direction_points_at_a_plane_wave_before_any_training(variant:
         expected = torch.from_numpy(direction_to_unit(np.radians(azimuth), np.radians(20.0))).float()
         error = torch.rad2deg(torch.arccos((out.direction[0] @ expected).clamp(-1, 1)))
         assert float(error.max()) < 2.0, f"{variant} at {azimuth} deg: slot errors {error.tolist()}"
+        # The physics vector's length is the coherence of the masked bins: 1 for a plane wave.
+        assert torch.allclose(out.physics_direction[0].norm(dim=-1), torch.ones(SLOTS), atol=0.02)
         if out.audio_direction is not None:  # the look is steered by physics too
             steer_error = torch.rad2deg(torch.arccos((out.audio_direction[0] @ expected).clamp(-1, 1)))
             assert float(steer_error.max()) < 2.0

@@ -13,8 +13,12 @@ What is learned is *which bins belong to which hazard*. For K slot embeddings h_
 1. keys(t, f) = conv(normalised features)(t, f) + a code of the frame's age + a learned code of
    the frequency bin: [B, c, T, F] (c = ``KEY_CHANNELS``);
 2. a mask per slot over every bin, m_k = softmax_{t,f}(q(h_k) . keys(t, f) / sqrt(c));
-3. the physics direction p_k = sum_{t,f} m_k(t, f) I(t, f) [B, K, 3] (x, y, z; length <= ~0.75
-   for a plane wave, shorter where the masked bins are diffuse);
+3. the physics direction p_k = sum_{t,f} m_k(t, f) I(t, f) / sum_{t,f} m_k(t, f) |I(t, f)|
+   [B, K, 3] (x, y, z): the masked intensity divided by its masked length, so |p_k| is the
+   coherence of the masked bins, 1 when they all point one way (a plane wave), near 0 where
+   they disagree (diffuse field, several sources). The division matters: the feature channels
+   are mel-weighted and divided by the bin energy, so a raw sum is about 0.005 long and any
+   learned correction would drown it (seen in training);
 4. what the mask heard, s_k = W sum_{t,f} m_k(t, f) keys(t, f) [B, K, d], is added to h_k, so the
    slot's class reads the same bins its direction comes from (a "beam" in feature space).
 
@@ -36,6 +40,8 @@ KEY_CHANNELS = 32  # width of the per-bin keys
 AGE_CODE = 16  # width of the fixed sine code of each feature frame's age
 # Feature channels of the intensity vector's x, y and z components (the dcase kind stores y, z, x).
 INTENSITY_CHANNELS = (6, 4, 5)
+# Added to the masked intensity length before dividing by it (silence: a zero vector, not NaN).
+_STRENGTH_FLOOR = 1e-8
 
 
 def frame_age_code(frames: int, dim: int, device: torch.device) -> torch.Tensor:
@@ -84,6 +90,8 @@ class IntensityDirection(nn.Module):
         keys = keys.flatten(2)  # [B, c, T * F]
         logits = self.query(slots) @ keys / math.sqrt(KEY_CHANNELS)  # [B, K, T * F]
         mask = torch.softmax(logits.float(), dim=-1)
-        physics = mask @ intensity_vectors(raw)  # [B, K, 3]
+        intensity = intensity_vectors(raw)  # [B, T * F, 3]
+        strength = mask @ intensity.norm(dim=-1, keepdim=True)  # [B, K, 1]
+        physics = (mask @ intensity) / (strength + _STRENGTH_FLOOR)  # [B, K, 3], length <= 1
         summary = self.summary(mask.to(keys.dtype) @ keys.transpose(1, 2))
         return physics, summary, mask.reshape(batch, -1, frames, bins)
