@@ -360,3 +360,6 @@ def test_direction_group_puts_the_physics_baseline_beside_the_model_by_sector() 
         assert direction[sector]["physics_azimuth_error_median_deg"] == pytest.approx(2.0)
     assert direction["visibility_out_of_view"]["frames"] == 4
     assert "direction" not in evaluate_hazard_sets(outputs, labels, 0.5, CLASSES).metrics
+    flat = evaluate_hazard_sets(outputs, labels, 0.5, CLASSES, physics_direction=physics).flat
+    assert flat["direction/behind/model_azimuth_error_median_deg"] == pytest.approx(40.0)
+    assert flat["direction/all/frames"] == 5.0

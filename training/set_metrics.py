@@ -368,9 +368,12 @@ def evaluate_hazard_sets(
             ),
         }
     metrics[SINGLE_HAZARD_GROUP] = _single_hazard_scores(predictions)
+    flat = flatten_metrics(metrics)
     if physics_direction is not None:
         metrics[DIRECTION_GROUP] = _direction_scores(predictions, physics_direction)
-    return SetEvaluation(metrics, flatten_metrics(metrics), _weight_pairs(predictions, records))
+        for subgroup, values in metrics[DIRECTION_GROUP].items():
+            flat.update(flatten_metrics({f"{DIRECTION_GROUP}/{subgroup}": values}))
+    return SetEvaluation(metrics, flat, _weight_pairs(predictions, records))
 
 
 def _weight_pairs(p: SetPredictions, records: _Records) -> np.ndarray:
