@@ -143,7 +143,8 @@ def render_study(study: Mapping[str, Any], source: str) -> str:
     test = study["test"]
     summary: Mapping[str, Mapping[str, Any]] = study["summary"]
     parts = [
-        f"From `{source}`, written by `python training/hazard_set_study.py`. Held out: {test['scenes']} "
+        f"From `{source}`, written by `python training/hazard_set_study.py` (several side by side: "
+        f"`training/compare_studies.py`). Held out: {test['scenes']} "
         f"scenes from {portable(str(test['sounds']))} (test seed {test['seed']}); mean ± std over the "
         f"training seeds {study['seeds']}, n = runs with the value."
     ]
@@ -170,6 +171,7 @@ def render_study(study: Mapping[str, Any], source: str) -> str:
             single,
         )
     )
+    parts += _study_directions(summary)
     weights = study.get("weight_by_occlusion") or {}
     if weights:
         bins = next(iter(weights.values()))["occlusion"]
@@ -187,6 +189,29 @@ def render_study(study: Mapping[str, Any], source: str) -> str:
             "all seeds; n = hazards):\n\n" + table(["variant", *(f"occl. {b:.1f}" for b in bins)], rows)
         )
     return "\n\n".join(parts)
+
+
+STUDY_DIRECTION_GROUPS = ("all", "front", "left", "right", "behind", "visibility_out_of_view")
+
+
+def _study_directions(summary: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The direction table of a study (its ``direction/<group>/...`` figures), when it has them:
+    per variant the model's top slot and the physics baseline on the same one-hazard frames."""
+    if not any("direction/all/model_azimuth_error_median_deg" in values for values in summary.values()):
+        return []
+    rows = []
+    for variant, values in summary.items():
+        for who in ("model", "physics"):
+            cells = [
+                values.get(f"direction/{g}/{who}_azimuth_error_median_deg") for g in STUDY_DIRECTION_GROUPS
+            ]
+            rows.append(mean_std_row(f"{variant}: {who}", cells))
+    names = [g.removeprefix("visibility_").replace("_", " ") for g in STUDY_DIRECTION_GROUPS]
+    return [
+        "Median azimuth error [°] on the frames with one hazard, by sector of the true azimuth: the model's "
+        "top slot against the physics baseline (broadband FOA intensity vector of the same audio window):\n\n"
+        + table(["", *names], rows)
+    ]
 
 
 @dataclass(frozen=True)

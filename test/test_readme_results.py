@@ -119,3 +119,25 @@ def test_the_study_table_comes_from_the_seeds_summary_without_machine_paths(tabl
     assert "/home/someone" not in text
     assert "| full (n=3) | 25.0 ± 5.0 | 35.0 ± 5.0 | — |" in text
     assert "| visual_only (n=1) | 0.0 ± 0.0 | 10.0 ± 0.0 | — |" in text
+
+
+def test_the_study_direction_table_puts_physics_beside_the_model_when_the_study_has_it(tables):
+    from training.metrics import mean_and_std
+
+    def scalars(model: float, physics: float) -> dict[str, float]:
+        out = {"set/f20": 0.1}
+        for group in tables.STUDY_DIRECTION_GROUPS:
+            out[f"direction/{group}/model_azimuth_error_median_deg"] = model
+            out[f"direction/{group}/physics_azimuth_error_median_deg"] = physics
+        return out
+
+    study = {
+        "test": {"scenes": 600, "sounds": "bank/test", "seed": 23},
+        "seeds": [0, 1],
+        "summary": {"full": mean_and_std([scalars(8.0, 30.0), scalars(10.0, 30.0)])},
+    }
+    text = tables.render_study(study, "docs/results/study.json")
+    assert "| full: model (n=2) | 9.0 ± 1.4 | 9.0 ± 1.4 |" in text
+    assert "| full: physics (n=2) | 30.0 ± 0.0 |" in text
+    del study["summary"]["full"]["direction/all/model_azimuth_error_median_deg"]
+    assert "physics (n=2)" not in tables.render_study(study, "docs/results/study.json")
