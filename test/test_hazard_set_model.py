@@ -31,6 +31,7 @@ from avi_ros.models import (
     read_set_outputs,
     steering_window,
 )
+from avi_ros.models.intensity_direction import corrected_direction
 from avi_ros.taxonomy import Visibility, default_taxonomy
 
 TAXONOMY = default_taxonomy()
@@ -312,3 +313,21 @@ def test_silence_gives_a_defined_direction_with_intensity_directions() -> None:
     with torch.no_grad():
         out = model(silence, None, None)
     assert torch.allclose(out.direction[0], torch.tensor([1.0, 0.0, 0.0]).expand(SLOTS, 3), atol=1e-6)
+
+
+def test_a_trained_correction_cannot_pull_a_plane_wave_off_its_direction() -> None:
+    """The learned correction is gated by the incoherence of the masked bins: a plane wave (coherent
+    everywhere) keeps the physics direction however large the correction has grown, while an
+    incoherent input (two sources) lets it act."""
+    torch.manual_seed(0)
+    model = build_model(tiny_config("full", direction="intensity")).eval()
+    with torch.no_grad():
+        model.head.direction.bias.copy_(torch.tensor([0.0, 50.0, 0.0]))  # a huge pull to the left
+        model.adapter.heard_direction.bias.copy_(torch.tensor([0.0, 50.0, 0.0]))
+        out = model(plane_wave_features(-120.0), torch.randn(1, 5, IMAGE, IMAGE), view_tokens()[:1])
+    expected = torch.from_numpy(direction_to_unit(np.radians(-120.0), 0.0)).float()
+    assert float(torch.rad2deg(torch.arccos((out.direction[0] @ expected).clamp(-1, 1))).max()) < 2.0
+    assert float(torch.rad2deg(torch.arccos((out.audio_direction[0] @ expected).clamp(-1, 1))).max()) < 2.0
+    physics = torch.tensor([[0.3, 0.0, 0.0]])
+    corrected = corrected_direction(physics, torch.tensor([[0.0, 50.0, 0.0]]))
+    assert torch.allclose(corrected, torch.tensor([[0.3, 0.7, 0.0]]), atol=1e-4)

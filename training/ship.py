@@ -269,6 +269,9 @@ def ship(args: argparse.Namespace) -> Path:
         metadata_dict.setdefault("extra", {})["shipped"] = provenance
         val = json.loads((run_dir / "export" / "metrics.json").read_text(encoding="utf-8"))
         test = _study_run(args.study, run_dir.name)
+        if test is not None:  # no machine path in committed files
+            test["test"] = {k: v for k, v in test["test"].items() if k != "directory"}
+            test["test"]["sounds"] = str(test["test"]["sounds"]).replace(str(Path.home()), "~")
         direction = json.loads(args.direction.read_text(encoding="utf-8")) if args.direction else None
         out: Path = args.out
         out.mkdir(parents=True, exist_ok=True)

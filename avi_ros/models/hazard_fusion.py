@@ -32,8 +32,9 @@ Only the steered variants (full, oracle) read the occlusion in a direction; the 
 With ``intensity_bins`` > 0 (``ModelConfig.direction`` = "intensity") every hearing variant adds
 step 1b: each slot's mask over the feature bins gives its physics direction p_k (the mask-weighted
 intensity vector, ``avi_ros.models.intensity_direction``) and what the mask heard is added to h_k;
-the heard direction of step 1 becomes u_k = normalize(p_k + Linear(h_k)), that Linear starting at
-zero, so the look is steered by physics from the first step.
+the heard direction of step 1 becomes u_k = normalize(p_k + (1 - |p_k|) tanh(Linear(h_k))), that
+Linear starting at zero (``corrected_direction``), so the look is steered by physics from the
+first step and stays on it wherever the masked bins are coherent.
 Every parameter built is used by every forward (DDP needs that).
 """
 
@@ -47,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from avi_ros.models.adapter import AdapterConfig, ReliabilityNet
-from avi_ros.models.intensity_direction import IntensityDirection
+from avi_ros.models.intensity_direction import IntensityDirection, corrected_direction
 from avi_ros.taxonomy import Visibility
 from avi_ros.view_tokens import VIEW_TOKEN_CHANNELS
 
@@ -212,7 +213,7 @@ class HazardSetFusion(nn.Module):
         token_view = self._view(view_tokens, visual_tokens.shape[1])  # also checks view_tokens
         heard_direction = self.heard_direction(heard).float()
         if physics is not None:
-            heard_direction = heard_direction + physics
+            heard_direction = corrected_direction(physics, heard_direction)
         direction = F.normalize(heard_direction, dim=-1, eps=1e-6)
         kappa = self.log_kappa.exp()
         _, cues = steering_window(direction, view_tokens.float(), kappa)

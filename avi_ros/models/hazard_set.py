@@ -36,9 +36,10 @@ class HazardSetOutput(HeadOutput):
     (Visibility ids), audio_weight / visual_weight [B, K] (sum 1 per slot), hazard_occlusion
     [B, K] (blocked fraction the model reads in the slot's direction; NaN when the variant reads
     none), audio_direction [B, K, 3] (the heard direction that steers the look; full and oracle
-    only), physics_direction [B, K, 3] (the slot's mask-weighted intensity vector, not unit; only
-    with ``ModelConfig.direction`` = "intensity", where direction = normalize(physics + correction))
-    and accdoa [B, T', tracks, 3, classes] only with the SELD encoder's ACCDOA head."""
+    only), physics_direction [B, K, 3] (the slot's mask-weighted intensity vector, length = its
+    coherence; only with ``ModelConfig.direction`` = "intensity", where the direction is
+    ``corrected_direction(physics, correction)`` normalised) and accdoa [B, T', tracks, 3,
+    classes] only with the SELD encoder's ACCDOA head."""
 
     visibility_logits: torch.Tensor
     audio_weight: torch.Tensor

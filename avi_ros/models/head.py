@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avi_ros.models.intensity_direction import corrected_direction
 from avi_ros.taxonomy import Action, RiskLevel
 
 NUM_RISK_LEVELS = len(RiskLevel)
@@ -66,12 +67,13 @@ class ImaginationHead(nn.Module):
         nn.init.zeros_(self.direction.bias)
 
     def forward(self, embedding: torch.Tensor, direction_prior: torch.Tensor | None = None) -> HeadOutput:
-        """``direction_prior`` [..., 3] (any length, e.g. the physics direction) is added to the
-        direction layer's output before normalising; None: the layer alone."""
+        """``direction_prior`` [..., 3] (the physics direction, length <= 1) is corrected by the
+        direction layer's output where it is incoherent (``corrected_direction``); None: the
+        layer alone."""
         h = self.trunk(embedding)
         raw_direction = self.direction(h).float()
         if direction_prior is not None:
-            raw_direction = raw_direction + direction_prior.float()
+            raw_direction = corrected_direction(direction_prior, raw_direction)
         tiebreak = raw_direction.new_tensor(_FORWARD_TIEBREAK)
         direction = F.normalize(raw_direction + tiebreak, dim=-1, eps=1e-12)
         return HeadOutput(

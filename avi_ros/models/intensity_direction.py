@@ -22,9 +22,13 @@ What is learned is *which bins belong to which hazard*. For K slot embeddings h_
 4. what the mask heard, s_k = W sum_{t,f} m_k(t, f) keys(t, f) [B, K, d], is added to h_k, so the
    slot's class reads the same bins its direction comes from (a "beam" in feature space).
 
-Callers turn p_k into a direction as normalize(p_k + learned correction), with the correction's
-layer initialised at zero, so a fresh model already points where physics does, and the learned
-part matters most where physics is weak (diffuse bins, short |p_k|).
+Callers turn p_k into a direction with ``corrected_direction``: normalize(p_k + (1 - |p_k|)
+tanh(c_k)), c_k a learned correction whose layer starts at zero. The correction is gated by the
+incoherence 1 - |p_k|: where the masked bins agree (a plane wave, |p_k| = 1) physics alone
+decides, so no amount of training can pull a clear direction away from what the array measured;
+where they disagree (reverberation, diffuse noise) the learned part takes over. An ungated
+correction took over everywhere within 5 epochs (median error 18 deg on free-field plane waves,
+against 0.4 deg for physics).
 """
 
 from __future__ import annotations
@@ -95,3 +99,11 @@ class IntensityDirection(nn.Module):
         physics = (mask @ intensity) / (strength + _STRENGTH_FLOOR)  # [B, K, 3], length <= 1
         summary = self.summary(mask.to(keys.dtype) @ keys.transpose(1, 2))
         return physics, summary, mask.reshape(batch, -1, frames, bins)
+
+
+def corrected_direction(physics: torch.Tensor, correction: torch.Tensor) -> torch.Tensor:
+    """physics [..., 3] (length <= 1, the coherence) + the learned ``correction`` [..., 3] gated by
+    the incoherence 1 - |physics| and bounded by tanh; not normalised (see the module doc)."""
+    physics = physics.float()
+    incoherence = (1.0 - physics.norm(dim=-1, keepdim=True)).clamp(0.0, 1.0)
+    return physics + incoherence * torch.tanh(correction.float())
