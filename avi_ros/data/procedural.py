@@ -45,6 +45,7 @@ from avi_ros.data.signals import (
     Generator,
     alternating_track,
     bandpass,
+    by_class_name,
     electric_bell,
     firing_frequency_hz,
     footsteps,
@@ -53,6 +54,7 @@ from avi_ros.data.signals import (
     phase_of,
     pulse_wave,
     resonator,
+    run_generator,
     smooth_noise,
     synthesize_varied,
     wail_track,
@@ -553,29 +555,14 @@ def speech(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     return normalise_peak(x)
 
 
-PROCEDURAL_FAMILIES: dict[str, Generator] = {
-    "vehicle_engine": vehicle_engine,
-    "car_horn": car_horn,
-    "siren": siren,
-    "alarm_bell": alarm_bell,
-    "dog_bark": dog_bark,
-    "footsteps": footsteps,
-    "glass_break": glass_break,
-    "power_tool": power_tool,
-    "speech": speech,
-}
+PROCEDURAL_FAMILIES: dict[str, Generator] = by_class_name(
+    vehicle_engine, car_horn, siren, alarm_bell, dog_bark, footsteps, glass_break, power_tool, speech
+)
 
 
 def synthesize_procedural(
     class_name: str, rng: np.random.Generator, n_samples: int, sample_rate: int
 ) -> np.ndarray:
     """A dry mono clip float32 [n_samples], peak 1, from the class's wide family."""
-    try:
-        family = PROCEDURAL_FAMILIES[class_name]
-    except KeyError:
-        raise KeyError(
-            f"no procedural family for class '{class_name}'; known: {sorted(PROCEDURAL_FAMILIES)}"
-        ) from None
-    if n_samples <= 0:
-        raise ValueError(f"n_samples must be positive, got {n_samples}")
-    return family(rng, n_samples, sample_rate).astype(np.float32)
+    clip = run_generator(PROCEDURAL_FAMILIES, "procedural family", class_name, rng, n_samples, sample_rate)
+    return clip.astype(np.float32)

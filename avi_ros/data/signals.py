@@ -348,32 +348,40 @@ def speech(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
     return normalise_peak(x)
 
 
-SIGNAL_MODELS: dict[str, Generator] = {
-    "vehicle_engine": vehicle_engine,
-    "car_horn": car_horn,
-    "siren": siren,
-    "alarm_bell": alarm_bell,
-    "dog_bark": dog_bark,
-    "footsteps": footsteps,
-    "glass_break": glass_break,
-    "power_tool": power_tool,
-    "speech": speech,
-}
+def by_class_name(*generators: Generator) -> dict[str, Generator]:
+    """Each generator under its function's name, which is the name of the class it voices."""
+    return {generator.__name__: generator for generator in generators}
+
+
+def run_generator(
+    generators: dict[str, Generator],
+    kind: str,
+    class_name: str,
+    rng: np.random.Generator,
+    n_samples: int,
+    sample_rate: int,
+) -> np.ndarray:
+    """The class's generator of ``generators`` run for ``n_samples`` at ``sample_rate`` [Hz];
+    ``kind`` names the table in the error of an unknown class."""
+    try:
+        generator = generators[class_name]
+    except KeyError:
+        raise KeyError(f"no {kind} for class '{class_name}'; known: {sorted(generators)}") from None
+    if n_samples <= 0:
+        raise ValueError(f"n_samples must be positive, got {n_samples}")
+    return generator(rng, n_samples, sample_rate)
+
+
+SIGNAL_MODELS: dict[str, Generator] = by_class_name(
+    vehicle_engine, car_horn, siren, alarm_bell, dog_bark, footsteps, glass_break, power_tool, speech
+)
 
 
 def synthesize_class(
     class_name: str, rng: np.random.Generator, n_samples: int, sample_rate: int
 ) -> np.ndarray:
     """Dry mono signal float32 [n_samples], peak 1, for a class of the default taxonomy."""
-    try:
-        model = SIGNAL_MODELS[class_name]
-    except KeyError:
-        raise KeyError(
-            f"no procedural signal model for class '{class_name}'; known: {sorted(SIGNAL_MODELS)}"
-        ) from None
-    if n_samples <= 0:
-        raise ValueError(f"n_samples must be positive, got {n_samples}")
-    return model(rng, n_samples, sample_rate)
+    return run_generator(SIGNAL_MODELS, "procedural signal model", class_name, rng, n_samples, sample_rate)
 
 
 def _envelope(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
