@@ -17,7 +17,9 @@ rooms, a low camera, near sources and far occluders are what real robots meet.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -154,8 +156,10 @@ def sample_hazard_set_geometry(
     for _ in range(PLACEMENT_TRIES):
         room, mic = sample_room_and_mic(rng, cfg)
         placed: list[tuple[HazardObject, Visibility]] = []
+        cam, _ = camera_pose(mic, cfg.extrinsic)
         for name, target in zip(class_names, targets, strict=True):
-            hazard = _place_hazard(rng, cfg, room, mic, name, target, placed)
+            draw = partial(place_hazard_object, rng, cfg, room, mic, name, target)
+            hazard = _place_hazard(draw, target, cam, placed)
             if hazard is None:
                 break
             placed.append((hazard, target))
@@ -167,7 +171,6 @@ def sample_hazard_set_geometry(
             "widen the SceneConfig room or distance ranges"
         )
     hazards = [h for h, _ in placed]
-    cam, _ = camera_pose(mic, cfg.extrinsic)
     visible = [h.centre_m for h, t in placed if t == Visibility.VISIBLE]
     scenery, covered = _hazard_set_scenery(rng, cfg, room, mic, hazards, targets)
     occluders: list[Box] = []
@@ -190,19 +193,16 @@ def sample_hazard_set_geometry(
 
 
 def _place_hazard(
-    rng: np.random.Generator,
-    cfg: SceneConfig,
-    room: ShoeboxRoom,
-    mic: MicPose,
-    class_name: str,
+    draw: Callable[[], HazardObject | None],
     target: Visibility,
+    cam: np.ndarray,
     placed: list[tuple[HazardObject, Visibility]],
 ) -> HazardObject | None:
-    """One hazard of ``target`` visibility, clear of the hazards already ``placed`` and not hiding
-    (nor hidden by, when visible) any of them; None when no try succeeds."""
-    cam, _ = camera_pose(mic, cfg.extrinsic)
+    """One hazard of ``draw`` (``place_hazard_object`` for a class at ``target`` visibility), clear
+    of the hazards already ``placed`` and not hiding (nor hidden by, when visible, as seen from the
+    camera position ``cam`` [m]) any of them; None when no try succeeds."""
     for _ in range(PLACEMENT_TRIES):
-        hazard = place_hazard_object(rng, cfg, room, mic, class_name, target)
+        hazard = draw()
         if hazard is None:
             continue
         point, radius = hazard.centre_m, hazard.half_extent_m
