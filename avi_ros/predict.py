@@ -564,13 +564,13 @@ def predict_file(
     path: str | Path,
     pipeline: Pipeline | None,
     model_name: str | None,
-    hop_s: float = DEFAULT_HOP_S,
-    channel_order: str = "ACN",
-    normalization: str = "SN3D",
+    *,
     batch_size: int = DEFAULT_BATCH,
+    **reading: Any,
 ) -> PredictionReport:
-    """Read ``path`` and predict every window (``prepare_prediction`` then ``PredictionJob.run``)."""
-    job = prepare_prediction(path, pipeline, model_name, hop_s, channel_order, normalization)
+    """Read ``path`` and predict every window (``prepare_prediction``, given the keywords of its
+    reading in ``reading``: ``hop_s``, ``channel_order`` ..., then ``PredictionJob.run``)."""
+    job = prepare_prediction(path, pipeline, model_name, **reading)
     for _ in job.run(batch_size):
         pass
     return job.report
