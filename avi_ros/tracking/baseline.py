@@ -14,11 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from avi_ros.events import EventCounter
 from avi_ros.tracking.association import Candidate, CostWeights, cost_matrix, greedy_pairs, is_finite
-from avi_ros.tracking.ego_motion import FrameClock
 from avi_ros.tracking.kalman import wrap_angle
-from avi_ros.tracking.tracker import TrackerConfig
+from avi_ros.tracking.tracker import TrackerBase
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
 
@@ -35,28 +33,15 @@ class _Last:
     distance: float
 
 
-class NearestNeighbourTracker:
+class NearestNeighbourTracker(TrackerBase[_Last]):
     """Per-frame nearest-neighbour association (module docstring); uses the gate, ``max_missed_s``
     and ``reset_gap_s`` of a ``TrackerConfig`` and nothing else of it."""
-
-    def __init__(self, config: TrackerConfig | None = None, events: EventCounter | None = None) -> None:
-        self.config = config or TrackerConfig()
-        self._clock = FrameClock(self.config.reset_gap_s, events)
-        self._tracks: list[_Last] = []
-        self._next_id = 1
-
-    def reset(self) -> None:
-        """Forget every track and the last stamp; ids keep increasing."""
-        self._tracks = []
-        self._clock.reset()
 
     def update(
         self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
     ) -> list[HazardEstimateData]:
         """Same contract as ``HazardTracker.update``; every finite estimate gets an id."""
-        step = self._clock.step(stamp_ns, yaw_rate_rps)
-        if step.reset:
-            self._tracks = []
+        step = self._step(stamp_ns, yaw_rate_rps)
         for track in self._tracks:
             track.azimuth = wrap_angle(track.azimuth + step.azimuth_shift_rad)
         max_missed_ns = self.config.max_missed_s * NS_PER_S

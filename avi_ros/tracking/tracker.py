@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 from avi_ros.events import TRACKS_NON_FINITE as NON_FINITE_ESTIMATE  # the tracker's name for it
 from avi_ros.events import EventCounter
@@ -206,17 +207,20 @@ class _Track:
         return TrailPoint(stamp_ns, self.azimuth.position, self.elevation, self.distance)
 
 
-class HazardTracker:
-    """Tracks of the hazards of successive frames (module docstring). Not thread-safe: one
-    caller (the node's inference worker, or the replay loop) calls ``update`` in stamp order."""
+TrackT = TypeVar("TrackT")
+
+
+class TrackerBase(Generic[TrackT]):
+    """What ``HazardTracker`` and its baseline (``NearestNeighbourTracker``) share, so that they
+    compare like with like: the config, the frame clock and its events, the tracks, the next id,
+    and the reset by a call or by a time jump or gap between frames."""
 
     def __init__(self, config: TrackerConfig | None = None, events: EventCounter | None = None) -> None:
         self.config = config or TrackerConfig()
         self.events = events if events is not None else EventCounter()
         self._clock = FrameClock(self.config.reset_gap_s, self.events)
-        self._tracks: list[_Track] = []
+        self._tracks: list[TrackT] = []
         self._next_id = 1
-        self._stamp_ns = 0
         self.resets = 0  # how many times a time jump or a gap cleared the tracks
 
     def reset(self) -> None:
@@ -224,15 +228,30 @@ class HazardTracker:
         self._tracks = []
         self._clock.reset()
 
+    def _step(self, stamp_ns: int, yaw_rate_rps: float | None) -> FrameStep:
+        """The step to the frame at ``stamp_ns`` [ns] with the yaw rate [rad/s, None: no odometry];
+        a time jump or a gap clears the tracks first."""
+        step = self._clock.step(stamp_ns, yaw_rate_rps)
+        if step.reset:
+            self.resets += 1
+            self._tracks = []
+        return step
+
+
+class HazardTracker(TrackerBase[_Track]):
+    """Tracks of the hazards of successive frames (module docstring). Not thread-safe: one
+    caller (the node's inference worker, or the replay loop) calls ``update`` in stamp order."""
+
+    def __init__(self, config: TrackerConfig | None = None, events: EventCounter | None = None) -> None:
+        super().__init__(config, events)
+        self._stamp_ns = 0
+
     def update(
         self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
     ) -> list[HazardEstimateData]:
         """Track one frame: its estimates, its stamp [ns] and the robot's yaw rate [rad/s, None:
         no odometry]. Returns the estimates in order, with the track fields of confirmed tracks."""
-        step = self._clock.step(stamp_ns, yaw_rate_rps)
-        if step.reset:
-            self.resets += 1
-            self._tracks = []
+        step = self._step(stamp_ns, yaw_rate_rps)
         self._stamp_ns = int(stamp_ns)
         for track in self._tracks:
             track.predict(step)
