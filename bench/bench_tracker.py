@@ -28,34 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's a
 
 import numpy as np
 
-from avi_ros.geometry import direction_to_unit
-from avi_ros.taxonomy import Action, RiskLevel, Visibility
 from avi_ros.tracking import HazardTracker, NearestNeighbourTracker, TrackingAccumulator, TruthPoint
-from avi_ros.tracking.metrics import Associator, TrackerFrame, score_trackers
+from avi_ros.tracking.metrics import Associator, TrackerFrame, score_trackers, simulated_detection
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
 
 CLASSES = 4  # classes 1..3 are hazards (0 is "none")
 ID_STRIDE = 100_000  # truth ids of scene s are offset by s * ID_STRIDE
-
-
-def _estimate(azimuth: float, distance: float, class_id: int) -> HazardEstimateData:
-    return HazardEstimateData(
-        class_id=class_id,
-        class_name=str(class_id),
-        class_probabilities=np.eye(CLASSES, dtype=np.float32)[class_id],
-        azimuth=azimuth,
-        elevation=0.0,
-        distance=distance,
-        direction=direction_to_unit(azimuth, 0.0),
-        confidence=0.9,
-        occlusion_level=0.0,
-        visibility=Visibility.VISIBLE,
-        audio_weight=0.5,
-        visual_weight=0.5,
-        risk_level=RiskLevel.LOW,
-        recommended_action=Action.CONTINUE,
-    )
 
 
 def simulate_scene(rng: np.random.Generator, args: argparse.Namespace, scene: int) -> list[TrackerFrame]:
@@ -91,9 +70,13 @@ def simulate_scene(rng: np.random.Generator, args: argparse.Namespace, scene: in
                 noisy_az = azimuth + math.radians(args.azimuth_std_deg) * rng.standard_normal()
                 noisy_d = distance * math.exp(args.distance_rel_std * rng.standard_normal())
                 detected = class_id if rng.random() < 0.9 else int(rng.integers(1, CLASSES))
-                seen.append(_estimate(math.remainder(noisy_az, 2.0 * math.pi), noisy_d, detected))
+                seen.append(
+                    simulated_detection(math.remainder(noisy_az, 2.0 * math.pi), noisy_d, detected, CLASSES)
+                )
         for _ in range(rng.poisson(args.clutter)):
-            seen.append(_estimate(rng.uniform(-math.pi, math.pi), rng.uniform(1.0, 15.0), 1))
+            seen.append(
+                simulated_detection(rng.uniform(-math.pi, math.pi), rng.uniform(1.0, 15.0), 1, CLASSES)
+            )
         stamp_ns = round((100.0 + 2.0 * args.clip_s * scene + t) * NS_PER_S)
         scene_frames.append(TrackerFrame(stamp_ns, seen, row, yaw_rate, scene))
     return scene_frames

@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 
-from avi_ros.geometry import direction_to_unit
-from avi_ros.taxonomy import Action, RiskLevel, Visibility
 from avi_ros.tracking import TruthPoint
+from avi_ros.tracking.metrics import simulated_detection
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
 
@@ -19,23 +18,9 @@ T0_NS = 100 * NS_PER_S  # stamp of the first frame
 def estimate(
     azimuth: float, distance: float, class_id: int = 1, elevation: float = 0.0
 ) -> HazardEstimateData:
-    """A hazard estimate at a direction [rad] and distance [m]; the other fields are fixed."""
-    return HazardEstimateData(
-        class_id=class_id,
-        class_name=f"class{class_id}",
-        class_probabilities=np.eye(4, dtype=np.float32)[class_id],
-        azimuth=math.remainder(azimuth, 2.0 * math.pi),
-        elevation=elevation,
-        distance=distance,
-        direction=direction_to_unit(azimuth, elevation),
-        confidence=0.9,
-        occlusion_level=0.0,
-        visibility=Visibility.VISIBLE,
-        audio_weight=0.5,
-        visual_weight=0.5,
-        risk_level=RiskLevel.LOW,
-        recommended_action=Action.CONTINUE,
-    )
+    """A hazard estimate at a direction [rad] and distance [m] among 4 classes; the other fields
+    are fixed (``simulated_detection``)."""
+    return simulated_detection(azimuth, distance, class_id, 4, elevation)
 
 
 def stamp(frame: int) -> int:

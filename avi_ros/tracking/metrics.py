@@ -43,6 +43,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from avi_ros.geometry import angular_error_rad, direction_to_unit
+from avi_ros.taxonomy import Action, RiskLevel, Visibility
 from avi_ros.tracking.kalman import wrap_angle
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
@@ -59,6 +60,31 @@ class TruthPoint:
     distance: float
     range_rate: float = 0.0
     elevation: float = 0.0
+
+
+def simulated_detection(
+    azimuth: float, distance: float, class_id: int, num_classes: int, elevation: float = 0.0
+) -> HazardEstimateData:
+    """A detection for scoring trackers on simulated estimates (``bench/bench_tracker.py``, the
+    tracking tests): the class, the direction [rad, azimuth wrapped to [-π, π]] and the distance
+    [m] that association and scoring read; the other fields are fixed (confidence 0.9, visible,
+    low risk, probability 1 on the class of ``num_classes``)."""
+    return HazardEstimateData(
+        class_id=class_id,
+        class_name=f"class{class_id}",
+        class_probabilities=np.eye(num_classes, dtype=np.float32)[class_id],
+        azimuth=math.remainder(azimuth, 2.0 * math.pi),
+        elevation=elevation,
+        distance=distance,
+        direction=direction_to_unit(azimuth, elevation),
+        confidence=0.9,
+        occlusion_level=0.0,
+        visibility=Visibility.VISIBLE,
+        audio_weight=0.5,
+        visual_weight=0.5,
+        risk_level=RiskLevel.LOW,
+        recommended_action=Action.CONTINUE,
+    )
 
 
 @dataclass(frozen=True)
