@@ -77,10 +77,9 @@ def _perfect_output(batch: dict[str, torch.Tensor], order: list[int]) -> SimpleN
     )
 
 
-def test_matching_pairs_each_hazard_with_the_slot_that_answers_it():
-    batch = _batch()
-    output = _perfect_output(batch, order=[2, 0, 1])  # slot 0 answers target 2, slot 1 target 0, ...
-    matches = match_hazards(
+def _matches(output: SimpleNamespace, batch: dict[str, torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``match_hazards`` of the output's slots against the batch's target hazards."""
+    return match_hazards(
         output.class_logits,
         output.direction,
         output.distance,
@@ -88,6 +87,12 @@ def test_matching_pairs_each_hazard_with_the_slot_that_answers_it():
         batch["hazard_direction"],
         batch["hazard_distance"],
     )
+
+
+def test_matching_pairs_each_hazard_with_the_slot_that_answers_it():
+    batch = _batch()
+    output = _perfect_output(batch, order=[2, 0, 1])  # slot 0 answers target 2, slot 1 target 0, ...
+    matches = _matches(output, batch)
     slots, targets = matches[0]
     # Sample 0's empty target slot 1 is not matched; slot 2 (answering it) stays unmatched.
     assert slots.tolist() == [0, 1] and targets.tolist() == [2, 0]
@@ -179,14 +184,7 @@ def test_the_loss_reaches_every_output_head_and_only_matched_geometry():
     for name in ("class_logits", "confidence_logit", "risk_logits", "action_logits", "visibility_logits"):
         grad = getattr(output, name).grad
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
-    matches = match_hazards(
-        output.class_logits,
-        output.direction,
-        output.distance,
-        batch["hazard_class"],
-        batch["hazard_direction"],
-        batch["hazard_distance"],
-    )
+    matches = _matches(output, batch)
     unmatched = np.setdiff1d(np.arange(SLOTS), matches[0][0])
     assert len(unmatched) == 1  # sample 0 has two hazards for three slots
     slot = int(unmatched[0])  # a slot answering no hazard gets no direction/distance gradient
