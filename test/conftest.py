@@ -35,3 +35,23 @@ def tiny_checkpoint(tmp_path_factory):
         )
 
     return make
+
+
+@pytest.fixture(scope="module")
+def beeper_checkpoint(tiny_checkpoint) -> Path:
+    """The node tests' tiny untrained model over ``node_harness.TAXONOMY``, whose class and
+    confidence biases make its answer known: class ``test_beeper`` with confidence ~1, whatever
+    the input."""
+    from node_harness import TARGET_CLASS, TAXONOMY  # rclpy: only the node tests ask for this
+
+    class_bias = {c: 50.0 if c == TARGET_CLASS else 0.0 for c in range(TAXONOMY.num_classes)}
+    return tiny_checkpoint(TAXONOMY, 0.5, class_bias, confidence_bias=50.0)
+
+
+@pytest.fixture(scope="module")
+def node_scene():
+    """The scene the node tests stream: 1 s, seed 5, a 64 x 48 px camera."""
+    from avi_ros.data.scene import generate_scene
+    from avi_ros.data.scene_config import SceneConfig
+
+    return generate_scene(5, SceneConfig(duration_s=1.0).with_image_size(64, 48))

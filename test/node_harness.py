@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import rclpy
 from avi_ros.msg import FoaAudio, HazardEstimateArray
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
@@ -37,6 +39,18 @@ TAXONOMY = Taxonomy(
     )
 )
 TARGET_CLASS = 2
+
+
+@contextmanager
+def isolated_context(domain_id: int) -> Iterator[rclpy.Context]:
+    """An rclpy context of its own on DDS domain ``domain_id`` (each test module picks its own,
+    so that modules running side by side do not hear each other), shut down on exit."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    try:
+        yield context
+    finally:
+        rclpy.shutdown(context=context)
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> bool:

@@ -8,12 +8,9 @@ import importlib.util
 import os
 
 import pytest
-import rclpy
 import torch
-from node_harness import MIC_FRAME, TARGET_CLASS, TAXONOMY, Harness, make_node, wait_for
+from node_harness import MIC_FRAME, TARGET_CLASS, Harness, isolated_context, make_node, wait_for
 
-from avi_ros.data.scene import generate_scene
-from avi_ros.data.scene_config import SceneConfig
 from avi_ros.ros import conversions
 from avi_ros.ros.perception_node import PerceptionNode
 
@@ -27,29 +24,16 @@ def installed(package: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def checkpoint_dir(tiny_checkpoint):
-    class_bias = {c: 50.0 if c == TARGET_CLASS else 0.0 for c in range(TAXONOMY.num_classes)}
-    return tiny_checkpoint(TAXONOMY, 0.5, class_bias, confidence_bias=50.0)
-
-
-@pytest.fixture(scope="module")
-def scene():
-    return generate_scene(5, SceneConfig(duration_s=1.0).with_image_size(64, 48))
-
-
-@pytest.fixture(scope="module")
 def ros_context():
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=100 + (os.getpid() + 37) % 100)
-    yield context
-    rclpy.shutdown(context=context)
+    with isolated_context(100 + (os.getpid() + 37) % 100) as context:
+        yield context
 
 
 @pytest.mark.skipif(
     any(installed(p) for p in OPTIONAL_PACKAGES), reason="a standard interface package is installed"
 )
 def test_missing_packages_are_said_once_each_and_the_node_goes_on(
-    ros_context, checkpoint_dir, scene, monkeypatch
+    ros_context, beeper_checkpoint, node_scene, monkeypatch
 ):
     said: list[tuple[str, str]] = []
     original = PerceptionNode._info_once
@@ -62,9 +46,9 @@ def test_missing_packages_are_said_once_each_and_the_node_goes_on(
     monkeypatch.setattr(PerceptionNode, "_info_once", recording)
     torch.set_num_threads(2)
     overrides = {"audio.input_type": "audio_common", "target_frame": "odom", "publish_detections": True}
-    node = make_node(ros_context, checkpoint_dir, **overrides)
+    node = make_node(ros_context, beeper_checkpoint, **overrides)
     assert node.start(), node.configure_error
-    harness = Harness(ros_context, node, scene, record_optional=False)
+    harness = Harness(ros_context, node, node_scene, record_optional=False)
     try:
         harness.assert_answers(harness.send_frame())  # FoaAudio in, hazards out
         # Activating again asks for audio_common again: still said only once.
@@ -84,12 +68,12 @@ def test_missing_packages_are_said_once_each_and_the_node_goes_on(
 
 
 def test_detections_are_published_beside_the_hazards_where_vision_msgs_is_installed(
-    ros_context, checkpoint_dir, scene
+    ros_context, beeper_checkpoint, node_scene
 ):
     vision = pytest.importorskip("vision_msgs.msg")
-    node = make_node(ros_context, checkpoint_dir, namespace="vision")
+    node = make_node(ros_context, beeper_checkpoint, namespace="vision")
     assert node.start(), node.configure_error
-    harness = Harness(ros_context, node, scene, namespace="vision", record_optional=False)
+    harness = Harness(ros_context, node, node_scene, namespace="vision", record_optional=False)
     received: list = []
     harness.client.create_subscription(vision.Detection3DArray, "hazards/detections", received.append, 10)
     try:

@@ -13,10 +13,9 @@ import math
 import os
 
 import pytest
-import rclpy
 import torch
 from nav_msgs.msg import Odometry
-from node_harness import NS, TARGET_CLASS, TAXONOMY, Harness, make_node, wait_for
+from node_harness import NS, Harness, isolated_context, make_node, wait_for
 from rclpy.lifecycle import TransitionCallbackReturn
 
 from avi_ros.data.scene import generate_scene
@@ -37,25 +36,17 @@ MAX_MISSED_S = 1.9
 
 
 @pytest.fixture(scope="module")
-def checkpoint_dir(tiny_checkpoint):
-    class_bias = {c: 50.0 if c == TARGET_CLASS else 0.0 for c in range(TAXONOMY.num_classes)}
-    return tiny_checkpoint(TAXONOMY, 0.5, class_bias, confidence_bias=50.0)
-
-
-@pytest.fixture(scope="module")
 def context():
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=200 + os.getpid() % 30)
-    yield context
-    rclpy.shutdown(context=context)
+    with isolated_context(200 + os.getpid() % 30) as context:
+        yield context
 
 
 @pytest.fixture(scope="module")
-def harness(context, checkpoint_dir):
+def harness(context, beeper_checkpoint, node_scene):
     torch.set_num_threads(2)
     node = make_node(
         context,
-        checkpoint_dir,
+        beeper_checkpoint,
         **{
             "tracking.gate_deg": 180.0,
             "tracking.min_hits": MIN_HITS,
@@ -65,8 +56,7 @@ def harness(context, checkpoint_dir):
         },
     )
     assert node.start(), node.configure_error
-    scene = generate_scene(5, SceneConfig(duration_s=1.0).with_image_size(64, 48))
-    h = Harness(context, node, scene)
+    h = Harness(context, node, node_scene)
     h.odom = h.client.create_publisher(Odometry, "odom", 50)
     yield h
     h.close()
@@ -153,8 +143,8 @@ def test_deactivation_ends_the_tracks(harness):
     assert_new_track(track_ids(harness, MIN_HITS, first_step_s=REFILL_S), before)
 
 
-def test_tracking_disabled_publishes_untracked_and_reads_no_telemetry(context, checkpoint_dir):
-    node = make_node(context, checkpoint_dir, **{"tracking.enabled": False, "namespace": "untracked"})
+def test_tracking_disabled_publishes_untracked_and_reads_no_telemetry(context, beeper_checkpoint):
+    node = make_node(context, beeper_checkpoint, **{"tracking.enabled": False, "namespace": "untracked"})
     assert node.start(), node.configure_error
     scene = generate_scene(6, SceneConfig(duration_s=1.0).with_image_size(64, 48))
     h = Harness(context, node, scene, namespace="untracked")

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 import torch
 import yaml
 from avi_ros.msg import FoaAudio
-from node_harness import MIC_FRAME, NS, TARGET_CLASS, TAXONOMY, Harness, make_node, wait_for
+from node_harness import MIC_FRAME, NS, TARGET_CLASS, TAXONOMY, Harness, isolated_context, make_node, wait_for
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
@@ -33,8 +32,6 @@ from visualization_msgs.msg import Marker
 
 from avi_ros import shipped_model
 from avi_ros.audio import encode_pcm
-from avi_ros.data.scene import generate_scene
-from avi_ros.data.scene_config import SceneConfig
 from avi_ros.ros import conversions
 from avi_ros.ros.assessment import NODE_DECISION_PARAMETERS
 from avi_ros.ros.diagnostics import diagnostic_values
@@ -45,32 +42,17 @@ pytestmark = pytest.mark.ros
 
 
 @pytest.fixture(scope="module")
-def checkpoint_dir(tiny_checkpoint) -> Path:
-    """A tiny untrained model whose class and confidence biases make its answer known:
-    class ``test_beeper`` with confidence ~1, whatever the input."""
-    class_bias = {c: 50.0 if c == TARGET_CLASS else 0.0 for c in range(TAXONOMY.num_classes)}
-    return tiny_checkpoint(TAXONOMY, 0.5, class_bias, confidence_bias=50.0)
-
-
-@pytest.fixture(scope="module")
-def scene():
-    return generate_scene(5, SceneConfig(duration_s=1.0).with_image_size(64, 48))
-
-
-@pytest.fixture(scope="module")
 def ros_context():
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=100 + os.getpid() % 100)
-    yield context
-    rclpy.shutdown(context=context)
+    with isolated_context(100 + os.getpid() % 100) as context:
+        yield context
 
 
 @pytest.fixture(scope="module")
-def harness(ros_context, checkpoint_dir, scene):
+def harness(ros_context, beeper_checkpoint, node_scene):
     torch.set_num_threads(2)
-    node = make_node(ros_context, checkpoint_dir)
+    node = make_node(ros_context, beeper_checkpoint)
     assert node.start(), node.configure_error
-    h = Harness(ros_context, node, scene)
+    h = Harness(ros_context, node, node_scene)
     yield h
     h.close()
 
@@ -414,8 +396,8 @@ def test_invalid_model_path_stops_the_executable_with_a_message(tmp_path):
     assert "python training/train.py --config training/configs/demo.yaml" in output
 
 
-def test_autostart_false_waits_unconfigured_until_told(ros_context, checkpoint_dir):
-    node = make_node(ros_context, checkpoint_dir, autostart=False, namespace="manual")
+def test_autostart_false_waits_unconfigured_until_told(ros_context, beeper_checkpoint):
+    node = make_node(ros_context, beeper_checkpoint, autostart=False, namespace="manual")
     try:
         assert node.autostart is False
         assert node.pipeline is None  # nothing loaded before the configure transition
@@ -426,15 +408,15 @@ def test_autostart_false_waits_unconfigured_until_told(ros_context, checkpoint_d
         node.destroy_node()
 
 
-def test_precision_parameter_reaches_the_pipeline(ros_context, checkpoint_dir):
-    node = make_node(ros_context, checkpoint_dir, autostart=False, precision="bf16", namespace="bf16")
+def test_precision_parameter_reaches_the_pipeline(ros_context, beeper_checkpoint):
+    node = make_node(ros_context, beeper_checkpoint, autostart=False, precision="bf16", namespace="bf16")
     try:
         assert node.start(), node.configure_error
         assert node.pipeline.precision == "bf16"
     finally:
         node.stop()
         node.destroy_node()
-    node = make_node(ros_context, checkpoint_dir, autostart=False, precision="fp8", namespace="fp8")
+    node = make_node(ros_context, beeper_checkpoint, autostart=False, precision="fp8", namespace="fp8")
     try:
         assert node.start() is False
         assert "precision" in node.configure_error and "fp8" in node.configure_error
@@ -442,7 +424,9 @@ def test_precision_parameter_reaches_the_pipeline(ros_context, checkpoint_dir):
         node.destroy_node()
 
 
-def test_markers_and_mask_are_not_built_without_a_subscriber(ros_context, checkpoint_dir, scene, monkeypatch):
+def test_markers_and_mask_are_not_built_without_a_subscriber(
+    ros_context, beeper_checkpoint, node_scene, monkeypatch
+):
     built = []
     real_markers, real_image = conversions.hazard_markers, conversions.image_to_msg
 
@@ -457,9 +441,9 @@ def test_markers_and_mask_are_not_built_without_a_subscriber(ros_context, checkp
 
     monkeypatch.setattr(conversions, "hazard_markers", markers)
     monkeypatch.setattr(conversions, "image_to_msg", image)
-    node = make_node(ros_context, checkpoint_dir, namespace="unwatched")
+    node = make_node(ros_context, beeper_checkpoint, namespace="unwatched")
     assert node.start(), node.configure_error
-    h = Harness(ros_context, node, scene, namespace="unwatched", record_optional=False)
+    h = Harness(ros_context, node, node_scene, namespace="unwatched", record_optional=False)
     try:
         for _ in range(2):
             h.assert_answers(h.send_frame())
@@ -472,13 +456,13 @@ def test_markers_and_mask_are_not_built_without_a_subscriber(ros_context, checkp
 
 
 @pytest.mark.slow
-def test_use_sim_time_stamps_and_waits_follow_the_clock_topic(ros_context, checkpoint_dir, scene):
+def test_use_sim_time_stamps_and_waits_follow_the_clock_topic(ros_context, beeper_checkpoint, node_scene):
     # The wait bound is what this test checks: keep it shorter than the one-second sim ticks.
     node = make_node(
-        ros_context, checkpoint_dir, use_sim_time=True, namespace="sim", **{"audio.max_wait_s": 0.3}
+        ros_context, beeper_checkpoint, use_sim_time=True, namespace="sim", **{"audio.max_wait_s": 0.3}
     )
     assert node.start(), node.configure_error
-    h = Harness(ros_context, node, scene, namespace="sim")
+    h = Harness(ros_context, node, node_scene, namespace="sim")
     clock = h.client.create_publisher(Clock, "/clock", 10)
     try:
         sim_ns = 5000 * NS

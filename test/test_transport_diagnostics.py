@@ -13,14 +13,11 @@ import os
 
 import numpy as np
 import pytest
-import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from node_harness import NS, TARGET_CLASS, TAXONOMY, Harness, make_node, wait_for
+from node_harness import NS, Harness, isolated_context, make_node, wait_for
 from rosgraph_msgs.msg import Clock
 
-from avi_ros.data.scene import generate_scene
-from avi_ros.data.scene_config import SceneConfig
 from avi_ros.events import CAMERA_INFO, DEPTH, RGB
 from avi_ros.ros import conversions
 from avi_ros.ros.diagnostics import (
@@ -144,17 +141,9 @@ LATE_S = 2.0  # how far behind /clock the late phase stamps its images
 
 
 @pytest.fixture(scope="module")
-def checkpoint_dir(tiny_checkpoint):
-    class_bias = {c: 50.0 if c == TARGET_CLASS else 0.0 for c in range(TAXONOMY.num_classes)}
-    return tiny_checkpoint(TAXONOMY, 0.5, class_bias, confidence_bias=50.0)
-
-
-@pytest.fixture(scope="module")
 def context():
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=100 + (os.getpid() + 53) % 100)
-    yield context
-    rclpy.shutdown(context=context)
+    with isolated_context(100 + (os.getpid() + 53) % 100) as context:
+        yield context
 
 
 class SimRig:
@@ -201,12 +190,11 @@ class SimRig:
 
 
 @pytest.fixture(scope="module")
-def rig(context, checkpoint_dir):
+def rig(context, beeper_checkpoint, node_scene):
     torch.set_num_threads(2)
-    node = make_node(context, checkpoint_dir, use_sim_time=True)
+    node = make_node(context, beeper_checkpoint, use_sim_time=True)
     assert node.start(), node.configure_error
-    scene = generate_scene(5, SceneConfig(duration_s=1.0).with_image_size(64, 48))
-    h = Harness(context, node, scene)
+    h = Harness(context, node, node_scene)
     h.now_ns = 5000 * NS
     h.streamer.start_audio_at(h.now_ns - 2 * NS)
     yield SimRig(h)
