@@ -9,15 +9,13 @@ import dataclasses
 import itertools
 import json
 import math
-import os
 import shutil
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from replay_helpers import SCENARIO_EXTRINSIC_XYZ, header_stamp_ns, wait_for_answers
+from replay_helpers import SCENARIO_EXTRINSIC_XYZ, header_stamp_ns, live_node_answers
 
 from avi_ros.bag.bag_topics import BagTopics
 from avi_ros.bag.io import BagWriter, bag_topics, read_bag
@@ -125,63 +123,16 @@ def test_report_has_frames_timeline_polar_view_and_metrics(replayed):
 @pytest.mark.ros
 @pytest.mark.slow
 def test_replay_estimates_equal_what_the_live_node_publishes(replayed, bag, checkpoint_dir):
-    rclpy = pytest.importorskip("rclpy")
-    from avi_ros.msg import HazardEstimateArray
-    from rclpy.parameter import Parameter
-
-    from avi_ros.ros.perception_node import PerceptionNode, make_executor
-    from avi_ros.ros.play import BagPlayer, PlayOptions
-
+    pytest.importorskip("rclpy")
     result, _ = replayed
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=100 + os.getpid() % 100)
-    node = PerceptionNode(
-        context=context,
-        parameter_overrides=[
-            Parameter("model_path", value=str(checkpoint_dir)),
-            Parameter("device", value="cpu"),
-            Parameter("extrinsic.from_tf", value=False),
-            Parameter("extrinsic.xyz", value=list(SCENARIO_EXTRINSIC_XYZ)),
-            Parameter("audio.queue_depth", value=500),
-            # Reliable delivery: on a busy machine best-effort transport may lose an audio chunk,
-            # and a window with a filled gap would rightly differ from the replay's.
-            Parameter("qos_reliability", value="reliable"),
-            # Wall-clock waits generous enough for a slow CI machine; the estimates compared
-            # below depend only on each frame's stamp, not on these bounds.
-            Parameter("audio.max_wait_s", value=3.0),
-            Parameter("audio.buffer_s", value=30.0),
-        ],
-    )
-    received: list = []
-    listener = rclpy.create_node("replay_test_listener", context=context)
-    listener.create_subscription(HazardEstimateArray, "/hazards", received.append, 100)
-    player_node = rclpy.create_node("replay_test_player", context=context)
-    executor = make_executor(context)  # the executor the node's own main() spins
-    try:
-        assert node.start(), node.configure_error
-        executor.add_node(node)
-        executor.add_node(listener)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        inputs = ("/audio", "/rgb/image_raw", "/depth/image_raw", "/rgb/camera_info")
-        # Half real time: a quiet machine answers (nearly) every frame. A busy one answers fewer,
-        # because the node keeps only the newest frame; the comparison below holds either way.
-        BagPlayer(player_node, bag, PlayOptions(rate=0.5, topics=inputs, wait_for=inputs)).play()
-        wait_for_answers(received, len(result.records))
-    finally:
-        executor.shutdown(timeout_sec=5.0)
-        node.stop()
-        node.destroy_node()
-        listener.destroy_node()
-        player_node.destroy_node()
-        rclpy.shutdown(context=context)
+    received, events = live_node_answers(bag, checkpoint_dir, len(result.records), "replay_test")
 
     replayed_by_stamp = {r.stamp_ns: r for r in result.records}
     live_by_stamp = {header_stamp_ns(m.header): m for m in received}
     # The node answered at least one frame, and only frames the replay also produced; every one of
     # them must be equal. (How many it answered depends on the machine's load; not judged here.)
-    assert len(live_by_stamp) >= 1, node.events.snapshot()
-    assert set(live_by_stamp) <= set(replayed_by_stamp), node.events.snapshot()
+    assert len(live_by_stamp) >= 1, events.snapshot()
+    assert set(live_by_stamp) <= set(replayed_by_stamp), events.snapshot()
     for stamp, live in live_by_stamp.items():
         offline = replayed_by_stamp[stamp].hazards
         assert len(live.hazards) == len(offline) == 1

@@ -12,15 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
-from replay_helpers import SCENARIO_EXTRINSIC_XYZ, header_stamp_ns, wait_for_answers
+from replay_helpers import header_stamp_ns, live_node_answers
 from tracking_scenes import estimate
 
 from avi_ros.bag.io import BagMessage, BagWriter, read_bag
@@ -231,56 +229,16 @@ def test_replay_track_ids_equal_what_the_live_node_publishes(replayed, bag, chec
     """Compared on the frames the node answered: the node tracks only those (a busy node skips
     frames), so its ids must equal the tracker run over the replay's hazards of those frames; on
     the frames before the node's first skip they are the replay's own ids."""
-    rclpy = pytest.importorskip("rclpy")
-    from avi_ros.msg import HazardEstimateArray
-    from rclpy.parameter import Parameter
-
-    from avi_ros.ros.perception_node import PerceptionNode, make_executor
-    from avi_ros.ros.play import BagPlayer, PlayOptions
-
+    pytest.importorskip("rclpy")
     result, _ = replayed
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=100 + os.getpid() % 100)
-    node = PerceptionNode(
-        context=context,
-        parameter_overrides=[
-            Parameter("model_path", value=str(checkpoint_dir)),
-            Parameter("device", value="cpu"),
-            Parameter("extrinsic.from_tf", value=False),
-            Parameter("extrinsic.xyz", value=list(SCENARIO_EXTRINSIC_XYZ)),
-            Parameter("audio.queue_depth", value=500),
-            Parameter("qos_reliability", value="reliable"),
-            Parameter("audio.max_wait_s", value=3.0),
-            Parameter("audio.buffer_s", value=30.0),
-            *(Parameter(f"tracking.{k}", value=v) for k, v in TRACKING.items()),
-            Parameter("telemetry.odom_topic", value=""),
-        ],
+    tracking = {f"tracking.{k}": v for k, v in TRACKING.items()}
+    received, events = live_node_answers(
+        bag, checkpoint_dir, len(result.records), "replay_tracks", {**tracking, "telemetry.odom_topic": ""}
     )
-    received: list = []
-    listener = rclpy.create_node("replay_tracks_listener", context=context)
-    listener.create_subscription(HazardEstimateArray, "/hazards", received.append, 100)
-    player_node = rclpy.create_node("replay_tracks_player", context=context)
-    executor = make_executor(context)
-    try:
-        assert node.start(), node.configure_error
-        executor.add_node(node)
-        executor.add_node(listener)
-        spinner = threading.Thread(target=executor.spin, daemon=True)
-        spinner.start()
-        inputs = ("/audio", "/rgb/image_raw", "/depth/image_raw", "/rgb/camera_info")
-        BagPlayer(player_node, bag, PlayOptions(rate=0.5, topics=inputs, wait_for=inputs)).play()
-        wait_for_answers(received, len(result.records))
-    finally:
-        executor.shutdown(timeout_sec=5.0)
-        node.stop()
-        node.destroy_node()
-        listener.destroy_node()
-        player_node.destroy_node()
-        rclpy.shutdown(context=context)
 
     live = {header_stamp_ns(m.header): [h.track_id for h in m.hazards] for m in received}
     records = {r.stamp_ns: r for r in result.records}
-    assert live and set(live) <= set(records), node.events.snapshot()
+    assert live and set(live) <= set(records), events.snapshot()
     tracker = HazardTracker(result.tracking)
     for stamp in sorted(live):
         record = records[stamp]
