@@ -63,13 +63,7 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
         "options (FoaAudio audio, raw sensor_msgs/Image RGB and 16UC1/32FC1 depth, CameraInfo).",
     )
     p.add_argument("bag", type=Path, help="input bag (rosbag2 directory, or .mcap/.db3)")
-    p.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="checkpoint directory (model.safetensors + metadata.json); default: the model shipped with "
-        "the package",
-    )
+    _model_argument(p)
     p.add_argument(
         "--out",
         required=True,
@@ -201,12 +195,7 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", type=Path, help="audio file (WAV, FLAC, OGG, ...): 4-channel FOA or mono")
-    p.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="checkpoint directory (model.safetensors + metadata.json); default: the shipped model",
-    )
+    _model_argument(p)
     p.add_argument("--hop", type=float, default=0.5, help="seconds between the ends of successive windows")
     p.add_argument("--channel-order", choices=CHANNEL_ORDERS, default="ACN", help="FOA channel order")
     p.add_argument("--normalization", choices=NORMALIZATIONS, default="SN3D", help="FOA normalisation")
@@ -227,6 +216,17 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=DEFAULT_MIC_WINDOW_S,
         help="window length for --mic-check [s] (with a model, the model's own window)",
+    )
+
+
+def _model_argument(p: argparse.ArgumentParser) -> None:
+    """--model of the commands that load a model (replay, predict, export)."""
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="checkpoint directory (model.safetensors + metadata.json); default: the model shipped with "
+        "the package",
     )
 
 
@@ -257,12 +257,7 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
     )
     formats = p.add_mutually_exclusive_group(required=True)
     formats.add_argument("--onnx", action="store_true", help="write an ONNX graph (the one format so far)")
-    p.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="checkpoint directory (model.safetensors + metadata.json); default: the shipped model",
-    )
+    _model_argument(p)
     p.add_argument(
         "--out", type=Path, default=None, help=f"ONNX file to write; default: {ONNX_FILE} in the checkpoint"
     )
