@@ -1,7 +1,7 @@
 """End-to-end benchmark of the perception node over real rclpy; prints one JSON object.
 
     source scripts/ros_env.sh
-    python bench/bench_node.py                                  # CPU: demo and resnet18_224, 5-30 Hz
+    python bench/bench_node.py                                  # CPU: shipped model, resnet18_224, 5-30 Hz
     python bench/bench_node.py --models resnet50_224 --device cuda --rates 30
     python bench/bench_node.py --executor multi                 # compare rclpy executors (ratios)
     python bench/bench_node.py --fastdds-transports LARGE_DATA  # one transport only
@@ -76,6 +76,7 @@ from avi_ros.ros import conversions  # noqa: E402
 from avi_ros.ros.diagnostics import LATE_IMAGES, diagnostic_values  # noqa: E402
 from avi_ros.ros.qos import sensor_qos  # noqa: E402
 from avi_ros.ros.scene_streamer import SceneStreamer  # noqa: E402
+from avi_ros.shipped_model import resolve_model_path  # noqa: E402
 from avi_ros.taxonomy import default_taxonomy  # noqa: E402
 from avi_ros.units import NS_PER_S  # noqa: E402
 
@@ -108,8 +109,14 @@ EXECUTORS = {
 }
 
 
+SHIPPED = "shipped"  # the trained model that ships with the package (avi_ros/models/shipped)
+
+
 def make_checkpoint(directory: Path, name: str) -> Path:
-    """An untrained model of preset ``name``'s sizes, with the default taxonomy and features."""
+    """The shipped checkpoint for ``shipped``; else an untrained model of preset ``name``'s sizes,
+    with the default taxonomy and features."""
+    if name == SHIPPED:
+        return resolve_model_path(None)
     taxonomy = default_taxonomy()
     config = MODELS[name]
     model = build_model(
@@ -402,7 +409,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", nargs="+", default=["demo", "resnet18_224"], choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=[SHIPPED, "resnet18_224"], choices=[SHIPPED, *MODELS])
     parser.add_argument(
         "--device", default="cpu", help="the node's device parameter: cpu, cuda, cuda:N, auto"
     )
