@@ -214,6 +214,36 @@ def _study_directions(summary: Mapping[str, Mapping[str, Any]]) -> list[str]:
     ]
 
 
+def render_scenarios(result: Mapping[str, Any], source: str) -> str:
+    """The demo's scenarios replayed with a model (``training/scenario_eval.py``): per hazard its
+    detection rate, class accuracy and direction error, and whether it meets the target."""
+    rows = []
+    for scenario, scores in result["scenarios"].items():
+        for hazard, row in scores["hazards"].items():
+            rows.append(
+                f"| {scenario} | {hazard} | {row['frames']} | {number(row['detected_%'])} | "
+                f"{number(row['class_accuracy_%'])} | {number(row['median_angular_error_deg'])} | "
+                f"{'yes' if row['meets_target'] else 'no'} |"
+            )
+        rows.append(
+            f"| {scenario} | (no hazard: false alarms) | — | {number(scores['false_alarm_%'])} | — | — | — |"
+        )
+    header = [
+        "scenario",
+        "hazard",
+        "frames",
+        "detected [%]",
+        "class right [%]",
+        "median dir. error [°]",
+        "met",
+    ]
+    return (
+        f"From `{source}`, written by `python training/scenario_eval.py --out {source}` (model: "
+        f"{result['model']}, bag seed {result['seed']}); target: {result['target']}.\n\n"
+        + table(header, rows, numeric_from=2)
+    )
+
+
 @dataclass(frozen=True)
 class Section:
     """A generated README section: the committed result file and how to render it."""
@@ -226,6 +256,7 @@ SECTIONS: dict[str, Section] = {
     "direction_physics": Section("docs/results/direction_physics.json", render_direction),
     "direction_shipped": Section("docs/results/direction_shipped.json", render_direction),
     "study": Section("docs/results/study.json", render_study),
+    "scenarios": Section("docs/results/scenarios.json", render_scenarios),
 }
 
 

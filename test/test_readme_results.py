@@ -141,3 +141,25 @@ def test_the_study_direction_table_puts_physics_beside_the_model_when_the_study_
     assert "| full: physics (n=2) | 30.0 ± 0.0 |" in text
     del study["summary"]["full"]["direction/all/model_azimuth_error_median_deg"]
     assert "physics (n=2)" not in tables.render_study(study, "docs/results/study.json")
+
+
+def test_the_scenario_table_has_every_hazard_and_its_target(tables):
+    hazard = {"frames": 120, "detected_%": 85.0, "class_accuracy_%": 60.0, "median_angular_error_deg": 7.5}
+    result = {
+        "model": "shipped",
+        "seed": 0,
+        "target": "every hazard detected in >= 80 % of its active frames",
+        "scenarios": {
+            "corridor": {
+                "hazards": {
+                    "siren": {**hazard, "meets_target": True},
+                    "dog_bark": {**hazard, "detected_%": None, "meets_target": False},
+                },
+                "false_alarm_%": 3.0,
+            }
+        },
+    }
+    text = tables.render_scenarios(result, "docs/results/scenarios.json")
+    assert "| corridor | siren | 120 | 85.0 | 60.0 | 7.5 | yes |" in text
+    assert "| corridor | dog_bark | 120 | — | 60.0 | 7.5 | no |" in text
+    assert "| corridor | (no hazard: false alarms) | — | 3.0 |" in text
