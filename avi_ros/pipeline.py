@@ -200,7 +200,7 @@ class Pipeline:
     @property
     def is_hazard_set(self) -> bool:
         """Whether the model answers a set of hazard slots (``HazardSetModel``, or its export)."""
-        return self.model.config.hazard_slots > 0
+        return self.metadata.model_config.hazard_slots > 0
 
     def warmup(self, iterations: int = 2) -> None:
         """Run synthetic frames so lazy initialisation and kernel selection happen now."""
