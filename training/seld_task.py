@@ -178,8 +178,18 @@ class SeldPretrainTask(Task):
 
     def initial_model(self, train: InputStore) -> SeldPretrainModel:
         model = SeldPretrainModel(self.config.model.audio)
-        if self.config.pretrained.dcase_checkpoint:
-            load_dcase_checkpoint(model.audio_encoder, repo_path(self.config.pretrained.dcase_checkpoint))
+        pretrained = self.config.pretrained
+        if pretrained.seld_checkpoint:  # warm start: a longer run continues a shorter one's encoder
+            seld_dir = repo_path(pretrained.seld_checkpoint)
+            if feature_config_of(seld_dir) != self.config.features:
+                raise ValueError(
+                    f"pretrained.seld_checkpoint: {seld_dir} was trained with features "
+                    f"{feature_config_of(seld_dir)}, but this run uses {self.config.features}"
+                )
+            model.feature_norm.set_stats(*load_seld_encoder(model.audio_encoder, seld_dir))
+            return model
+        if pretrained.dcase_checkpoint:
+            load_dcase_checkpoint(model.audio_encoder, repo_path(pretrained.dcase_checkpoint))
         features = train.tensors["features"]
         chunks = (features[i : i + 512] for i in range(0, len(features), 512))
         model.feature_norm.set_stats(*compute_normalization_stats(chunks))
