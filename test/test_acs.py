@@ -256,7 +256,7 @@ def test_tiny_run_with_wide_scenes_and_acs_trains(tmp_path):
     assert config.data.scene.wide is not None
     result = Trainer(config, config.resolved_output_dir()).fit()
     assert result.status == "completed"
-    store = InputStore.load(next((tmp_path / "cache").glob("scenes-seed11-*/prepared-*.safetensors")))
+    store = InputStore.open(next((tmp_path / "cache").glob("scenes-seed11-*/prepared-*")))
     assert {"rt60_s", "snr_db", "content"} <= set(store.tensors)
     assert bool((store.tensors["rt60_s"] > 0).all())
 

@@ -87,7 +87,7 @@ def test_evaluate_reads_the_set_task_from_the_checkpoint_and_reproduces_training
     assert metrics["direction"]["all"]["physics_azimuth_error_median_deg"] is not None
     # The same inputs as training: the run's own validation metrics, figure for figure, from one cache.
     assert metrics == json.loads((run / "export" / "metrics.json").read_text())
-    assert len(list(val.glob("prepared-*.safetensors"))) == 1
+    assert len(list(val.glob("prepared-*"))) == 1
     metadata = read_checkpoint_metadata(run / "checkpoints" / "best")
     assert (
         shard_prepare_config(metadata, val).fingerprint()

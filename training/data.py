@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
 
 from avi_ros.data.shards import sample_fields
 from avi_ros.features import FeatureConfig, FeatureExtractor
@@ -33,6 +34,7 @@ from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.preprocess import Preprocessor
 from avi_ros.taxonomy import MAX_HAZARDS
 from avi_ros.view_tokens import view_tokens_of
+from training.disk_columns import DiskColumns, write_chunk
 from training.losses import Targets
 
 # Keys of a prepared sample / batch.
@@ -57,6 +59,8 @@ VIEW_KEYS = ("view_tokens", "view_tokens_exact")
 # label frames (0.3 s at LABEL_FRAME_S): the frame reports what sounds now, so a hazard counts from
 # its first 100 ms and stops counting 0.3 s after it stops, not when it leaves the 1 s window.
 PRESENT_LOOKBACK_FRAMES = 3
+# Samples prepared (and held in memory) at a time when a split is written to disk.
+PREPARE_CHUNK = 256
 # A batch transform applied by ``InputStore.batch``: (batch, its sample indices) -> batch.
 BatchAugmentation = Callable[[dict[str, torch.Tensor], Sequence[int]], dict[str, torch.Tensor]]
 
@@ -293,31 +297,41 @@ def compute_features(
 
 
 class InputStore:
-    """A split held in memory as tensors: features (precomputed), images and labels.
+    """A split as columns: features (precomputed), images and labels, in memory or on disk.
 
     ``batch(indices)`` gathers a batch without a DataLoader, which on a small CPU is the
     fastest way to feed the model; the order of batches is decided by ``epoch_batches``.
+    A store opened from a prepared split (``open``, ``build_store`` with a cache) reads each
+    batch's rows from disk (``training.disk_columns``), so training holds batches, not the split;
+    ``tensors[key]`` still gives a whole column (labels, a validation split's features).
     ``augment`` (see ``with_augmentation``) transforms every batch gathered, e.g. the training
-    split's ACS augmentation; the stored tensors are never changed.
+    split's ACS augmentation; the stored columns are never changed.
     """
 
-    def __init__(self, tensors: dict[str, torch.Tensor], augment: BatchAugmentation | None = None) -> None:
-        lengths = {key: len(value) for key, value in tensors.items()}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"input store: tensors of different lengths {lengths}")
+    def __init__(self, tensors: Mapping[str, torch.Tensor], augment: BatchAugmentation | None = None) -> None:
+        if isinstance(tensors, DiskColumns):
+            self._length = tensors.num_rows
+        else:
+            lengths = {key: len(value) for key, value in tensors.items()}
+            if len(set(lengths.values())) != 1:
+                raise ValueError(f"input store: tensors of different lengths {lengths}")
+            self._length = next(iter(lengths.values()))
         self.tensors = tensors
         self.augment = augment
 
     def with_augmentation(self, augment: BatchAugmentation | None) -> InputStore:
-        """The same tensors, with ``augment`` applied to each batch (None: plain batches)."""
+        """The same columns, with ``augment`` applied to each batch (None: plain batches)."""
         return InputStore(self.tensors, augment)
 
     def __len__(self) -> int:
-        return len(next(iter(self.tensors.values())))
+        return self._length
 
     def batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
-        index = torch.as_tensor(list(indices), dtype=torch.long)
-        batch = {key: value.index_select(0, index) for key, value in self.tensors.items()}
+        if isinstance(self.tensors, DiskColumns):
+            batch = {key: self.tensors.rows(key, indices) for key in self.tensors}
+        else:
+            index = torch.as_tensor(list(indices), dtype=torch.long)
+            batch = {key: value.index_select(0, index) for key, value in self.tensors.items()}
         return batch if self.augment is None else self.augment(batch, indices)
 
     def iterate(self, batches: Iterable[Sequence[int]]) -> Iterator[dict[str, torch.Tensor]]:
@@ -329,22 +343,46 @@ class InputStore:
         cls, arrays: Mapping[str, np.ndarray], features: FeatureConfig, device: torch.device
     ) -> InputStore:
         """Prepared arrays (with raw ``audio``) -> store with ``features`` instead of audio."""
-        tensors = {
-            key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in arrays.items() if key != "audio"
-        }
-        tensors["features"] = compute_features(arrays["audio"], features, device)
-        return cls(tensors)
-
-    def save(self, path: Path) -> None:
-        """Write atomically as safetensors (numpy), so a later run or evaluate.py reuses it."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file({key: value.numpy() for key, value in self.tensors.items()}, str(tmp))
-        tmp.replace(path)
+        return cls(
+            {key: torch.from_numpy(value) for key, value in with_features(arrays, features, device).items()}
+        )
 
     @classmethod
-    def load(cls, path: Path) -> InputStore:
-        return cls({key: torch.from_numpy(value) for key, value in load_file(str(path)).items()})
+    def open(cls, path: Path) -> InputStore:
+        """A prepared split on disk (a safetensors file or a directory of chunks), read per batch."""
+        return cls(DiskColumns(path))
+
+
+def with_features(
+    arrays: Mapping[str, np.ndarray], features: FeatureConfig, device: torch.device
+) -> dict[str, np.ndarray]:
+    """Prepared arrays with raw ``audio`` [N, 4, samples] -> with ``features`` [N, 7, T, F] instead."""
+    out = {key: np.ascontiguousarray(value) for key, value in arrays.items() if key != "audio"}
+    out["features"] = compute_features(arrays["audio"], features, device).numpy()
+    return out
+
+
+def write_split(chunks: Iterable[Mapping[str, np.ndarray]], cache_path: Path) -> InputStore:
+    """Write a split chunk by chunk into the directory ``cache_path`` (atomically) and open it.
+
+    Only one chunk is in memory at a time, so preparing a large split needs no more memory than
+    training on it."""
+    tmp = cache_path.with_name(f".{cache_path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for index, arrays in enumerate(chunks):
+        write_chunk(tmp, index, arrays)
+    if not tmp.is_dir():
+        raise ValueError(f"{cache_path}: no samples to prepare")
+    shutil.rmtree(cache_path, ignore_errors=True)
+    tmp.replace(cache_path)
+    return InputStore.open(cache_path)
+
+
+def in_chunks(items: Iterable[Any], size: int = PREPARE_CHUNK) -> Iterator[list[Any]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def build_store(
@@ -354,15 +392,21 @@ def build_store(
     cache_path: Path | None = None,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
 ) -> InputStore:
-    """Prepare every sample (or reuse ``cache_path`` when it exists) into an InputStore."""
-    if cache_path is not None and cache_path.is_file():
-        return InputStore.load(cache_path)
+    """Prepare every sample into an InputStore: in memory without ``cache_path``; else written to
+    ``cache_path`` chunk by chunk and read from disk (or opened there when it exists)."""
+    if cache_path is not None and cache_path.exists():
+        return InputStore.open(cache_path)
     iterator = progress(samples) if progress is not None else samples
-    arrays = stack_samples([prepare_sample(sample, config) for sample in iterator])
-    store = InputStore.from_arrays(arrays, config.preprocess.features, device)
-    if cache_path is not None:
-        store.save(cache_path)
-    return store
+    if cache_path is None:
+        arrays = stack_samples([prepare_sample(sample, config) for sample in iterator])
+        return InputStore.from_arrays(arrays, config.preprocess.features, device)
+    chunks = (
+        with_features(
+            stack_samples([prepare_sample(s, config) for s in chunk]), config.preprocess.features, device
+        )
+        for chunk in in_chunks(iterator)
+    )
+    return write_split(chunks, cache_path)
 
 
 def targets_from_batch(batch: Mapping[str, torch.Tensor]) -> Targets:

@@ -37,12 +37,19 @@ from avi_ros.models.seld_encoder import SeldEncoder, SeldEncoderConfig, load_dca
 from avi_ros.preprocess import audio_window
 from avi_ros.taxonomy import default_taxonomy
 from training.config import StageConfig, repo_path
-from training.data import InputStore, accdoa_target_of_scene, compute_features, epoch_batches
+from training.data import (
+    InputStore,
+    accdoa_target_of_scene,
+    compute_features,
+    epoch_batches,
+    in_chunks,
+    write_split,
+)
 from training.losses import ACTIVE_TARGET_NORM, adpit_loss
 from training.precision import autocast
 from training.resume_state import save_training_checkpoint
 from training.seld_metrics import SeldAccumulator, frame_labels_from_multi_accdoa
-from training.splits import ensure_scenes, split_directory
+from training.splits import ensure_scenes, prepared_path, split_directory
 from training.task import EvalResult, Task
 
 WEIGHTS_FILE = "seld_encoder.safetensors"
@@ -115,24 +122,27 @@ class SeldPretrainTask(Task):
         split = getattr(data, split_name)
         scene = data.scene_config(split_name)
         directory = split_directory(data.cache_dir, split, scene)
-        cache = directory / f"prepared-seld-{self._fingerprint()}.safetensors"
-        if cache.is_file():
-            return InputStore.load(cache)
+        cache = prepared_path(directory, f"prepared-seld-{self._fingerprint()}")
+        if cache.exists():
+            return InputStore.open(cache)
         ensure_scenes(directory, split, scene, data.generation_workers, self.progress)
         reader = ShardReader(directory)
         rate = reader.config.sample_rate
-        audio, targets = [], []
-        for index in range(len(reader)):
-            fields = reader[index]
-            audio.append(audio_window(fields["audio"], rate, self.config.features))
-            targets.append(
-                accdoa_target_of_scene(
-                    fields, self.label_frames, audio_cfg.accdoa_tracks, audio_cfg.accdoa_classes
-                )
+
+        def chunk_arrays(indices: list[int]) -> dict[str, np.ndarray]:
+            fields = [reader[index] for index in indices]
+            audio = np.stack([audio_window(f["audio"], rate, self.config.features) for f in fields])
+            targets = np.stack(
+                [
+                    accdoa_target_of_scene(
+                        f, self.label_frames, audio_cfg.accdoa_tracks, audio_cfg.accdoa_classes
+                    )
+                    for f in fields
+                ]
             )
-        store = self._store(np.stack(audio), np.stack(targets))
-        store.save(cache)
-        return store
+            return {key: value.numpy() for key, value in self._store(audio, targets).tensors.items()}
+
+        return write_split(map(chunk_arrays, in_chunks(range(len(reader)))), cache)
 
     def _starss23_split(self, split_name: str) -> InputStore:
         fold = TRAIN_FOLD if split_name == "train" else TEST_FOLD

@@ -2,8 +2,8 @@
 
 A split directory is ``<cache_dir>/scenes-seed<seed>-n<count>-<config hash>``, written by the
 data layer's ``write_shards`` (parallel, resumable). The prepared inputs of a split (features,
-5-channel images, labels) are cached next to the shards as
-``prepared-<prepare fingerprint>.safetensors``, so evaluation and the baselines reuse them.
+5-channel images, labels) are cached next to the shards in ``prepared-<prepare fingerprint>/``
+(chunks, read per batch: ``training.disk_columns``), so evaluation and the baselines reuse them.
 """
 
 from __future__ import annotations
@@ -57,12 +57,19 @@ def iter_scenes(reader: ShardReader) -> Iterator[dict[str, Any]]:
         yield {**reader[index], "sample_rate": rate}
 
 
+def prepared_path(directory: Path, name: str) -> Path:
+    """Where a split's prepared inputs ``name`` live: a directory of chunks, or the single
+    ``name.safetensors`` file that caches written before streaming hold (still valid)."""
+    single_file = directory / f"{name}.safetensors"
+    return single_file if single_file.is_file() else directory / name
+
+
 def prepared_split(
     directory: Path, prepare: PrepareConfig, device: torch.device, progress: bool
 ) -> InputStore:
     """The split's InputStore, from the cache file or prepared now (and cached)."""
     reader = ShardReader(directory)
-    cache = directory / f"prepared-{prepare.fingerprint()}.safetensors"
+    cache = prepared_path(directory, f"prepared-{prepare.fingerprint()}")
 
     def bar(items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         return tqdm(
