@@ -23,7 +23,7 @@ from avi_ros.geometry import CameraIntrinsics
 from avi_ros.hazard_markers import MarkerSpec
 from avi_ros.sensor_decoding import stamp_to_ns
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
-from avi_ros.types import HazardEstimateData
+from avi_ros.types import HazardEstimateData, TrackState
 from avi_ros.units import MILLIMETRES_PER_METRE, NS_PER_S
 
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
@@ -148,6 +148,7 @@ def hazard_message(new: MessageConstructors, hazard: HazardEstimateData) -> Any:
         risk_level=int(hazard.risk_level),
         recommended_action=int(hazard.recommended_action),
         track_id=int(hazard.track_id),
+        track_state=int(hazard.track_state),
         first_seen=time_message(new, hazard.first_seen_ns),
         track_age=float(hazard.track_age_s),
         angular_velocity=float(hazard.angular_velocity),
@@ -179,6 +180,7 @@ def hazard_from_message(msg: Any) -> HazardEstimateData:
         risk_level=RiskLevel(int(msg.risk_level)),
         recommended_action=Action(int(msg.recommended_action)),
         track_id=int(msg.track_id),
+        track_state=TrackState(int(msg.track_state)),
         first_seen_ns=stamp_to_ns(msg.first_seen),
         track_age_s=float(msg.track_age),
         angular_velocity=float(msg.angular_velocity),

@@ -10,6 +10,7 @@ copies it into the message at the edge.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 
@@ -34,16 +35,29 @@ class Frame:
     sample_rate: int = SAMPLE_RATE
 
 
+class TrackState(IntEnum):
+    """Whether an estimate belongs to a track, and how sure the tracker is of it
+    (HazardEstimate.TRACK_NONE, ...): NONE is untracked (``track_id`` 0); TENTATIVE is a track
+    seen in fewer than the tracker's ``min_hits`` frames (it may be clutter and may end soon);
+    CONFIRMED is a track seen at least that often. A track keeps its id when it is confirmed."""
+
+    NONE = 0
+    TENTATIVE = 1
+    CONFIRMED = 2
+
+
 @dataclass
 class HazardEstimateData:
     """One hazard in the microphone frame; mirrors HazardEstimate.msg field for field.
 
     Angles in radians (REP-103), distance in metres, probabilities and weights in [0, 1].
-    The track fields stay at their defaults (``track_id`` 0: untracked) until
-    ``avi_ros.tracking`` fills them: ``first_seen_ns`` is the stamp [ns] of the track's first
-    frame, ``track_age_s`` the time since then [s], ``angular_velocity`` the azimuth rate
-    [rad/s, counter-clockwise positive] with the robot's own yaw rate removed when odometry was
-    given, and ``range_rate`` the rate of change of the distance [m/s, negative: approaching].
+    The track fields stay at their defaults (``track_id`` 0, ``track_state`` NONE: untracked)
+    until ``avi_ros.tracking`` fills them: ``track_state`` says whether the track is tentative or
+    confirmed, ``first_seen_ns`` is the stamp [ns] of the track's first frame, ``track_age_s`` the
+    time since then [s], ``angular_velocity`` the azimuth rate of the hazard's own motion [rad/s,
+    counter-clockwise positive] (the robot's turning and driving removed when odometry was given),
+    and ``range_rate`` the rate of change of its distance from the robot [m/s, negative:
+    approaching].
     """
 
     class_id: int
@@ -61,6 +75,7 @@ class HazardEstimateData:
     risk_level: RiskLevel
     recommended_action: Action
     track_id: int = 0
+    track_state: TrackState = TrackState.NONE
     first_seen_ns: int = 0
     track_age_s: float = 0.0
     angular_velocity: float = 0.0

@@ -54,6 +54,7 @@ def _write_sample_bag(path: Path, storage: str) -> None:
             risk_level=hazard_cls.RISK_HIGH,
             recommended_action=hazard_cls.STOP,
             track_id=7,
+            track_state=hazard_cls.TRACK_CONFIRMED,
             first_seen=time_cls(sec=1, nanosec=500),
             track_age=1.0,
             angular_velocity=-0.2,

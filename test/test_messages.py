@@ -15,6 +15,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from avi_ros.audio import encode_pcm
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
+from avi_ros.types import TrackState
 
 pytestmark = pytest.mark.ros
 
@@ -118,7 +119,7 @@ def test_hazard_estimate_array_round_trip(ros_context):
 
 @pytest.mark.parametrize(
     ("enum", "prefix"),
-    [(Visibility, ""), (RiskLevel, "RISK_"), (Action, "")],
+    [(Visibility, ""), (RiskLevel, "RISK_"), (Action, ""), (TrackState, "TRACK_")],
 )
 def test_message_constants_match_core_enums(enum, prefix):
     for member in enum:

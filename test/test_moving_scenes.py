@@ -129,6 +129,17 @@ def test_static_source_seen_by_a_turning_robot_has_no_world_angular_velocity():
         assert truth[0].range_rate == pytest.approx(0.0, abs=0.05)
 
 
+def test_static_source_passed_by_a_driving_robot_has_no_angular_velocity_but_a_range_rate():
+    driving = RobotPath(((0.0, 2.0, 4.0, 0.0), (2.0, 5.0, 4.0, 0.0)), 0.9)  # 1.5 m/s along +x
+    still = HazardTrack("alarm_bell", 0.0, 2.0, ((0.0, 3.5, 5.5, 0.9), (2.0, 3.5, 5.5, 0.9)))
+    frames = render_truth(script(driving, still))
+    azimuths = [truth[0].azimuth for truth in frames]
+    assert math.degrees(azimuths[-1] - azimuths[0]) > 60.0  # the bearing sweeps as the robot passes
+    for truth in frames[1:-1]:
+        assert truth[0].angular_velocity == pytest.approx(0.0, abs=1e-6)
+        assert truth[0].range_rate == pytest.approx(-1.5 * math.cos(truth[0].azimuth), abs=0.05)
+
+
 class CountingBank(SoundBank):
     """A bank whose draws are counted per class (tones, so the audio is known)."""
 

@@ -1,6 +1,7 @@
-"""Tracks in the live node: published hazards carry track fields, RViz trails, the odometry's yaw
-rate reaches the tracker, a reset (clock jump, deactivation, stamps going back) starts new
-tracks, diagnostics count confirmed tracks, and ``tracking.enabled: false`` publishes untracked.
+"""Tracks in the live node: published hazards carry track fields (tentative from the first frame,
+confirmed after ``min_hits`` under the same id), RViz trails, the odometry's speed and yaw rate
+reach the tracker, a reset (clock jump, deactivation, stamps going back) starts new tracks,
+diagnostics count confirmed tracks, and ``tracking.enabled: false`` publishes untracked.
 
 Over real rclpy pub/sub with the tiny checkpoint of ``test_perception_node`` (one hazard per
 frame, whatever the input). ``tracking.gate_deg`` 180 makes association independent of where
@@ -14,6 +15,7 @@ import os
 
 import pytest
 import torch
+from avi_ros.msg import HazardEstimate
 from nav_msgs.msg import Odometry
 from node_harness import NS, Harness, isolated_context, make_node, wait_for
 from rclpy.lifecycle import TransitionCallbackReturn
@@ -24,6 +26,7 @@ from avi_ros.hazard_markers import MARKER_LINE_STRIP, TRACK_NAMESPACE
 from avi_ros.ros import conversions
 from avi_ros.ros.diagnostics import diagnostic_values
 from avi_ros.ros.perception_node import TRACKS_CONFIRMED
+from avi_ros.tracking import RobotMotion
 
 pytestmark = pytest.mark.ros
 
@@ -62,14 +65,14 @@ def harness(context, beeper_checkpoint, node_scene):
     h.close()
 
 
-def track_ids(harness, count: int, first_step_s: float = STEP_S) -> list[int]:
+def track_ids(harness, count: int, first_step_s: float = STEP_S) -> list[tuple[int, int]]:
     """Send ``count`` frames ``STEP_S`` apart (the first ``first_step_s`` after the previous one),
-    each answered before the next; their track ids."""
+    each answered before the next; their (track id, track state)."""
     ids = []
     for k in range(count):
         msg = harness.assert_answers(harness.send_frame(harness.advance(first_step_s if k == 0 else STEP_S)))
         assert len(msg.hazards) == 1
-        ids.append(msg.hazards[0].track_id)
+        ids.append((msg.hazards[0].track_id, msg.hazards[0].track_state))
     return ids
 
 
@@ -84,11 +87,15 @@ def markers_for(harness, stamp_ns: int):
     )
 
 
-def assert_new_track(ids: list[int], before: int) -> int:
-    """``ids`` start untracked for min_hits - 1 frames, then carry one id newer than ``before``."""
-    assert ids[: MIN_HITS - 1] == [0] * (MIN_HITS - 1)
-    assert len(set(ids[MIN_HITS - 1 :])) == 1 and ids[-1] > before, ids
-    return ids[-1]
+def assert_new_track(tracks: list[tuple[int, int]], before: int) -> int:
+    """``tracks`` carry one id newer than ``before`` from the first frame: tentative for
+    min_hits - 1 frames, confirmed after."""
+    ids = {track_id for track_id, _ in tracks}
+    assert len(ids) == 1 and min(ids) > before, tracks
+    states = [state for _, state in tracks]
+    assert states[: MIN_HITS - 1] == [HazardEstimate.TRACK_TENTATIVE] * (MIN_HITS - 1), tracks
+    assert set(states[MIN_HITS - 1 :]) == {HazardEstimate.TRACK_CONFIRMED}, tracks
+    return min(ids)
 
 
 def test_hazards_carry_a_track_after_min_hits_frames_with_trails_and_diagnostics(harness):
@@ -110,33 +117,34 @@ def test_hazards_carry_a_track_after_min_hits_frames_with_trails_and_diagnostics
     assert wait_for(lambda: harness.diagnostic(TRACKS_CONFIRMED) == "1")
 
 
-def test_the_odometry_yaw_rate_reaches_the_tracker(harness, monkeypatch):
-    seen: list[float | None] = []
+def test_the_odometry_speed_and_yaw_rate_reach_the_tracker(harness, monkeypatch):
+    seen: list[RobotMotion | None] = []
     update = harness.node.tracker.update
 
-    def recording(estimates, stamp_ns, yaw_rate_rps=None):
-        seen.append(yaw_rate_rps)
-        return update(estimates, stamp_ns, yaw_rate_rps)
+    def recording(estimates, stamp_ns, motion=None):
+        seen.append(motion)
+        return update(estimates, stamp_ns, motion)
 
     monkeypatch.setattr(harness.node.tracker, "update", recording)
     stamp = harness.advance(STEP_S)
     odom = Odometry()
     odom.header = conversions.make_header(stamp - 20_000_000, "odom")
+    odom.twist.twist.linear.x = 0.4
     odom.twist.twist.angular.z = 0.7
     harness.odom.publish(odom)
     assert wait_for(lambda: not harness.node.telemetry.reading(stamp).odom_missing)
     harness.assert_answers(harness.send_frame(stamp))
-    assert seen[-1] == pytest.approx(0.7)
+    assert (seen[-1].speed_mps, seen[-1].yaw_rate_rps) == pytest.approx((0.4, 0.7))
 
 
 def test_the_reset_a_clock_jump_makes_on_the_executor_thread_starts_new_tracks(harness):
-    before = max(track_ids(harness, 1))
+    before = track_ids(harness, 1)[-1][0]
     harness.node._reset_buffers()  # what the clock-jump callback does, while the worker runs
     assert_new_track(track_ids(harness, MIN_HITS, first_step_s=REFILL_S), before)
 
 
 def test_deactivation_ends_the_tracks(harness):
-    before = max(track_ids(harness, 1))
+    before = track_ids(harness, 1)[-1][0]
     assert harness.node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert harness.node.trigger_activate() == TransitionCallbackReturn.SUCCESS
     harness.wait_until_connected()
@@ -150,7 +158,7 @@ def test_tracking_disabled_publishes_untracked_and_reads_no_telemetry(context, b
     h = Harness(context, node, scene, namespace="untracked")
     try:
         assert node.tracker is None and node.telemetry is None
-        assert track_ids(h, MIN_HITS + 1) == [0] * (MIN_HITS + 1)
+        assert track_ids(h, MIN_HITS + 1) == [(0, HazardEstimate.TRACK_NONE)] * (MIN_HITS + 1)
         # /diagnostics is shared with the other node of the module: read this node's status.
         name = node.get_fully_qualified_name()
 

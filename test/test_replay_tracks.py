@@ -30,9 +30,9 @@ from avi_ros.bag.results import FrameRecord
 from avi_ros.cli import main
 from avi_ros.hazard_markers import MARKER_LINE_STRIP, TRACK_NAMESPACE
 from avi_ros.taxonomy import default_taxonomy
-from avi_ros.tracking import HazardTracker, TrackerConfig
+from avi_ros.tracking import HazardTracker, RobotMotion, TrackerConfig
 from avi_ros.tracking.settings import tracker_config_from_params_file
-from avi_ros.types import HazardEstimateData
+from avi_ros.types import HazardEstimateData, TrackState
 
 MIN_HITS = 2
 TRACKING = {"gate_deg": 180.0, "min_hits": MIN_HITS}
@@ -105,13 +105,17 @@ def test_bad_params_file_is_a_clear_cli_error(tmp_path, bag, checkpoint_dir, cap
 def test_each_frame_is_tracked_once_in_stamp_order_and_published_with_trails(replayed):
     result, _ = replayed
     ids = [[h.track_id for h in r.hazards] for r in result.records]
-    assert ids == [[0]] * (MIN_HITS - 1) + [[1]] * (len(ids) - MIN_HITS + 1)
+    assert ids == [[1]] * len(ids)  # published from the first frame, tentative until MIN_HITS
+    states = [[h.track_state for h in r.hazards] for r in result.records]
+    assert states == [[TrackState.TENTATIVE]] * (MIN_HITS - 1) + [[TrackState.CONFIRMED]] * (
+        len(ids) - MIN_HITS + 1
+    )
     # The published hazards are the tracker's output on the pipeline's hazards, frame by frame.
     tracker = HazardTracker(result.tracking)
     for record in result.records:
-        again = tracker.update(record.untracked, record.stamp_ns, record.yaw_rate_rps)
-        assert [(h.track_id, h.first_seen_ns) for h in again] == [
-            (h.track_id, h.first_seen_ns) for h in record.hazards
+        again = tracker.update(record.untracked, record.stamp_ns, record.motion)
+        assert [(h.track_id, h.track_state, h.first_seen_ns) for h in again] == [
+            (h.track_id, h.track_state, h.first_seen_ns) for h in record.hazards
         ]
     first = result.records[0].stamp_ns
     assert result.records[-1].hazards[0].first_seen_ns == first
@@ -119,6 +123,7 @@ def test_each_frame_is_tracked_once_in_stamp_order_and_published_with_trails(rep
     for message in read_bag(result.output_bag):
         published.setdefault(message.topic, []).append(message.message)
     assert [[h.track_id for h in m.hazards] for m in published["/hazards"]] == ids
+    assert [[h.track_state for h in m.hazards] for m in published["/hazards"]] == states
     for k, markers in enumerate(published["/markers"]):
         arrow = next(m for m in markers.markers if m.ns == "hazards")
         trails = [m for m in markers.markers if m.ns == TRACK_NAMESPACE]
@@ -148,7 +153,7 @@ def test_report_draws_the_tracks(replayed):
 
 
 def test_odometry_in_the_bag_reaches_the_tracker(tmp_path, bag, checkpoint_dir):
-    """A copy of the bag with a turning robot's odometry: each frame's yaw rate is the odometry's."""
+    """A copy of the bag with a driving, turning robot's odometry: each frame's motion is the odometry's."""
     with_odom = tmp_path / "odom.mcap"
     factory = MessageFactory()
     new = factory.new
@@ -156,7 +161,8 @@ def test_odometry_in_the_bag_reaches_the_tracker(tmp_path, bag, checkpoint_dir):
     stamps = [m.stamp_ns for m in messages]
     for k, stamp in enumerate(range(min(stamps), max(stamps), 50_000_000)):
         twist = new["geometry_msgs/msg/Twist"](
-            angular=new["geometry_msgs/msg/Vector3"](z=0.25 if k % 2 else 0.5)
+            linear=new["geometry_msgs/msg/Vector3"](x=0.75),
+            angular=new["geometry_msgs/msg/Vector3"](z=0.25 if k % 2 else 0.5),
         )
         odom = new["nav_msgs/msg/Odometry"](
             header=factory.header(stamp, "odom"),
@@ -170,8 +176,8 @@ def test_odometry_in_the_bag_reaches_the_tracker(tmp_path, bag, checkpoint_dir):
     result = replay(
         ReplayOptions(bag=with_odom, model=checkpoint_dir, out=tmp_path / "out", device="cpu", report=False)
     )
-    yaws = [r.yaw_rate_rps for r in result.records]
-    assert set(yaws) <= {0.25, 0.5} and len(yaws) > 0
+    motions = [r.motion for r in result.records]
+    assert set(motions) <= {RobotMotion(0.75, 0.25), RobotMotion(0.75, 0.5)} and len(motions) > 0
     without = replay(
         ReplayOptions(
             bag=with_odom,
@@ -182,7 +188,7 @@ def test_odometry_in_the_bag_reaches_the_tracker(tmp_path, bag, checkpoint_dir):
             odometry_topic=None,
         )
     )
-    assert {r.yaw_rate_rps for r in without.records} == {None}
+    assert {r.motion for r in without.records} == {None}
 
 
 def _truth(track_id: int, azimuth_deg: float, range_rate: float = -1.0) -> HazardEstimateData:
@@ -242,7 +248,7 @@ def test_replay_track_ids_equal_what_the_live_node_publishes(replayed, bag, chec
     tracker = HazardTracker(result.tracking)
     for stamp in sorted(live):
         record = records[stamp]
-        expected = [h.track_id for h in tracker.update(record.untracked, stamp, record.yaw_rate_rps)]
+        expected = [h.track_id for h in tracker.update(record.untracked, stamp, record.motion)]
         assert live[stamp] == expected, stamp
     replay_order = [r.stamp_ns for r in result.records]
     answered = sorted(live)

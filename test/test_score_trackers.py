@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 from tracking_scenes import crossing_truth, stamp
 
-from avi_ros.tracking import HazardTracker, NearestNeighbourTracker, TrackingAccumulator
+from avi_ros.tracking import HazardTracker, NearestNeighbourTracker, RobotMotion, TrackingAccumulator
 from avi_ros.tracking.metrics import TrackerFrame, score_trackers
 from avi_ros.types import HazardEstimateData
+
+TURNING = RobotMotion(0.0, 0.2)  # the robot turns in place [m/s, rad/s]
 
 
 class Spy:
@@ -16,13 +18,13 @@ class Spy:
 
     def __init__(self, tracker: HazardTracker | NearestNeighbourTracker) -> None:
         self.tracker = tracker
-        self.calls: list[tuple[str, int | None, float | None]] = []
+        self.calls: list[tuple[str, int | None, RobotMotion | None]] = []
 
     def update(
-        self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
+        self, estimates: list[HazardEstimateData], stamp_ns: int, motion: RobotMotion | None = None
     ) -> list[HazardEstimateData]:
-        self.calls.append(("update", stamp_ns, yaw_rate_rps))
-        return self.tracker.update(estimates, stamp_ns, yaw_rate_rps)
+        self.calls.append(("update", stamp_ns, motion))
+        return self.tracker.update(estimates, stamp_ns, motion)
 
     def reset(self) -> None:
         self.calls.append(("reset", None, None))
@@ -32,14 +34,14 @@ class Spy:
 def test_each_tracker_gets_the_same_frames_and_the_score_of_running_it_by_hand():
     truth, estimates = crossing_truth(np.random.default_rng(11))
     frames = [
-        TrackerFrame(stamp(k), e, t, 0.2) for k, (t, e) in enumerate(zip(truth, estimates, strict=True))
+        TrackerFrame(stamp(k), e, t, TURNING) for k, (t, e) in enumerate(zip(truth, estimates, strict=True))
     ]
     scores = score_trackers(frames, {"tracker": HazardTracker(), "nn": NearestNeighbourTracker()})
     assert list(scores) == ["tracker", "nn"]
     for name, make in (("tracker", HazardTracker), ("nn", NearestNeighbourTracker)):
         tracker, by_hand = make(), TrackingAccumulator()
         for k, (t, e) in enumerate(zip(truth, estimates, strict=True)):
-            by_hand.add_frame(stamp(k), t, tracker.update(e, stamp(k), 0.2))
+            by_hand.add_frame(stamp(k), t, tracker.update(e, stamp(k), TURNING))
         assert scores[name] == by_hand.compute()
     assert scores["tracker"].id_switches == 0 and scores["nn"].id_switches >= 2
 
@@ -62,7 +64,7 @@ def test_frames_without_truth_are_tracked_but_not_scored_and_a_new_scene_resets(
     assert updates == [stamp(k) for k in range(12)]  # every frame, in order
     assert [kind for kind, _, _ in spy.calls].count("reset") == 2  # the first frame and scene 1
     assert spy.calls[7][0] == "reset" and spy.calls[8][1] == stamp(6)  # before scene 1's first frame
-    assert all(yaw is None for kind, _, yaw in spy.calls if kind == "update")
+    assert all(motion is None for kind, _, motion in spy.calls if kind == "update")
     assert scores["tracker"].truth_count == 2 * 8  # two true hazards on the 8 frames with truth
     assert [(name, s) for name, s, _ in seen] == [("tracker", stamp(k)) for k in range(12)]
     assert sum(count for _, _, count in seen) > 0  # what the tracker published reaches observe

@@ -1,4 +1,5 @@
-"""The hazard tracker: stable ids, rates from its filters, ego-rotation, time jumps, the NN baseline."""
+"""The hazard tracker: tentative tracks from the first frame, stable ids, rates from its filters,
+the robot's turning and driving removed, fast ends, time jumps, the NN baseline."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from avi_ros.tracking import (
     TRACKS_TIME_BACKWARDS,
     HazardTracker,
     NearestNeighbourTracker,
+    RobotMotion,
     TrackerConfig,
 )
+from avi_ros.tracking.ego_motion import FrameStep
 from avi_ros.tracking.tracker import NON_FINITE_ESTIMATE
+from avi_ros.types import TrackState
 
 
 def ids_of(outputs: list[list], slot: int) -> list[int]:
@@ -24,17 +28,24 @@ def ids_of(outputs: list[list], slot: int) -> list[int]:
     return [frame[slot].track_id for frame in outputs]
 
 
-def run(tracker, frames: list[list], yaw_rate_rps: float | None = None, first: int = 0) -> list[list]:
-    return [tracker.update(f, stamp(first + k), yaw_rate_rps) for k, f in enumerate(frames)]
+def states_of(outputs: list[list], slot: int) -> list[TrackState]:
+    """The track state of the ``slot``-th estimate of every frame."""
+    return [frame[slot].track_state for frame in outputs]
+
+
+def run(tracker, frames: list[list], motion: RobotMotion | None = None, first: int = 0) -> list[list]:
+    return [tracker.update(f, stamp(first + k), motion) for k, f in enumerate(frames)]
 
 
 def test_two_static_sources_keep_two_ids_through_noise():
     rng = np.random.default_rng(0)
     frames = [[noisy(rng, 0.5, 3.0), noisy(rng, -1.2, 8.0, class_id=2)] for _ in range(50)]
     out = run(HazardTracker(), frames)
-    # min_hits = 3: the first two frames are tentative, hence untracked (id 0)
-    assert ids_of(out, 0)[:2] == [0, 0] and ids_of(out, 1)[:2] == [0, 0]
-    assert set(ids_of(out, 0)[2:]) == {1} and set(ids_of(out, 1)[2:]) == {2}
+    # Each has its id from its first frame on: tentative for min_hits - 1 = 2 frames, then confirmed.
+    assert set(ids_of(out, 0)) == {1} and set(ids_of(out, 1)) == {2}
+    for slot in (0, 1):
+        assert states_of(out, slot)[:2] == [TrackState.TENTATIVE] * 2
+        assert set(states_of(out, slot)[2:]) == {TrackState.CONFIRMED}
     last = out[-1][0]
     assert last.first_seen_ns == stamp(0)
     assert last.track_age_s == pytest.approx(49 * DT_S)
@@ -59,7 +70,7 @@ def test_angular_velocity_of_a_moving_source_is_its_rate():
     rates = np.array([f[0].angular_velocity for f in out[-10:]])
     assert np.median(rates) == pytest.approx(rate, abs=0.05)
     assert np.abs(rates - rate).max() < 0.25
-    assert len(set(ids_of(out, 0)[2:])) == 1
+    assert len(set(ids_of(out, 0))) == 1
 
 
 @pytest.mark.parametrize("speed_mps", [-2.0, 2.0])
@@ -77,8 +88,8 @@ def test_robot_rotation_is_removed_from_a_static_source():
     rng = np.random.default_rng(4)
     frames = [[noisy(rng, 0.3 - yaw_rate * DT_S * k, 5.0)] for k in range(80)]
     tracker = HazardTracker()
-    out = run(tracker, frames, yaw_rate_rps=yaw_rate)
-    assert set(ids_of(out, 0)[2:]) == {1}
+    out = run(tracker, frames, motion=RobotMotion(0.0, yaw_rate))
+    assert set(ids_of(out, 0)) == {1}
     compensated = np.array([f[0].angular_velocity for f in out[10:]])
     assert abs(np.median(compensated)) < 0.05 and np.abs(compensated).max() < 0.3
     # The trail is expressed in the latest robot frame: a static source's trail stays in one place.
@@ -88,7 +99,7 @@ def test_robot_rotation_is_removed_from_a_static_source():
     assert np.abs(np.angle(np.exp(1j * (trail_az - view.azimuth)))).max() < math.radians(8.0)
     # Without odometry the same frames show the apparent rotation, still under one id.
     apparent = run(HazardTracker(), frames)
-    assert set(ids_of(apparent, 0)[2:]) == {1}
+    assert set(ids_of(apparent, 0)) == {1}
     assert np.median([f[0].angular_velocity for f in apparent[10:]]) == pytest.approx(-yaw_rate, abs=0.1)
 
 
@@ -99,35 +110,61 @@ def test_time_jump_clears_tracks_and_ids_keep_increasing():
     assert ids_of(run(tracker, source, first=50), 0)[-1] == 1
     back = run(tracker, source, first=0)  # the stamps go backwards: a bag looped
     assert tracker.resets == 1 and events[TRACKS_TIME_BACKWARDS] == 1
-    assert ids_of(back, 0)[:2] == [0, 0] and set(ids_of(back, 0)[2:]) == {2}
+    assert set(ids_of(back, 0)) == {2} and back[0][0].track_state == TrackState.TENTATIVE
     assert back[2][0].first_seen_ns == stamp(0)
     gap = run(tracker, source, first=10 + round(3.0 / DT_S))  # a 3 s gap > reset_gap_s (2 s)
     assert tracker.resets == 2 and events[TRACKS_GAP] == 1
-    assert set(ids_of(gap, 0)[2:]) == {3}
+    assert set(ids_of(gap, 0)) == {3}
 
 
-def test_missed_frames_coast_and_a_long_absence_ends_the_track():
-    tracker = HazardTracker(TrackerConfig(max_missed_s=0.5))
+def test_a_track_coasts_through_short_gaps_and_ends_within_max_missed_s_of_the_sound_stopping():
+    tracker = HazardTracker()  # max_missed_s 0.3 s
     frames = [[estimate(0.2 + 0.02 * k, 3.0)] for k in range(30)]
     for k in (10, 11):  # two missed frames (0.2 s)
         frames[k] = []
-    for k in range(18, 25):  # seven missed frames (0.7 s): longer than max_missed_s
+    for k in range(18, 30):  # the sound stops after frame 17
         frames[k] = []
-    out = run(tracker, frames)
-    ids = [f[0].track_id for f in out if f]
-    assert ids[2:16] == [1] * 14  # through the short gap, still 1
-    assert ids[16:18] == [0, 0] and ids[18:] == [2] * (len(ids) - 18)  # a new track after the long one
+    listed = []
+    for k, frame in enumerate(frames):
+        out = tracker.update(frame, stamp(k))
+        if frame:
+            assert out[0].track_id == 1  # through the short gap, still 1
+        listed.append([view.track_id for view in tracker.tracks()])
+    assert all(
+        ids == [1] for ids in listed[2:21]
+    )  # confirmed, then coasting up to 0.3 s after the last detection
+    assert listed[21] == []  # ended 0.4 s after it: the first frame more than 0.3 s later
+    again = run(tracker, [[estimate(0.5, 3.0)]], first=30)
+    assert again[0][0].track_id == 2 and again[0][0].track_state == TrackState.TENTATIVE
 
 
-def test_single_frame_clutter_is_never_published_and_burns_no_id():
+def test_a_new_hazard_is_published_on_its_first_frame_as_tentative_and_confirmed_under_the_same_id():
+    tracker = HazardTracker()  # min_hits 3
+    out = run(tracker, [[estimate(0.4, 4.0)] for _ in range(4)])
+    assert ids_of(out, 0) == [1, 1, 1, 1]
+    assert states_of(out, 0) == [TrackState.TENTATIVE] * 2 + [TrackState.CONFIRMED] * 2
+    assert out[0][0].first_seen_ns == stamp(0) and out[0][0].track_age_s == 0.0
+    # Only confirmed tracks are listed for the trails.
+    assert [v.track_id for v in tracker.tracks()] == [1]
+    assert HazardTracker().update([estimate(0.4, 4.0)], stamp(0)) and HazardTracker().tracks() == []
+
+
+def test_single_frame_clutter_shows_once_as_tentative_and_never_confirms():
     tracker = HazardTracker()
     frames = [[estimate(0.0, 3.0)] for _ in range(20)]
     frames[5] = [*frames[5], estimate(2.5, 6.0, class_id=3)]
     frames[12] = [*frames[12], estimate(-2.5, 6.0, class_id=3)]
     out = run(tracker, frames)
-    assert out[5][1].track_id == 0 and out[12][1].track_id == 0
-    late = run(tracker, [[estimate(0.0, 3.0), estimate(1.5, 2.0, class_id=2)] for _ in range(5)], first=20)
-    assert late[-1][1].track_id == 2
+    assert (out[5][1].track_id, out[5][1].track_state) == (2, TrackState.TENTATIVE)
+    assert (out[12][1].track_id, out[12][1].track_state) == (3, TrackState.TENTATIVE)
+    assert [v.track_id for v in tracker.tracks()] == [1]
+
+
+def test_a_fast_hazard_keeps_its_id_when_it_jumps_past_the_gate():
+    tracker = HazardTracker()  # gate 25 deg, regate_factor 2
+    azimuths = [0.0, 0.05, 0.1, 0.15, 0.2, 0.2 + math.radians(35.0)]  # the last step: 35 deg in 0.1 s
+    out = run(tracker, [[estimate(a, 3.0)] for a in azimuths])
+    assert ids_of(out, 0) == [1] * len(azimuths)
 
 
 def test_non_finite_estimates_are_left_untracked_and_counted():
@@ -136,6 +173,7 @@ def test_non_finite_estimates_are_left_untracked_and_counted():
     frames = [[estimate(0.1, 3.0), estimate(float("nan"), 3.0)] for _ in range(5)]
     out = run(tracker, frames)
     assert out[-1][0].track_id == 1 and out[-1][1].track_id == 0
+    assert out[-1][1].track_state == TrackState.NONE
     assert events[NON_FINITE_ESTIMATE] == 5
 
 
@@ -155,15 +193,78 @@ def test_published_filtered_positions_are_closer_to_the_truth_than_the_raw_ones(
     )
 
 
-def test_untracked_outputs_are_the_inputs_unchanged():
-    frame = [estimate(0.4, 2.0)]
+def test_non_finite_outputs_are_the_inputs_unchanged():
+    frame = [estimate(float("nan"), 2.0)]
     out = HazardTracker().update(frame, stamp(0))
     assert out[0] is frame[0] and out[0].track_id == 0
 
 
+def straight_pass(frames: int, speed_mps: float, source_xy: tuple[float, float]) -> list[tuple[float, float]]:
+    """(azimuth [rad], distance [m]) of a world-fixed source at ``source_xy`` [m] from a robot
+    that starts at the origin heading +x and drives straight at ``speed_mps``, frame by frame."""
+    out = []
+    for k in range(frames):
+        x, y = source_xy[0] - speed_mps * DT_S * k, source_xy[1]
+        out.append((math.atan2(y, x), math.hypot(x, y)))
+    return out
+
+
+def test_the_robots_driving_is_removed_so_a_static_source_stays_still_as_the_robot_passes_it():
+    speed = 1.0  # m/s, past a source 1.5 m to the left: its bearing sweeps from ahead to behind
+    path = straight_pass(60, speed, (3.0, 1.5))
+    rng = np.random.default_rng(7)
+    frames = [
+        [noisy(rng, azimuth, distance, azimuth_std_deg=2.0, distance_rel_std=0.05)]
+        for azimuth, distance in path
+    ]
+    tracker = HazardTracker()
+    out = run(tracker, frames, motion=RobotMotion(speed, 0.0))
+    assert set(ids_of(out, 0)) == {1}
+    # The hazard's own motion is none: angular velocity about 0 while its bearing sweeps 150 degrees.
+    sweep = math.degrees(path[-1][0] - path[0][0])
+    assert sweep > 100.0
+    own = np.array([f[0].angular_velocity for f in out[5:]])
+    assert np.abs(own).max() < 0.15
+    # The range rate is the robot's: approaching while the source is ahead, leaving once behind.
+    true_rates = [-speed * math.cos(azimuth) for azimuth, _ in path]
+    for frame, rate in zip(out[5:], true_rates[5:], strict=True):
+        if abs(rate) > 0.4:
+            assert np.sign(frame[0].range_rate) == np.sign(rate)
+    # The trail stays on the standing source: every trail point is where the source is now.
+    (view,) = tracker.tracks()
+    last_azimuth, last_distance = path[-1]
+    for point in view.trail[-20:]:
+        assert abs(math.remainder(point.azimuth - last_azimuth, 2 * math.pi)) < math.radians(6.0)
+        assert point.distance == pytest.approx(last_distance, rel=0.15)
+    # Given the yaw rate only, the same source seems to move: the sweep shows as angular velocity.
+    rotation_only = run(HazardTracker(), frames, motion=RobotMotion(0.0, 0.0))
+    assert np.abs([f[0].angular_velocity for f in rotation_only[20:40]]).max() > 0.3
+
+
+def test_a_step_moves_a_standing_point_as_the_robot_drives_and_turns():
+    straight = FrameStep.of(0.5, RobotMotion(2.0, 0.0))  # 1 m forward
+    azimuth, elevation, distance = straight.move(0.0, 0.0, 3.0)
+    assert (azimuth, elevation, distance) == pytest.approx((0.0, 0.0, 2.0))
+    turn = FrameStep.of(1.0, RobotMotion(0.0, math.pi / 2))  # a quarter turn left in place
+    assert turn.move(0.0, 0.0, 3.0) == pytest.approx((-math.pi / 2, 0.0, 3.0))
+    arc = FrameStep.of(1.0, RobotMotion(math.pi / 2, math.pi / 2))  # a quarter circle of radius 1 m
+    assert (arc.dx_m, arc.dy_m, arc.turn_rad) == pytest.approx((1.0, 1.0, math.pi / 2))
+    # A point above keeps its height: elevation rises as the robot comes nearer.
+    _, up, near = straight.move(0.0, math.atan2(1.0, 3.0), math.hypot(3.0, 1.0))
+    assert (up, near) == pytest.approx((math.atan2(1.0, 2.0), math.hypot(2.0, 1.0)))
+    assert straight.ego_range_rate(0.0, 0.0) == pytest.approx(-2.0)
+    assert FrameStep.of(0.1, None).moves is False
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("gate_deg", 0.0), ("min_hits", 0), ("max_missed_s", math.nan), ("distance_weight", -1)],
+    [
+        ("gate_deg", 0.0),
+        ("min_hits", 0),
+        ("max_missed_s", math.nan),
+        ("distance_weight", -1),
+        ("regate_factor", 0.5),
+    ],
 )
 def test_bad_config_names_the_key(key, value):
     with pytest.raises(ValueError, match=f"tracking.{key}"):

@@ -1,7 +1,7 @@
 """Tracks on held-out moving scenes: the model per frame, then the tracker, against the exact truth.
 
-    python training/track_eval.py --checkpoint runs/real_s0/checkpoints/best \\
-        --sound-dir ~/.cache/avi_ros/sounds/bank/test --scenes 40 --seed 7 --out runs/track_eval
+    python training/track_eval.py --checkpoint avi_ros/models/shipped \\
+        --sound-dir ~/.cache/avi_ros/sounds/bank/test --scenes 12 --seed 0 1 2 --out docs/results/tracks
 
 Renders ``--scenes`` random moving scenes (``avi_ros.data.moving_scenes``: sources that walk, run
 or drive past, a robot that drives and turns; real test-split recordings with ``--sound-dir``,
@@ -9,9 +9,11 @@ procedural sounds otherwise) at ``--camera-rate`` (10 Hz: the 100 ms SELD resolu
 them under ``--cache-dir`` (default ``OUT/scenes``), so a second run reuses them. Then, as the node
 does, runs the checkpoint's ``Pipeline`` on every camera frame with the audio window that ends at
 its stamp (frames before the first full window are skipped, as the node cannot assemble them),
-and feeds each frame's hazards to three trackers:
+and feeds each frame's hazards to four trackers:
 
-- ``tracker``: ``avi_ros.tracking.HazardTracker`` with the robot's exact yaw rate as odometry;
+- ``tracker``: ``avi_ros.tracking.HazardTracker`` with the robot's exact odometry (forward speed
+  and yaw rate), tentative tracks published from their first frame;
+- ``tracker_rotation_only``: the same given the yaw rate only (the robot's driving not removed);
 - ``tracker_no_odometry``: the same without odometry (angular velocities are the apparent ones);
 - ``nearest_neighbour``: ``NearestNeighbourTracker`` (per-frame ids, the baseline), with odometry.
 
@@ -21,7 +23,9 @@ and on moving sources: true speed >= ``MOVING_MPS``), range-rate sign accuracy o
 phases, and the median angular-velocity error against the true world-frame rate (what yaw
 compensation changes).
 Works with single-hazard and hazard-set checkpoints. Writes ``metrics.json`` and ``metrics.md``
-into ``--out``. Exit status 0, or 2 with one line on stderr for bad input.
+into ``--out``; with several ``--seed`` values (each its own set of scenes), into
+``OUT/seed<N>/`` for each, and the mean ± std over the seeds into ``OUT/summary.json`` and
+``OUT/summary.md``. Exit status 0, or 2 with one line on stderr for bad input.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from avi_ros.taxonomy import Visibility, default_taxonomy
 from avi_ros.tracking import (
     HazardTracker,
     NearestNeighbourTracker,
+    RobotMotion,
     TrackerConfig,
     TrackingAccumulator,
     TruthPoint,
@@ -65,13 +70,13 @@ from avi_ros.tracking.metrics import TrackerFrame, TrackingScores, score_tracker
 from avi_ros.types import Frame, HazardEstimateData
 from avi_ros.units import NS_PER_S
 
-SCENE_FORMAT = 1  # bump when the cached scene layout or the scene generator changes
+SCENE_FORMAT = 2  # bump when the cached scene layout or the scene generator changes
 MOVING_MPS = 0.5  # a true source this fast in the world counts as moving [m/s]
 SCENE_SPACING_S = 1000.0  # scene k's stamps start k * this after the first's, so scenes never mix [s]
 TRACK_ID_STRIDE = 1000  # true track id = scene index * this + the scene's own id
 GATE_DEG = 20.0  # a tracked estimate within this of a same-class truth counts for the rate errors
-TRACKERS = ("tracker", "tracker_no_odometry", "nearest_neighbour")
-# The targets of issue 14 (held-out moving scenes): metric -> (bound, "max" or "min").
+TRACKERS = ("tracker", "tracker_rotation_only", "tracker_no_odometry", "nearest_neighbour")
+# The targets for tracks on held-out moving scenes: metric -> (bound, "max" or "min").
 TARGETS = {
     "onset_latency_s": (0.3, "max"),
     "offset_latency_s": (0.3, "max"),
@@ -88,6 +93,31 @@ TRUTH_FIELDS = (
     "range_rate",
     "angular_velocity",
     "speed",
+)
+
+# The metrics of the tables, as (label, key of the tracker's row), in table order.
+ROWS = (
+    ("MOTA", "mota"),
+    ("ID switches / track-minute", "id_switches_per_track_minute"),
+    ("onset latency, median [s]", "onset_latency_s"),
+    ("offset latency, median [s]", "offset_latency_s"),
+    ("azimuth error, median [deg]", "azimuth_error_deg"),
+    ("azimuth error on moving sources, median [deg]", "azimuth_error_moving_deg"),
+    ("range-rate sign right (approach/leave phases)", "range_rate_sign_accuracy"),
+    ("approach/leave phases", "range_rate_phases"),
+    ("angular velocity error, median [deg/s]", "angular_velocity_error_deg_s"),
+    ("true hazard-frames (GT)", "truth_count"),
+    ("false negatives", "false_negatives"),
+    ("false positives", "false_positives"),
+    ("ID switches", "id_switches"),
+    ("true hazards never matched", "never_matched"),
+)
+LEGEND = (
+    "`tracker`: HazardTracker with the robot's odometry (speed and yaw rate), tentative tracks published "
+    "from their first frame; `tracker_rotation_only`: the same given the yaw rate only; "
+    "`tracker_no_odometry`: the same without odometry; `nearest_neighbour`: per-frame "
+    "nearest-neighbour ids (baseline). Angular velocities are scored against the hazard's own "
+    "motion (the robot's turning and driving removed)."
 )
 
 
@@ -120,12 +150,14 @@ class SceneSettings:
 @dataclass
 class Scene:
     """One rendered scene: FOA audio [4, N] at 24 kHz, frames [F] with their times [s], the
-    robot's yaw rate at each [rad/s], and the truth rows (``TRUTH_FIELDS``) of every frame."""
+    robot's odometry at each (forward speed [m/s], yaw rate [rad/s]), and the truth rows
+    (``TRUTH_FIELDS``) of every frame."""
 
     audio: np.ndarray
     rgb: np.ndarray
     depth_m: np.ndarray
     times_s: np.ndarray
+    speeds: np.ndarray
     yaw_rates: np.ndarray
     truth: np.ndarray
 
@@ -155,7 +187,7 @@ class Scene:
             stamp_ns=_stamp(scene_index, float(self.times_s[frame])),
             estimates=hazards,
             truths=[t for t, _, _ in truths],
-            yaw_rate_rps=float(self.yaw_rates[frame]),
+            motion=RobotMotion(float(self.speeds[frame]), float(self.yaw_rates[frame])),
             scene=scene_index,
             angular_velocities=tuple(rate for _, rate, _ in truths),
             speeds=tuple(speed for _, _, speed in truths),
@@ -204,6 +236,7 @@ def render_scene(index: int, settings: SceneSettings, bank: SoundBank | None) ->
         rgb=np.stack(rgb),
         depth_m=np.stack(depth).astype(np.float32),
         times_s=times,
+        speeds=np.array([script.robot.forward_speed(float(t)) for t in times]),
         yaw_rates=np.array([script.robot.yaw_rate(float(t)) for t in times]),
         truth=np.array(rows, dtype=np.float64).reshape(-1, len(TRUTH_FIELDS)),
     )
@@ -237,16 +270,19 @@ def bank_digest(sound_dir: Path) -> str:
     return hashlib.sha1("\n".join(entries).encode()).hexdigest()[:8]
 
 
-class _WithoutOdometry:
-    """A tracker never given the robot's yaw rate (its angular velocities are the apparent ones)."""
+class _LessOdometry:
+    """A tracker given part of the robot's odometry: its yaw rate only (``rotation=True``: the
+    robot's driving is not removed), or none (its angular velocities are the apparent ones)."""
 
-    def __init__(self, tracker: HazardTracker) -> None:
+    def __init__(self, tracker: HazardTracker, rotation: bool) -> None:
         self.tracker = tracker
+        self.rotation = rotation
 
     def update(
-        self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
+        self, estimates: list[HazardEstimateData], stamp_ns: int, motion: RobotMotion | None = None
     ) -> list[HazardEstimateData]:
-        return self.tracker.update(estimates, stamp_ns, None)
+        given = RobotMotion(0.0, motion.yaw_rate_rps) if self.rotation and motion is not None else None
+        return self.tracker.update(estimates, stamp_ns, given)
 
     def reset(self) -> None:
         self.tracker.reset()
@@ -289,7 +325,8 @@ def score_frames(frames: Iterable[SceneFrame], period_s: float) -> dict[str, dic
     config = TrackerConfig()
     trackers = {
         "tracker": HazardTracker(config),
-        "tracker_no_odometry": _WithoutOdometry(HazardTracker(config)),
+        "tracker_rotation_only": _LessOdometry(HazardTracker(config), rotation=True),
+        "tracker_no_odometry": _LessOdometry(HazardTracker(config), rotation=False),
         "nearest_neighbour": NearestNeighbourTracker(config),
     }
     motion = MotionErrors(period_s)
@@ -340,8 +377,8 @@ def _model_frames(
                 yield scene.tracker_frame(f, index, result.hazards)
 
 
-def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    """Render (or reuse) the scenes, run the model and the trackers, and score them."""
+def load_pipeline(args: argparse.Namespace) -> Pipeline:
+    """The checkpoint's pipeline at ``--confidence-threshold``; UsageError for another audio rate."""
     torch.set_num_threads(args.threads)
     pipeline = Pipeline.from_checkpoint(
         args.checkpoint, resolve_device(args.device), confidence_threshold=args.confidence_threshold
@@ -350,12 +387,17 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(
             f"the checkpoint's audio rate {pipeline.feature_config.sample_rate} Hz is not {SAMPLE_RATE}"
         )
+    return pipeline
+
+
+def evaluate(args: argparse.Namespace, pipeline: Pipeline, seed: int) -> dict[str, Any]:
+    """Render (or reuse) the scenes of ``seed``, run the model and the trackers, and score them."""
     bank = None
     digest = "procedural"
     if args.sound_dir is not None:
         bank = SoundBank.from_folder(args.sound_dir, default_taxonomy().names)
         digest = bank_digest(args.sound_dir)
-    settings = SceneSettings(args.seed, args.camera_rate, args.width, args.height, args.knot_s, digest)
+    settings = SceneSettings(seed, args.camera_rate, args.width, args.height, args.knot_s, digest)
     cache_dir = args.cache_dir or args.out / "scenes"
     scenes = cached_scenes(args.scenes, settings, cache_dir, bank, progress=True)
     counts: Counter[str] = Counter()
@@ -367,7 +409,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "hazard_set": pipeline.is_hazard_set,
         "sound_dir": str(args.sound_dir) if args.sound_dir else None,
         "scenes": args.scenes,
-        "seed": args.seed,
+        "seed": seed,
         "frames_scored": counts["frames"],
         "hazards_published": counts["hazards"],
         "published_by_visibility": {v.name.lower(): counts[v.name.lower()] for v in Visibility},
@@ -388,30 +430,18 @@ def _batches(items: Sequence[int], size: int) -> Iterator[list[int]]:
 
 
 def _cell(value: Any, digits: int = 3) -> str:
+    """A table cell: floats to ``digits`` decimals, NaN or None (nothing matched) as n/a."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
     if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+        return f"{value:.{digits}f}"
     return str(value)
 
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:
     """The tables of ``metrics.md``: one column per tracker, the issue's targets beside."""
-    rows = (
-        ("MOTA", "mota"),
-        ("ID switches / track-minute", "id_switches_per_track_minute"),
-        ("onset latency, median [s]", "onset_latency_s"),
-        ("offset latency, median [s]", "offset_latency_s"),
-        ("azimuth error, median [deg]", "azimuth_error_deg"),
-        ("azimuth error on moving sources, median [deg]", "azimuth_error_moving_deg"),
-        ("range-rate sign right (approach/leave phases)", "range_rate_sign_accuracy"),
-        ("approach/leave phases", "range_rate_phases"),
-        ("angular velocity error, median [deg/s]", "angular_velocity_error_deg_s"),
-        ("true hazard-frames (GT)", "truth_count"),
-        ("false negatives", "false_negatives"),
-        ("false positives", "false_positives"),
-        ("ID switches", "id_switches"),
-        ("true hazards never matched", "never_matched"),
-    )
     trackers = metrics["trackers"]
+    names = list(trackers)
     kind = "hazard set" if metrics["hazard_set"] else "single hazard"
     lines = [
         f"# Tracks on {metrics['scenes']} held-out moving scenes (seed {metrics['seed']})",
@@ -421,22 +451,75 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
         f"{metrics['settings']['camera_rate_hz']:g} Hz, {metrics['window_s']:g} s window, "
         f"{metrics['hazards_published']} hazards published.",
         "",
-        "| metric | target | " + " | ".join(TRACKERS) + " |",
-        "|---|---|" + "---|" * len(TRACKERS),
+        "| metric | target | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
     ]
-    for label, key in rows:
-        bound = TARGETS.get(key)
-        target = f"{'≤' if bound[1] == 'max' else '≥'} {bound[0]:g}" if bound else ""
+    for label, key in ROWS:
         lines.append(
-            f"| {label} | {target} | " + " | ".join(_cell(trackers[t][key]) for t in TRACKERS) + " |"
+            f"| {label} | {_target(key)} | " + " | ".join(_cell(trackers[t][key]) for t in names) + " |"
         )
-    lines += [
+    return "\n".join([*lines, "", LEGEND]) + "\n"
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and standard deviation (ddof 1; 0 for one run) over the ``metrics.json`` of several
+    seeds, per tracker and metric; a metric that is null (nothing matched) in a run is left out
+    of that run's share, and ``n`` counts the runs that had it."""
+    trackers: dict[str, dict[str, dict[str, float | int | None]]] = {}
+    for name in runs[0]["trackers"]:
+        trackers[name] = {}
+        for _, key in ROWS:
+            values = np.array(
+                [r["trackers"][name][key] for r in runs if r["trackers"][name][key] is not None]
+            )
+            trackers[name][key] = {
+                "mean": float(values.mean()) if values.size else None,
+                "std": float(values.std(ddof=1)) if values.size > 1 else 0.0 if values.size else None,
+                "n": int(values.size),
+            }
+    first = runs[0]
+    return {
+        "checkpoint": first["checkpoint"],
+        "sound_dir": first["sound_dir"],
+        "seeds": [r["seed"] for r in runs],
+        "scenes_per_seed": first["scenes"],
+        "frames_scored": [r["frames_scored"] for r in runs],
+        "hazards_published": [r["hazards_published"] for r in runs],
+        "trackers": trackers,
+    }
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The table of ``summary.md``: mean ± std over the seeds, one column per tracker."""
+    trackers = summary["trackers"]
+    names = list(trackers)
+    seeds = ", ".join(str(s) for s in summary["seeds"])
+    lines = [
+        f"# Tracks on held-out moving scenes: mean ± std over seeds {seeds}",
         "",
-        "`tracker`: HazardTracker with the robot's yaw rate; `tracker_no_odometry`: the same without it; "
-        "`nearest_neighbour`: per-frame nearest-neighbour ids (baseline). Angular velocities are scored "
-        "against the world-frame rate (the robot's own turning removed).",
+        f"checkpoint `{summary['checkpoint']}`, sounds: {summary['sound_dir'] or 'procedural'}, "
+        f"{summary['scenes_per_seed']} scenes per seed, frames scored {summary['frames_scored']}, "
+        f"hazards published {summary['hazards_published']}.",
+        "",
+        "| metric | target | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
     ]
-    return "\n".join(lines) + "\n"
+    for label, key in ROWS:
+        cells = []
+        for name in names:
+            value = trackers[name][key]
+            if value["mean"] is None:
+                cells.append("n/a")
+            else:
+                shown = f"{_cell(value['mean'])} ± {_cell(value['std'])}"
+                cells.append(shown if value["n"] == len(summary["seeds"]) else f"{shown} (n={value['n']})")
+        lines.append(f"| {label} | {_target(key)} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, "", LEGEND]) + "\n"
+
+
+def _target(key: str) -> str:
+    bound = TARGETS.get(key)
+    return f"{'≤' if bound[1] == 'max' else '≥'} {bound[0]:g}" if bound else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -448,9 +531,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--sound-dir", type=Path, help="bank split folder (BANK/test); procedural sounds otherwise"
     )
     parser.add_argument("--scenes", type=int, default=20, help="held-out moving scenes (default 20)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the scenes (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seed(s) of the scenes (default 0); several: OUT/seed<N>/ each and OUT/summary.*",
+    )
     parser.add_argument(
         "--out", type=Path, required=True, help="output folder for metrics.json and metrics.md"
+    )
+    parser.add_argument(
+        "--summarize-only",
+        action="store_true",
+        help="write OUT/summary.* from the OUT/seed<N>/metrics.json already there; run nothing",
     )
     parser.add_argument("--cache-dir", type=Path, help="where rendered scenes are kept (default OUT/scenes)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
@@ -471,6 +565,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"checkpoint directory {args.checkpoint} does not exist")
     if args.sound_dir is not None and not args.sound_dir.is_dir():
         raise UsageError(f"sound folder {args.sound_dir} does not exist (use a bank split folder: BANK/test)")
+    if len(set(args.seed)) < len(args.seed):
+        raise UsageError(f"--seed values must differ, got {args.seed}")
     for name in ("scenes", "batch", "threads"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
@@ -481,20 +577,49 @@ def check_arguments(args: argparse.Namespace) -> None:
     SensorConfig(camera_rate_hz=args.camera_rate, width=args.width, height=args.height)  # ValueError if bad
 
 
+def _seed_dir(args: argparse.Namespace, seed: int) -> Path:
+    """Where the files of ``seed`` go: ``--out`` itself for a single seed."""
+    return args.out / f"seed{seed}" if len(args.seed) > 1 else args.out
+
+
+def _write(directory: Path, stem: str, data: dict[str, Any], markdown: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{stem}.json").write_text(json.dumps(_plain(data), indent=2), encoding="utf-8")
+    (directory / f"{stem}.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+    print(f"wrote {directory / stem}.md and {directory / stem}.json")
+
+
+def _read_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The metrics.json of every seed of ``--seed`` under ``--out``; UsageError naming a missing one."""
+    runs = []
+    for seed in args.seed:
+        path = _seed_dir(args, seed) / "metrics.json"
+        if not path.is_file():
+            raise UsageError(f"{path} does not exist: run the seed first")
+        runs.append(json.loads(path.read_text(encoding="utf-8")))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        check_arguments(args)
-        metrics = evaluate(args)
+        if args.summarize_only:
+            runs = _read_runs(args)
+        else:
+            check_arguments(args)
+            pipeline = load_pipeline(args)
+            runs = []
+            for seed in args.seed:
+                metrics = _plain(evaluate(args, pipeline, seed))
+                _write(_seed_dir(args, seed), "metrics", metrics, metrics_markdown(metrics))
+                runs.append(metrics)
     except (UsageError, CheckpointError, FileNotFoundError, ValueError, KeyError) as exc:
         print(f"track_eval.py: error: {exc}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "metrics.json").write_text(json.dumps(_plain(metrics), indent=2), encoding="utf-8")
-    markdown = metrics_markdown(metrics)
-    (args.out / "metrics.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
-    print(f"wrote {args.out / 'metrics.md'} and {args.out / 'metrics.json'}")
+    if len(runs) > 1:
+        summary = summarize(runs)
+        _write(args.out, "summary", summary, summary_markdown(summary))
     return 0
 
 

@@ -4,8 +4,8 @@ Messages are read in the bag's receive-time order and go through the same core p
 live node uses: ``avi_ros.sensor_decoding`` for every payload, the ``ApproximateTimeSync``
 rule for RGB + depth + camera_info, the ``FrameAssembler`` for the audio window ending at
 the RGB stamp, ``Pipeline.run``, and the ``HazardTracker`` with the node's ``tracking.*``
-configuration (``--params-file``), updated once per frame in stamp order with the yaw rate of
-the bag's odometry (``nav_msgs/Odometry``, aligned by the node's ``TelemetryBuffer``; none when
+configuration (``--params-file``), updated once per frame in stamp order with the speed and yaw
+rate of the bag's odometry (``nav_msgs/Odometry``, aligned by the node's ``TelemetryBuffer``; none when
 the bag has no odometry topic). The assembler's clock is the bag's receive time, as the node's
 is ROS time under ``use_sim_time``. Unlike the live node, the replay is never busy when a frame
 completes, so it processes every frame the node could have processed (a node that skips frames
@@ -64,7 +64,7 @@ from avi_ros.topics import (
     absolute_topics,
 )
 from avi_ros.tracking import HazardTracker, TrackerConfig, TrackView
-from avi_ros.tracking.ego_motion import odometry_twist, yaw_rate
+from avi_ros.tracking.ego_motion import RobotMotion, odometry_twist, robot_motion
 from avi_ros.types import Frame, HazardEstimateData, PipelineResult
 
 ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
@@ -90,7 +90,7 @@ class ReplayOptions:
     tracking: the node's tracker configuration (``tracker_config_from_params_file`` reads it from
         the node's parameters YAML); None: hazards are published untracked, as the node with
         ``tracking.enabled: false``.
-    odometry_topic: the bag's ``nav_msgs/Odometry`` topic whose yaw rate the tracker removes
+    odometry_topic: the bag's ``nav_msgs/Odometry`` topic whose motion the tracker removes
         (the node's ``telemetry.odom_topic``); ignored when the bag has none or it is None.
     report_frames: how many annotated frames the report shows (evenly spaced in time).
     threads: torch CPU threads. One frame at a time is latency-bound; on a small CPU shared with
@@ -143,7 +143,7 @@ class BagFrontEnd:
     ``feed`` takes one message and returns the newest complete frame, if one is ready.
     Bad payloads are counted in ``events`` under the node's reason keys and skipped.
     Odometry messages (``odometry_topic``, when given) go into ``telemetry`` as the node's
-    ``TelemetryInput`` puts them, so ``yaw_rate(stamp_ns)`` is the node's.
+    ``TelemetryInput`` puts them, so ``motion(stamp_ns)`` is the node's.
     """
 
     def __init__(
@@ -170,9 +170,9 @@ class BagFrontEnd:
         """The topics ``feed`` takes: the inputs, then the odometry when there is one."""
         return [*self.topics.inputs, *([self.odometry_topic] if self.odometry_topic else [])]
 
-    def yaw_rate(self, stamp_ns: int) -> float | None:
-        """The robot's yaw rate [rad/s] at a frame stamp, None without odometry (the node's rule)."""
-        return yaw_rate(self.telemetry.reading(stamp_ns)) if self.odometry_topic else None
+    def motion(self, stamp_ns: int) -> RobotMotion | None:
+        """The robot's odometry at a frame stamp, None without odometry (the node's rule)."""
+        return robot_motion(self.telemetry.reading(stamp_ns)) if self.odometry_topic else None
 
     def feed(self, message: BagMessage) -> Frame | None:
         self._now_ns = message.stamp_ns
@@ -207,12 +207,12 @@ class ReplayTracking:
         self.tracker = HazardTracker(config, events) if config is not None else None
 
     def update(
-        self, hazards: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None
+        self, hazards: list[HazardEstimateData], stamp_ns: int, motion: RobotMotion | None
     ) -> tuple[list[HazardEstimateData], list[TrackView]]:
         """The hazards with their track fields, and the confirmed tracks after this frame."""
         if self.tracker is None:
             return hazards, []
-        return self.tracker.update(hazards, stamp_ns, yaw_rate_rps), self.tracker.tracks()
+        return self.tracker.update(hazards, stamp_ns, motion), self.tracker.tracks()
 
 
 def resolve_extrinsic(
@@ -330,8 +330,8 @@ def _write_outputs(
     with removed_on_failure(output_bag), BagWriter(output_bag, storage=options.storage) as writer:
         for message, frame, result in frames:
             stamp, receive = frame.stamp_ns, message.stamp_ns
-            yaw = front_end.yaw_rate(stamp)
-            hazards, tracks = tracking.update(result.hazards, stamp, yaw)
+            motion = front_end.motion(stamp)
+            hazards, tracks = tracking.update(result.hazards, stamp, motion)
             mic_frame = front_end.intake.microphone_frame_id or options.frames.microphone
             image_frame = front_end.intake.image_frame_id or options.frames.optical
             writer.write(outputs.hazards, receive, factory.hazard_array(stamp, mic_frame, hazards))
@@ -346,7 +346,7 @@ def _write_outputs(
                 outputs.mask, receive, factory.mono8_image(stamp, image_frame, result.occlusion_mask)
             )
             untracked = result.hazards if tracking.tracker is not None else []
-            records.append(FrameRecord(stamp, hazards, result.top, result.occlusion_level, untracked, yaw))
+            records.append(FrameRecord(stamp, hazards, result.top, result.occlusion_level, untracked, motion))
             keeper.offer(
                 lambda frame=frame, result=result: Snapshot(
                     frame.stamp_ns, frame.rgb, result.occlusion_mask, frame.intrinsics

@@ -6,7 +6,7 @@ hazard at a time that is the model's best guess (``PipelineResult.top``) against
 "detected" means its estimate was published. A second table counts the hazards published per
 frame against the true ones. When the truth carries track ids, ``tracking_scores`` scores the
 published tracks and the ``NearestNeighbourTracker`` baseline (run on the same untracked hazards
-with the same yaw rates) with ``avi_ros.tracking.metrics.score_trackers``.
+with the same odometry) with ``avi_ros.tracking.metrics.score_trackers``.
 
 The timeline draws azimuth unwrapped (``timeline_azimuths``): each true hazard is one continuous
 line, and each estimate sits at the turn nearest a truth, so an estimate at +178 and a truth at
@@ -24,7 +24,7 @@ import numpy as np
 from avi_ros.bag.results import FrameRecord
 from avi_ros.scoring import accuracy, angular_errors_deg
 from avi_ros.taxonomy import Visibility
-from avi_ros.tracking import NearestNeighbourTracker, TrackerConfig, TruthPoint
+from avi_ros.tracking import NearestNeighbourTracker, RobotMotion, TrackerConfig, TruthPoint
 from avi_ros.tracking.metrics import Associator, TrackerFrame, score_trackers
 from avi_ros.types import HazardEstimateData
 
@@ -216,7 +216,7 @@ class _Published:
         self._by_stamp = {r.stamp_ns: r.hazards for r in records}
 
     def update(
-        self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
+        self, estimates: list[HazardEstimateData], stamp_ns: int, motion: RobotMotion | None = None
     ) -> list[HazardEstimateData]:
         return list(self._by_stamp[stamp_ns])
 
@@ -232,7 +232,7 @@ def tracking_scores(
     """Rows of the tracking table (``report_html.TRACKING_COLUMNS``, and the rest of
     ``TrackingScores``): the published tracks (when tracking ran: ``config`` is not None) and the
     nearest-neighbour baseline, which sees every frame's untracked hazards in order with the
-    tracker's yaw rate. Scored on the frames with truth; empty when no true hazard carries a
+    tracker's odometry. Scored on the frames with truth; empty when no true hazard carries a
     track id."""
     if not any(h.track_id for hazards in truth.values() for h in hazards):
         return {}
@@ -245,7 +245,7 @@ def tracking_scores(
             r.stamp_ns,
             r.untracked if config is not None else r.hazards,
             truth_points(truth[r.stamp_ns]) if r.stamp_ns in truth else None,
-            r.yaw_rate_rps,
+            r.motion,
         )
         for r in records
     )

@@ -15,7 +15,7 @@ import numpy as np
 
 from avi_ros.bag.mcap_storage import IntegrityLog
 from avi_ros.geometry import CameraIntrinsics, MicToCamera
-from avi_ros.tracking import TrackerConfig
+from avi_ros.tracking import RobotMotion, TrackerConfig
 from avi_ros.types import HazardEstimateData
 
 
@@ -25,8 +25,8 @@ class FrameRecord:
 
     hazards: as published (with their track fields when tracking ran); untracked: the
     pipeline's hazards before tracking (empty when tracking did not run), which the report
-    gives to the nearest-neighbour baseline; yaw_rate_rps: the robot's yaw rate the tracker got
-    [rad/s] (None: no odometry).
+    gives to the nearest-neighbour baseline; motion: the robot's odometry the tracker got (None:
+    no odometry).
     """
 
     stamp_ns: int
@@ -34,7 +34,7 @@ class FrameRecord:
     top: HazardEstimateData
     occlusion_level: float
     untracked: list[HazardEstimateData] = field(default_factory=list)
-    yaw_rate_rps: float | None = None
+    motion: RobotMotion | None = None
 
 
 @dataclass

@@ -9,7 +9,7 @@ distance in the microphone frame, visibility, risk, action) is exact, and so are
 fields of each true hazard: ``track_id`` (the hazard's index in the script + 1, stable over
 the scenario), ``first_seen_ns`` (its start), ``track_age_s``, ``range_rate`` and
 ``angular_velocity`` (``ScenarioScript.rates`` in ``avi_ros.data.scenario_script``: the robot's
-own yaw rate removed, the convention of ``avi_ros.tracking``).
+own turning and driving removed from the angular velocity, the convention of ``avi_ros.tracking``).
 
 Dry sounds are procedural (``avi_ros.data.signals``) unless a ``SoundBank`` is given: then
 each hazard sounds with real clips of its class, drawn ``clip_s`` at a time and concatenated
@@ -50,7 +50,7 @@ from avi_ros.data.signals import synthesize_class
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.taxonomy import Taxonomy, Visibility, default_taxonomy
-from avi_ros.types import HazardEstimateData
+from avi_ros.types import HazardEstimateData, TrackState
 from avi_ros.units import NS_PER_S
 
 # The bag's clock starts here (2025-01-01T00:00:00Z), so stamps look like a real recording.
@@ -356,6 +356,7 @@ class ScenarioRenderer:
             risk_level=risk,
             recommended_action=self.taxonomy.recommended_action(risk, label.azimuth),
             track_id=track_id,
+            track_state=TrackState.CONFIRMED,
             first_seen_ns=DEFAULT_START_NS + round(track.start_s * NS_PER_S),
             track_age_s=t - track.start_s,
             angular_velocity=angular_velocity,

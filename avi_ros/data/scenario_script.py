@@ -4,10 +4,11 @@ room and occluders they share; the exact rates of each hazard as the moving micr
 A script is data, drawn by ``avi_ros.data.moving_scenes`` or written by hand (the named scenarios
 of ``avi_ros.bag.scenario``), and rendered by ``avi_ros.bag.scenario.ScenarioRenderer``. The true
 track fields follow the convention of ``avi_ros.tracking``: ``range_rate`` is d distance / dt in
-the microphone frame [m/s], negative: approaching; ``angular_velocity`` is the rate of the
-hazard's bearing seen from the moving microphone in a frame that does not turn with the robot
-[rad/s, counter-clockwise], so the robot's own yaw rate is not in it. Both rates are central
-differences over ``RATE_STEP_S`` either side.
+the microphone frame [m/s] (both the hazard's and the robot's motion), negative: approaching;
+``angular_velocity`` is the rate of the hazard's bearing from the microphone's position at that
+instant, in a frame that neither turns nor moves with the robot [rad/s, counter-clockwise]: the
+hazard's own motion only, 0 for a standing hazard however the robot drives and turns. Both rates
+are central differences over ``RATE_STEP_S`` either side.
 
 Units: seconds, metres, radians.
 """
@@ -23,6 +24,7 @@ from avi_ros.data.acoustics import ShoeboxRoom
 from avi_ros.data.layout import MicPose
 from avi_ros.data.render import Box
 from avi_ros.taxonomy import MAX_HAZARDS
+from avi_ros.units import GRAVITY_MPS2
 
 RATE_STEP_S = 0.05  # half-width of the central differences behind the true rates [s]
 
@@ -66,6 +68,17 @@ class RobotPath:
         vx, vy, _ = self._slope(t)
         yaw = self.pose(t).yaw_rad
         return float(vx * math.cos(yaw) + vy * math.sin(yaw))
+
+    def imu(self, t: float) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """What a level IMU aligned with the base reads at ``t`` (REP-145): linear acceleration
+        [m/s², gravity included: +``GRAVITY_MPS2`` on z] and angular velocity [rad/s]. Forward:
+        the change of ``forward_speed`` as a central difference over ``RATE_STEP_S`` either side
+        (the waypoints' speed steps spread over 0.1 s); lateral: the centripetal ``speed · yaw
+        rate``; angular velocity: (0, 0, ``yaw_rate``)."""
+        h = RATE_STEP_S
+        forward = (self.forward_speed(t + h) - self.forward_speed(t - h)) / (2.0 * h)
+        yaw_rate = self.yaw_rate(t)
+        return (forward, self.forward_speed(t) * yaw_rate, GRAVITY_MPS2), (0.0, 0.0, yaw_rate)
 
 
 @dataclass(frozen=True)
@@ -133,11 +146,14 @@ class ScenarioScript:
     def rates(self, track: HazardTrack, t: float) -> tuple[float, float]:
         """(range rate [m/s, negative: approaching], angular velocity [rad/s, CCW]) of ``track``
         at ``t`` seen from the microphone; the angular velocity is of the world bearing from the
-        microphone, so the robot's own turning is not in it (module docstring)."""
+        microphone's position at ``t``, so neither the robot's turning nor its driving is in it
+        (module docstring)."""
         h = RATE_STEP_S
         before, after = self.robot.pose(t - h), self.robot.pose(t + h)
         near = track.position(t - h) - np.asarray(before.position_m)
         far = track.position(t + h) - np.asarray(after.position_m)
         range_rate = (np.linalg.norm(far) - np.linalg.norm(near)) / (2.0 * h)
+        here = np.asarray(self.robot.pose(t).position_m)
+        near, far = track.position(t - h) - here, track.position(t + h) - here
         turn = math.remainder(math.atan2(far[1], far[0]) - math.atan2(near[1], near[0]), 2.0 * math.pi)
         return float(range_rate), turn / (2.0 * h)

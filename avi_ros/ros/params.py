@@ -229,22 +229,23 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "tracking.enabled",
         True,
-        "Give each hazard a track (track_id, first_seen, track_age, angular_velocity, range_rate) and "
-        "draw the tracks' trails in 'markers'; false: every hazard is published untracked (track_id 0).",
+        "Give each hazard a track (track_id, track_state, first_seen, track_age, angular_velocity, "
+        "range_rate) and draw the confirmed tracks' trails in 'markers'; false: every hazard is "
+        "published untracked (track_id 0, TRACK_NONE).",
     ),
     ParamSpec(
         "tracking.min_hits",
         TRACKER.min_hits,
-        "Frames a hazard must be matched in before its track is confirmed and gets an id; until then "
-        "it is published with track_id 0 (the onset delay tracking adds) [frames].",
+        "Frames a hazard must be matched in before its track is confirmed; from its first frame until "
+        "then it is published with its id as TRACK_TENTATIVE, and keeps the id when confirmed [frames].",
         1,
         100,
     ),
     ParamSpec(
         "tracking.max_missed_s",
         TRACKER.max_missed_s,
-        "A confirmed track without a detection for this long ends; a detection back within it keeps "
-        "the id [s].",
+        "A track (tentative or confirmed) without a detection for this long ends; a detection back "
+        "within it keeps the id [s].",
         0.01,
         60.0,
     ),

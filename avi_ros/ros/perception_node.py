@@ -18,8 +18,8 @@ message_filters itself, so live and replay match the same sets); the ``FrameAsse
 each set with the audio window ending at its stamp. Sensor callbacks only store and wake: one
 worker thread takes the newest complete frame, converts its pixels (the only frame whose
 pixels are converted), runs the pipeline, gives the hazards their tracks (``HazardTracker``,
-updated once per inferred frame in stamp order, with the odometry's yaw rate when odometry
-arrives) and publishes; it also expires frames that waited too long for audio. A ROS clock
+updated once per inferred frame in stamp order, with the odometry's speed and yaw rate when
+odometry arrives) and publishes; it also expires frames that waited too long for audio. A ROS clock
 jump back or a deactivation clears the tracks (the worker does it before its next update: the
 tracker is the worker's alone). The node spins on a single-threaded executor (``make_executor``): measured on
 2 cores, rclpy's multi-threaded executor spent most of the CPU on its own futures.
@@ -90,7 +90,7 @@ from avi_ros.sensor_intake import SensorIntake
 from avi_ros.telemetry import IMU, ODOM
 from avi_ros.topics import RGBD_STREAMS, OutputTopics, SensorTopics
 from avi_ros.tracking import HazardTracker, TrackView
-from avi_ros.tracking.ego_motion import yaw_rate
+from avi_ros.tracking.ego_motion import robot_motion
 from avi_ros.types import Frame, PipelineResult
 
 NODE_NAME = "perception_node"
@@ -527,8 +527,8 @@ class PerceptionNode(LifecycleNode):
                 self._tracks_reset.clear()
                 tracker.reset()
             telemetry = self.telemetry
-            yaw = yaw_rate(telemetry.reading(frame.stamp_ns)) if telemetry is not None else None
-            hazards = tracker.update(result.hazards, frame.stamp_ns, yaw)
+            motion = robot_motion(telemetry.reading(frame.stamp_ns)) if telemetry is not None else None
+            hazards = tracker.update(result.hazards, frame.stamp_ns, motion)
             tracks = tracker.tracks()
         except Exception as exc:  # a tracker bug must not cost the frame its hazards
             self._internal_error(exc)

@@ -7,6 +7,7 @@ call once per frame; ``NearestNeighbourTracker`` is the baseline it is measured 
 
 from avi_ros.events import TRACKS_GAP, TRACKS_TIME_BACKWARDS  # defined with every key, re-exported
 from avi_ros.tracking.baseline import NearestNeighbourTracker
+from avi_ros.tracking.ego_motion import RobotMotion
 from avi_ros.tracking.metrics import TrackingAccumulator, TrackingScores, TruthPoint
 from avi_ros.tracking.tracker import HazardTracker, TrackerConfig, TrackView, TrailPoint
 
@@ -15,6 +16,7 @@ __all__ = [
     "TRACKS_TIME_BACKWARDS",
     "HazardTracker",
     "NearestNeighbourTracker",
+    "RobotMotion",
     "TrackView",
     "TrackerConfig",
     "TrackingAccumulator",

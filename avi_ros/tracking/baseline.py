@@ -3,10 +3,12 @@
 Each frame, every detection goes to the track whose latest detection is nearest in angle
 (greedy, cheapest pair first, within the same gate as the tracker; ``association.greedy_pairs``),
 and a detection that no track takes starts a new id at once. There is no filter and no
-prediction: a track stands where its latest detection was (turned with the robot when the yaw
-rate is given, as the tracker does), and its rates are finite differences between its last two
-detections. Tracks die after ``max_missed_s`` without a detection; a time jump resets them.
-Same interface and outputs as ``HazardTracker.update``, so the metrics compare like with like.
+prediction: a track stands where its latest detection was, moved with the robot when odometry
+is given (as the tracker moves its predictions), and its rates are finite differences between
+that place and its new detection (the range rate with the robot's driving added back, as the
+tracker publishes it). Every track is published as confirmed. Tracks die after ``max_missed_s``
+without a detection; a time jump resets them. Same interface and outputs as
+``HazardTracker.update``, so the metrics compare like with like.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import math
 from dataclasses import dataclass, replace
 
 from avi_ros.tracking.association import Candidate, CostWeights, cost_matrix, greedy_pairs, is_finite
+from avi_ros.tracking.ego_motion import RobotMotion
 from avi_ros.tracking.kalman import wrap_angle
 from avi_ros.tracking.tracker import TrackerBase
-from avi_ros.types import HazardEstimateData
+from avi_ros.types import HazardEstimateData, TrackState
 from avi_ros.units import NS_PER_S
 
 
@@ -38,12 +41,15 @@ class NearestNeighbourTracker(TrackerBase[_Last]):
     and ``reset_gap_s`` of a ``TrackerConfig`` and nothing else of it."""
 
     def update(
-        self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
+        self, estimates: list[HazardEstimateData], stamp_ns: int, motion: RobotMotion | None = None
     ) -> list[HazardEstimateData]:
         """Same contract as ``HazardTracker.update``; every finite estimate gets an id."""
-        step = self._step(stamp_ns, yaw_rate_rps)
-        for track in self._tracks:
-            track.azimuth = wrap_angle(track.azimuth + step.azimuth_shift_rad)
+        step = self._step(stamp_ns, motion)
+        if step.moves:
+            for track in self._tracks:
+                track.azimuth, track.elevation, track.distance = step.move(
+                    track.azimuth, track.elevation, track.distance
+                )
         max_missed_ns = self.config.max_missed_s * NS_PER_S
         self._tracks = [t for t in self._tracks if stamp_ns - t.seen_ns <= max_missed_ns]
         usable = [i for i, e in enumerate(estimates) if is_finite(e)]
@@ -66,7 +72,8 @@ class NearestNeighbourTracker(TrackerBase[_Last]):
                 dt_s = max((stamp_ns - track.seen_ns) / NS_PER_S, 1e-9)
                 rates = (
                     wrap_angle(estimate.azimuth - track.azimuth) / dt_s,
-                    (estimate.distance - track.distance) / dt_s,
+                    (estimate.distance - track.distance) / dt_s
+                    + step.ego_range_rate(estimate.azimuth, estimate.elevation),
                 )
             track.seen_ns = stamp_ns
             track.azimuth, track.elevation = estimate.azimuth, estimate.elevation
@@ -74,6 +81,7 @@ class NearestNeighbourTracker(TrackerBase[_Last]):
             out[index] = replace(
                 estimate,
                 track_id=track.track_id,
+                track_state=TrackState.CONFIRMED,
                 first_seen_ns=track.first_seen_ns,
                 track_age_s=(stamp_ns - track.first_seen_ns) / NS_PER_S,
                 angular_velocity=rates[0],

@@ -55,15 +55,19 @@ class ConstantVelocityFilter:
     def position_std(self) -> float:
         return math.sqrt(float(self.covariance[0, 0]))
 
-    def predict(self, dt_s: float, position_shift: float = 0.0) -> None:
-        """Advance by ``dt_s`` [s]; ``position_shift`` is a known motion of the frame (the robot
-        turned: the position moves without the rate changing)."""
+    def predict(self, dt_s: float) -> None:
+        """Advance by ``dt_s`` [s] at the current rate."""
         transition = np.array([[1.0, dt_s], [0.0, 1.0]])
         q = self.acceleration_psd
         noise = q * np.array([[dt_s**3 / 3.0, dt_s**2 / 2.0], [dt_s**2 / 2.0, dt_s]])
         self.state = transition @ self.state
-        self.state[0] = self.wrap(self.state[0] + position_shift)
+        self.state[0] = self.wrap(self.state[0])
         self.covariance = transition @ self.covariance @ transition.T + noise
+
+    def shift(self, position_shift: float) -> None:
+        """Move the position by a known amount without changing the rate (the frame moved: the
+        robot turned or drove)."""
+        self.state[0] = self.wrap(self.state[0] + position_shift)
 
     def innovation(self, measurement: float) -> float:
         """Measurement minus predicted position, wrapped."""

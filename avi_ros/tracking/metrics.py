@@ -4,10 +4,10 @@ The CLEAR MOT metrics (Bernardin & Stiefelhagen, "Evaluating multiple object tra
 performance: the CLEAR MOT metrics", EURASIP JIVP 2008), with the angular gate of DCASE SELD
 (a hit is within 20°; Politis et al., "A dataset of dynamic reverberant sound scenes with
 directional interferers for sound event localization and detection", DCASE 2021), and the
-latencies that issue 14 asks for. Accumulate frame by frame, then compute.
+onset and offset latencies of each hazard. Accumulate frame by frame, then compute.
 
-Each frame, the true hazards are matched to the published estimates that carry a track id
-(``track_id`` 0, untracked, is not a track and is ignored): a true hazard keeps the track it
+Each frame, the true hazards are matched to the published estimates that carry a track id,
+tentative or confirmed (``track_id`` 0, untracked, is ignored): a true hazard keeps the track it
 had in the previous frame while that track is still within the gate (and of the same class),
 and the others are matched by least total angle (Hungarian). Then:
 
@@ -44,6 +44,7 @@ from scipy.optimize import linear_sum_assignment
 
 from avi_ros.geometry import angular_error_rad, direction_to_unit
 from avi_ros.taxonomy import Action, RiskLevel, Visibility
+from avi_ros.tracking.ego_motion import RobotMotion
 from avi_ros.tracking.kalman import wrap_angle
 from avi_ros.types import HazardEstimateData
 from avi_ros.units import NS_PER_S
@@ -292,7 +293,7 @@ class Associator(Protocol):
     share an id in one score."""
 
     def update(
-        self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
+        self, estimates: list[HazardEstimateData], stamp_ns: int, motion: RobotMotion | None = None
     ) -> list[HazardEstimateData]: ...
 
     def reset(self) -> None: ...
@@ -304,14 +305,14 @@ class TrackerFrame:
 
     estimates: the frame's untracked estimates; truths: its true hazards (None: no truth, the
     frame is tracked but not scored; an empty list makes every tracked estimate a false
-    positive); yaw_rate_rps: the robot's yaw rate [rad/s] (None: no odometry); scene: a frame of
-    another scene than the one before resets every tracker first.
+    positive); motion: the robot's odometry (None: none); scene: a frame of another scene than
+    the one before resets every tracker first.
     """
 
     stamp_ns: int
     estimates: list[HazardEstimateData]
     truths: list[TruthPoint] | None
-    yaw_rate_rps: float | None = None
+    motion: RobotMotion | None = None
     scene: int = 0
 
 
@@ -339,7 +340,7 @@ def score_trackers(
                 tracker.reset()
             scene = frame.scene
         for name, tracker in trackers.items():
-            published = tracker.update(frame.estimates, frame.stamp_ns, frame.yaw_rate_rps)
+            published = tracker.update(frame.estimates, frame.stamp_ns, frame.motion)
             if frame.truths is not None:
                 accumulators[name].add_frame(frame.stamp_ns, frame.truths, published)
             if observe is not None:

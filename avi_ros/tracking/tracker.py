@@ -3,29 +3,34 @@
 Each frame's hazard estimates (``PipelineResult.hazards``) are associated with the tracks
 alive so far (``association.optimal_pairs`` on a gated cost of angle, distance and class).
 Every track runs two constant-velocity Kalman filters (``kalman``): one on its azimuth in the
-robot frame, whose rate is the **angular velocity** [rad/s] with the robot's own turning
-removed (``ego_motion``), and one on the log of its distance, whose rate times the distance is
-the **range rate** [m/s, negative: approaching]. The log makes the distance noise, which grows
-with the distance, about constant.
+robot frame and one on the log of its distance (the log makes the distance noise, which grows
+with the distance, about constant). The robot's motion between frames, from odometry, moves
+each prediction as it moves a standing point (``ego_motion``: turning and driving), so the
+filters' rates are those of the hazard's own motion: its **angular velocity** [rad/s], 0 for a
+standing hazard while the robot drives past it. The published **range rate** [m/s, negative:
+approaching] is the rate of the distance between hazard and robot: the filter's rate times the
+distance, plus the part the robot's driving adds (what time-to-contact needs).
 
 Life of a track:
 
-- **born** tentative from a detection that no track took (it has no id yet);
-- **confirmed** after ``min_hits`` matched frames: it gets the next id (ids only increase,
-  also across resets, so an id is never reused) and is published from then on;
-- a tentative track that misses one frame dies (clutter rarely repeats);
-- a confirmed track that misses frames **coasts**: it is predicted but not published, and it
-  keeps its id if a detection comes back within ``max_missed_s``; after that it dies.
+- **born tentative** from a detection that no track took, on that first frame: it gets the next
+  id at once (ids only increase, also across resets, so an id is never reused) and is
+  published with ``track_state`` TENTATIVE, so a hazard shows from its first confident frame
+  (every estimate the pipeline publishes passed its confidence threshold);
+- **confirmed** after ``min_hits`` matched frames: the same id, ``track_state`` CONFIRMED;
+- a track that misses frames **coasts**: it is predicted but not published, and it keeps its
+  id if a detection comes back within ``max_missed_s``; after that it **dies**, so a track ends
+  at most ``max_missed_s`` after the model stops reporting its hazard. A tentative track that
+  dies leaves its id unused: clutter shows for a frame or two as a tentative track.
 
 ``update`` returns the frame's estimates in their order, each a copy with the track fields
-filled when it belongs to a confirmed track. Estimates of tentative tracks (the first
-``min_hits - 1`` frames of a new hazard) and estimates with non-finite numbers are returned
-unchanged, with ``track_id`` 0 (untracked): nothing the model reported is hidden, and a
-consumer that wants tracks only keeps ``track_id != 0``. Confirmed tracks get the first frames
-back through ``first_seen_ns``, the stamp of the frame the track was born in.
+filled (``track_id``, ``track_state``, ``first_seen_ns``, ``track_age_s``, the rates). Estimates
+with non-finite numbers are returned unchanged, untracked (``track_id`` 0, ``track_state``
+NONE): nothing the model reported is hidden. A consumer that wants confirmed tracks only keeps
+``track_state == CONFIRMED``.
 
 ``tracks()`` gives every confirmed track (coasting ones too) with its filtered state and its
-recent trail of positions, turned into the current robot frame, for RViz trails.
+recent trail of positions, moved into the current robot frame, for RViz trails.
 """
 
 from __future__ import annotations
@@ -39,9 +44,9 @@ from avi_ros.events import TRACKS_NON_FINITE as NON_FINITE_ESTIMATE  # the track
 from avi_ros.events import EventCounter
 from avi_ros.geometry import direction_to_unit
 from avi_ros.tracking.association import Candidate, CostWeights, cost_matrix, is_finite, optimal_pairs
-from avi_ros.tracking.ego_motion import FrameClock, FrameStep
+from avi_ros.tracking.ego_motion import FrameClock, FrameStep, RobotMotion
 from avi_ros.tracking.kalman import ConstantVelocityFilter, wrap_angle
-from avi_ros.types import HazardEstimateData
+from avi_ros.types import HazardEstimateData, TrackState
 from avi_ros.units import NS_PER_S
 
 
@@ -52,8 +57,11 @@ class TrackerConfig:
     gate_deg: float = 25.0  # widest angle between a track's predicted direction and its detection [deg]
     distance_weight: float = 0.3  # cost per unit of |ln(d_detected / d_predicted)| [gate units]
     class_mismatch_cost: float = 0.5  # cost of a detection whose class is not the track's [gate units]
-    min_hits: int = 3  # matched frames before a track is confirmed and published
-    max_missed_s: float = 0.5  # a confirmed track dies after this long without a detection [s]
+    regate_factor: float = (
+        2.0  # a confirmed track missed within the gate may take a detection this many gates away
+    )
+    min_hits: int = 3  # matched frames before a tentative track is confirmed
+    max_missed_s: float = 0.3  # a track dies after this long without a detection [s]
     reset_gap_s: float = 2.0  # a longer gap between two frames resets the tracker [s]
     azimuth_std_deg: float = 6.0  # noise of one azimuth measurement [deg]
     log_distance_std: float = 0.3  # noise of one ln(distance) measurement (0.3: about ±35 %)
@@ -84,6 +92,10 @@ class TrackerConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f"tracking.{name}: expected a finite number > 0, got {value}")
+        if not (math.isfinite(self.regate_factor) and self.regate_factor >= 1.0):
+            raise ValueError(
+                f"tracking.regate_factor: expected a finite number >= 1, got {self.regate_factor}"
+            )
         for name in ("distance_weight", "class_mismatch_cost"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
@@ -127,8 +139,8 @@ class TrackView:
     azimuth: float  # [rad], robot frame of the latest frame
     elevation: float  # [rad]
     distance: float  # [m]
-    angular_velocity: float  # [rad/s], the robot's turning removed when odometry was given
-    range_rate: float  # [m/s], negative: approaching
+    angular_velocity: float  # [rad/s], the hazard's own motion (robot's turning and driving removed)
+    range_rate: float  # [m/s], negative: approaching (the robot's driving included)
     trail: tuple[TrailPoint, ...]  # oldest first, within ``trail_s``
 
     @property
@@ -138,11 +150,14 @@ class TrackView:
 
 
 class _Track:
-    """One hazard followed over frames (module docstring); ``track_id`` 0 while tentative."""
+    """One hazard followed over frames (module docstring): tentative until ``min_hits`` hits."""
 
-    def __init__(self, estimate: HazardEstimateData, stamp_ns: int, config: TrackerConfig) -> None:
-        self.track_id = 0
+    def __init__(
+        self, track_id: int, estimate: HazardEstimateData, stamp_ns: int, config: TrackerConfig
+    ) -> None:
+        self.track_id = track_id
         self.hits = 1
+        self.confirmed = config.min_hits <= 1
         self.first_seen_ns = self.last_seen_ns = stamp_ns
         self.azimuth = ConstantVelocityFilter(
             estimate.azimuth,
@@ -162,8 +177,8 @@ class _Track:
         self.trail: deque[TrailPoint] = deque([self._trail_point(stamp_ns)])
 
     @property
-    def confirmed(self) -> bool:
-        return self.track_id != 0
+    def state(self) -> TrackState:
+        return TrackState.CONFIRMED if self.confirmed else TrackState.TENTATIVE
 
     @property
     def class_id(self) -> int:
@@ -174,20 +189,29 @@ class _Track:
     def distance(self) -> float:
         return math.exp(self.log_distance.position)
 
-    @property
-    def range_rate(self) -> float:
-        return self.distance * self.log_distance.rate
+    def range_rate(self, step: FrameStep) -> float:
+        """d distance / dt between hazard and robot [m/s]: the hazard's own part (its filter)
+        and the part the robot's driving over ``step`` adds."""
+        own = self.distance * self.log_distance.rate
+        return own + step.ego_range_rate(self.azimuth.position, self.elevation)
 
     def candidate(self) -> Candidate:
         return Candidate(self.azimuth.position, self.elevation, self.distance, self.class_id)
 
-    def predict(self, step: FrameStep) -> None:
-        self.azimuth.predict(step.dt_s, step.azimuth_shift_rad)
+    def predict(self, step: FrameStep, config: TrackerConfig) -> None:
+        """Advance the filters by the hazard's own motion, then move the prediction and the
+        trail as the robot's motion over ``step`` moves a standing point."""
+        self.azimuth.predict(step.dt_s)
         self.log_distance.predict(step.dt_s)
-        if step.azimuth_shift_rad:
-            self.trail = deque(
-                replace(p, azimuth=wrap_angle(p.azimuth + step.azimuth_shift_rad)) for p in self.trail
-            )
+        if not step.moves:
+            return
+        azimuth, elevation, distance = step.move(self.azimuth.position, self.elevation, self.distance)
+        self.azimuth.shift(wrap_angle(azimuth - self.azimuth.position))
+        self.log_distance.shift(math.log(max(distance, config.min_distance_m)) - self.log_distance.position)
+        self.elevation = elevation
+        self.trail = deque(
+            TrailPoint(p.stamp_ns, *step.move(p.azimuth, p.elevation, p.distance)) for p in self.trail
+        )
 
     def update(self, estimate: HazardEstimateData, stamp_ns: int, config: TrackerConfig) -> None:
         self.azimuth.update(estimate.azimuth, math.radians(config.azimuth_std_deg))
@@ -197,6 +221,7 @@ class _Track:
         self.elevation = (1.0 - alpha) * self.elevation + alpha * float(estimate.elevation)
         self.classes[int(estimate.class_id)] += 1
         self.hits += 1
+        self.confirmed = self.confirmed or self.hits >= config.min_hits
         self.last_seen_ns = stamp_ns
         self.trail.append(self._trail_point(stamp_ns))
         oldest = stamp_ns - int(config.trail_s * NS_PER_S)
@@ -228,10 +253,10 @@ class TrackerBase(Generic[TrackT]):
         self._tracks = []
         self._clock.reset()
 
-    def _step(self, stamp_ns: int, yaw_rate_rps: float | None) -> FrameStep:
-        """The step to the frame at ``stamp_ns`` [ns] with the yaw rate [rad/s, None: no odometry];
+    def _step(self, stamp_ns: int, motion: RobotMotion | None) -> FrameStep:
+        """The step to the frame at ``stamp_ns`` [ns] with the robot's odometry (None: none);
         a time jump or a gap clears the tracks first."""
-        step = self._clock.step(stamp_ns, yaw_rate_rps)
+        step = self._clock.step(stamp_ns, motion)
         if step.reset:
             self.resets += 1
             self._tracks = []
@@ -245,16 +270,17 @@ class HazardTracker(TrackerBase[_Track]):
     def __init__(self, config: TrackerConfig | None = None, events: EventCounter | None = None) -> None:
         super().__init__(config, events)
         self._stamp_ns = 0
+        self._last_step = FrameStep(0.0, reset=False)
 
     def update(
-        self, estimates: list[HazardEstimateData], stamp_ns: int, yaw_rate_rps: float | None = None
+        self, estimates: list[HazardEstimateData], stamp_ns: int, motion: RobotMotion | None = None
     ) -> list[HazardEstimateData]:
-        """Track one frame: its estimates, its stamp [ns] and the robot's yaw rate [rad/s, None:
-        no odometry]. Returns the estimates in order, with the track fields of confirmed tracks."""
-        step = self._step(stamp_ns, yaw_rate_rps)
+        """Track one frame: its estimates, its stamp [ns] and the robot's odometry (None: no
+        odometry). Returns the estimates in order, with the track fields of their tracks."""
+        step = self._last_step = self._step(stamp_ns, motion)
         self._stamp_ns = int(stamp_ns)
         for track in self._tracks:
-            track.predict(step)
+            track.predict(step, self.config)
         usable = [i for i, e in enumerate(estimates) if is_finite(e)]
         if len(usable) < len(estimates):
             self.events.record(NON_FINITE_ESTIMATE, "hazard estimate with NaN or inf left untracked")
@@ -267,17 +293,11 @@ class HazardTracker(TrackerBase[_Track]):
         self._retire(set(map(id, matched.values())))
         for slot, index in enumerate(usable):
             if slot not in owners:
-                track = _Track(estimates[index], self._stamp_ns, self.config)
+                track = _Track(self._next_id, estimates[index], self._stamp_ns, self.config)
+                self._next_id += 1
                 self._tracks.append(track)
                 matched[index] = track
-        for track in matched.values():
-            if not track.confirmed and track.hits >= self.config.min_hits:
-                track.track_id = self._next_id
-                self._next_id += 1
-        return [
-            self._annotate(e, matched[i]) if i in matched and matched[i].confirmed else e
-            for i, e in enumerate(estimates)
-        ]
+        return [self._annotate(e, matched[i]) if i in matched else e for i, e in enumerate(estimates)]
 
     def tracks(self) -> list[TrackView]:
         """Every confirmed track (coasting ones too), by id, at the latest frame."""
@@ -292,7 +312,7 @@ class HazardTracker(TrackerBase[_Track]):
                 elevation=t.elevation,
                 distance=t.distance,
                 angular_velocity=t.azimuth.rate,
-                range_rate=t.range_rate,
+                range_rate=t.range_rate(self._last_step),
                 trail=tuple(t.trail),
             )
             for t in sorted(self._tracks, key=lambda t: t.track_id)
@@ -300,37 +320,44 @@ class HazardTracker(TrackerBase[_Track]):
         ]
 
     def _associate(self, detections: list[HazardEstimateData]) -> dict[int, _Track]:
-        """Detection slot -> track: confirmed tracks choose first, tentative ones take the rest."""
+        """Detection slot -> track: confirmed tracks choose first, within the gate; the confirmed
+        tracks left without a detection then choose within ``regate_factor`` gates (a hazard that
+        moved faster than predicted keeps its id instead of starting a second track); tentative
+        tracks take the rest, within the gate."""
         candidates = [Candidate.of(e) for e in detections]
         owners: dict[int, _Track] = {}
-        for tier in (True, False):
-            tracks = [t for t in self._tracks if t.confirmed == tier]
+        wide = replace(
+            self.config.cost_weights, gate_rad=self.config.cost_weights.gate_rad * self.config.regate_factor
+        )
+        tiers = (
+            (True, self.config.cost_weights),
+            (True, wide),
+            (False, self.config.cost_weights),
+        )
+        for confirmed, weights in tiers:
+            taken = set(map(id, owners.values()))
+            tracks = [t for t in self._tracks if t.confirmed == confirmed and id(t) not in taken]
             free = [j for j in range(len(candidates)) if j not in owners]
-            cost = cost_matrix(
-                [t.candidate() for t in tracks], [candidates[j] for j in free], self.config.cost_weights
-            )
+            cost = cost_matrix([t.candidate() for t in tracks], [candidates[j] for j in free], weights)
             for row, col in optimal_pairs(cost):
                 owners[free[col]] = tracks[row]
         return owners
 
     def _retire(self, matched: set[int]) -> None:
-        """Drop tentative tracks that missed this frame and confirmed ones missed too long."""
+        """Drop the tracks missed for longer than ``max_missed_s``."""
         max_missed_ns = self.config.max_missed_s * NS_PER_S
-
-        def alive(track: _Track) -> bool:
-            if id(track) in matched:
-                return True
-            return track.confirmed and self._stamp_ns - track.last_seen_ns <= max_missed_ns
-
-        self._tracks = [t for t in self._tracks if alive(t)]
+        self._tracks = [
+            t for t in self._tracks if id(t) in matched or self._stamp_ns - t.last_seen_ns <= max_missed_ns
+        ]
 
     def _annotate(self, estimate: HazardEstimateData, track: _Track) -> HazardEstimateData:
         fields = {
             "track_id": track.track_id,
+            "track_state": track.state,
             "first_seen_ns": track.first_seen_ns,
             "track_age_s": (self._stamp_ns - track.first_seen_ns) / NS_PER_S,
             "angular_velocity": track.azimuth.rate,
-            "range_rate": track.range_rate,
+            "range_rate": track.range_rate(self._last_step),
         }
         if self.config.publish_filtered:
             azimuth, distance = track.azimuth.position, track.distance
