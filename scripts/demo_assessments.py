@@ -49,7 +49,7 @@ def summary_lines(assessments: list[dict], live_frames: int, frames: int) -> lis
         "risk: " + ", ".join(f"{name} {risks[name]}" for name in RISK_NAMES),
         "action: " + ", ".join(f"{name} {actions[name]}" for name in ACTION_NAMES),
         f"telemetry missing in {missing} of {len(assessments)} "
-        "(the scenario bag has odometry but no IMU; the decision stage needs both)",
+        "(the decision stage reads the scenario bag's IMU and odometry)",
     ]
 
 

@@ -18,7 +18,9 @@ from avi_ros.bag.scenario import DEFAULT_START_NS, load_scenario
 from avi_ros.cli import main
 from avi_ros.sensor_decoding import decode_color_message, decode_depth_message, decode_foa_message
 from avi_ros.taxonomy import Visibility
-from avi_ros.topics import OutputTopics, absolute_topics
+from avi_ros.telemetry import TelemetryBuffer
+from avi_ros.topics import OutputTopics, TelemetryTopics, absolute_topic, absolute_topics
+from avi_ros.tracking.ego_motion import odometry_twist
 
 NS = 1_000_000_000
 DURATION_S = 1.5  # covers 0.8 s of background, then the first hazard (the engine) appearing
@@ -68,6 +70,7 @@ def test_mcap_reader_sees_the_registered_schemas_and_decodes_them(bag):
             "avi_ros/msg/HazardEstimateArray",
             "tf2_msgs/msg/TFMessage",
             "nav_msgs/msg/Odometry",
+            "sensor_msgs/msg/Imu",
         }
         assert all(s.encoding == "ros2msg" for s in schemas.values())
         assert "uint8 OUT_OF_VIEW=2" in schemas["avi_ros/msg/HazardEstimateArray"].data.decode()
@@ -109,6 +112,9 @@ def test_rates_stamps_and_receive_order(bag):
     assert all(
         m.stamp_ns == m.message.header.stamp.sec * NS + m.message.header.stamp.nanosec for m in odometry
     )
+    imu = by_topic["/imu/data"]
+    assert len(imu) == round(DURATION_S / 0.01)  # 100 Hz, received at its stamp
+    assert all(m.stamp_ns == m.message.header.stamp.sec * NS + m.message.header.stamp.nanosec for m in imu)
 
 
 def test_payloads_decode_with_the_nodes_decoders(bag):
@@ -204,3 +210,55 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert not (tmp_path / "y").exists()
     assert main(["make-bag", "--out", str(tmp_path / "z"), "--camera-rate", "500"]) == 1
     assert "camera rate must be in [1, 60] Hz" in capsys.readouterr().err
+
+
+def test_imu_is_the_robots_scripted_motion_with_gravity():
+    """The whole corridor at a low camera rate: the IMU's yaw rate is the odometry's, its forward
+    acceleration integrates to the odometry's speed changes, and it turns centripetally."""
+    script = load_scenario("corridor")
+    times = np.arange(-1.0, 24.0, 0.01)  # from before the start: the first speed step is at 0 s
+    readings = [script.robot.imu(t) for t in times]
+    acceleration = np.array([a for a, _ in readings])
+    angular = np.array([w for _, w in readings])
+    speeds = np.array([script.robot.forward_speed(t) for t in times])
+    yaw_rates = np.array([script.robot.yaw_rate(t) for t in times])
+    np.testing.assert_allclose(angular[:, 2], yaw_rates)
+    np.testing.assert_allclose(acceleration[:, 2], 9.81)
+    np.testing.assert_allclose(acceleration[:, 1], speeds * yaw_rates)
+    # Integrated over the drive's start and stop (0 and 7 s), the forward acceleration is the
+    # speed the odometry gains, then loses.
+    gained = np.sum(acceleration[times < 3.5, 0]) * 0.01
+    lost = np.sum(acceleration[(times >= 3.5) & (times < 10.0), 0]) * 0.01
+    assert gained == pytest.approx(2.0 / 7.0, abs=0.01) and lost == pytest.approx(-2.0 / 7.0, abs=0.01)
+
+
+def test_imu_messages_are_the_paths_in_the_base_frame(bag):
+    script = load_scenario("corridor")
+    for message in [m.message for m in read_bag(bag, topics=["/imu/data"])][::10]:
+        t = (message.header.stamp.sec * NS + message.header.stamp.nanosec - DEFAULT_START_NS) / NS
+        acceleration, angular = script.robot.imu(t)
+        assert message.header.frame_id == "base_link"
+        a, w = message.linear_acceleration, message.angular_velocity
+        assert (a.x, a.y, a.z) == pytest.approx(acceleration) and (w.x, w.y, w.z) == pytest.approx(angular)
+        assert message.orientation_covariance[0] == -1.0  # no orientation estimate
+
+
+def test_the_bags_telemetry_reaches_the_decision_stage_at_every_camera_frame(bag):
+    """The bag's IMU and odometry are on the topics the node subscribes by default, and aligned as
+    the node aligns them (``TelemetryBuffer``), neither part is missing at any camera frame."""
+    buffer = TelemetryBuffer()
+    imu_topic, odom_topic = (absolute_topic(t) for t in (TelemetryTopics().imu, TelemetryTopics().odom))
+    camera = []
+    for m in read_bag(bag, topics=[imu_topic, odom_topic, TOPICS.rgb]):
+        stamp = m.message.header.stamp.sec * NS + m.message.header.stamp.nanosec
+        if m.topic == imu_topic:
+            a, w = m.message.linear_acceleration, m.message.angular_velocity
+            assert buffer.add_imu(stamp, (a.x, a.y, a.z), (w.x, w.y, w.z))
+        elif m.topic == odom_topic:
+            assert buffer.add_odometry(stamp, *odometry_twist(m.message))
+        else:
+            camera.append(stamp)
+    readings = [buffer.reading(stamp) for stamp in camera]
+    assert camera and not any(r.missing for r in readings)
+    assert readings[-1].vector[2] == pytest.approx(9.81)  # gravity on the IMU's z
+    assert readings[-1].vector[6] == pytest.approx(2.0 / 7.0)  # the odometry's forward speed

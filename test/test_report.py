@@ -12,13 +12,19 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from avi_ros.bag.report_figures import SEAM_MARGIN_DEG, polar_figure, seam_copies, tracks_figure
+from avi_ros.bag.report_figures import (
+    SEAM_MARGIN_DEG,
+    polar_figure,
+    seam_copies,
+    timeline_figure,
+    tracks_figure,
+)
 from avi_ros.bag.report_frames import RISK_LEGEND, RISK_RGB, compass_tip, frame_figure, hazard_pixel, side_of
 from avi_ros.bag.report_scoring import nearest_turn_deg, timeline_azimuths, unwrap_deg, wrap_deg
 from avi_ros.bag.results import FrameRecord
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
-from avi_ros.types import HazardEstimateData
+from avi_ros.types import HazardEstimateData, TrackState
 
 
 def _hazard(azimuth_deg: float, risk: RiskLevel = RiskLevel.HIGH) -> HazardEstimateData:
@@ -113,6 +119,32 @@ def test_a_track_across_180_is_drawn_beside_its_truth_in_the_tracks_figure(tmp_p
     # Away from the seam a point is drawn once, at its azimuth.
     mid = points[np.abs(points[:, 1]) < 180.0 - SEAM_MARGIN_DEG]
     np.testing.assert_allclose(mid, [[k / 10.0, 30.0] for k in range(6)], atol=1e-9)
+
+
+def test_tentative_tracks_are_drawn_hollow_and_confirmed_ones_filled(tmp_path):
+    states = [TrackState.TENTATIVE, TrackState.TENTATIVE, TrackState.CONFIRMED]
+    records = [
+        FrameRecord(k, [dataclasses.replace(_hazard(10.0), track_id=3, track_state=s)], _hazard(10.0), 0.0)
+        for k, s in enumerate(states)
+    ]
+    figure = tracks_figure(records, {}, 0, tmp_path / "tracks.png")
+    (ax,) = figure.axes
+    drawn = [c for c in ax.collections if len(c.get_offsets())]
+    hollow = [c for c in drawn if len(c.get_facecolors()) == 0]
+    filled = [c for c in drawn if len(c.get_facecolors()) > 0]
+    assert [len(c.get_offsets()) for c in hollow] == [2] and [len(c.get_offsets()) for c in filled] == [1]
+
+
+def test_every_time_plot_shares_one_time_axis(tmp_path):
+    """The truth runs from 0 s, the records (the model needs a full window first) from 1 s: the
+    timeline's panels and the tracks figure show the same span, the truth's whole length."""
+    truth = {k * 100_000_000: [dataclasses.replace(_hazard(20.0), track_id=1)] for k in range(30)}
+    records = [FrameRecord(k * 100_000_000, [_hazard(22.0)], _hazard(22.0), 0.0) for k in range(10, 30)]
+    names = default_taxonomy().names
+    timeline = timeline_figure(records, truth, names, 0, tmp_path / "timeline.png")
+    tracks = tracks_figure(records, truth, 0, tmp_path / "tracks.png")
+    limits = {tuple(round(x, 9) for x in ax.get_xlim()) for ax in [*timeline.axes, *tracks.axes]}
+    assert limits == {(-0.05, 2.95)}
 
 
 def test_seam_copies_repeat_only_what_lies_near_the_seam():

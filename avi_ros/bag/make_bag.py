@@ -11,6 +11,9 @@ captured, an RGB-D frame ``CAMERA_LATENCY_S`` after capture):
   first-seen stamp, range rate and angular velocity: see ``avi_ros.bag.scenario``);
 - ``/odom`` nav_msgs/Odometry of the robot's scripted path every ``ODOMETRY_PERIOD_S`` (optional):
   pose in ``odom``, twist (forward speed, yaw rate) in the base frame, exact;
+- ``/imu/data`` sensor_msgs/Imu of the same path every ``IMU_PERIOD_S`` (optional), in the base
+  frame (an IMU aligned with the base, REP-145): linear acceleration with gravity and angular
+  velocity from ``RobotPath.imu``, orientation unknown (its covariance[0] is -1);
 - ``/tf_static`` base_link -> foa_mic -> camera_link -> the optical frame (optional).
 
 The avi_ros message definitions are stored in the bag, so any rosbag2 reader decodes them.
@@ -19,6 +22,7 @@ The avi_ros message definitions are stored in the bag, so any rosbag2 reader dec
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +48,7 @@ from avi_ros.units import NS_PER_S
 
 CAMERA_LATENCY_S = 0.01
 ODOMETRY_PERIOD_S = 0.02  # 50 Hz, a typical wheel-odometry rate
+IMU_PERIOD_S = 0.01  # 100 Hz, a typical IMU rate
 END_OF_TIME_NS = 2**63 - 1
 
 
@@ -63,6 +68,7 @@ class MakeBagOptions:
     audio_format: str = "float32"
     tf_static: bool = True
     odometry_topic: str | None = absolute_topic(TelemetryTopics().odom)
+    imu_topic: str | None = absolute_topic(TelemetryTopics().imu)
     topics: BagTopics = field(default_factory=BagTopics)
     frames: BagFrames = field(default_factory=BagFrames)
 
@@ -127,6 +133,43 @@ def _odometry(
     )
 
 
+def _imu(factory: MessageFactory, renderer: ScenarioRenderer, t: float, stamp_ns: int, base: str) -> object:
+    """The robot's exact IMU reading at ``t`` [s] in ``base`` (``RobotPath.imu``); no orientation."""
+    new = factory.new
+    acceleration, angular = renderer.script.robot.imu(t)
+    no_orientation = np.zeros(9)
+    no_orientation[0] = -1.0  # REP-145 / sensor_msgs/Imu: the orientation is not estimated
+    return new["sensor_msgs/msg/Imu"](
+        header=factory.header(stamp_ns, base),
+        orientation=new["geometry_msgs/msg/Quaternion"](w=1.0),
+        orientation_covariance=no_orientation,
+        angular_velocity=new["geometry_msgs/msg/Vector3"](x=angular[0], y=angular[1], z=angular[2]),
+        angular_velocity_covariance=np.zeros(9),
+        linear_acceleration=new["geometry_msgs/msg/Vector3"](
+            x=acceleration[0], y=acceleration[1], z=acceleration[2]
+        ),
+        linear_acceleration_covariance=np.zeros(9),
+    )
+
+
+@dataclass
+class _Stream:
+    """A periodic stream of the bag: message ``k`` is received at ``first_ns + k * period_ns``
+    and made by ``make(k, receive_ns)``; ``count`` messages in all."""
+
+    topic: str
+    first_ns: int
+    period_ns: int
+    count: int
+    make: Callable[[int, int], object]
+    sent: int = 0
+
+    @property
+    def next_ns(self) -> int | None:
+        """Receive time of the next message [ns], None when all are sent."""
+        return self.first_ns + self.sent * self.period_ns if self.sent < self.count else None
+
+
 def make_bag(options: MakeBagOptions, progress: bool = False) -> BagSummary:
     """Render the scenario and write its bag; returns what was written."""
     path, storage = bag_output_path(options.out, options.storage)
@@ -154,40 +197,44 @@ def make_bag(options: MakeBagOptions, progress: bool = False) -> BagSummary:
                 DEFAULT_START_NS,
                 factory.static_transforms(DEFAULT_START_NS, _static_transforms(renderer, frames)),
             )
-        next_chunk = 0
-        next_odometry = 0
-        odometry_ns = round(ODOMETRY_PERIOD_S * NS_PER_S)
-        n_odometry = math.ceil(renderer.duration_s / ODOMETRY_PERIOD_S) if options.odometry_topic else 0
+
+        def telemetry_stream(topic: str | None, period_s: float, message: Callable) -> _Stream | None:
+            if topic is None:
+                return None
+            period_ns = round(period_s * NS_PER_S)
+
+            def make(k: int, receive_ns: int) -> object:
+                return message(factory, renderer, k * period_s, receive_ns, frames.base)
+
+            return _Stream(
+                topic, DEFAULT_START_NS, period_ns, math.ceil(renderer.duration_s / period_s), make
+            )
+
+        def audio_chunk(k: int, receive_ns: int) -> object:
+            samples = audio[:, k * chunk : (k + 1) * chunk]
+            return factory.foa_audio(receive_ns - chunk_ns, frames.microphone, samples, options.audio_format)
+
+        # On equal receive times the telemetry goes first, then the audio.
+        streams = [
+            stream
+            for stream in (
+                telemetry_stream(options.odometry_topic, ODOMETRY_PERIOD_S, _odometry),
+                telemetry_stream(options.imu_topic, IMU_PERIOD_S, _imu),
+                _Stream(topics.audio, DEFAULT_START_NS + chunk_ns, chunk_ns, n_chunks, audio_chunk),
+            )
+            if stream is not None
+        ]
 
         def write_streams_until(receive_ns: int) -> None:
-            """Audio chunks and odometry received up to ``receive_ns``, in receive order."""
-            nonlocal next_chunk, next_odometry
+            """Audio chunks and telemetry received up to ``receive_ns``, in receive order."""
             while True:
-                audio_ns = DEFAULT_START_NS + (next_chunk + 1) * chunk_ns if next_chunk < n_chunks else None
-                odom_ns = (
-                    DEFAULT_START_NS + next_odometry * odometry_ns if next_odometry < n_odometry else None
-                )
-                if (
-                    odom_ns is not None
-                    and odom_ns <= receive_ns
-                    and (audio_ns is None or odom_ns <= audio_ns)
-                ):
-                    t = next_odometry * ODOMETRY_PERIOD_S
-                    write(
-                        options.odometry_topic, odom_ns, _odometry(factory, renderer, t, odom_ns, frames.base)
-                    )
-                    next_odometry += 1
-                elif audio_ns is not None and audio_ns <= receive_ns:
-                    stamp = audio_ns - chunk_ns
-                    samples = audio[:, next_chunk * chunk : (next_chunk + 1) * chunk]
-                    write(
-                        topics.audio,
-                        audio_ns,
-                        factory.foa_audio(stamp, frames.microphone, samples, options.audio_format),
-                    )
-                    next_chunk += 1
-                else:
+                due = [s for s in streams if s.next_ns is not None and s.next_ns <= receive_ns]
+                if not due:
                     return
+                stream = min(due, key=lambda s: s.next_ns or 0)  # the first of equals: list order
+                at = stream.first_ns + stream.sent * stream.period_ns
+                write(stream.topic, at, stream.make(stream.sent, at))
+                stream.sent += 1
 
         frame_iter = renderer.frames()
         if progress:

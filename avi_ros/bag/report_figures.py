@@ -7,13 +7,16 @@
   labels are wrapped;
 - ``polar.png``: every published hazard and every true hazard's path seen from above;
 - ``tracks.png``: azimuth over time of every published hazard, one colour per track id (the
-  colour RViz draws its trail in), untracked hazards in grey, the true hazards as lines. Azimuth is
+  colour RViz draws its trail in; hollow while the track is tentative), untracked hazards in
+  grey, the true hazards as lines. Azimuth is
   wrapped to [-180, 180) and the band within ``SEAM_MARGIN_DEG`` of ±180 is drawn again beyond
   each edge (``seam_copies``): a line that crosses ±180 leaves at one edge and comes back at the
   other, and a track at +178 is drawn beside its truth at -175, not only at the opposite edge.
 
-Angles are shown in degrees, azimuth counter-clockwise from the robot's forward axis (REP-103:
-+90 is left).
+Every plot over time shares one time axis (``time_limits``: from the first to the last frame
+with a record or a truth, in seconds since the report's origin), so the figures line up; the
+polar view colours its estimates on the same range. Angles are shown in degrees, azimuth
+counter-clockwise from the robot's forward axis (REP-103: +90 is left).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -33,7 +37,7 @@ from avi_ros.bag.report_scoring import link_tracks, timeline_azimuths, unwrap_de
 from avi_ros.bag.results import FrameRecord
 from avi_ros.hazard_markers import track_color
 from avi_ros.taxonomy import Visibility
-from avi_ros.types import HazardEstimateData
+from avi_ros.types import HazardEstimateData, TrackState
 from avi_ros.units import NS_PER_S
 
 VISIBILITY_SHADE = {
@@ -64,6 +68,19 @@ def polar_axes(ax: Any, max_range_m: float, horizontal_fov_rad: float) -> None:
 def _times(records: list[FrameRecord], origin_ns: int) -> np.ndarray:
     """Frame times [s] since ``origin_ns``."""
     return np.array([(r.stamp_ns - origin_ns) / NS_PER_S for r in records])
+
+
+def time_limits(
+    records: list[FrameRecord], truth: dict[int, list[HazardEstimateData]], origin_ns: int
+) -> tuple[float, float]:
+    """The time axis [s since ``origin_ns``] of every figure: from the earliest to the latest
+    stamp of a record or a truth frame, half a frame period beyond each end."""
+    stamps = np.array(sorted({r.stamp_ns for r in records} | set(truth)), dtype=np.float64)
+    if not stamps.size:
+        return -0.5, 0.5
+    times = (stamps - origin_ns) / NS_PER_S
+    half = float(np.median(np.diff(times))) / 2.0 if times.size > 1 else 0.5
+    return float(times[0]) - half, float(times[-1]) + half
 
 
 def _azimuth_tick(value_deg: float) -> str:
@@ -162,6 +179,7 @@ def timeline_figure(
     ax_count.set_ylabel("hazards")
     ax_count.legend(loc="upper right", ncol=2, fontsize=8)
     ax_count.set_xlabel("time since the first camera frame [s]")
+    ax_count.set_xlim(*time_limits(records, truth, origin_ns))  # shared by the four panels
     shades = {f"truth {v.name.lower().replace('_', ' ')}": c for v, c in VISIBILITY_SHADE.items()}
     shades["truth: visibilities differ"] = MIXED_SHADE
     # Above the azimuth panel, beside the estimate legend: inside a panel it would hide a line.
@@ -217,6 +235,7 @@ def polar_figure(
             [h.distance for h, _ in estimates],
             c=[t for _, t in estimates],
             cmap="viridis",
+            norm=Normalize(*time_limits(records, truth, origin_ns)),
             s=12,
             label="estimates",
         )
@@ -275,22 +294,26 @@ def tracks_figure(
         for copy in seam_copies(np.asarray(azimuths), line=True):
             ax.plot(times, copy, "-", color="black", lw=2.0, alpha=0.6)
     points = [
-        ((r.stamp_ns - origin_ns) / NS_PER_S, math.degrees(h.azimuth), h.track_id)
+        ((r.stamp_ns - origin_ns) / NS_PER_S, math.degrees(h.azimuth), h.track_id, h.track_state)
         for r in records
         for h in r.hazards
     ]
-    untracked = np.array([(t, a) for t, a, i in points if not i]).reshape(-1, 2)
+    untracked = np.array([(t, a) for t, a, i, _ in points if not i]).reshape(-1, 2)
     for copy in seam_copies(untracked[:, 1], line=False):
         ax.scatter(untracked[:, 0], copy, c="lightgrey", edgecolors="grey", s=12, zorder=2)
-    tracked = [(t, a, i) for t, a, i in points if i]
-    if tracked:
+    for tentative in (False, True):
+        tracked = [(t, a, i) for t, a, i, k in points if i and (k == TrackState.TENTATIVE) == tentative]
+        if not tracked:
+            continue
         times, azimuths = np.array([t for t, _, _ in tracked]), np.array([a for _, a, _ in tracked])
         colours = np.array([track_color(i)[:3] for _, _, i in tracked])
+        face = "none" if tentative else colours
         for copy in seam_copies(azimuths, line=False):
-            ax.scatter(times, copy, c=colours, s=16, zorder=3)
-        for track_id in sorted({i for _, _, i in tracked}):
-            first = next((t, a) for t, a, i in tracked if i == track_id)
-            ax.annotate(f"#{track_id}", first, textcoords="offset points", xytext=(2, 4), fontsize=7)
+            ax.scatter(times, copy, c=face, edgecolors=colours, s=16, zorder=3)
+    for track_id in sorted({i for _, _, i, _ in points if i}):
+        first = next((t, a) for t, a, i, _ in points if i == track_id)
+        ax.annotate(f"#{track_id}", first, textcoords="offset points", xytext=(2, 4), fontsize=7)
+    ax.set_xlim(*time_limits(records, truth, origin_ns))
     ax.set_ylim(-limit, limit)
     ax.yaxis.set_major_locator(MultipleLocator(90))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _azimuth_tick(value)))
@@ -303,11 +326,12 @@ def tracks_figure(
             Line2D(
                 [], [], mfc=track_color(1)[:3], mec="none", label="published, colour: track id (#id)", **dot
             ),
+            Line2D([], [], mfc="none", mec=track_color(1)[:3], label="tentative track", **dot),
             Line2D([], [], mfc="lightgrey", mec="grey", label="published untracked (id 0)", **dot),
         ],
         loc="lower right",
         bbox_to_anchor=(1.0, 1.0),
-        ncol=3,
+        ncol=4,
         fontsize=8,
         frameon=False,
     )

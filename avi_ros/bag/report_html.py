@@ -138,9 +138,10 @@ hazards differ). Bottom: hazards published against true hazards per frame.</p>
 <img src="timeline.png" width="1100">
 <h2>Tracks</h2>
 <p>Azimuth of every published hazard over time, one colour per track id (the colour of its trail in RViz;
-<code>#id</code> at its first frame), grey when untracked (<code>track_id</code> 0: not yet confirmed, or
-tracking off). Black lines: the true hazards. The grey bands beyond &plusmn;180&deg; repeat the other edge,
-so a hazard passing behind the robot stays beside its truth.</p>
+<code>#id</code> at its first frame; hollow while the track is tentative), grey when untracked
+(<code>track_id</code> 0: tracking off). Black lines: the true hazards. The grey bands beyond
+&plusmn;180&deg; repeat the other edge, so a hazard passing behind the robot stays beside its truth.
+Every plot over time shares one time axis.</p>
 <img src="tracks.png" width="1100">
 <h2>Top-down view</h2>
 <p>Robot at the centre, forward up, left to the left (REP-103 azimuth);
