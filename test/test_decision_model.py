@@ -128,7 +128,7 @@ def test_a_bad_model_config_value_is_refused_with_its_dotted_key(tmp_path):
     save_decision_checkpoint(tmp_path, DecisionModel(TINY, DV), TAXONOMY)
     data = json.loads((tmp_path / METADATA_FILE).read_text())
     on_disk = "frames tokens d_model backbone layers heads ff_hidden dropout"
-    on_disk += " telemetry_hidden hf_path telemetry"
+    on_disk += " telemetry_hidden hf_path telemetry frame_period_s"
     assert sorted(data["model_config"]) == sorted(on_disk.split())  # the JSON keys stay the fields
     data["model_config"]["layers"] = "2"
     (tmp_path / METADATA_FILE).write_text(json.dumps(data))
@@ -137,9 +137,9 @@ def test_a_bad_model_config_value_is_refused_with_its_dotted_key(tmp_path):
 
 
 def test_the_window_is_zero_padded_until_f_frames_arrived():
-    window = FeatureWindow(8, DV)
+    window = FeatureWindow(8, DV, 1.0 / 15.0)
     feature = frame_feature(_estimate())
-    window.push(feature)
+    window.push(feature, 0)
     array = window.window()
     assert array.shape == (8, DV) and not array[:7].any()
     np.testing.assert_array_equal(array[7], feature)
@@ -151,7 +151,7 @@ def test_the_inference_wrapper_gives_readable_json(tmp_path):
     stage = DecisionStage.from_checkpoint(tmp_path)
     reading = TelemetryReading.absent()
     for _ in range(3):
-        assessment = stage.step(_estimate(), reading, stamp_ns=42)
+        assessment = stage.step(_estimate(), reading, stamp_ns=42)  # one frame, re-sent: one slot
     report = assessment.to_json()
     assert report["telemetry_missing"] is True and report["stamp_ns"] == 42
     assert set(report["action"]["probabilities"]) == {
@@ -169,14 +169,15 @@ def test_the_inference_wrapper_gives_readable_json(tmp_path):
         stage.push(
             HazardEstimateData(
                 **{**_estimate().__dict__, "class_probabilities": np.ones(3, dtype=np.float32)}
-            )
+            ),
+            43,
         )
 
 
 def test_driving_hazards_are_those_whose_class_gives_the_reason(tmp_path):
     save_decision_checkpoint(tmp_path, DecisionModel(TINY, DV), TAXONOMY)
     stage = DecisionStage.from_checkpoint(tmp_path)
-    assessment = stage.step(_estimate(), TelemetryReading.absent())
+    assessment = stage.step(_estimate(), TelemetryReading.absent(), 0)
     hazards = [_estimate("speech"), _estimate("siren")]
     human = type(assessment)(**{**assessment.__dict__, "risk": RiskLevel.HIGH, "reason": Reason.HUMAN})
     assert driving_hazards(hazards, human) == [0]

@@ -23,8 +23,10 @@ import numpy as np
 
 from avi_ros.decision.inference import DecisionArrays
 from avi_ros.decision.labels import ACTION_NAMES, REASON_NAMES, RISK_NAMES
+from avi_ros.decision.rules import LabelRules, rules_from_feature
 from avi_ros.scoring import accuracy
-from avi_ros.taxonomy import RiskLevel
+from avi_ros.taxonomy import RiskLevel, Taxonomy
+from avi_ros.telemetry import TELEMETRY_FIELDS
 from training.metrics import confusion_matrix, high_risk_recall, macro_f1
 
 LABELS = ("risk", "reason", "action")
@@ -95,3 +97,30 @@ class DecisionAccumulator:
                         ),
                     }
         return result
+
+
+def rules_arrays(
+    features: np.ndarray,
+    telemetry: np.ndarray,
+    taxonomy: Taxonomy,
+    confidence_threshold: float = 0.5,
+    rules: LabelRules | None = None,
+) -> DecisionArrays:
+    """The rules baseline (``rules.rules_from_feature``) on windows [N, F, dv] with telemetry
+    [N, 8]: the newest frame's estimate and the odometry's speed, as one-hot "probabilities"
+    (confidence 1), so the baseline goes through the same ``DecisionAccumulator``."""
+    speed_index = TELEMETRY_FIELDS.index("v")
+    decisions = [
+        rules_from_feature(window[-1], float(reading[speed_index]), taxonomy, confidence_threshold, rules)
+        for window, reading in zip(features, telemetry, strict=True)
+    ]
+
+    def one_hot(values: list[int], size: int) -> np.ndarray:
+        return np.eye(size, dtype=np.float32)[np.asarray(values, dtype=np.int64)].reshape(-1, size)
+
+    return DecisionArrays(
+        one_hot([int(d.risk) for d in decisions], len(RISK_NAMES)),
+        one_hot([int(d.reason) for d in decisions], len(REASON_NAMES)),
+        one_hot([int(d.action) for d in decisions], len(ACTION_NAMES)),
+        np.ones(len(decisions), dtype=np.float32),
+    )

@@ -1,11 +1,16 @@
-"""The decision task: train the decision stage (risk, reason, action) on simulated scenario windows.
+"""The decision task: train the decision stage (risk, reason, action) on windows of hazard estimates.
 
 Plugs into the generic trainer (``training.trainer``) like the other tasks; the SIM v0 contract
 maps onto the package's run layout as follows:
 
-- data: ``avi_ros.decision.scenarios`` windows, generated in memory in seconds (no cache):
-  ``data.train`` / ``data.val`` give the window counts (``scenes``) and seeds;
-  ``decision.test_windows`` / ``decision.test_seed`` the held-out test split;
+- data (``decision.source``): ``pipeline``: rendered scenario runs through the real pipeline with
+  the hazard model (``training/decision_data.py``, cached under ``data.cache_dir`` and keyed by
+  the model's weights hash), replayed with the skip patterns of a busy node into stamp-placed
+  windows: ``data.train`` / ``data.val`` give the number of runs (``scenes``) and their seeds,
+  ``decision.pipeline.test_scenes`` / ``decision.test_seed`` the held-out runs; ``simulated``
+  (the ablation): ``avi_ros.decision.scenarios`` windows, generated in memory in seconds:
+  ``data.train`` / ``data.val`` give the window counts, ``decision.test_windows`` /
+  ``decision.test_seed`` the held-out test split;
 - model: ``decision.model`` (``avi_ros.decision.model``); with ``backbone: hf_local`` the frozen
   language model's freezing is asserted (0 < trainable < total parameters) and the counts are
   logged, as for every backbone;
@@ -20,7 +25,8 @@ maps onto the package's run layout as follows:
   directories (``progress.json``: epoch and best value; ``last`` also holds the optimizer,
   scheduler, position and RNG states for exact resume);
 - after training: ``export/labels.json`` (the label maps) and ``export/metrics.json`` (the best
-  checkpoint on the validation and the held-out test split, per scenario too).
+  checkpoint on the validation and the held-out test split, per scenario too, with the rules
+  baseline on the same test windows beside it).
 """
 
 from __future__ import annotations
@@ -40,11 +46,12 @@ from avi_ros.decision.features import feature_size
 from avi_ros.decision.inference import read_decision_output
 from avi_ros.decision.labels import label_maps
 from avi_ros.decision.model import DecisionModel, check_frozen
-from avi_ros.decision.scenarios import SCENARIOS, generate_windows
+from avi_ros.decision.scenarios import generate_windows
 from avi_ros.taxonomy import default_taxonomy
 from training.config import StageConfig, git_commit
 from training.data import InputStore, epoch_batches
-from training.decision_metrics import DecisionAccumulator
+from training.decision_data import KINDS, PipelineRuns, check_features, replay_windows
+from training.decision_metrics import DecisionAccumulator, rules_arrays
 from training.precision import autocast
 from training.resume_state import save_training_checkpoint
 from training.task import EvalResult, Task
@@ -72,6 +79,7 @@ class DecisionTask(Task):
 
     taxonomy = default_taxonomy()
     latest_scalars: dict[str, float] | None = None  # of the latest evaluation; saved with the checkpoints
+    _runs: PipelineRuns | None = None
 
     def _check_splits(self) -> None:
         data, decision = self.config.data, self.config.decision
@@ -81,15 +89,42 @@ class DecisionTask(Task):
                 f"data.val.seed ({data.val.seed}) for held-out data, got {decision.test_seed}"
             )
 
-    def split(self, count: int, seed: int, training: bool) -> InputStore:
-        """Generated windows as an InputStore; telemetry dropout applies to the training split only."""
-        scenarios = self.config.decision.scenarios
-        if not training:
-            scenarios = dataclasses.replace(scenarios, telemetry_dropout=0.0)
-        windows = generate_windows(count, seed, scenarios, self.taxonomy, self.config.decision.model.frames)
-        return InputStore(
-            {key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in windows.arrays().items()}
-        )
+    def pipeline_runs(self) -> PipelineRuns:
+        if self._runs is None:
+            self._runs = PipelineRuns(self.config.decision.pipeline, self.config.data.cache_dir)
+        return self._runs
+
+    def split(self, count: int, seed: int, training: bool, held_out: bool = False) -> InputStore:
+        """The windows of a split as an InputStore: ``count`` scenario runs (``pipeline``) or windows
+        (``simulated``) with ``seed``; telemetry dropout applies to the training split only."""
+        decision = self.config.decision
+        if decision.source == "pipeline":
+            pipeline = decision.pipeline
+            runs = self.pipeline_runs().runs(count, seed, held_out)
+            check_features(runs, self.taxonomy.num_classes)
+            model = decision.model
+            arrays = replay_windows(
+                runs,
+                pipeline.replays if training else pipeline.eval_replays,
+                seed,
+                pipeline,
+                model.frames,
+                model.frame_period_s,
+                pipeline.telemetry_dropout if training else 0.0,
+            )
+        else:
+            scenarios = decision.scenarios
+            if not training:
+                scenarios = dataclasses.replace(scenarios, telemetry_dropout=0.0)
+            arrays = generate_windows(count, seed, scenarios, self.taxonomy, decision.model.frames).arrays()
+        return InputStore({key: torch.from_numpy(np.ascontiguousarray(v)) for key, v in arrays.items()})
+
+    def test_split(self) -> InputStore:
+        """The held-out split that ``finalize`` reports."""
+        decision = self.config.decision
+        if decision.source == "pipeline":
+            return self.split(decision.pipeline.test_scenes, decision.test_seed, False, held_out=True)
+        return self.split(decision.test_windows, decision.test_seed, False)
 
     def load_data(self) -> tuple[InputStore, InputStore]:
         self._check_splits()
@@ -152,7 +187,15 @@ class DecisionTask(Task):
                 accumulator.update(read_decision_output(output), {k: batch[k].numpy() for k in LABEL_KEYS})
         finally:
             model.train(was_training)
-        return accumulator.compute(store.tensors["scenario"].numpy(), SCENARIOS)
+        return accumulator.compute(store.tensors["scenario"].numpy(), KINDS)
+
+    def rules_baseline(self, store: InputStore) -> dict:
+        """The rules baseline (``training.decision_metrics.rules_arrays``) on ``store``'s windows."""
+        tensors = store.tensors
+        accumulator = DecisionAccumulator()
+        arrays = rules_arrays(tensors["features"].numpy(), tensors["telemetry"].numpy(), self.taxonomy)
+        accumulator.update(arrays, {k: tensors[k].numpy() for k in LABEL_KEYS})
+        return accumulator.compute(tensors["scenario"].numpy(), KINDS)
 
     def evaluate(self, model: DecisionModel, store: InputStore) -> EvalResult:
         metrics = self.collect(model, store)
@@ -182,16 +225,23 @@ class DecisionTask(Task):
         self.load_weights(model, best_dir)
         model.to(self.device)
         decision = self.config.decision
-        test = self.split(decision.test_windows, decision.test_seed, False)
+        test = self.test_split()
         result = self.evaluate(model, test)
         metrics = {
             "checkpoint": str(best_dir),
+            "source": decision.source,
             "validation": self.collect(model, val),
             "test": {"seed": decision.test_seed, **result.metrics},
+            "test_rules_baseline": self.rules_baseline(test),
             "parameters": check_frozen(model),
             "backbone": model.config.backbone,
             "telemetry": model.config.telemetry,
         }
+        if decision.source == "pipeline":
+            metrics["hazard_model"] = {
+                "path": str(self.pipeline_runs().model_dir),
+                "weights_sha256_16": self.pipeline_runs().model_hash,
+            }
         export = run_dir / "export"
         export.mkdir(parents=True, exist_ok=True)
         (export / "labels.json").write_text(

@@ -11,8 +11,9 @@ hazard estimate (``PipelineResult.top``, a ``HazardEstimateData``). Its feature 
 - the visibility one-hot [3] (VISIBLE, OCCLUDED, OUT_OF_VIEW);
 - the occlusion level (0..1).
 
-The scenario simulator builds its training windows with ``frame_features`` too, so the training
-and the node share one definition of the vector.
+The scenario simulator builds its training windows with ``frame_features`` too, and the windows
+made from the pipeline's outputs (``training/decision_data.py``) go through ``FeatureWindow`` as
+the node's do, so the training and the node share one definition of the vector and of the window.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from avi_ros.taxonomy import Visibility
 from avi_ros.types import HazardEstimateData
+from avi_ros.units import NS_PER_S
 
 DISTANCE_SCALE_M = 10.0  # distances are fed in units of 10 m, so typical values are near 1
 EXTRA_FEATURES = 9  # direction 3 + distance + confidence + visibility 3 + occlusion level
@@ -77,34 +79,61 @@ def frame_feature(estimate: HazardEstimateData) -> np.ndarray:
 
 
 class FeatureWindow:
-    """The feature vectors of the last ``frames`` frames, oldest first.
+    """The feature vectors of the frames of the last ``frames`` camera periods, placed by their stamps.
 
-    Before ``frames`` frames have arrived the window is zero-padded at its start (zeros are no
-    estimate: every real vector has a unit direction and a visibility one-hot).
+    The window has ``frames`` slots of ``period_s`` each, the newest last: a frame goes into the
+    slot ``round((reference - stamp) / period_s)`` periods before the reference stamp (the newest
+    frame's, or the one ``window`` is asked for). A frame the node skipped (busy with the one
+    before) leaves its slot zero, so a late frame does not shift the older ones forward; before
+    ``frames`` periods have passed since the first frame the older slots are zeros too (zeros
+    are no estimate: every real vector has a unit direction and a visibility one-hot). Two
+    frames in one slot (a stamp jitter of half a period): the newer one wins. A stamp older than
+    the newest one (the clock jumped back) starts the window afresh.
     """
 
-    def __init__(self, frames: int, size: int) -> None:
+    def __init__(self, frames: int, size: int, period_s: float) -> None:
         if frames < 1 or size < 1:
             raise ValueError(f"feature window: expected frames >= 1 and size >= 1, got {frames}, {size}")
+        if not period_s > 0.0:
+            raise ValueError(f"feature window: expected a frame period > 0 s, got {period_s}")
         self.frames = frames
         self.size = size
-        self._features: deque[np.ndarray] = deque(maxlen=frames)
+        self.period_ns = period_s * NS_PER_S
+        self._stamps: deque[int] = deque()
+        self._features: deque[np.ndarray] = deque()
 
-    def push(self, feature: np.ndarray) -> None:
+    def push(self, feature: np.ndarray, stamp_ns: int) -> None:
+        """Add the feature of the frame captured at ``stamp_ns`` [ns]."""
         feature = np.asarray(feature, dtype=np.float32)
         if feature.shape != (self.size,):
             raise ValueError(f"frame feature: expected shape ({self.size},), got {feature.shape}")
+        stamp_ns = int(stamp_ns)
+        if self._stamps and stamp_ns < self._stamps[-1]:
+            self.reset()
+        self._stamps.append(stamp_ns)
         self._features.append(feature)
+        while self._stamps and self._slot(self._stamps[0], stamp_ns) < 0:
+            self._stamps.popleft()
+            self._features.popleft()
+
+    def _slot(self, stamp_ns: int, reference_ns: int) -> int:
+        return self.frames - 1 - round((reference_ns - stamp_ns) / self.period_ns)
 
     def __len__(self) -> int:
         return len(self._features)
 
-    def window(self) -> np.ndarray:
-        """[frames, size] float32, newest last."""
+    def window(self, stamp_ns: int | None = None) -> np.ndarray:
+        """[frames, size] float32 at ``stamp_ns`` (default: the newest frame's stamp), newest last."""
         out = np.zeros((self.frames, self.size), dtype=np.float32)
-        if self._features:
-            out[self.frames - len(self._features) :] = np.stack(self._features)
+        if not self._stamps:
+            return out
+        reference = self._stamps[-1] if stamp_ns is None else int(stamp_ns)
+        for stamp, feature in zip(self._stamps, self._features, strict=True):  # oldest first: newer win
+            slot = self._slot(stamp, reference)
+            if 0 <= slot < self.frames:
+                out[slot] = feature
         return out
 
     def reset(self) -> None:
+        self._stamps.clear()
         self._features.clear()

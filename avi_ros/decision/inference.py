@@ -1,11 +1,12 @@
 """Run the decision stage: a window of frames + telemetry -> an ``Assessment`` with readable JSON.
 
 ``DecisionStage`` holds a loaded decision model and the window of the last F frame features.
-Per frame the caller pushes the pipeline's best estimate and asks for the assessment at the
-frame stamp with the telemetry reading aligned to it::
+Per frame the caller pushes the pipeline's best estimate with the frame's stamp (the window places
+frames by their stamps, ``features.FeatureWindow``) and asks for the assessment at that stamp with
+the telemetry reading aligned to it::
 
     stage = DecisionStage.from_checkpoint("runs/decision/checkpoints/best")
-    assessment = stage.step(result.top, telemetry.reading(frame.stamp_ns))
+    assessment = stage.step(result.top, telemetry.reading(frame.stamp_ns), frame.stamp_ns)
     print(json.dumps(assessment.to_json()))
 
 ``read_decision_output`` is the one place model logits become probabilities and labels; the
@@ -140,33 +141,31 @@ class DecisionStage:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.metadata = metadata
-        self.window = FeatureWindow(model.config.frames, model.feature_size)
+        self.window = FeatureWindow(model.config.frames, model.feature_size, model.config.frame_period_s)
 
     @classmethod
     def from_checkpoint(cls, directory: str | Path, device: str | torch.device = "cpu") -> DecisionStage:
         model, metadata = load_decision_checkpoint(directory, "cpu")
         return cls(model, metadata, device)
 
-    def push(self, estimate: HazardEstimateData) -> None:
-        """Add one frame's best hazard estimate (``PipelineResult.top``) to the window."""
+    def push(self, estimate: HazardEstimateData, stamp_ns: int) -> None:
+        """Add one frame's best hazard estimate (``PipelineResult.top``) at its stamp [ns] to the window."""
         if len(estimate.class_probabilities) != self.metadata.taxonomy.num_classes:
             raise ValueError(
                 f"estimate has {len(estimate.class_probabilities)} class probabilities, the decision model "
                 f"was trained on {self.metadata.taxonomy.num_classes} ({self.metadata.taxonomy.names})"
             )
-        self.window.push(frame_feature(estimate))
+        self.window.push(frame_feature(estimate), stamp_ns)
 
-    def assess(self, telemetry: TelemetryReading, stamp_ns: int = 0) -> Assessment:
-        """The assessment of the current window with ``telemetry`` aligned to ``stamp_ns``."""
+    def assess(self, telemetry: TelemetryReading, stamp_ns: int) -> Assessment:
+        """The assessment of the window at ``stamp_ns`` with ``telemetry`` aligned to it."""
         return self.predict(
-            self.window.window()[None], telemetry.vector[None], [telemetry.missing], [stamp_ns]
+            self.window.window(stamp_ns)[None], telemetry.vector[None], [telemetry.missing], [stamp_ns]
         )[0]
 
-    def step(
-        self, estimate: HazardEstimateData, telemetry: TelemetryReading, stamp_ns: int = 0
-    ) -> Assessment:
-        """``push`` then ``assess``: what the node calls once per frame."""
-        self.push(estimate)
+    def step(self, estimate: HazardEstimateData, telemetry: TelemetryReading, stamp_ns: int) -> Assessment:
+        """``push`` then ``assess`` at the frame's stamp: what the node calls once per frame."""
+        self.push(estimate, stamp_ns)
         return self.assess(telemetry, stamp_ns)
 
     def predict(

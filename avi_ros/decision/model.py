@@ -50,7 +50,9 @@ class DecisionModelConfig:
     token width d (``hf_local`` uses the backbone's hidden size instead); layers / heads /
     ff_hidden / dropout: the ``transformer`` backbone (``none`` uses ff_hidden and dropout);
     telemetry_hidden: the telemetry MLP's hidden width; hf_path: the local model directory of
-    ``hf_local``; telemetry: ``full`` or ``zero`` (the baseline without the robot's motion).
+    ``hf_local``; telemetry: ``full`` or ``zero`` (the baseline without the robot's motion);
+    frame_period_s: the camera period [s] the F frames are placed by (``features.FeatureWindow``):
+    the window spans F of them, whatever frames the node skipped in between.
     """
 
     frames: int = 8
@@ -64,6 +66,7 @@ class DecisionModelConfig:
     telemetry_hidden: int = 64
     hf_path: str | None = None
     telemetry: Literal["full", "zero"] = "full"
+    frame_period_s: float = 1.0 / 15.0  # the demo camera's 15 Hz
 
     def __post_init__(self) -> None:
         if self.frames < 1 or self.tokens < 1 or self.frames % self.tokens:
@@ -79,6 +82,8 @@ class DecisionModelConfig:
                 raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)}")
         if self.backbone == "transformer" and self.d_model % self.heads:
             raise ValueError(f"d_model: expected a multiple of heads ({self.heads}), got {self.d_model}")
+        if not self.frame_period_s > 0.0:
+            raise ValueError(f"frame_period_s: expected a camera period > 0 s, got {self.frame_period_s}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a value in [0, 1), got {self.dropout}")
         if self.backbone == "hf_local" and not self.hf_path:

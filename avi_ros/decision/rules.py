@@ -5,8 +5,9 @@ and the robot's own motion). The decision model learns them from noisy estimates
 run time applies them. In order:
 
 1. **Closing speed** ``s = v · cos(azimuth)`` [m/s]: the part of the robot's forward speed
-   ``v`` (negative when reversing) that points at the hazard. Hazards are taken as static, so
-   this is the rate at which the distance shrinks.
+   ``v`` (negative when reversing) that points at the hazard, the rate at which the distance to
+   a static hazard shrinks. Where the truth knows the hazard's own motion (rendered scenarios),
+   ``Situation.closing_speed_mps`` gives the true rate instead (minus the range rate).
 2. **Time to contact** ``TTC = distance / s`` [s] when ``s > min_closing_speed_mps``, else
    infinite (standing, turning on the spot, moving away).
 3. **Visibility margin**: a hazard the camera does not see (occluded or out of view) gets
@@ -28,6 +29,9 @@ run time applies them. In order:
 So a siren 5 m behind a standing robot is MEDIUM (base HIGH, not closing) and asks to slow
 down, while the same siren 5 m ahead of a robot driving at 1.5 m/s (TTC 3.3 s) is HIGH and asks
 to stop.
+
+``rules_from_feature`` applies the same rules at run time to what the node knows (one frame's
+best estimate and the odometry's speed): the baseline a trained decision stage must beat.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+from avi_ros.decision.features import DISTANCE_SCALE_M
 from avi_ros.decision.labels import Reason, reason_of_class
 from avi_ros.taxonomy import AHEAD_HALF_ANGLE_RAD, Action, RiskLevel, Taxonomy, Visibility
 
@@ -81,6 +88,7 @@ class Situation:
     visibility: Visibility
     occlusion_level: float
     speed_mps: float
+    closing_speed_mps: float | None = None  # true closing rate [m/s] of a moving hazard; None: v·cos(az)
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,11 @@ def label_situation(situation: Situation, taxonomy: Taxonomy, rules: LabelRules 
     """Risk, reason and action of ``situation`` by the rules of the module docstring."""
     rules = rules or LabelRules()
     hazard = situation.class_id != 0
-    closing_mps = closing_speed(situation.speed_mps, situation.azimuth_rad) if hazard else 0.0
+    closing_mps = 0.0
+    if hazard:
+        closing_mps = situation.closing_speed_mps
+        if closing_mps is None:
+            closing_mps = closing_speed(situation.speed_mps, situation.azimuth_rad)
     ttc_s = time_to_contact(situation.distance_m, closing_mps, rules) if hazard else math.inf
     risk = _hazard_risk(situation, ttc_s, taxonomy, rules)
     reason = reason_of_class(taxonomy.names[situation.class_id])
@@ -152,3 +164,36 @@ def label_situation(situation: Situation, taxonomy: Taxonomy, rules: LabelRules 
     if tight and risk < RiskLevel.LOW:
         risk, reason = RiskLevel.LOW, Reason.TIGHT_SPACE
     return Decision(risk, reason, _action(risk, situation, math.isfinite(ttc_s), rules), ttc_s)
+
+
+def situation_from_feature(
+    feature: np.ndarray, speed_mps: float, num_classes: int, confidence_threshold: float = 0.5
+) -> Situation:
+    """The situation one frame's feature vector (``features.frame_features``) describes: its most
+    probable class when that is not ``none`` and the confidence reaches ``confidence_threshold``
+    (the node's publishing rule), else no hazard; the hazard taken as static."""
+    feature = np.asarray(feature, dtype=np.float64)
+    probabilities = feature[:num_classes]
+    x, y, _ = feature[num_classes : num_classes + 3]
+    distance = float(feature[num_classes + 3]) * DISTANCE_SCALE_M
+    confidence = float(feature[num_classes + 4])
+    visibility = Visibility(int(np.argmax(feature[num_classes + 5 : num_classes + 8])))
+    class_id = int(np.argmax(probabilities))
+    if confidence < confidence_threshold:
+        class_id = 0
+    return Situation(
+        class_id, distance, math.atan2(y, x), visibility, float(feature[num_classes + 8]), float(speed_mps)
+    )
+
+
+def rules_from_feature(
+    feature: np.ndarray,
+    speed_mps: float,
+    taxonomy: Taxonomy,
+    confidence_threshold: float = 0.5,
+    rules: LabelRules | None = None,
+) -> Decision:
+    """The rules applied to one frame's estimate and the odometry's forward speed [m/s] (the
+    run-time baseline of the module docstring)."""
+    situation = situation_from_feature(feature, speed_mps, taxonomy.num_classes, confidence_threshold)
+    return label_situation(situation, taxonomy, rules)

@@ -1,5 +1,10 @@
 """Labelled decision windows from a kinematic simulator of the robot and one hazard (no rendering).
 
+The ablation and baseline of the decision stage: ``training/configs/decision.yaml`` trains on the
+pipeline's own outputs on rendered scenario runs (``training/decision_data.py``), and
+``decision_sim.yaml`` on these simulated estimates; ``training/decision_results.py`` scores both
+on the same held-out pipeline runs.
+
 Each window is F frames at the camera period, ending at the decision time t = 0. A scenario sets
 the robot's motion (a unicycle: forward speed ``v(t) = v + a·t``, constant yaw rate ``w``) and
 where the hazard (static, one of the taxonomy's classes, or none) stands at t = 0:
