@@ -381,7 +381,10 @@ class ShardReader:
         return int(self._ends[-1]) if len(self._ends) else 0
 
     def _arrays(self, k: int) -> dict[str, np.ndarray]:
+        """Shard ``k``'s memory maps. Only the last shard used stays mapped: mapped pages count in
+        the process's resident memory once read, so a pass over a split keeps one shard's worth."""
         if k not in self._open:
+            self._open.clear()
             folder = self.root / self.shards[k]["dir"]
             self._open[k] = {
                 name: np.load(folder / f"{name}.npy", mmap_mode="r")
