@@ -25,7 +25,7 @@ from avi_ros import __version__
 from avi_ros.features import FeatureConfig
 from avi_ros.models.builder import build_model
 from avi_ros.models.config import ModelConfig
-from avi_ros.models.imagination import ImaginationModel
+from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.taxonomy import Taxonomy
 
 FORMAT_NAME = "avi_ros.checkpoint"
@@ -81,6 +81,7 @@ class CheckpointMetadata:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: Path) -> CheckpointMetadata:
         check_format(data, source, FORMAT_NAME, FORMAT_VERSION)
+        _check_hazard_slots(data, source)
         for key in ("model_config", "feature_config", "normalization", "taxonomy"):
             if key not in data:
                 raise CheckpointError(f"{source}: metadata lacks the key '{key}'")
@@ -127,7 +128,7 @@ def atomic_write(path: Path, write: Any) -> None:
 
 def save_checkpoint(
     directory: str | Path,
-    model: ImaginationModel,
+    model: HazardSetModel,
     feature_config: FeatureConfig,
     taxonomy: Taxonomy,
     extra: dict[str, Any] | None = None,
@@ -206,9 +207,21 @@ def read_checkpoint_metadata(directory: str | Path) -> CheckpointMetadata:
     return metadata
 
 
+def _check_hazard_slots(data: dict[str, Any], path: Path) -> None:
+    """Refuse a checkpoint of the single-hazard model that preceded the K-slot one: its metadata has
+    no ``model_config.hazard_slots`` (or 0), and its weights fit no model this version builds."""
+    model_config = data.get("model_config")
+    if isinstance(model_config, dict) and not model_config.get("hazard_slots"):
+        raise CheckpointError(
+            f"{path}: a checkpoint of the retired single-hazard model (no model_config.hazard_slots, "
+            f"avi_ros {data.get('package_version', '?')}); avi_ros {__version__} has one model with K "
+            f"hazard slots: retrain with: {HOW_TO_MAKE_ONE} (model.hazard_slots=1 for one hazard per frame)"
+        )
+
+
 def load_checkpoint(
     directory: str | Path, device: str | torch.device = "cpu"
-) -> tuple[ImaginationModel, CheckpointMetadata]:
+) -> tuple[HazardSetModel, CheckpointMetadata]:
     """Rebuild the model of a checkpoint directory on ``device``, in eval mode.
 
     Raises FileNotFoundError for a missing directory or file, and CheckpointError when the
@@ -236,7 +249,7 @@ def load_checkpoint(
     return model.to(device).eval(), metadata
 
 
-def _check_weights(model: ImaginationModel, state: dict[str, torch.Tensor], path: Path) -> None:
+def _check_weights(model: HazardSetModel, state: dict[str, torch.Tensor], path: Path) -> None:
     """Missing keys, then unexpected keys, then shapes: the first problem found is reported."""
     expected = model.state_dict()
     described = f"the metadata's model config (variant '{model.config.variant}', {model.config.visual.arch})"
@@ -259,7 +272,7 @@ def _check_weights(model: ImaginationModel, state: dict[str, torch.Tensor], path
             )
 
 
-def _check_normalization(model: ImaginationModel, metadata: CheckpointMetadata, path: Path) -> None:
+def _check_normalization(model: HazardSetModel, metadata: CheckpointMetadata, path: Path) -> None:
     for name in ("mean", "std"):
         try:
             stored = torch.tensor(metadata.normalization[name], dtype=torch.float32)

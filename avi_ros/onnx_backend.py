@@ -1,11 +1,10 @@
 """The model as an ONNX graph: export (``avi-ros export --onnx``) and an onnxruntime backend.
 
 Only the network is exported: features [B, 7, T, F] (the STFT features stay in torch before
-it), the 5-channel image [B, 5, S, S] and the third input, view tokens [B, M, 6] for a hazard-set
-model or the occlusion level [B] for the single-hazard one. The batch axis is dynamic; the others
+it), the 5-channel image [B, 5, S, S] and the view tokens [B, M, 6]. The batch axis is dynamic; the others
 are fixed by the checkpoint (audio window, image size, view grid). Inputs a variant does not read
-(the image of ``audio_only``, say) are left out of the graph. The outputs are the fields of the
-model's output dataclass that it fills, under the same names (``class_logits``, ``direction``,
+(the image of ``audio_only``, say) are left out of the graph. The outputs are the fields of
+``HazardSetOutput`` that the model fills, under the same names (``class_logits``, ``direction``,
 ``distance``, ``confidence_logit``, ...), so ``OnnxModel`` answers with that dataclass and the
 pipeline reads it with ``avi_ros.models.output_arrays`` as it reads the torch model's.
 
@@ -42,7 +41,7 @@ from avi_ros.checkpoint import (
     load_checkpoint,
     read_json_object,
 )
-from avi_ros.models import HazardSetModel, HazardSetOutput, ImaginationModel, ModelOutput
+from avi_ros.models import HazardSetModel, HazardSetOutput
 from avi_ros.models.visual_encoder import VISUAL_CHANNELS
 from avi_ros.shipped_model import resolve_model_path
 from avi_ros.view_tokens import VIEW_TOKEN_CHANNELS
@@ -54,9 +53,8 @@ SIDECAR_VERSION = 1
 DEFAULT_OPSET = 17
 BATCH_AXIS = "batch"
 HOW_TO_EXPORT = "avi-ros export --onnx --model CHECKPOINT_DIR"
-# The three positional inputs of the model's forward, by kind of model.
-SET_INPUTS = ("features", "visual", "view_tokens")
-SINGLE_INPUTS = ("features", "visual", "occlusion_level")
+# The three positional inputs of the model's forward.
+INPUTS = ("features", "visual", "view_tokens")
 
 
 def check_backend(backend: str) -> None:
@@ -136,24 +134,18 @@ class OnnxGraphInfo:
             raise CheckpointError(f"{path}: malformed ONNX sidecar: {exc}") from exc
 
 
-def _argument_names(hazard_slots: int) -> tuple[str, str, str]:
-    return SET_INPUTS if hazard_slots > 0 else SINGLE_INPUTS
-
-
 def example_inputs(metadata: CheckpointMetadata, batch: int = 1, seed: int = 0) -> dict[str, torch.Tensor]:
     """Random inputs of the shapes the checkpoint's model takes, by input name (float32):
-    features [B, C, T, F], visual [B, 5, S, S], view tokens [B, G^2, 6] or occlusion level [B]."""
+    features [B, C, T, F], visual [B, 5, S, S], view tokens [B, G^2, 6]."""
     config, features = metadata.model_config, metadata.feature_config
     generator = torch.Generator().manual_seed(seed)
     size = config.visual.image_size
-    names = _argument_names(config.hazard_slots)
-    third_shape = (batch, config.view_grid**2, VIEW_TOKEN_CHANNELS) if config.hazard_slots > 0 else (batch,)
     shapes = (
         (batch, features.channels, features.num_frames, features.n_bins),
         (batch, VISUAL_CHANNELS, size, size),
-        third_shape,
+        (batch, config.view_grid**2, VIEW_TOKEN_CHANNELS),
     )
-    return {name: torch.rand(shape, generator=generator) for name, shape in zip(names, shapes, strict=True)}
+    return {name: torch.rand(shape, generator=generator) for name, shape in zip(INPUTS, shapes, strict=True)}
 
 
 class _FlatOutputs(nn.Module):
@@ -171,7 +163,7 @@ class _FlatOutputs(nn.Module):
 
 
 def export_model(
-    model: ImaginationModel | HazardSetModel,
+    model: HazardSetModel,
     metadata: CheckpointMetadata,
     path: str | Path,
     opset: int = DEFAULT_OPSET,
@@ -236,9 +228,9 @@ def export_checkpoint(
 class OnnxModel:
     """An exported graph run by onnxruntime, called like the torch model.
 
-    ``model(features, visual, third)`` takes the torch model's three inputs (any device; the ones
-    the graph does not read are ignored) and returns its output dataclass (``HazardSetOutput`` or
-    ``ModelOutput``) with CPU float32 tensors; ``to(device)`` picks the execution provider
+    ``model(features, visual, view_tokens)`` takes the torch model's three inputs (any device; the
+    ones the graph does not read are ignored) and returns its ``HazardSetOutput`` with CPU float32
+    tensors; ``to(device)`` picks the execution provider
     (CPU, or CUDA where onnxruntime has it); ``eval()`` is a no-op, as the graph is in eval mode.
     ``visual_encoder`` is None: there is no torch encoder whose memory layout the pipeline could
     change.
@@ -252,8 +244,6 @@ class OnnxModel:
         self.path = Path(path)
         self.info = info
         self.config = info.metadata.model_config
-        self._arguments = _argument_names(self.config.hazard_slots)
-        self._output_type = HazardSetOutput if self.config.hazard_slots > 0 else ModelOutput
         self._session: Any = None
         self._device: torch.device | None = None
 
@@ -286,11 +276,11 @@ class OnnxModel:
         return self
 
     def __call__(
-        self, features: torch.Tensor | None, visual: torch.Tensor | None, third: torch.Tensor | None
-    ) -> HazardSetOutput | ModelOutput:
+        self, features: torch.Tensor | None, visual: torch.Tensor | None, view_tokens: torch.Tensor | None
+    ) -> HazardSetOutput:
         if self._session is None:
             self.to("cpu")
-        given = dict(zip(self._arguments, (features, visual, third), strict=True))
+        given = dict(zip(INPUTS, (features, visual, view_tokens), strict=True))
         feed: dict[str, np.ndarray] = {}
         for name in self.info.inputs:
             tensor = given[name]
@@ -299,7 +289,7 @@ class OnnxModel:
             feed[name] = tensor.detach().to("cpu", torch.float32).contiguous().numpy()
         names = list(self.info.outputs)
         results = self._session.run(names, feed)
-        return self._output_type(
+        return HazardSetOutput(
             **{name: torch.from_numpy(value) for name, value in zip(names, results, strict=True)}
         )
 

@@ -12,24 +12,24 @@ read by ``avi_ros.models.output_arrays``, then a HazardEstimateData with every f
   are trained on the taxonomy rules (class + distance -> risk -> action), so they agree with the
   rules where the model is right, and they are the model's own estimate where it is unsure.
 
-A hazard-set checkpoint (``ModelConfig.hazard_slots`` = K > 0, ``HazardSetModel``) also gets the
-view tokens of the frame (its intrinsics and the pipeline's extrinsic, ``avi_ros.view_tokens``)
-and answers K slots, read by ``read_set_outputs``; every slot becomes a HazardEstimateData as
-above, with that slot's own audio/visual weights. ``PipelineResult.hazards`` holds every slot
-whose class is not ``none`` and whose confidence reaches the threshold, most confident first;
-``PipelineResult.top`` is the most confident such slot (the most confident slot of all when
-every slot is empty), so everything that reads one best guess keeps working.
+The model also reads the view tokens of the frame (its intrinsics and the pipeline's extrinsic,
+``avi_ros.view_tokens``) and answers K slots (``ModelConfig.hazard_slots``), read by
+``read_set_outputs``; every slot becomes a HazardEstimateData as above, with that slot's own
+audio/visual weights. ``PipelineResult.hazards`` holds every slot whose class is not ``none`` and
+whose confidence reaches the threshold, most confident first; ``PipelineResult.top`` is the most
+confident such slot (the most confident slot of all when every slot is empty), so everything that
+reads one best guess works for any K, and K = 1 gives at most one hazard per frame.
 
 Calibration (temperature and Platt scaling, ``training/calibrate.py``, recorded in the checkpoint's
 ``extra["calibration"]``) is folded into the head's class and confidence layers, so the outputs
-read here are calibrated as they come; a set model's slots share that head, hence one set of
-parameters for every slot.
+read here are calibrated as they come; the slots share that head, hence one set of parameters for
+every slot.
 
 Runs under ``torch.inference_mode()`` with channels-last images and, for checkpoints, BatchNorm
 folded into the convolutions. On CUDA it uses autocast (bf16 where supported, else fp16); on CPU
 fp32 by default (``precision="bf16"`` is faster on CPUs with bf16 units, see the bench), and
 ``warmup`` runs the kernels once before the first real frame. The ``oracle`` baseline needs the
-true visibility, which only training data has, so the pipeline refuses it.
+exact view tokens, which only training data has, so the pipeline refuses it.
 
 ``from_checkpoint(..., backend="onnxruntime")`` runs the exported graph (``avi-ros export --onnx``,
 ``avi_ros.onnx_backend.OnnxModel``) in fp32 with onnxruntime instead of the torch model; the
@@ -53,8 +53,7 @@ from avi_ros.device import resolve_device
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, unit_to_direction
 from avi_ros.models.hazard_set import HazardSetModel
-from avi_ros.models.imagination import ImaginationModel
-from avi_ros.models.output_arrays import HazardSetArrays, OutputArrays, read_outputs, read_set_outputs
+from avi_ros.models.output_arrays import HazardSetArrays, OutputArrays, read_set_outputs
 from avi_ros.occlusion import OcclusionConfig, OcclusionResult, direction_visibility
 from avi_ros.onnx_backend import OnnxModel, check_backend, load_onnx_model
 from avi_ros.preprocess import ModelInputs, Preprocessor
@@ -109,7 +108,7 @@ class Pipeline:
 
     def __init__(
         self,
-        model: ImaginationModel | HazardSetModel | OnnxModel,
+        model: HazardSetModel | OnnxModel,
         metadata: CheckpointMetadata,
         device: str | torch.device = "auto",
         confidence_threshold: float = 0.5,
@@ -121,8 +120,8 @@ class Pipeline:
             raise ValueError(f"confidence_threshold must be in [0, 1], got {confidence_threshold}")
         if model.config.variant == "oracle":
             raise ValueError(
-                "the oracle baseline reads the true visibility (exact view tokens for a hazard-set "
-                "model), which only training data has; it cannot run on sensor frames"
+                "the oracle baseline reads the exact view tokens, which only training data has; "
+                "it cannot run on sensor frames"
             )
         self.device = resolve_device(device)
         self.backend = model.backend if isinstance(model, OnnxModel) else "torch"
@@ -164,7 +163,7 @@ class Pipeline:
     @classmethod
     def from_model(
         cls,
-        model: ImaginationModel | HazardSetModel,
+        model: HazardSetModel,
         feature_config: FeatureConfig,
         taxonomy: Taxonomy,
         **kwargs: object,
@@ -199,8 +198,9 @@ class Pipeline:
 
     @property
     def is_hazard_set(self) -> bool:
-        """Whether the model answers a set of hazard slots (``HazardSetModel``, or its export)."""
-        return self.metadata.model_config.hazard_slots > 0
+        """Whether the model reports more than one hazard per frame (K > 1; K = 1 answers one, as
+        the single-hazard model did), read from the checkpoint metadata, so an export says it too."""
+        return self.metadata.model_config.hazard_slots > 1
 
     def warmup(self, iterations: int = 2) -> None:
         """Run synthetic frames so lazy initialisation and kernel selection happen now."""
@@ -239,11 +239,7 @@ class Pipeline:
         results = []
         for index, (frame, prepared_inputs) in enumerate(zip(frames, inputs, strict=True)):
             occlusion = prepared_inputs.occlusion
-            if isinstance(outputs, HazardSetArrays):
-                hazards, top = self._set_estimates(frame, occlusion, outputs, index)
-            else:
-                top = self._estimate(frame, occlusion, outputs, index)
-                hazards = [top] if self._published(top) else []
+            hazards, top = self._set_estimates(frame, occlusion, outputs, index)
             results.append(
                 PipelineResult(
                     hazards=hazards,
@@ -276,17 +272,14 @@ class Pipeline:
         occupied = [estimate for estimate in slots if estimate.class_id != 0]
         return hazards, (occupied or slots)[0]
 
-    def _infer(self, inputs: list[ModelInputs]) -> tuple[OutputArrays | HazardSetArrays, float]:
+    def _infer(self, inputs: list[ModelInputs]) -> tuple[HazardSetArrays, float]:
         """Features + forward; returns the batch's outputs and the feature time [ms]."""
         device = self.device
         with torch.inference_mode():
             audio = torch.from_numpy(np.stack([i.audio for i in inputs])).to(device, non_blocking=True)
             visual = torch.from_numpy(np.stack([i.visual for i in inputs])).to(device, non_blocking=True)
             visual = visual.contiguous(memory_format=torch.channels_last)
-            if self.is_hazard_set:
-                third = torch.from_numpy(np.stack([i.view_tokens for i in inputs])).to(device)
-            else:
-                third = torch.tensor([i.occlusion.level for i in inputs], dtype=torch.float32, device=device)
+            view_tokens = torch.from_numpy(np.stack([i.view_tokens for i in inputs])).to(device)
             started = time.perf_counter()
             features = self.features(audio)
             self._synchronize()
@@ -295,9 +288,8 @@ class Pipeline:
             with torch.autocast(
                 device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None
             ):
-                out = self.model(features, visual, third)
-            arrays = read_set_outputs(out) if self.is_hazard_set else read_outputs(out)
-            return arrays, feature_ms
+                out = self.model(features, visual, view_tokens)
+            return read_set_outputs(out), feature_ms
 
     def _synchronize(self) -> None:
         if self.device.type == "cuda":
@@ -333,7 +325,7 @@ class Pipeline:
         )
 
 
-def fold_batchnorm(model: ImaginationModel | HazardSetModel) -> None:
+def fold_batchnorm(model: HazardSetModel) -> None:
     """Fold the visual trunk's BatchNorm layers into the preceding convolutions, in place.
 
     Same outputs in eval mode and one pass less over every feature map; in bench/bench_model.py

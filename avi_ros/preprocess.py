@@ -7,7 +7,8 @@ RGB-D image and its audio it runs, in this order:
 1. ``compute_occlusion`` on the depth image: the occlusion mask and level;
 2. ``visual_input``: the 5-channel image (RGB, depth, mask) at the model's image size;
 3. ``audio_window``: the last ``window_samples`` of audio at the feature sample rate;
-4. with a ``view_grid`` (hazard-set models) and a camera: ``view_tokens_of`` the mask and depth.
+4. with a ``view_grid`` (the model's; SELD pre-training has none) and a camera: ``view_tokens_of``
+   the mask and depth.
 ``Pipeline.run_batch`` and ``training.data.prepare_sample`` both call it; the audio features
 themselves are computed on the model's device (``avi_ros.features.FeatureExtractor``).
 """
@@ -80,7 +81,7 @@ class Preprocessor:
 
     image_size: side [px] of the square visual input. features: the audio feature config (its
     sample rate and window). occlusion: how depth becomes the occlusion mask. view_grid: side of
-    the view-token grid (hazard-set models); 0 computes no view tokens.
+    the view-token grid the model reads; 0 computes no view tokens (SELD pre-training).
     """
 
     image_size: int
@@ -92,14 +93,13 @@ class Preprocessor:
     def from_metadata(
         cls, metadata: CheckpointMetadata, occlusion: OcclusionConfig | None = None
     ) -> Preprocessor:
-        """The preprocessing of a checkpoint; ``occlusion`` overrides the one it was trained with.
-        Only hazard-set models (``hazard_slots`` > 0) read view tokens."""
+        """The preprocessing of a checkpoint; ``occlusion`` overrides the one it was trained with."""
         config = metadata.model_config
         return cls(
             image_size=config.visual.image_size,
             features=metadata.feature_config,
             occlusion=occlusion or occlusion_config_of(metadata),
-            view_grid=config.view_grid if config.hazard_slots > 0 else 0,
+            view_grid=config.view_grid,
         )
 
     def __call__(

@@ -51,13 +51,14 @@ RGBD_STREAMS = SENSOR_STREAMS[1:]
 
 @dataclass(frozen=True)
 class OutputTopics:
-    """The node's outputs: HazardEstimateArray, MarkerArray, the mono8 occlusion mask and the
-    decision stage's HazardAssessment."""
+    """The node's outputs: HazardEstimateArray, MarkerArray, the mono8 occlusion mask, the
+    decision stage's HazardAssessment and the DiagnosticArray."""
 
     hazards: str = "hazards"
     markers: str = "markers"
     mask: str = "occlusion_mask"
     assessment: str = "hazard_assessment"  # avi_ros/HazardAssessment, while the decision stage is on
+    diagnostics: str = "/diagnostics"  # absolute: ROS 2 tools read every node's status there
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@
 What it measures, per frame (batch 1, 1 s of 24 kHz FOA audio, 224 x 224 images):
 - features: the torch FeatureExtractor against a librosa/numpy reference of the DCASE
   features (target: at least 3x faster);
-- model forward of the full imagination model with resnet18 and resnet50, eager fp32 against
+- model forward of the full model (three hazard slots) with resnet18 and resnet50, eager fp32 against
   the other variants (channels-last, conv+BN folding, bf16 autocast, torch.compile), as ratios;
 - the machine's matmul GFLOP/s (fp32 and bf16) with a square matmul of the same FLOP count as
   the ResNet trunk, timed in the same rounds, and each variant's time against its FLOP bound
@@ -42,6 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from avi_ros.features import FeatureConfig, FeatureExtractor
 from avi_ros.models import ModelConfig, VisualEncoderConfig, build_model
+from avi_ros.view_tokens import VIEW_TOKEN_CHANNELS
 
 RESNET50_NOMINAL_GFLOP = 8.2
 FLOP_BOUND_TARGET = 1.5
@@ -153,7 +154,7 @@ def model_variants(
     features = torch.randn(1, 7, 50, 64, device=device)
     image = torch.randn(1, 5, IMAGE_SIZE, IMAGE_SIZE, device=device)
     image_cl = image.contiguous(memory_format=torch.channels_last)
-    level = torch.rand(1, device=device)
+    view = torch.rand(1, config.view_grid**2, VIEW_TOKEN_CHANNELS, device=device)
     reduced, reduced_name = reduced_precision(device)
 
     channels_last = build_model(config).eval().to(device)
@@ -171,22 +172,22 @@ def model_variants(
         return run
 
     variants: dict[str, Callable[[], object]] = {
-        "model/eager_fp32": lambda: eager(features, image, level),
-        "model/channels_last_fp32": lambda: channels_last(features, image_cl, level),
-        "model/bn_folded_channels_last_fp32": lambda: folded(features, image_cl, level),
-        f"model/channels_last_{reduced_name}_autocast": autocast(channels_last, features, image_cl, level),
-        f"model/bn_folded_channels_last_{reduced_name}_autocast": autocast(folded, features, image_cl, level),
+        "model/eager_fp32": lambda: eager(features, image, view),
+        "model/channels_last_fp32": lambda: channels_last(features, image_cl, view),
+        "model/bn_folded_channels_last_fp32": lambda: folded(features, image_cl, view),
+        f"model/channels_last_{reduced_name}_autocast": autocast(channels_last, features, image_cl, view),
+        f"model/bn_folded_channels_last_{reduced_name}_autocast": autocast(folded, features, image_cl, view),
         "trunk/eager_fp32": lambda: eager.visual_encoder(image),
         "trunk/bn_folded_channels_last_fp32": lambda: folded.visual_encoder(image_cl),
         f"trunk/bn_folded_channels_last_{reduced_name}_autocast": autocast(folded.visual_encoder, image_cl),
     }
     if use_compile:
         compiled = torch.compile(folded)
-        variants["model/compiled_channels_last_fp32"] = lambda: compiled(features, image_cl, level)
+        variants["model/compiled_channels_last_fp32"] = lambda: compiled(features, image_cl, view)
         variants[f"model/compiled_channels_last_{reduced_name}_autocast"] = autocast(
-            compiled, features, image_cl, level
+            compiled, features, image_cl, view
         )
-    return variants, lambda: eager(features, image, level)
+    return variants, lambda: eager(features, image, view)
 
 
 def matmul_variants(gflop: float, device: torch.device) -> tuple[dict[str, Callable], float]:

@@ -67,9 +67,9 @@ from avi_ros.checkpoint import save_checkpoint  # noqa: E402
 from avi_ros.data.scene import generate_scene  # noqa: E402
 from avi_ros.data.scene_config import SceneConfig  # noqa: E402
 from avi_ros.features import FeatureConfig  # noqa: E402
-from avi_ros.models.adapter import AdapterConfig  # noqa: E402
 from avi_ros.models.builder import build_model  # noqa: E402
 from avi_ros.models.config import ModelConfig  # noqa: E402
+from avi_ros.models.hazard_fusion import AdapterConfig  # noqa: E402
 from avi_ros.models.head import HeadConfig  # noqa: E402
 from avi_ros.models.visual_encoder import VisualEncoderConfig  # noqa: E402
 from avi_ros.ros import conversions  # noqa: E402
@@ -78,7 +78,10 @@ from avi_ros.ros.qos import sensor_qos  # noqa: E402
 from avi_ros.ros.scene_streamer import SceneStreamer  # noqa: E402
 from avi_ros.shipped_model import resolve_model_path  # noqa: E402
 from avi_ros.taxonomy import default_taxonomy  # noqa: E402
+from avi_ros.topics import OutputTopics  # noqa: E402
 from avi_ros.units import NS_PER_S  # noqa: E402
+
+OUTPUTS = OutputTopics()  # the node's output topics, as it names them
 
 CHUNK_SAMPLES = 480  # 20 ms
 SUSTAINED_ANSWERED = 0.95
@@ -202,8 +205,8 @@ class Rig:
         self.lock = threading.Lock()
         self.diagnostics: list[dict[str, str]] = []
         self.status_messages: list[str] = []  # beside ``diagnostics``, index for index
-        node.create_subscription(HazardEstimateArray, "hazards", self._on_hazards, 50)
-        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        node.create_subscription(HazardEstimateArray, OUTPUTS.hazards, self._on_hazards, 50)
+        node.create_subscription(DiagnosticArray, OUTPUTS.diagnostics, self._on_diagnostics, 10)
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         with self.lock:

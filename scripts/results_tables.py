@@ -135,15 +135,15 @@ def render_direction(result: Mapping[str, Any], source: str) -> str:
 
 
 def render_study(study: Mapping[str, Any], source: str) -> str:
-    """A hazard-set study (``training/hazard_set_study.py``): F20, LE and RDE by visibility and
+    """A study (``training/study.py``): F20, LE and RDE by visibility and
     polyphony, the single-hazard figures and the audio weight by occlusion, per variant, each cell
     mean ± std over the training seeds with n."""
-    from training.set_plots import TABLE_GROUPS, TABLE_METRICS
+    from training.set_report import TABLE_GROUPS, TABLE_METRICS
 
     test = study["test"]
     summary: Mapping[str, Mapping[str, Any]] = study["summary"]
     parts = [
-        f"From `{source}`, written by `python training/hazard_set_study.py` (several side by side: "
+        f"From `{source}`, written by `python training/study.py` (several side by side: "
         f"`training/compare_studies.py`). Held out: {test['scenes']} "
         f"scenes from {portable(str(test['sounds']))} (test seed {test['seed']}); mean ± std over the "
         f"training seeds {study['seeds']}, n = runs with the value."

@@ -1,18 +1,31 @@
-"""Tiny models and state dicts that several test modules build: a hazard-set model whose answer
-is known, and a state_dict in the DCASE2023 SELD baseline's layout."""
+"""Tiny models and state dicts that several test modules build: a model whose answer is known (one
+slot by default, three for ``set_model``), and a state_dict in the DCASE2023 SELD baseline's layout."""
 
 from __future__ import annotations
 
 import torch
 
-from avi_ros.models.adapter import AdapterConfig
 from avi_ros.models.builder import build_model
 from avi_ros.models.config import ModelConfig
+from avi_ros.models.hazard_fusion import AdapterConfig
 from avi_ros.models.head import HeadConfig
 from avi_ros.models.visual_encoder import VisualEncoderConfig
 from avi_ros.taxonomy import default_taxonomy
 
 SET_SLOTS = 3  # hazard slots of ``set_model``
+
+
+def tiny_config(num_classes: int, image_size: int = 32, **overrides: object) -> ModelConfig:
+    """A tiny model's config: ResNet-18 at ``image_size`` px, d_model 32, head width 32,
+    one hazard slot on a 4 x 4 view grid; ``overrides`` add or replace ModelConfig fields."""
+    fields = {
+        "hazard_slots": 1,
+        "view_grid": 4,
+        "visual": VisualEncoderConfig(arch="resnet18", image_size=image_size),
+        "adapter": AdapterConfig(d_model=32),
+        "head": HeadConfig(hidden=32),
+    }
+    return ModelConfig(num_classes=num_classes, **{**fields, **overrides})
 
 
 def tiny_model(
@@ -21,20 +34,12 @@ def tiny_model(
     confidence_bias: float | None = None,
     **config: object,
 ):
-    """A tiny untrained model (ResNet-18 at 32 px, d_model 32, head width 32; ``config`` adds
-    ModelConfig fields). ``class_bias`` sets those entries of the class-logit bias (class id ->
-    value) and ``confidence_bias`` fills the confidence bias, so a test can make the model's
-    answer known (e.g. never class ``none``, confidence ~1) whatever the input."""
+    """A tiny untrained model of ``tiny_config(num_classes, **config)``. ``class_bias`` sets those
+    entries of the class-logit bias (class id -> value) and ``confidence_bias`` fills the
+    confidence bias, so a test can make the model's answer known (e.g. never class ``none``,
+    confidence ~1) whatever the input."""
     torch.manual_seed(0)
-    model = build_model(
-        ModelConfig(
-            num_classes=num_classes,
-            visual=VisualEncoderConfig(arch="resnet18", image_size=32),
-            adapter=AdapterConfig(d_model=32),
-            head=HeadConfig(hidden=32),
-            **config,
-        )
-    )
+    model = build_model(tiny_config(num_classes, **config))
     with torch.no_grad():
         for class_id, value in (class_bias or {}).items():
             model.head.class_logits.bias[class_id] = value
@@ -44,11 +49,9 @@ def tiny_model(
 
 
 def set_model(class_bias: dict[int, float] | None = None, confidence_bias: float | None = None):
-    """A tiny hazard-set model of the default taxonomy (3 slots, 4 x 4 view tokens), biased as
+    """A tiny model of the default taxonomy with 3 slots (4 x 4 view tokens), biased as
     ``tiny_model`` says."""
-    return tiny_model(
-        default_taxonomy().num_classes, class_bias, confidence_bias, hazard_slots=SET_SLOTS, view_grid=4
-    )
+    return tiny_model(default_taxonomy().num_classes, class_bias, confidence_bias, hazard_slots=SET_SLOTS)
 
 
 def dcase_baseline_state_dict(classes: int = 13, seed: int = 0) -> dict[str, torch.Tensor]:

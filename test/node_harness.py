@@ -26,6 +26,9 @@ from avi_ros.ros.diagnostics import diagnostic_values
 from avi_ros.ros.perception_node import PerceptionNode, make_executor
 from avi_ros.ros.scene_streamer import SceneStreamer
 from avi_ros.taxonomy import HazardClass, RiskLevel, Taxonomy
+from avi_ros.topics import OutputTopics
+
+OUTPUTS = OutputTopics()  # the node's output topics, as it names them
 
 NS = 1_000_000_000
 TIMEOUT_S = 60.0  # only reached when the awaited event never comes
@@ -77,12 +80,12 @@ class Harness:
         self.markers: list[MarkerArray] = []
         self.masks: list[Image] = []
         self.diagnostics: list[DiagnosticArray] = []
-        self.client.create_subscription(HazardEstimateArray, "hazards", self.hazards.append, 50)
+        self.client.create_subscription(HazardEstimateArray, OUTPUTS.hazards, self.hazards.append, 50)
         self.record_optional = record_optional  # markers and mask, published only while subscribed
         if record_optional:
             self.client.create_subscription(MarkerArray, "markers", self.markers.append, 50)
             self.client.create_subscription(Image, "occlusion_mask", self.masks.append, 50)
-        self.client.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 50)
+        self.client.create_subscription(DiagnosticArray, OUTPUTS.diagnostics, self.diagnostics.append, 50)
         self.raw_audio = self.client.create_publisher(FoaAudio, "audio", 50)
         self.executor = make_executor(context)
         self.executor.add_node(node)

@@ -17,6 +17,7 @@ from avi_ros.taxonomy import default_taxonomy
 from training.calibrate import main as calibrate_main
 from training.calibration import (
     Calibration,
+    CalibrationTargets,
     apply_calibration,
     fit_calibration,
     fold_into_head,
@@ -77,8 +78,9 @@ def test_fit_recovers_a_known_temperature_and_records_its_data():
     rng = np.random.default_rng(1)
     true_logits = rng.normal(0.0, 2.0, (4000, 4))
     labels = np.array([rng.choice(4, p=np.exp(z) / np.exp(z).sum()) for z in true_logits])
-    confidence_logit = rng.normal(size=4000)
-    fitted = fit_calibration(3.0 * true_logits, confidence_logit, labels, fitted_on="a test")
+    logits = 3.0 * true_logits
+    targets = CalibrationTargets(logits, labels, rng.normal(size=4000), np.argmax(logits, axis=1) == labels)
+    fitted = fit_calibration(targets, fitted_on="a test")
     assert fitted.temperature == pytest.approx(3.0, rel=0.1)
     assert fitted.fitted_on == "a test"
     assert Calibration(**asdict(fitted)) == fitted  # what the checkpoint stores reads back
@@ -123,8 +125,9 @@ def setup(tmp_path_factory, tiny_checkpoint):
     root = tmp_path_factory.mktemp("calibrate")
     bank = make_bank(root / "bank", ("val",))
     config = tiny_scene_config(root / "scenes.yaml")
-    # Biased towards "none": right on background scenes, wrong on the others, so Platt has both outcomes.
-    checkpoint = tiny_checkpoint(TAXONOMY, class_bias={0: 2.0})
+    # One slot biased towards vehicle_engine: right on the engine scenes (matched and of the right
+    # class), wrong on the others, so Platt scaling has both outcomes.
+    checkpoint = tiny_checkpoint(TAXONOMY, class_bias={TAXONOMY.names.index("vehicle_engine"): 2.0})
     return root, bank, config, checkpoint
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from model_helpers import dcase_baseline_state_dict
+from model_helpers import dcase_baseline_state_dict, tiny_config
 from safetensors.torch import save_file
 
 from avi_ros.checkpoint import (
@@ -21,28 +21,12 @@ from avi_ros.checkpoint import (
     save_checkpoint,
 )
 from avi_ros.features import FeatureConfig
-from avi_ros.models import (
-    AdapterConfig,
-    HeadConfig,
-    ModelConfig,
-    SeldEncoder,
-    SeldEncoderConfig,
-    VisualEncoderConfig,
-    build_model,
-    load_dcase_checkpoint,
-)
+from avi_ros.models import ModelConfig, SeldEncoder, SeldEncoderConfig, build_model, load_dcase_checkpoint
 from avi_ros.taxonomy import default_taxonomy
+from avi_ros.view_tokens import VIEW_TOKEN_CHANNELS
 
 TAXONOMY = default_taxonomy()
-
-
-def tiny_config(**overrides) -> ModelConfig:
-    parts = {
-        "visual": VisualEncoderConfig("resnet18", 64),
-        "adapter": AdapterConfig(d_model=32, heads=4),
-        "head": HeadConfig(hidden=32),
-    }
-    return ModelConfig(num_classes=TAXONOMY.num_classes, **{**parts, **overrides})
+IMAGE = 64
 
 
 def trained_looking_model(config: ModelConfig) -> torch.nn.Module:
@@ -52,7 +36,9 @@ def trained_looking_model(config: ModelConfig) -> torch.nn.Module:
     model.set_normalization(torch.randn(7, 64), torch.rand(7, 64) + 0.5)
     model.train()
     with torch.no_grad():
-        model(torch.randn(2, 7, 50, 64), torch.randn(2, 5, 64, 64), torch.rand(2))
+        model(
+            torch.randn(2, 7, 50, 64), torch.randn(2, 5, IMAGE, IMAGE), torch.rand(2, 16, VIEW_TOKEN_CHANNELS)
+        )
     return model.eval()
 
 
@@ -60,14 +46,14 @@ def sample_inputs() -> tuple[torch.Tensor, ...]:
     generator = torch.Generator().manual_seed(1)
     return (
         torch.randn(2, 7, 50, 64, generator=generator),
-        torch.randn(2, 5, 64, 64, generator=generator),
-        torch.rand(2, generator=generator),
+        torch.randn(2, 5, IMAGE, IMAGE, generator=generator),
+        torch.rand(2, 16, VIEW_TOKEN_CHANNELS, generator=generator),
     )
 
 
 @pytest.fixture(scope="module")
 def saved_once(tmp_path_factory) -> tuple[Path, torch.nn.Module]:
-    model = trained_looking_model(tiny_config())
+    model = trained_looking_model(tiny_config(TAXONOMY.num_classes, IMAGE))
     directory = save_checkpoint(
         tmp_path_factory.mktemp("ckpt") / "ckpt",
         model,
@@ -171,6 +157,18 @@ def test_missing_directory_says_how_to_make_one(tmp_path: Path) -> None:
     message = str(error.value)
     seld = message.index("python training/train.py --config training/configs/hazard_set_seld.yaml")
     assert message.index("python training/train.py --config training/configs/hazard_set.yaml") > seld
+
+
+def test_a_checkpoint_of_the_retired_single_hazard_model_says_how_to_retrain(saved) -> None:
+    directory, _ = saved
+    edit_metadata(directory, lambda d: d["model_config"].update(hazard_slots=0))
+    with pytest.raises(CheckpointError, match="retired single-hazard model") as zero:
+        read_checkpoint_metadata(directory)
+    edit_metadata(directory, lambda d: d["model_config"].pop("hazard_slots"))  # from before the slots
+    with pytest.raises(CheckpointError, match="retired single-hazard model") as absent:
+        load_checkpoint(directory)
+    for error in (zero, absent):
+        assert "\n" not in str(error.value) and "training/configs/hazard_set.yaml" in str(error.value)
 
 
 def test_variant_change_is_refused(saved) -> None:

@@ -25,7 +25,7 @@ from avi_ros.taxonomy import default_taxonomy
 from avi_ros.types import Frame
 from training.calibrate import main as calibrate_main
 from training.calibration import Calibration, fold_into_head
-from training.checkpoint_task import shard_prepare_config
+from training.collect_outputs import shard_prepare_config
 from training.config import load_config
 from training.evaluate import AGGREGATE
 from training.evaluate import main as evaluate_main
@@ -73,7 +73,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     return root / "run", val
 
 
-def test_evaluate_reads_the_set_task_from_the_checkpoint_and_reproduces_training(trained, tmp_path):
+def test_evaluate_reproduces_the_runs_own_validation_metrics(trained, tmp_path):
     run, val = trained
     out = tmp_path / "eval"
     argv = ["--checkpoint", str(run / "checkpoints" / "best"), "--data", str(val), "--out", str(out)]
@@ -121,7 +121,6 @@ def test_real_evaluation_of_set_checkpoints_reports_false_alarms_and_directions(
     ]  # fmt: skip
     assert evaluate_main(argv) == 0
     results = json.loads((out / "metrics.json").read_text())
-    assert results["task"] == "hazard_set"
     for entry in results["conditions"].values():
         first, second, aggregate = entry["models"]
         assert aggregate == AGGREGATE
@@ -162,7 +161,7 @@ def test_calibrate_fits_one_shared_calibration_that_the_pipeline_applies(bank_ro
     assert "| ECE |" in out and "rewrote" in out
     stored = read_checkpoint_metadata(checkpoint).extra["calibration"]
     assert set(stored) == {"temperature", "scale", "offset", "fitted_on"}
-    assert "hazard set, K = 3, one set shared by the slots" in stored["fitted_on"]
+    assert "K = 3 slots share it" in stored["fitted_on"]
     assert "matched slots" in stored["fitted_on"]
     assert stored["scale"] != 1.0 and stored["offset"] != 0.0  # Platt scaling was fitted
 
@@ -196,12 +195,14 @@ def _one_line_error(argv: list[str], capsys) -> str:
     return err
 
 
-def test_unsupported_checkpoints_end_with_one_line_naming_what_to_do(tiny_checkpoint, tmp_path, capsys):
+def test_unsupported_checkpoints_end_with_one_line_naming_what_to_do(tmp_path, capsys):
     data = ["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--device", "cpu"]
-    single = tiny_checkpoint(TAXONOMY)
     both = set_checkpoint(tmp_path / "set", {})
-    err = _one_line_error(["--checkpoint", str(single), str(both), *data], capsys)
-    assert "answer different tasks" in err and "hazard set, K = 3" in err and "single hazard" in err
+    retired = shutil.copytree(both, tmp_path / "retired")
+    metadata = json.loads((retired / METADATA_FILE).read_text())
+    (retired / METADATA_FILE).write_text(json.dumps({**metadata, "model_config": {"hazard_slots": 0}}))
+    err = _one_line_error(["--checkpoint", str(retired), *data], capsys)
+    assert "retired single-hazard model" in err and "training/configs/hazard_set.yaml" in err
 
     seld = tmp_path / "seld"
     seld.mkdir()

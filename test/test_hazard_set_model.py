@@ -1,5 +1,5 @@
-"""The hazard-set model: shapes of every variant, per-hazard steering and weights, DCASE weights,
-checkpoints, freezing and the numpy reader."""
+"""The model with K hazard slots (K = 1: one hazard per frame): shapes of every variant, per-hazard
+steering and weights, DCASE weights, checkpoints, freezing and the numpy reader."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from avi_ros.models import (
     HazardSetArrays,
     HazardSetModel,
     HeadConfig,
-    ImaginationModel,
     ModelConfig,
     SeldEncoderConfig,
     VisualEncoderConfig,
@@ -71,26 +70,27 @@ def inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     )
 
 
+@pytest.mark.parametrize("slots", [1, SLOTS])
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_every_variant_gives_a_set_of_hazards(variant: str) -> None:
+def test_every_variant_gives_a_set_of_hazards(variant: str, slots: int) -> None:
     torch.manual_seed(0)
-    model = build_model(tiny_config(variant))
+    model = build_model(tiny_config(variant, hazard_slots=slots))
     assert isinstance(model, HazardSetModel)
     out = model(*inputs())
     n = TAXONOMY.num_classes
-    assert out.class_logits.shape == (BATCH, SLOTS, n)
-    assert out.direction.shape == (BATCH, SLOTS, 3)
-    torch.testing.assert_close(out.direction.norm(dim=-1), torch.ones(BATCH, SLOTS))
+    assert out.class_logits.shape == (BATCH, slots, n)
+    assert out.direction.shape == (BATCH, slots, 3)
+    torch.testing.assert_close(out.direction.norm(dim=-1), torch.ones(BATCH, slots))
     for name in ("distance", "confidence_logit", "audio_weight", "visual_weight", "hazard_occlusion"):
-        assert getattr(out, name).shape == (BATCH, SLOTS), name
-    assert out.risk_logits.shape == (BATCH, SLOTS, 4) and out.action_logits.shape == (BATCH, SLOTS, 6)
-    assert out.visibility_logits.shape == (BATCH, SLOTS, len(Visibility))
+        assert getattr(out, name).shape == (BATCH, slots), name
+    assert out.risk_logits.shape == (BATCH, slots, 4) and out.action_logits.shape == (BATCH, slots, 6)
+    assert out.visibility_logits.shape == (BATCH, slots, len(Visibility))
     assert (out.distance > 0).all()
-    torch.testing.assert_close(out.audio_weight + out.visual_weight, torch.ones(BATCH, SLOTS))
+    torch.testing.assert_close(out.audio_weight + out.visual_weight, torch.ones(BATCH, slots))
     expected_audio = {"audio_only": 1.0, "visual_only": 0.0, "concat": 0.5}.get(variant)
     if expected_audio is None:  # steered: learned per hazard, read from the view
         assert ((out.hazard_occlusion >= 0) & (out.hazard_occlusion <= 1)).all()
-        assert out.audio_direction.shape == (BATCH, SLOTS, 3)
+        assert out.audio_direction.shape == (BATCH, slots, 3)
     else:
         assert (out.audio_weight == expected_audio).all()
         assert out.hazard_occlusion.isnan().all() and out.audio_direction is None
@@ -186,15 +186,13 @@ def test_freezing_and_parameter_counts_work_on_the_set_model() -> None:
     )
 
 
-def test_hazard_slots_config_round_trip_and_the_single_hazard_default() -> None:
-    config = tiny_config()
+def test_hazard_slots_config_round_trip_and_at_least_one_slot() -> None:
+    config = tiny_config(hazard_slots=1)
     assert ModelConfig.from_dict(config.to_dict()) == config
-    new_keys = ("hazard_slots", "view_grid")
-    legacy = {key: value for key, value in config.to_dict().items() if key not in new_keys}
-    assert ModelConfig.from_dict(legacy).hazard_slots == 0  # metadata from before the set model
-    assert isinstance(build_model(tiny_config(hazard_slots=0)), ImaginationModel)
-    with pytest.raises(ValueError, match="hazard_slots"):
-        tiny_config(hazard_slots=-1)
+    assert ModelConfig().hazard_slots == 3  # the package's model: as many as the scenes' hazard labels
+    for slots in (0, -1):
+        with pytest.raises(ValueError, match="hazard_slots"):
+            tiny_config(hazard_slots=slots)
 
 
 def test_set_outputs_read_into_numpy_per_slot() -> None:

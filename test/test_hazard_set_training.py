@@ -1,5 +1,6 @@
-"""A tiny hazard-set run end to end: train.py with task hazard_set, its metrics and checkpoint, the
-pipeline on the trained checkpoint, the study CLI over two variants, and config errors."""
+"""A tiny run of the three-slot model end to end: train.py, its metrics, plots, calibration and
+checkpoint, the pipeline on the trained checkpoint, the study CLI over two variants (stopped and
+continued), and config errors."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from avi_ros.checkpoint import load_checkpoint
+from avi_ros.checkpoint import load_checkpoint, read_checkpoint_metadata
 from avi_ros.data.scene import generate_scene
 from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.pipeline import Pipeline
 from avi_ros.types import Frame
 from training.config import load_config
-from training.hazard_set_study import main as study_main
+from training.run_status import run_status
+from training.study import main as study_main
 from training.train import main as train_main
 from training.typed_config import ConfigError
 
@@ -28,7 +30,8 @@ TINY = REPO / "training" / "configs" / "hazard_set_tiny.yaml"
 def run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("hazard_set")
     out = root / "run"
-    assert train_main(["--config", str(TINY), f"output_dir={out}", f"data.cache_dir={root / 'cache'}"]) == 0
+    argv = ["--config", str(TINY), f"output_dir={out}", f"data.cache_dir={root / 'cache'}"]
+    assert train_main([*argv, "calibration.enabled=true"]) == 0
     return out
 
 
@@ -46,7 +49,17 @@ def test_a_tiny_run_logs_set_losses_and_frame_wise_metrics(run: Path):
     metrics = json.loads((run / "export" / "metrics.json").read_text())
     assert {"set", "single_hazard"} <= set(metrics)
     assert any(name.startswith("polyphony_") for name in metrics)
-    assert (run / "plots" / "weight_vs_occlusion.png").stat().st_size > 0
+    for plot in ("confusion_matrix", "reliability_diagram", "weight_vs_occlusion"):
+        assert (run / "plots" / f"{plot}.png").stat().st_size > 0
+
+
+def test_finalize_calibrates_best_on_the_validation_split_once(run: Path):
+    calibration = read_checkpoint_metadata(run / "checkpoints" / "best").extra["calibration"]
+    assert calibration["fitted_on"] == "the synthetic validation split"
+    assert calibration["temperature"] != 1.0  # fitted on the matched slots' class logits
+    card = (run / "export" / "model_card.md").read_text()
+    assert f"Temperature {calibration['temperature']:.3f} on the class logits" in card
+    assert "| single hazard |" in card and "| set |" in card  # the card's metrics are the set metrics
 
 
 def test_the_pipeline_reports_a_set_models_hazards(run: Path):
@@ -75,11 +88,16 @@ def test_the_pipeline_reports_a_set_models_hazards(run: Path):
     assert every_slot.top.confidence == pytest.approx(confidences[0])
 
 
-def test_the_study_trains_each_variant_and_seed_and_writes_the_table(tmp_path: Path, run: Path):
+def test_the_study_trains_each_variant_and_seed_and_writes_the_table(tmp_path: Path, run: Path, capsys):
     out = tmp_path / "study"
     args = ["--config", str(TINY), "--variants", "full", "concat", "--seeds", "0", "1", "--test-scenes", "8"]
     args += ["--out", str(out), f"data.cache_dir={tmp_path / 'cache'}"]
+    # Stopped inside the first run, then continued by the same command from where it stopped.
+    assert study_main([*args, "runtime.stop_after_steps=2"]) == 0
+    assert "full_s0 stopped" in capsys.readouterr().err and run_status(out / "full_s0") == "resumable"
     assert study_main(args) == 0
+    steps = [r["step"] for r in _jsonl(out / "full_s0" / "metrics" / "train.jsonl")]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) > 2
     study = json.loads((out / "study.json").read_text())
     assert set(study["summary"]) == {"full", "concat"}
     assert [r["seed"] for r in study["runs"]["full"]] == [0, 1]
@@ -103,8 +121,8 @@ def test_config_errors_name_the_key():
         load_config(TINY, ["model.hazard_slots=0"])
     with pytest.raises(ConfigError, match="acs_transforms"):
         load_config(TINY, ["data.acs_transforms=5"])
-    with pytest.raises(ConfigError, match="hazard_slots"):
-        load_config(REPO / "training" / "configs" / "tiny.yaml", ["model.hazard_slots=3"])
+    with pytest.raises(ConfigError, match="'imagination'"):  # the retired single-hazard task
+        load_config(REPO / "training" / "configs" / "tiny.yaml", ["task=imagination"])
 
 
 def test_the_study_refuses_a_test_seed_used_for_training(tmp_path: Path, capsys):

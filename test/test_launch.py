@@ -18,22 +18,20 @@ launch_pytest = pytest.importorskip(
 )
 
 import rclpy  # noqa: E402
-import torch  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from lifecycle_msgs.msg import State  # noqa: E402
 from lifecycle_msgs.srv import GetState  # noqa: E402
+from model_helpers import tiny_model  # noqa: E402
 
 from avi_ros.checkpoint import save_checkpoint  # noqa: E402
 from avi_ros.features import FeatureConfig  # noqa: E402
-from avi_ros.models.adapter import AdapterConfig  # noqa: E402
-from avi_ros.models.builder import build_model  # noqa: E402
-from avi_ros.models.config import ModelConfig  # noqa: E402
-from avi_ros.models.head import HeadConfig  # noqa: E402
-from avi_ros.models.visual_encoder import VisualEncoderConfig  # noqa: E402
 from avi_ros.taxonomy import default_taxonomy  # noqa: E402
+from avi_ros.topics import OutputTopics  # noqa: E402
 from launch import LaunchDescription  # noqa: E402
+
+OUTPUTS = OutputTopics()  # the node's output topics, as it names them
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -43,16 +41,8 @@ NAMESPACE = "launch_test"
 
 @pytest.fixture(scope="module")
 def checkpoint_dir(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
     taxonomy = default_taxonomy()
-    model = build_model(
-        ModelConfig(
-            num_classes=taxonomy.num_classes,
-            visual=VisualEncoderConfig(arch="resnet18", image_size=32),
-            adapter=AdapterConfig(d_model=32),
-            head=HeadConfig(hidden=32),
-        )
-    )
+    model = tiny_model(taxonomy.num_classes)
     return save_checkpoint(
         tmp_path_factory.mktemp("ckpt"), model, FeatureConfig(window_seconds=0.5), taxonomy
     )
@@ -103,7 +93,7 @@ def test_launched_node_becomes_active_and_reports_diagnostics(ros_node):
     assert state == State.PRIMARY_STATE_ACTIVE
 
     received: list[DiagnosticArray] = []
-    ros_node.create_subscription(DiagnosticArray, "/diagnostics", received.append, 10)
+    ros_node.create_subscription(DiagnosticArray, OUTPUTS.diagnostics, received.append, 10)
     deadline = time.monotonic() + 20.0
     while time.monotonic() < deadline and not any(
         "perception_node" in status.name for msg in received for status in msg.status

@@ -1,4 +1,5 @@
-"""Model parts: shapes, baselines, gradient flow through frozen parts, unfreezing by depth."""
+"""Model parts: encoder shapes, ImageNet weights, gradient flow through frozen parts, unfreezing by
+depth, parameter counts and the config (the model's variants and slots: test_hazard_set_model.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,10 @@ import re
 
 import pytest
 import torch
+from model_helpers import tiny_config
 from torchvision.models import resnet18
 
 from avi_ros.models import (
-    VARIANTS,
-    AdapterConfig,
-    HeadConfig,
     ModelConfig,
     SeldEncoder,
     SeldEncoderConfig,
@@ -20,32 +19,23 @@ from avi_ros.models import (
     build_model,
     freeze_seld_encoder,
     parameter_counts,
-    read_outputs,
     seld_depth_units,
 )
-from avi_ros.taxonomy import Visibility
+from avi_ros.view_tokens import VIEW_TOKEN_CHANNELS
 
 BATCH = 2
 FRAMES, BINS = 50, 64  # 1 s of DCASE features
 IMAGE = 64
+CLASSES = 5
 
 
-def tiny_config(variant: str = "full", **overrides) -> ModelConfig:
-    parts = {
-        "visual": VisualEncoderConfig("resnet18", IMAGE),
-        "adapter": AdapterConfig(d_model=32, heads=4),
-        "head": HeadConfig(hidden=32),
-    }
-    return ModelConfig(num_classes=5, variant=variant, **{**parts, **overrides})
-
-
-def inputs(batch: int = BATCH) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def inputs(batch: int = BATCH) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Features, image and view tokens of a model of ``tiny_config`` (one slot, 4 x 4 view grid)."""
     generator = torch.Generator().manual_seed(0)
     return (
         torch.randn(batch, 7, FRAMES, BINS, generator=generator),
         torch.randn(batch, 5, IMAGE, IMAGE, generator=generator),
-        torch.rand(batch, generator=generator),
-        torch.tensor([int(Visibility.VISIBLE), int(Visibility.OCCLUDED)][:batch]),
+        torch.rand(batch, 16, VIEW_TOKEN_CHANNELS, generator=generator),
     )
 
 
@@ -91,76 +81,16 @@ def test_imagenet_weights_copy_rgb_and_average_into_extra_channels(tmp_path) -> 
         wrong_arch.load_imagenet_weights(path)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_every_variant_builds_and_runs(variant: str) -> None:
-    model = build_model(tiny_config(variant)).eval()
-    features, visual, level, visibility = inputs()
-    with torch.no_grad():
-        out = model(features, visual, level, visibility)
-    assert out.class_logits.shape == (BATCH, 5)
-    assert out.risk_logits.shape == (BATCH, 4) and out.action_logits.shape == (BATCH, 6)
-    assert torch.allclose(out.direction.norm(dim=-1), torch.ones(BATCH), atol=1e-5)
-    assert (out.distance > 0).all()
-    confidence = read_outputs(out).confidence
-    assert ((confidence > 0) & (confidence < 1)).all()
-    assert torch.allclose(out.audio_weight + out.visual_weight, torch.ones(BATCH), atol=1e-6)
-    assert out.accdoa is None
-    expected_weights = {"audio_only": (1.0, 0.0), "visual_only": (0.0, 1.0), "concat": (0.5, 0.5)}
-    if variant in expected_weights:
-        assert out.audio_weight.tolist() == [expected_weights[variant][0]] * BATCH
-        assert out.visual_weight.tolist() == [expected_weights[variant][1]] * BATCH
-    has_audio, has_visual = model.audio_encoder is not None, model.visual_encoder is not None
-    assert (has_audio, has_visual) == (variant != "visual_only", variant != "audio_only")
-
-
 def test_fused_embedding_is_1024_dims_at_the_default_width() -> None:
     model = build_model(ModelConfig(visual=VisualEncoderConfig("resnet18", IMAGE)))
     assert model.adapter.out_dim == 1024
     assert model.head.trunk[0].in_features == 1024
 
 
-def test_reliability_weights_follow_the_occlusion_level() -> None:
-    model = build_model(tiny_config()).eval()
-    features, visual, _, _ = inputs()
-    with torch.no_grad():
-        clear = model(features, visual, torch.zeros(BATCH))
-        blocked = model(features, visual, torch.ones(BATCH))
-    assert not torch.allclose(clear.audio_weight, blocked.audio_weight)
-
-
-def test_oracle_needs_and_uses_the_true_visibility() -> None:
-    model = build_model(tiny_config("oracle")).eval()
-    features, visual, level, _ = inputs()
-    with pytest.raises(ValueError, match="visibility"):
-        model(features, visual, level)
-    with torch.no_grad():
-        seen = model(features, visual, level, torch.full((BATCH,), int(Visibility.VISIBLE)))
-        hidden = model(features, visual, level, torch.full((BATCH,), int(Visibility.OCCLUDED)))
-    assert not torch.allclose(seen.audio_weight, hidden.audio_weight)
-
-
-def test_accdoa_output_when_the_head_is_enabled() -> None:
-    model = build_model(tiny_config(audio=SeldEncoderConfig(accdoa_classes=13))).eval()
-    features, visual, level, _ = inputs()
-    with torch.no_grad():
-        out = model(features, visual, level)
-    assert out.accdoa.shape == (BATCH, FRAMES // 5, 3, 3, 13)
-
-
-def test_attention_and_mean_pooling_both_work() -> None:
-    features, visual, level, _ = inputs()
-    for pooling in ("attention", "mean"):
-        config = tiny_config(adapter=AdapterConfig(d_model=32, heads=4, pooling=pooling))
-        model = build_model(config).eval()
-        assert (model.adapter.audio_pool.score is None) == (pooling == "mean")
-        assert model(features, visual, level).class_logits.shape == (BATCH, 5)
-
-
 def test_frozen_encoder_gets_no_gradient_and_the_rest_does() -> None:
-    model = build_model(tiny_config()).train()
+    model = build_model(tiny_config(CLASSES, IMAGE)).train()
     assert freeze_seld_encoder(model.audio_encoder, 0.0) == []
-    features, visual, level, _ = inputs()
-    out = model(features, visual, level)
+    out = model(*inputs())
     outputs = (
         out.class_logits,
         out.direction,
@@ -168,6 +98,7 @@ def test_frozen_encoder_gets_no_gradient_and_the_rest_does() -> None:
         out.confidence_logit,
         out.risk_logits,
         out.action_logits,
+        out.visibility_logits,
     )
     sum(o.sum() for o in outputs).backward()
     assert all(p.grad is None for p in model.audio_encoder.parameters())
@@ -213,10 +144,9 @@ def test_unfreeze_takes_the_top_layers_by_depth_not_parameter_order() -> None:
 
 
 def test_partially_unfrozen_encoder_gets_gradient_only_in_its_top_units() -> None:
-    model = build_model(tiny_config()).train()
+    model = build_model(tiny_config(CLASSES, IMAGE)).train()
     freeze_seld_encoder(model.audio_encoder, 2 / 7)
-    features, visual, level, _ = inputs()
-    model(features, visual, level).class_logits.sum().backward()
+    model(*inputs()).class_logits.sum().backward()
     encoder = model.audio_encoder
     assert encoder.mhsa_block_list[0].in_proj_weight.grad.abs().sum() > 0
     assert encoder.gru.weight_ih_l1.grad is None
@@ -224,19 +154,19 @@ def test_partially_unfrozen_encoder_gets_gradient_only_in_its_top_units() -> Non
 
 
 def test_frozen_batchnorm_keeps_its_statistics_in_training() -> None:
-    model = build_model(tiny_config())
+    model = build_model(tiny_config(CLASSES, IMAGE))
     freeze_seld_encoder(model.audio_encoder, 0.0)
     model.train()
     bn = model.audio_encoder.conv_block_list[0].bn
     assert not bn.training and model.visual_encoder.bn1.training
     before = bn.running_mean.clone()
-    features, visual, level, _ = inputs()
-    model(features * 5 + 3, visual, level)
+    features, visual, view_tokens = inputs()
+    model(features * 5 + 3, visual, view_tokens)
     assert torch.equal(bn.running_mean, before)
 
 
 def test_parameter_counts_report_trainable_parts() -> None:
-    model = build_model(tiny_config())
+    model = build_model(tiny_config(CLASSES, IMAGE))
     freeze_seld_encoder(model.audio_encoder, 0.0)
     counts = parameter_counts(model)
     assert counts["audio_encoder"] == {"trainable": 0, "total": 705_536}  # 737,141 minus the head
@@ -247,11 +177,24 @@ def test_parameter_counts_report_trainable_parts() -> None:
 
 
 def test_model_config_round_trip_and_errors() -> None:
-    config = tiny_config("concat", audio=SeldEncoderConfig(accdoa_classes=13))
+    config = tiny_config(CLASSES, variant="concat", audio=SeldEncoderConfig(accdoa_classes=13))
     assert ModelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="variant"):
         ModelConfig(variant="late_fusion")
+    with pytest.raises(ValueError, match="hazard_slots"):
+        ModelConfig(hazard_slots=0)
+    with pytest.raises(ValueError, match="view_grid"):
+        ModelConfig(view_grid=0)
     with pytest.raises(ValueError, match="arch"):
         ModelConfig.from_dict({"visual": {"arch": "vgg16"}})
     with pytest.raises(ValueError, match="unknown keys"):
         ModelConfig.from_dict({"visual": {"arch": "resnet18", "depth": 3}})
+
+
+def test_a_retired_key_of_earlier_checkpoints_is_dropped_and_a_new_one_refused() -> None:
+    """The single-hazard adapter's audio pooling is in the shipped model's metadata: it still loads."""
+    plain = tiny_config(CLASSES).to_dict()
+    earlier = {**plain, "adapter": {**plain["adapter"], "pooling": "attention"}}
+    assert ModelConfig.from_dict(earlier) == tiny_config(CLASSES)
+    with pytest.raises(ValueError, match=r"adapter\.pooled"):
+        ModelConfig.from_dict({**plain, "adapter": {**plain["adapter"], "pooled": "attention"}})

@@ -1,4 +1,4 @@
-"""Several hazards per frame reach every output: the hazard-set pipeline publishes every confident
+"""Several hazards per frame reach every output: the pipeline of a three-slot model publishes every confident
 slot (most confident first, ``top`` the best), the message, markers and echo carry them all, the
 report's metrics, frames and timeline show them, ``avi-ros predict`` lists them, and a scenario
 with overlapping hazards gives their exact truth through make-bag, replay and report."""
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from model_helpers import SET_SLOTS as SLOTS
-from model_helpers import set_model
+from model_helpers import set_model, tiny_model
 
 from avi_ros.bag.io import read_bag
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
@@ -27,12 +27,7 @@ from avi_ros.data.scenario_script import HazardTrack, ScenarioScript
 from avi_ros.features import FeatureConfig
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
 from avi_ros.hazard_markers import MARKER_DELETEALL, MarkerStyle, hazard_marker_specs
-from avi_ros.models.adapter import AdapterConfig
-from avi_ros.models.builder import build_model
-from avi_ros.models.config import ModelConfig
-from avi_ros.models.head import HeadConfig
 from avi_ros.models.output_arrays import read_set_outputs
-from avi_ros.models.visual_encoder import VisualEncoderConfig
 from avi_ros.pipeline import Pipeline
 from avi_ros.predict import format_table, predict_file
 from avi_ros.taxonomy import MAX_HAZARDS, Action, RiskLevel, Visibility, default_taxonomy
@@ -151,22 +146,12 @@ def test_set_pipeline_below_threshold_or_empty_keeps_a_best_guess():
     assert all(r.top.class_id == 0 for r in batch)  # every slot empty: the most confident one
 
 
-@pytest.mark.parametrize("slots", [0, SLOTS])
+@pytest.mark.parametrize("slots", [1, SLOTS])
 def test_the_oracle_is_refused_with_a_reason(slots):
-    """It reads the true visibility (exact view tokens), which sensor frames do not give."""
-    config = ModelConfig(
-        num_classes=TAXONOMY.num_classes,
-        variant="oracle",
-        visual=VisualEncoderConfig(arch="resnet18", image_size=32),
-        adapter=AdapterConfig(d_model=32),
-        head=HeadConfig(hidden=32),
-        hazard_slots=slots,
-        view_grid=4,
-    )
-    with pytest.raises(ValueError, match="oracle baseline reads the true visibility"):
-        Pipeline.from_model(
-            build_model(config), FeatureConfig(window_seconds=WINDOW_S), TAXONOMY, device="cpu"
-        )
+    """It reads the exact view tokens (true occluders), which sensor frames do not give."""
+    oracle = tiny_model(TAXONOMY.num_classes, variant="oracle", hazard_slots=slots)
+    with pytest.raises(ValueError, match="oracle baseline reads the exact view tokens"):
+        Pipeline.from_model(oracle, FeatureConfig(window_seconds=WINDOW_S), TAXONOMY, device="cpu")
 
 
 # --- messages, markers and echo --------------------------------------------------------------

@@ -25,7 +25,6 @@ from avi_ros.models import (
     ModelConfig,
     VisualEncoderConfig,
     build_model,
-    read_outputs,
     read_set_outputs,
 )
 from avi_ros.onnx_backend import (
@@ -44,14 +43,14 @@ from avi_ros.types import Frame
 TOLERANCE = 1e-4
 TAXONOMY = default_taxonomy()
 WINDOW_S = 0.5
-# (variant, direction, hazard slots): the hazard-set model in both direction sources, with and
-# without a camera, and the single-hazard model the pipeline still runs.
+# (variant, direction, hazard slots): the model in both direction sources, with and without a
+# camera, with three slots and with one.
 CASES = {
     "set_full_learned": ("full", "learned", 3),
     "set_full_intensity": ("full", "intensity", 3),
     "set_audio_only_learned": ("audio_only", "learned", 3),
     "set_audio_only_intensity": ("audio_only", "intensity", 3),
-    "single_full": ("full", "learned", 0),
+    "single_full": ("full", "learned", 1),
 }
 
 
@@ -115,8 +114,7 @@ def test_onnxruntime_answers_what_torch_answers(exported, case, batch):
     assert type(got) is type(expected)
     for name in onnx_model.info.outputs:  # every output the graph gives
         assert max_diff(getattr(got, name), getattr(expected, name)) <= TOLERANCE, name
-    read = read_set_outputs if metadata.model_config.hazard_slots else read_outputs
-    mine, theirs = read(got), read(expected)
+    mine, theirs = read_set_outputs(got), read_set_outputs(expected)
     for name in ("direction", "class_probabilities", "confidence", "distance", "audio_weight"):
         assert max_diff(getattr(mine, name), getattr(theirs, name)) <= TOLERANCE, name
     assert np.array_equal(mine.class_id, theirs.class_id)

@@ -362,7 +362,7 @@ def test_missing_model_path_fails_configure_with_the_way_to_make_one(ros_context
     try:
         assert node.start() is False
         assert "model_path" in node.configure_error
-        assert "training/train.py --config training/configs/demo.yaml" in node.configure_error
+        assert "training/train.py --config training/configs/hazard_set.yaml" in node.configure_error
     finally:
         node.destroy_node()
 
@@ -393,7 +393,7 @@ def test_invalid_model_path_stops_the_executable_with_a_message(tmp_path):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert str(missing) in output
-    assert "python training/train.py --config training/configs/demo.yaml" in output
+    assert "python training/train.py --config training/configs/hazard_set.yaml" in output
 
 
 def test_autostart_false_waits_unconfigured_until_told(ros_context, beeper_checkpoint):

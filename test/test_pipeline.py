@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import tiny_model
 
 from avi_ros.checkpoint import load_checkpoint, save_checkpoint
 from avi_ros.device import resolve_device
 from avi_ros.features import FeatureConfig
 from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
-from avi_ros.models import AdapterConfig, HeadConfig, ModelConfig, VisualEncoderConfig, build_model
 from avi_ros.occlusion import OcclusionConfig, compute_occlusion, direction_visibility
 from avi_ros.pipeline import Pipeline
 from avi_ros.preprocess import audio_window
@@ -27,16 +27,8 @@ FAVOURED_CLASS = 3  # the tiny model is biased towards this class so it is never
 
 
 def make_checkpoint(directory: Path, class_bias: float) -> Path:
-    torch.manual_seed(0)
-    config = ModelConfig(
-        num_classes=TAXONOMY.num_classes,
-        visual=VisualEncoderConfig("resnet18", 64),
-        adapter=AdapterConfig(d_model=32, heads=4),
-        head=HeadConfig(hidden=32),
-    )
-    model = build_model(config)
-    with torch.no_grad():
-        model.head.class_logits.bias[FAVOURED_CLASS] += class_bias
+    """A tiny one-slot model (K = 1: one answer per frame) biased towards ``FAVOURED_CLASS``."""
+    model = tiny_model(TAXONOMY.num_classes, {FAVOURED_CLASS: class_bias}, image_size=64)
     return save_checkpoint(
         directory, model, FeatureConfig(), TAXONOMY, extra={"occlusion": {"near_range_m": 0.7}}
     )

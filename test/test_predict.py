@@ -17,6 +17,7 @@ from avi_ros.cli import main as cli_main
 from avi_ros.geometry import CameraIntrinsics
 from avi_ros.pipeline import Pipeline
 from avi_ros.predict import (
+    BLANK_FOV_RAD,
     FoaStream,
     open_audio_file,
     predict_file,
@@ -127,10 +128,12 @@ def test_each_window_equals_what_the_pipeline_returns_for_that_audio(tmp_path, p
     assert [w.end_s for w in report.windows] == pytest.approx([0.5, 0.8, 1.1, 1.4, 1.7])
     for window in report.windows:
         end = round(window.end_s * RATE)
-        frame = Frame(  # the node's frame when the camera reads nothing: black, no depth anywhere
+        # The node's frame when the camera reads nothing: black, no depth anywhere, the blank
+        # camera's field of view (the rays of the view tokens the model reads).
+        frame = Frame(
             rgb=np.zeros((32, 32, 3), dtype=np.uint8),
             depth_m=np.full((32, 32), np.nan, dtype=np.float32),
-            intrinsics=CameraIntrinsics.from_fov(32, 32, math.radians(60.0)),
+            intrinsics=CameraIntrinsics.from_fov(32, 32, BLANK_FOV_RAD),
             audio=audio[:, :end],
             sample_rate=RATE,
         )

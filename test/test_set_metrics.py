@@ -1,4 +1,5 @@
-"""DCASE2024-style hazard-set metrics on hand-made frames."""
+"""The hazard model's metrics on hand-made frames: DCASE2024-style set metrics and the single-hazard
+view; the plots and study tables made from them."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import pytest
 
 from avi_ros.geometry import direction_to_unit
 from avi_ros.taxonomy import Visibility
-from training import set_plots
-from training.metrics import mean_and_std
-from training.set_metrics import SetPredictions, evaluate_hazard_sets
-from training.set_plots import binned_weight, metric_table, plot_weight_vs_occlusion, study_table
+from training import plots
+from training.metrics import SetPredictions, evaluate_hazard_sets, mean_and_std
+from training.plots import binned_weight, plot_weight_vs_occlusion
+from training.set_report import metric_table, study_table
 
 CLASSES = ["none", "car", "dog", "voice"]
 CAR, DOG, VOICE = 1, 2, 3
@@ -220,6 +221,26 @@ def test_single_hazard_figures_read_the_most_confident_non_empty_slot():
     assert single["azimuth_error_median_deg"] == pytest.approx((10.0 + 30.0) / 2)
 
 
+def test_the_single_hazard_view_scores_the_top_slot_as_a_one_answer_model():
+    """A one-answer model's figures: a false alarm on the empty frame, a right class 90 deg off, a
+    wrong class; a frame's direction counts only where both a hazard and an answer exist."""
+    truth = [[], [_truth(CAR, 0.0)], [_truth(DOG, 0.0)]]
+    guess = [
+        [_guess(CAR, 180.0, confidence=0.9)],
+        [_guess(CAR, 90.0, confidence=0.8)],
+        [_guess(CAR, 0.0, 2.0, 0.7)],
+    ]
+    single = _evaluate(truth, guess).metrics["single_hazard"]
+    assert single["frames"] == 3 and single["accuracy"] == pytest.approx(1 / 3)
+    assert single["false_alarm_rate"] == 1.0  # the empty frame's top slot is published
+    assert single["located_frames"] == 2
+    assert single["azimuth_error_median_deg"] == pytest.approx((90.0 + 0.0) / 2)
+    # One bin per confidence: |accuracy - confidence| = 0.9, 0.2, 0.7.
+    assert single["ece"] == pytest.approx((0.9 + 0.2 + 0.7) / 3)
+    assert single["confidence_auroc"] == pytest.approx(0.5)  # the right answer ranks between the wrong ones
+    assert single["macro_f1"] == pytest.approx((0.0 + 0.5 + 0.0) / 3)  # none, car, dog
+
+
 def test_weight_pairs_hold_the_matched_hazards_in_view():
     truth = [[_truth(CAR, 0.0, occlusion=0.8), _truth(DOG, 90.0, occlusion=float("nan"), visibility=OUT)]]
     guess = [[_guess(DOG, 95.0, audio_weight=0.9), _guess(CAR, 60.0, audio_weight=0.7)]]
@@ -266,13 +287,13 @@ def test_mismatched_shapes_are_rejected():
 
 def test_the_weight_plot_is_written_for_one_or_several_variants(tmp_path, monkeypatch):
     figures = []
-    save = set_plots._save
+    save = plots._save
 
     def keep(fig, path):
         figures.append(fig)
         return save(fig, path)
 
-    monkeypatch.setattr(set_plots, "_save", keep)
+    monkeypatch.setattr(plots, "_save", keep)
     rng = np.random.default_rng(0)
     occlusion = rng.uniform(0.0, 1.0, 200)
     rising = np.stack([occlusion, 0.3 + 0.6 * occlusion], axis=1)

@@ -47,7 +47,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
         ),
         ({"features": {"n_bins": 32}}, "features: feature config gives 7 x 32"),
         ({"model": {"num_classes": 4}}, "model.num_classes: expected 10"),
-        ({"loss": {"beta": -1}}, "loss: beta: expected a weight >= 0, got -1"),
+        ({"loss": {"direction_weight": -1}}, "loss: direction_weight: expected a weight >= 0, got -1"),
         ({"task": "seld_pretrain"}, "model.audio.accdoa_classes: expected > 0 for task seld_pretrain"),
         ([1, 2], "expected a mapping with keys"),
     ],

@@ -1,4 +1,5 @@
-"""Metric values on hand-computed cases, including the DCASE2023 SELD metrics."""
+"""Metric values on hand-computed cases: the scoring helpers and the DCASE2023 SELD metrics (the
+hazard model's set metrics: test_set_metrics.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,13 @@ import numpy as np
 import pytest
 
 from avi_ros.geometry import direction_to_unit
-from avi_ros.taxonomy import Visibility
 from training.metrics import (
-    Predictions,
     accuracy,
     angular_errors_deg,
-    evaluate_predictions,
     expected_calibration_error,
     f1_per_class,
     high_risk_recall,
     macro_f1,
-    occlusion_bin_mask,
-    rmse,
 )
 from training.seld_metrics import (
     frame_labels_from_multi_accdoa,
@@ -50,10 +46,9 @@ def test_f1_accuracy_and_macro_f1_by_hand():
     assert accuracy(np.array([]), np.array([])) is None
 
 
-def test_angular_error_and_rmse_by_hand():
+def test_angular_error_by_hand():
     errors = angular_errors_deg(np.array([[1.0, 0, 0], [0, 0, 2.0]]), np.array([[0, 1.0, 0], [0, 0, 1.0]]))
     assert errors == pytest.approx([90.0, 0.0], abs=1e-6)  # vector length does not matter
-    assert rmse(np.array([1.0, 4.0]), np.array([2.0, 2.0])) == pytest.approx(math.sqrt((1 + 4) / 2))
 
 
 def test_ece_by_hand():
@@ -67,41 +62,6 @@ def test_ece_by_hand():
 def test_high_risk_recall_by_hand():
     assert high_risk_recall(np.array([3, 3, 3, 1]), np.array([3, 2, 3, 3])) == pytest.approx(2 / 3)
     assert high_risk_recall(np.array([0, 1]), np.array([3, 3])) is None
-
-
-def test_occlusion_bins_are_half_open_and_close_at_one():
-    level = np.array([0.0, 0.3, 0.69, 0.7, 1.0])
-    assert occlusion_bin_mask(level, 0.0, 0.3).tolist() == [True, False, False, False, False]
-    assert occlusion_bin_mask(level, 0.3, 0.7).tolist() == [False, True, True, False, False]
-    assert occlusion_bin_mask(level, 0.7, 1.0).tolist() == [False, False, False, True, True]
-
-
-def test_evaluate_predictions_groups_and_background_exclusion():
-    # Sample 0 is background with a "wrong" direction that must not count; 1 and 2 are sources.
-    probs = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.1, 0.7, 0.2]])
-    predictions = Predictions(
-        class_true=np.array([0, 1, 2]),
-        class_prob=probs,
-        confidence=np.array([0.9, 0.8, 0.7]),
-        direction_true=np.array([[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]]),
-        direction_pred=np.array([[-1.0, 0, 0], [1.0, 0, 0], [1.0, 0, 0]]),
-        distance_true=np.array([0.0, 2.0, 4.0]),
-        distance_pred=np.array([99.0, 3.0, 4.0]),
-        risk_true=np.array([0, 3, 3]),
-        risk_pred=np.array([0, 3, 1]),
-        occlusion_level=np.array([0.1, 0.5, 0.9]),
-        visibility=np.array([int(Visibility.VISIBLE), int(Visibility.VISIBLE), int(Visibility.OCCLUDED)]),
-    )
-    metrics = evaluate_predictions(predictions, ["none", "a", "b"])
-    overall = metrics["overall"]
-    assert overall["accuracy"] == pytest.approx(2 / 3)
-    assert overall["angular_error_mean_deg"] == pytest.approx(45.0)  # (0 + 90) / 2, background excluded
-    assert overall["angular_error_median_deg"] == pytest.approx(45.0)
-    assert overall["distance_rmse_m"] == pytest.approx(math.sqrt(0.5))
-    assert overall["high_risk_recall"] == pytest.approx(0.5)
-    assert metrics["visible"]["count"] == 2 and metrics["occluded"]["accuracy"] == 0.0
-    assert metrics["occlusion_0.7-1.0"]["angular_error_median_deg"] == pytest.approx(90.0)
-    assert metrics["out_of_view"]["accuracy"] is None
 
 
 # --- DCASE2023 SELD metrics ---------------------------------------------------------------

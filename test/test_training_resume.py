@@ -137,16 +137,16 @@ def test_evaluate_writes_markdown_and_json_for_a_checkpoint(reference: Path, tmp
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics) == ["reference"]
-    assert metrics["reference"]["overall"]["count"] == 8
+    assert metrics["reference"]["set"]["frames"] == metrics["reference"]["single_hazard"]["frames"] == 8
     table = (out / "metrics.md").read_text()
-    assert "| reference |" in table and "occluded" in table
+    assert "| reference |" in table and "| visibility_occluded |" in table
     # A finished run also has its exports and plots.
     assert json.loads((reference / "export" / "labels.json").read_text())["labels"][0] == "none"
     assert "## Metrics" in (reference / "export" / "model_card.md").read_text()
     assert {p.name for p in (reference / "plots").glob("*.png")} == {
         "confusion_matrix.png",
         "reliability_diagram.png",
-        "angular_error_vs_occlusion.png",
+        "weight_vs_occlusion.png",
     }
 
 

@@ -96,8 +96,8 @@ def test_the_preprocessor_without_a_view_grid_is_unchanged() -> None:
     assert with_grid(rgb, depth, audio, 24_000).view_tokens is None  # no camera, no tokens
 
 
-@pytest.mark.parametrize(("slots", "grid"), [(0, 0), (3, 5)])
-def test_from_metadata_reads_the_view_grid_only_for_hazard_set_models(slots: int, grid: int) -> None:
+@pytest.mark.parametrize("slots", [1, 3])
+def test_from_metadata_reads_the_models_view_grid(slots: int) -> None:
     taxonomy = default_taxonomy()
     metadata = CheckpointMetadata(
         model_config=ModelConfig(num_classes=taxonomy.num_classes, hazard_slots=slots, view_grid=5),
@@ -105,4 +105,4 @@ def test_from_metadata_reads_the_view_grid_only_for_hazard_set_models(slots: int
         taxonomy=taxonomy,
         normalization={},
     )
-    assert Preprocessor.from_metadata(metadata).view_grid == grid
+    assert Preprocessor.from_metadata(metadata).view_grid == 5

@@ -3,22 +3,22 @@
     python training/calibrate.py --checkpoint runs/demo/checkpoints/best \\
         --sound-dir ~/.cache/avi_ros/sounds/bank/val [--scenes 300 --seed 1001]
 
-Training calibrates ``best`` on its synthetic validation split. Out of that domain its confidence
-can say little (issue 10: a median of 0.95 when right and 0.94 when wrong), so this fits the
-temperature (class logits) and Platt scaling (confidence logit) again, on scenes rendered from the
-bank's validation recordings (``training.real_scenes``, condition ``default``). The fit starts
+Training calibrates ``best`` on its synthetic validation split (``calibration.enabled``). Out of
+that domain its confidence can say little (a median of 0.95 when right and 0.94 when wrong, seen
+on real recordings), so this fits the temperature (class logits) and Platt scaling (confidence
+logit) again, on scenes rendered from the bank's validation recordings (``training.real_scenes``,
+condition ``default``). The fit starts
 from the raw head: an earlier calibration stored in the checkpoint is undone first, so running
 this twice gives the result of running it once. The checkpoint directory is replaced atomically
 (other files in it, e.g. ``progress.json``, are kept) and its ``extra["calibration"]`` records the
-fitted values and the data they were fitted on. ECE, confidence AUROC, NLL and accuracy on the
-fitting scenes are printed before and after (accuracy does not change: the argmax is kept).
+fitted values and the data they were fitted on.
 
-A hazard-set checkpoint (``ModelConfig.hazard_slots`` = K > 0) gets the same two fits, one set of
-parameters shared by its K slots (their shared head folds it; ``training.calibration`` says why):
-the temperature on the class logits of the slots matched to a true hazard (Hungarian matching of
-the set loss), Platt scaling on every slot's confidence logit against "matched to a true hazard
-and of the right class". Its before/after figures read the same way: accuracy, NLL over the
-matched slots; ECE and AUROC over every slot.
+One set of parameters is shared by the model's K slots (their shared head folds it;
+``training.calibration`` says why): the temperature on the class logits of the slots matched to a
+true hazard (Hungarian matching of the loss), Platt scaling on every slot's confidence logit
+against "matched to a true hazard and of the right class". Printed before and after: accuracy and
+class NLL over the matched slots, ECE and confidence AUROC over every slot (accuracy does not
+change: the argmax is kept).
 
 The scene settings (camera, occluders, rooms) are those of ``--config``, else of the run the
 checkpoint belongs to (``RUN/config_resolved.yaml``), else the generator's defaults. A resumable
@@ -38,7 +38,6 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-import torch
 from scipy.special import expit, log_softmax
 
 from avi_ros.checkpoint import (
@@ -52,22 +51,17 @@ from avi_ros.checkpoint import (
 from avi_ros.data.scene_config import SceneConfig
 from avi_ros.device import resolve_device
 from avi_ros.models.hazard_set import HazardSetModel
-from avi_ros.models.imagination import ImaginationModel
 from training.calibration import (
     Calibration,
     CalibrationTargets,
     apply_calibration,
     fit_calibration,
     fold_into_head,
-    set_calibration_targets,
     unfold_from_head,
 )
-from training.checkpoint_task import HAZARD_SET, describe_task, shard_prepare_config, task_of
-from training.collect_outputs import collect_outputs
+from training.collect_outputs import collect_outputs, shard_prepare_config
 from training.config import SplitConfig, load_config, read_resolved_config
-from training.data import InputStore
 from training.evaluate import run_config_of
-from training.hazard_set_task import SET_LABEL_KEYS, collect_set_outputs
 from training.metrics import confidence_auroc, expected_calibration_error
 from training.real_scenes import bank_counts, real_scene_directory, real_store
 from training.resume_state import TRAINER_STATE_FILE, save_training_checkpoint
@@ -125,23 +119,6 @@ def fit_metrics(targets: CalibrationTargets, calibration: Calibration | None) ->
     }
 
 
-def calibration_targets(
-    model: ImaginationModel | HazardSetModel, store: InputStore, device: torch.device, hazard_set: bool
-) -> CalibrationTargets:
-    """The raw outputs of ``model`` on ``store`` as the fit's targets (``CalibrationTargets``)."""
-    if hazard_set:
-        outputs = collect_set_outputs(model, store, device, batch_size=64)
-        return set_calibration_targets(outputs, {key: store.tensors[key].numpy() for key in SET_LABEL_KEYS})
-    outputs = collect_outputs(model, store, device, batch_size=64)
-    labels = outputs.labels["class_id"]
-    return CalibrationTargets(
-        class_logits=outputs.arrays.class_logits,
-        labels=labels,
-        confidence_logit=outputs.arrays.confidence_logit,
-        correct=outputs.arrays.class_id == labels,
-    )
-
-
 def stored_calibration(metadata: CheckpointMetadata) -> Calibration | None:
     data = metadata.extra.get("calibration")
     if data is None:
@@ -154,7 +131,7 @@ def stored_calibration(metadata: CheckpointMetadata) -> Calibration | None:
 
 def rewrite_checkpoint(
     directory: Path,
-    model: ImaginationModel | HazardSetModel,
+    model: HazardSetModel,
     metadata: CheckpointMetadata,
     calibration: Calibration,
 ) -> None:
@@ -189,25 +166,18 @@ def calibrate(args: argparse.Namespace) -> dict:
         args.sound_dir, "default", split, scene, args.cache_dir, args.workers, True
     )
     store = real_store(directory, "default", shard_prepare_config(metadata, directory), device, progress=True)
-    hazard_set = task_of(metadata) == HAZARD_SET
-    targets = calibration_targets(model, store, device, hazard_set)
+    targets = collect_outputs(model, store, device, batch_size=64).calibration_targets()
     counts, unit = bank_counts(args.sound_dir)
     fitted_on = (
         f"real validation scenes: {len(store)} of {args.scenes} rendered (seed {args.seed}; the others "
         f"had no real recording of their class) from {args.sound_dir.resolve()}, "
-        f"{sum(counts.values())} {unit}"
+        f"{sum(counts.values())} {unit}; K = {metadata.model_config.hazard_slots} slots share it: "
+        f"temperature on the {len(targets.labels)} matched slots, Platt on all {len(targets.correct)} slots"
     )
-    if hazard_set:
-        fitted_on += (
-            f"; {describe_task(metadata)}, one set shared by the slots: temperature on the "
-            f"{len(targets.labels)} matched slots, Platt on all {len(targets.correct)} slots"
-        )
-    calibration = fit_calibration(
-        targets.class_logits, targets.confidence_logit, targets.labels, fitted_on, targets.correct
-    )
+    calibration = fit_calibration(targets, fitted_on)
     report = {
         "checkpoint": str(args.checkpoint),
-        "task": describe_task(metadata),
+        "hazard_slots": metadata.model_config.hazard_slots,
         "calibration": asdict(calibration),
         "previous": asdict(previous) if previous is not None else None,
         "before": fit_metrics(targets, previous),

@@ -12,15 +12,16 @@ checkpoint's metadata keeps the fitted values and what they were fitted on
 other data (``training/calibrate.py``, e.g. on scenes made from real recordings) from its raw
 outputs rather than on top of an earlier calibration.
 
-Hazard-set models: their K slots go through one shared head, so one shared set of parameters
-folds into it exactly and the pipeline, the ONNX export and every reader of the outputs apply it
-with no change. The slots are also interchangeable (training matches them to the hazards with the
-Hungarian algorithm, so no slot has a fixed meaning), and per-slot parameters would fit each on
-a K-th of the data. ``set_calibration_targets`` gives what the shared fit reads: the temperature
-is fitted on the class logits of the slots matched to a true hazard (``training.set_loss``
-``match_hazards``, the training matching), against that hazard's class; Platt scaling on the
-confidence logit of every slot against "this slot is matched to a true hazard and its class is
-right" (the set loss's confidence target).
+One set of parameters is shared by the K slots, not one per slot: the slots go through one shared
+head, so one shared set folds into it exactly and the pipeline, the ONNX export and every reader
+of the outputs apply it with no change; the slots are also interchangeable (training matches
+them to the hazards with the Hungarian algorithm, so no slot has a fixed meaning), and per-slot
+parameters would each be fitted on a K-th of the data. ``set_calibration_targets`` gives what the
+shared fit reads: the temperature is fitted on the class logits of the slots matched to a true
+hazard (``training.losses.match_hazards``, the training matching), against that hazard's class;
+Platt scaling on the confidence logit of every slot against "this slot is matched to a true
+hazard and its class is right" (the loss's confidence target). With K = 1 that is the
+single-hazard fit: the slot's class against the frame's hazard (or ``none``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from scipy.special import expit, log_softmax
 
 from avi_ros.models.head import ImaginationHead
 from avi_ros.models.output_arrays import HazardSetArrays
-from training.set_loss import match_hazards
+from training.losses import match_hazards
 
 _LOG_T_BOUNDS = (-3.0, 3.0)  # temperature between e^-3 and e^3
 _MIN_ABS_SCALE = 1e-6  # a Platt scale closer to 0 cannot be undone
@@ -80,36 +81,28 @@ def fit_platt(logit: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     return float(result.x[0]), float(result.x[1])
 
 
-def fit_calibration(
-    class_logits: np.ndarray,
-    confidence_logit: np.ndarray,
-    labels: np.ndarray,
-    fitted_on: str = Calibration.fitted_on,
-    correct: np.ndarray | None = None,
-) -> Calibration:
-    """Temperature for the class logits [N, C] against ``labels`` [N] and Platt scaling for the
-    confidence logit [M] against ``correct`` [M] (default, M = N: the argmax class is the label);
-    see the module doc. Without labelled logits the temperature stays 1."""
-    temperature = fit_temperature(class_logits, labels) if len(labels) else 1.0
-    if correct is None:
-        correct = np.argmax(class_logits, axis=1) == labels
-    if correct.all() or not correct.any():
-        return Calibration(temperature, fitted_on=fitted_on)  # Platt scaling needs both outcomes
-    scale, offset = fit_platt(confidence_logit, correct)
-    return Calibration(temperature, scale, offset, fitted_on)
-
-
 @dataclass(frozen=True)
 class CalibrationTargets:
     """What a calibration is fitted on: ``class_logits`` [M, C] and their true classes ``labels``
     [M] for the temperature; ``confidence_logit`` [P] and ``correct`` [P] (bool) for Platt scaling.
-    Single-hazard model: every sample in both, correct = the argmax class is right. Hazard-set
-    model (module doc): the M matched slots, and all P = F·K slots, correct = matched and right."""
+    See the module doc: the M matched slots, and all P = F·K slots, correct = matched and right."""
 
     class_logits: np.ndarray
     labels: np.ndarray
     confidence_logit: np.ndarray
     correct: np.ndarray
+
+
+def fit_calibration(targets: CalibrationTargets, fitted_on: str = Calibration.fitted_on) -> Calibration:
+    """Temperature for the labelled class logits and Platt scaling for the confidence logits of
+    ``targets`` (see the module doc). Without labelled logits the temperature stays 1; without
+    both outcomes among ``correct`` there is no Platt scaling to fit."""
+    temperature = fit_temperature(targets.class_logits, targets.labels) if len(targets.labels) else 1.0
+    correct = np.asarray(targets.correct, dtype=bool)
+    if correct.all() or not correct.any():
+        return Calibration(temperature, fitted_on=fitted_on)
+    scale, offset = fit_platt(targets.confidence_logit, correct)
+    return Calibration(temperature, scale, offset, fitted_on)
 
 
 def set_calibration_targets(outputs: HazardSetArrays, labels: Mapping[str, np.ndarray]) -> CalibrationTargets:

@@ -1,9 +1,9 @@
-"""Put several hazard-set studies on the same held-out split side by side, in one result file.
+"""Put several studies on the same held-out split side by side, in one result file.
 
     python training/compare_studies.py --study "intensity directions=runs/study_intensity/study.json" \\
         --study "learned directions=runs/study_learned/study.json" --out docs/results/study.json
 
-Each study (``training/hazard_set_study.py``, one config override per study, e.g.
+Each study (``training/study.py``, one config override per study, e.g.
 ``model.direction=learned``) keeps its runs and its mean ± std per variant; a variant is renamed
 ``<variant>, <label>``. The studies must share their held-out split (same scenes, same test
 seed): comparing models on different test scenes is refused. The output has the study's schema

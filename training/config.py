@@ -21,13 +21,12 @@ import yaml
 
 from avi_ros.data.scene_config import SceneConfig
 from avi_ros.features import FeatureConfig
-from avi_ros.models.config import ModelConfig
+from avi_ros.models.config import ModelConfig, without_retired_keys
 from avi_ros.models.freezing import MODEL_PARTS
 from avi_ros.occlusion import OcclusionConfig
 from avi_ros.taxonomy import default_taxonomy
 from training.decision_config import DecisionConfig
 from training.losses import LossConfig
-from training.set_loss import SetLossConfig
 from training.typed_config import ConfigError, apply_overrides, build, to_plain
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -231,7 +230,7 @@ class RuntimeConfig:
     eval_every_epochs: int = 1
     progress: bool = True
     stop_after_steps: int = 0
-    select_metric: str = "overall/macro_f1"
+    select_metric: str = "set/f20"
 
     def __post_init__(self) -> None:
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
@@ -261,7 +260,7 @@ class ExperimentConfig:
     """A whole training run. ``output_dir`` may contain ``{name}``."""
 
     name: str = "run"
-    task: Literal["imagination", "hazard_set", "seld_pretrain", "decision"] = "imagination"
+    task: Literal["hazard_set", "seld_pretrain", "decision"] = "hazard_set"
     seed: int = 0
     output_dir: str = "runs/{name}"
     data: DataConfig = field(default_factory=DataConfig)
@@ -269,8 +268,7 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     pretrained: PretrainedConfig = field(default_factory=PretrainedConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    hazard_loss: SetLossConfig = field(default_factory=SetLossConfig)  # task: hazard_set only
+    loss: LossConfig = field(default_factory=LossConfig)  # task: hazard_set only
     optim: OptimConfig = field(default_factory=OptimConfig)
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig()])
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -297,33 +295,11 @@ class ExperimentConfig:
             )
         if self.data.source == "starss23" and self.task != "seld_pretrain":
             raise ValueError(
-                "data.source: 'starss23' has no depth or single-hazard labels; use it with task seld_pretrain"
+                "data.source: 'starss23' has no depth or hazard-set labels; use it with task seld_pretrain"
             )
-        hazards = taxonomy_classes - 1
-        if (
-            self.task == "imagination"
-            and self.loss.accdoa_weight > 0
-            and self.model.audio.accdoa_classes != hazards
-        ):
-            raise ValueError(
-                f"model.audio.accdoa_classes: expected {hazards} (one per hazard class) when "
-                f"loss.accdoa_weight > 0, got {self.model.audio.accdoa_classes}"
-            )
-        self._check_hazard_set()
         if self.task == "seld_pretrain" and not self.model.audio.accdoa_classes:
             raise ValueError(
                 "model.audio.accdoa_classes: expected > 0 for task seld_pretrain (multi-ACCDOA head)"
-            )
-
-    def _check_hazard_set(self) -> None:
-        """The hazard-set task and a set model (``model.hazard_slots`` > 0) go together."""
-        slots = self.model.hazard_slots
-        if self.task == "hazard_set" and slots < 1:
-            raise ValueError("model.hazard_slots: expected >= 1 for task hazard_set (hazards per frame)")
-        if self.task == "imagination" and slots:
-            raise ValueError(
-                f"model.hazard_slots: {slots} builds a hazard-set model; use task hazard_set, or 0 "
-                "for the single-hazard imagination model"
             )
 
     @property
@@ -397,7 +373,27 @@ def write_resolved_config(config: ExperimentConfig, path: Path) -> None:
 
 
 def read_resolved_config(path: Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Inverse of ``write_resolved_config`` (used by ``--resume``), with optional overrides."""
+    """Inverse of ``write_resolved_config`` (used by ``--resume``, ``run_status`` and the study),
+    with optional overrides; a run written before the one model reads as ``_upgraded`` says."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data.pop("git_commit", None)
-    return config_from_dict(apply_overrides(data, list(overrides or [])))
+    return config_from_dict(apply_overrides(_upgraded(data, path), list(overrides or [])))
+
+
+def _upgraded(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A resolved config written before the single-hazard model was retired, in today's schema:
+    its set-loss weights (``hazard_loss``) become ``loss`` (the single-hazard weights there are
+    dropped), the model's ``RETIRED_KEYS`` go, and a seld_pretrain or decision run's
+    ``model.hazard_slots: 0`` (then the default, and unused by those tasks) takes today's default.
+    A run of the retired task itself cannot be read: ConfigError naming what to do."""
+    if data.get("task", "imagination") == "imagination":
+        raise ConfigError(
+            f"{path}: a run of the retired single-hazard task 'imagination'; train the one model "
+            "instead: python training/train.py --config training/configs/hazard_set.yaml (or demo.yaml)"
+        )
+    if "hazard_loss" in data:
+        data["loss"] = data.pop("hazard_loss")
+    model = without_retired_keys(data.get("model") or {})
+    if model.get("hazard_slots") == 0 and data["task"] != "hazard_set":
+        model.pop("hazard_slots")
+    return {**data, "model": model}

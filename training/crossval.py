@@ -7,19 +7,16 @@ Rerunning the same command continues where it stopped: a finished fold (``foldK/
 is reused, an interrupted one resumes from ``foldK/checkpoints/last`` exactly as
 ``train.py --resume`` does (same batches, same loss curve), and later folds start afresh.
 
-For test fold k, the imagination model of ``--config`` is trained by the usual trainer on scenes
+For test fold k, the hazard model of ``--config`` is trained by the usual trainer on scenes
 whose real sounds come from every other fold of the tree (``data.scene.sound_dir`` = the tree,
 ``sound_folds`` = those folds; the validation split, which picks ``checkpoints/best``, is drawn
 from the same training folds with its own seed). It is then tested on ``--test-scenes`` scenes
 whose every hazard of a class UrbanSound8K has is a clip of fold k alone; hazard scenes of the
 taxonomy classes UrbanSound8K lacks (their sounds would be procedural) are left out. The folds
 are the metadata's own, never reshuffled; slices of one Freesound recording never cross a fold
-(``urbansound8k.fold_split`` refuses metadata where they would).
-
-A hazard-set config (``task: hazard_set``) is cross-validated the same way: each fold trains the
-set model, and its test scenes are scored with the set metrics (``training.set_metrics``: F20 /
-LE / RDE, the single-hazard figures of the top slot, the direction group beside the physics
-baseline), as ``training/evaluate.py`` scores any checkpoint.
+(``urbansound8k.fold_split`` refuses metadata where they would). The test scenes are scored as
+``training/evaluate.py`` scores any checkpoint (``training.metrics``: F20 / LE / RDE, the
+single-hazard figures of the top slot, the direction group beside the physics baseline).
 
 The figures are those of the hazard model on scenes built from UrbanSound8K clips: the classes
 that map onto the taxonomy (car_horn, dog_bark, drilling + jackhammer as power_tool,
@@ -38,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -50,36 +46,34 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 from avi_ros.checkpoint import CheckpointError, load_checkpoint
 from avi_ros.data.urbansound8k import fold_split, read_urbansound8k_clips
 from avi_ros.device import resolve_device
-from training.checkpoint_task import HAZARD_SET, shard_prepare_config, task_of
-from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
+from training.collect_outputs import shard_prepare_config
+from training.config import ExperimentConfig, SplitConfig, load_config
 from training.evaluate import evaluate_checkpoint_store
-from training.export import format_value, per_class_table
-from training.metrics import NODE_CONFIDENCE_THRESHOLD, mean_and_std
+from training.metrics import (
+    DIRECTION_GROUP,
+    NODE_CONFIDENCE_THRESHOLD,
+    OVERALL_GROUP,
+    SINGLE_HAZARD_GROUP,
+    mean_and_std,
+)
 from training.real_scenes import real_store
 from training.resume_state import resolve_checkpoint
-from training.set_metrics import DIRECTION_GROUP, OVERALL_GROUP, SINGLE_HAZARD_GROUP
-from training.set_report import metric_at
+from training.run_status import complete_run
+from training.set_report import format_value, metric_at
 from training.splits import ensure_scenes, split_directory
-from training.train import RESUME_OVERRIDABLE, RUN_OUTPUTS
-from training.typed_config import ConfigError, to_plain
+from training.typed_config import ConfigError
 
 TEST_METRICS = "test_metrics.json"
 DEFAULT_TEST_SCENES = 500
 DEFAULT_TEST_SEED = 4242  # scene geometry seed of every fold's test scenes
-# Summary columns: (path in a fold's metrics, header, format), of the single-hazard and the set task.
+# Summary columns: (path in a fold's metrics, header, format).
 SUMMARY_COLUMNS = (
-    (("groups", "overall", "accuracy"), "accuracy", "{:.1%}"),
-    (("groups", "overall", "macro_f1"), "macro-F1", "{:.3f}"),
-    (("groups", "overall", "angular_error_median_deg"), "median ang. err [deg]", "{:.1f}"),
-    (("groups", "overall", "ece"), "ECE", "{:.3f}"),
-    (("groups", "overall", "confidence_auroc"), "conf. AUROC", "{:.3f}"),
-    (("groups", "overall", "false_alarm_rate"), "false alarms", "{:.1%}"),
-)
-SET_SUMMARY_COLUMNS = (
     ((OVERALL_GROUP, "f20"), "F20", "{:.1%}"),
     ((OVERALL_GROUP, "le_deg"), "LE [deg]", "{:.1f}"),
     ((OVERALL_GROUP, "rde"), "RDE", "{:.2f}"),
     ((SINGLE_HAZARD_GROUP, "accuracy"), "single-hazard accuracy", "{:.1%}"),
+    ((SINGLE_HAZARD_GROUP, "ece"), "ECE", "{:.3f}"),
+    ((SINGLE_HAZARD_GROUP, "confidence_auroc"), "conf. AUROC", "{:.3f}"),
     ((DIRECTION_GROUP, "all", "model_azimuth_error_median_deg"), "model median az. err [deg]", "{:.1f}"),
     ((DIRECTION_GROUP, "all", "physics_azimuth_error_median_deg"), "physics median az. err [deg]", "{:.1f}"),
 )
@@ -135,61 +129,6 @@ def fold_config(
     )
 
 
-def _runtime_free(config: ExperimentConfig) -> dict[str, Any]:
-    plain = to_plain(config)
-    for key in RESUME_OVERRIDABLE:
-        section, name = key.split(".")
-        plain[section].pop(name)
-    return plain
-
-
-def resumable_config(config: ExperimentConfig, run_dir: Path) -> ExperimentConfig | None:
-    """The stored config of an interrupted fold run, with this command's bookkeeping keys; None
-    when the fold has no resumable checkpoint. Refuses a fold started with another config."""
-    resolved = run_dir / "config_resolved.yaml"
-    try:
-        resolve_checkpoint(run_dir / "checkpoints" / "last")
-    except FileNotFoundError:
-        return None
-    if not resolved.is_file():
-        return None
-    stored = read_resolved_config(resolved)
-    if _runtime_free(stored) != _runtime_free(config):
-        raise ConfigError(
-            f"{run_dir} was started with another config; rerun with the same config and overrides, "
-            "or remove that fold's directory to start it afresh"
-        )
-    runtime = replace(
-        stored.runtime,
-        progress=config.runtime.progress,
-        stop_after_steps=config.runtime.stop_after_steps,
-        checkpoint_every_steps=config.runtime.checkpoint_every_steps,
-    )
-    return replace(stored, runtime=runtime)
-
-
-def train_fold(config: ExperimentConfig, run_dir: Path) -> tuple[str, int | None]:
-    """Train (or resume) one fold; returns the trainer's (status, signal number)."""
-    from training.distributed import shutdown
-    from training.trainer import Trainer  # heavy imports only once the arguments are valid
-
-    resumed = resumable_config(config, run_dir)
-    if resumed is None:
-        for name in RUN_OUTPUTS:  # leftovers of a start that never reached its first checkpoint
-            path = run_dir / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(resumed or config, run_dir, resume=resumed is not None)
-    try:
-        result = trainer.fit()
-    finally:
-        shutdown(trainer.dist)
-    return result.status, result.signal_number
-
-
 def evaluate_fold(
     config: ExperimentConfig, run_dir: Path, root: Path, fold: int, split: SplitConfig
 ) -> dict[str, Any]:
@@ -206,10 +145,9 @@ def evaluate_fold(
     model, metadata = load_checkpoint(resolve_checkpoint(run_dir / "checkpoints" / "best"), device)
     prepare = shard_prepare_config(metadata, directory)
     store = real_store(directory, "default", prepare, device, config.runtime.progress)
-    result = evaluate_checkpoint_store(model, metadata, store, device, NODE_CONFIDENCE_THRESHOLD)
+    result = evaluate_checkpoint_store(model, store, device, NODE_CONFIDENCE_THRESHOLD)
     return {
         "fold": fold,
-        "task": task_of(metadata),
         "train_folds": list(config.data.scene.sound_folds or ()),
         "test_scenes": len(store),
         "rendered_scenes": split.scenes,
@@ -230,9 +168,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summary_markdown(summary: dict[str, Any], root: Path) -> str:
-    hazard_set = summary["folds"][0].get("task") == HAZARD_SET
-    columns = SET_SUMMARY_COLUMNS if hazard_set else SUMMARY_COLUMNS
-    header = "| test fold | scenes | " + " | ".join(title for _, title, _ in columns) + " |"
+    header = "| test fold | scenes | " + " | ".join(title for _, title, _ in SUMMARY_COLUMNS) + " |"
     lines = [
         f"# UrbanSound8K cross-validation (`{root}`)",
         "",
@@ -240,23 +176,14 @@ def summary_markdown(summary: dict[str, Any], root: Path) -> str:
         "test fold's clips (mapped classes and background only); see training/crossval.py.",
         "",
         header,
-        "|---|" + "---:|" * (len(columns) + 1),
+        "|---|" + "---:|" * (len(SUMMARY_COLUMNS) + 1),
     ]
     rows = [(f"{r['fold']}", str(r["test_scenes"]), r["metrics"]) for r in summary["folds"]]
     rows.append(("mean ± std", "", summary["mean_std"]))
     for label, scenes, metrics in rows:
-        cells = [format_value(metric_at(metrics, path), fmt) for path, _, fmt in columns]
+        cells = [format_value(metric_at(metrics, path), fmt) for path, _, fmt in SUMMARY_COLUMNS]
         lines.append(f"| {label} | {scenes} | " + " | ".join(cells) + " |")
-    if hazard_set:
-        return "\n".join([*lines, ""])
-    lines += [
-        "",
-        "## By class (mean ± std over folds)",
-        "",
-        per_class_table(summary["mean_std"]["per_class"]),
-        "",
-    ]
-    return "\n".join(lines)
+    return "\n".join([*lines, ""])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -279,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"fold {fold}: training on folds {list(cfg.data.scene.sound_folds)} -> {run_dir}", file=sys.stderr
         )
-        status, signal_number = train_fold(cfg, run_dir)
+        status, signal_number = complete_run(cfg, run_dir)
         if status == "interrupted":
             print(f"fold {fold} interrupted; rerun the same command to continue", file=sys.stderr)
             return 128 + (signal_number or 2)

@@ -1,15 +1,18 @@
-"""The hazard-set task: train a model that reports up to K hazards per frame (issue 13).
+"""The hazard task (``task: hazard_set``): train the package's model, K hazard slots per frame, or
+one of its baseline variants, on synthetic scenes.
 
-It shares the imagination task's data, pretrained weights, freezing, checkpoints and model parts
-(``ImaginationTask``) and differs where a set differs from one hazard:
-- inputs: the view tokens (``avi_ros.view_tokens``) beside the audio and the image; the oracle
-  variant gets the exact ones (true occluders and where a hazard shows), which no robot has;
+- inputs: the audio features, the 5-channel image and the view tokens (``avi_ros.view_tokens``),
+  made with the configured camera (the one the node is given); the oracle variant gets the exact
+  view tokens (true occluders and where a hazard shows), which no robot has;
 - loss: permutation-invariant, after Hungarian matching of slots to true hazards
-  (``training.set_loss``);
-- metrics: DCASE2024-style frame-wise detection, F20 / LE / RDE, by visibility and by polyphony
-  (``training.set_metrics``), plus the single-hazard figures on frames with at most one hazard;
-- finalize: no post-hoc calibration (the confidence threshold is the node's); metrics, the
-  per-hazard weight plot and the model card are written.
+  (``training.losses``);
+- metrics: DCASE2024-style frame-wise detection, F20 / LE / RDE, by visibility and by polyphony,
+  the single-hazard figures of the top slot and the direction figures beside the physics
+  baseline (``training.metrics``);
+- finalize: with ``calibration.enabled``, ``best`` is calibrated on the validation split once (a
+  temperature and Platt scaling shared by the slots, ``training.calibration``); then its metrics,
+  plots (confusion matrix of the single-hazard view, reliability diagram of every slot, audio
+  weight against occlusion) and model card are written.
 """
 
 from __future__ import annotations
@@ -18,84 +21,36 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
+from scipy.special import expit
 from torch import nn
 
-from avi_ros.doa import feature_direction_vectors
-from avi_ros.models.freezing import parameter_counts
-from avi_ros.models.output_arrays import HazardSetArrays, read_set_outputs
+from avi_ros.checkpoint import WEIGHTS_FILE, read_checkpoint_metadata, save_checkpoint
+from avi_ros.features import compute_normalization_stats
+from avi_ros.models.builder import build_model, load_pretrained
+from avi_ros.models.freezing import MODEL_PARTS, freeze_seld_encoder, parameter_counts
+from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.preprocess import Preprocessor
 from avi_ros.taxonomy import default_taxonomy
-from training.config import ExperimentConfig, git_commit
-from training.data import InputStore, PrepareConfig, epoch_batches
+from training.calibration import Calibration, fit_calibration, fold_into_head
+from training.collect_outputs import SplitOutputs, collect_outputs, model_inputs
+from training.config import ExperimentConfig, StageConfig, git_commit, repo_path
+from training.data import InputStore, PrepareConfig
 from training.export import write_labels, write_model_card
-from training.imagination_task import ImaginationTask
-from training.metrics import NODE_CONFIDENCE_THRESHOLD
+from training.losses import hazard_loss
+from training.plots import plot_confusion_matrix, plot_reliability_diagram, plot_weight_vs_occlusion
 from training.precision import autocast
-from training.set_loss import hazard_set_loss
-from training.set_metrics import SetEvaluation, evaluate_hazard_sets
-from training.set_plots import plot_weight_vs_occlusion
-from training.task import EvalResult
+from training.resume_state import read_progress, save_training_checkpoint
+from training.seld_task import feature_config_of, load_seld_encoder
+from training.splits import ensure_scenes, prepared_split, split_directory
+from training.task import EvalResult, Task
 
-# Ground-truth keys of a prepared split that the set metrics read.
-SET_LABEL_KEYS = (
-    "hazard_class",
-    "hazard_direction",
-    "hazard_distance",
-    "hazard_visibility",
-    "hazard_occlusion",
-)
-
-
-def set_model_inputs(
-    model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(features, visual, view tokens) of a batch on ``device``; the oracle reads the exact view tokens."""
-    config = getattr(model, "module", model).config
-    tokens = batch["view_tokens_exact" if config.variant == "oracle" else "view_tokens"]
-    return (
-        batch["features"].to(device, non_blocking=True),
-        batch["visual"].to(device, non_blocking=True),
-        tokens.to(device, non_blocking=True),
-    )
-
-
-@torch.no_grad()
-def collect_set_outputs(
-    model: nn.Module, store: InputStore, device: torch.device, batch_size: int
-) -> HazardSetArrays:
-    """The set outputs of ``model`` (eval mode) over every sample of ``store``, in order."""
-    was_training = model.training
-    model.eval()
-    parts = []
-    try:
-        for batch in store.iterate(epoch_batches(len(store), batch_size, 0, 0, shuffle=False)):
-            parts.append(read_set_outputs(model(*set_model_inputs(model, batch, device))))
-    finally:
-        model.train(was_training)
-    return HazardSetArrays.concatenate(parts)
-
-
-def evaluate_set_store(
-    model: nn.Module,
-    store: InputStore,
-    device: torch.device,
-    batch_size: int,
-    threshold: float = NODE_CONFIDENCE_THRESHOLD,
-) -> SetEvaluation:
-    """Metrics, flat scalars and (true occlusion, audio weight) pairs of ``model`` on a prepared split;
-    the direction figures put the physics baseline (each window's broadband intensity vector, from
-    the same features the model reads) beside the model."""
-    outputs = collect_set_outputs(model, store, device, batch_size)
-    labels = {key: store.tensors[key].numpy() for key in SET_LABEL_KEYS}
-    physics = None
-    if getattr(model, "module", model).config.uses_audio and store.tensors["features"].shape[1] == 7:
-        physics = feature_direction_vectors(store.tensors["features"].numpy())
-    return evaluate_hazard_sets(outputs, labels, threshold, default_taxonomy().names, physics)
+FEATURE_STATS_CHUNK = 512  # samples per chunk when computing normalisation statistics
 
 
 def set_prepare_config(config: ExperimentConfig) -> PrepareConfig:
-    """How scenes become a set model's inputs: the imagination inputs plus the view tokens, made
-    with the configured camera (the one the node is given)."""
+    """How scenes become the model's inputs: its preprocessing plus the view tokens, made with the
+    configured camera (the one the node is given)."""
     preprocess = Preprocessor(
         config.model.visual.image_size, config.features, config.occlusion, view_grid=config.model.view_grid
     )
@@ -103,55 +58,171 @@ def set_prepare_config(config: ExperimentConfig) -> PrepareConfig:
     return PrepareConfig(preprocess, camera=(scene.intrinsics, scene.extrinsic))
 
 
-class HazardSetTask(ImaginationTask):
+class HazardSetTask(Task):
     """See the module docstring."""
 
-    def prepare_config(self) -> PrepareConfig:
-        return set_prepare_config(self.config)
+    taxonomy = default_taxonomy()
+
+    def load_split(self, split_name: str) -> InputStore:
+        data = self.config.data
+        split = getattr(data, split_name)
+        scene = data.scene_config(split_name)
+        directory = split_directory(data.cache_dir, split, scene)
+        ensure_scenes(directory, split, scene, data.generation_workers, self.progress)
+        return prepared_split(directory, set_prepare_config(self.config), self.device, self.progress)
+
+    def load_data(self) -> tuple[InputStore, InputStore]:
+        return self.load_split("train"), self.load_split("val")
+
+    def initial_model(self, train: InputStore) -> HazardSetModel:
+        config = self.config
+        model = build_model(config.model)
+        pretrained = config.pretrained
+        load_pretrained(
+            model,
+            repo_path(pretrained.imagenet_weights) if pretrained.imagenet_weights else None,
+            repo_path(pretrained.dcase_checkpoint) if pretrained.dcase_checkpoint else None,
+        )
+        if pretrained.seld_checkpoint and model.audio_encoder is not None:
+            seld_dir = repo_path(pretrained.seld_checkpoint)
+            if feature_config_of(seld_dir) != config.features:
+                raise ValueError(
+                    f"pretrained.seld_checkpoint: {seld_dir} was trained with features "
+                    f"{feature_config_of(seld_dir)}, but this run uses {config.features}"
+                )
+            mean, std = load_seld_encoder(model.audio_encoder, seld_dir)
+            model.set_normalization(mean, std)  # the encoder was trained on these statistics
+        elif model.audio_encoder is not None:
+            features = train.tensors["features"]
+            chunks = (
+                features[i : i + FEATURE_STATS_CHUNK] for i in range(0, len(features), FEATURE_STATS_CHUNK)
+            )
+            model.set_normalization(*compute_normalization_stats(chunks))
+        return model
+
+    def model_parts(self, model: HazardSetModel) -> dict[str, nn.Module | None]:
+        return {part: getattr(model, part) for part in MODEL_PARTS}
+
+    def configure_stage(self, model: HazardSetModel, stage: StageConfig) -> None:
+        if model.audio_encoder is not None:
+            freeze_seld_encoder(model.audio_encoder, stage.seld_trainable_fraction)
+        if model.visual_encoder is not None:
+            model.visual_encoder.requires_grad_(stage.train_visual_encoder)
+        model.adapter.requires_grad_(stage.part_lr("adapter") > 0)
+        model.head.requires_grad_(stage.part_lr("head") > 0)
 
     def loss(
-        self, forward: nn.Module, model: nn.Module, batch: dict[str, torch.Tensor]
+        self, forward: nn.Module, model: HazardSetModel, batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with autocast(self.device, self.config.runtime.amp):
-            output = forward(*set_model_inputs(model, batch, self.device))
+            output = forward(*model_inputs(model, batch, self.device))
         targets = {key: value.to(self.device) for key, value in batch.items() if key.startswith("hazard_")}
-        return hazard_set_loss(output, targets, self.config.hazard_loss)
+        return hazard_loss(output, targets, self.config.loss)
 
-    def evaluate(self, model: nn.Module, store: InputStore) -> EvalResult:
-        metrics, scalars, plot_data = evaluate_set_store(
-            model, store, self.device, self.config.optim.eval_batch_size
+    def evaluate(self, model: HazardSetModel, store: InputStore) -> EvalResult:
+        outputs = collect_outputs(
+            model,
+            store,
+            self.device,
+            self.config.optim.eval_batch_size,
+            autocast(self.device, self.config.runtime.amp),
         )
-        return EvalResult(metrics, scalars, {"plot": plot_data})
+        metrics, scalars, weight_pairs = outputs.evaluation()
+        return EvalResult(metrics, scalars, {"outputs": outputs, "weight_pairs": weight_pairs})
 
-    def finalize(self, model: nn.Module, val: InputStore, run_dir: Path, best_dir: Path) -> EvalResult:
-        """Evaluate ``best`` on the validation split; write metrics, the weight plot and the model card."""
+    def _extra(self, calibration: Calibration | None) -> dict:
+        extra = {
+            "occlusion": vars(self.config.occlusion),
+            "training": {"run": self.config.name, "task": self.config.task, "git_commit": git_commit()},
+        }
+        if calibration is not None:
+            extra["calibration"] = vars(calibration)
+        return extra
+
+    def save(
+        self,
+        model: HazardSetModel,
+        target: Path,
+        trainer_state: dict | None,
+        progress: dict | None,
+        calibration: Calibration | None = None,
+    ) -> None:
+        extra = self._extra(calibration)
+        save_training_checkpoint(
+            target,
+            lambda directory: save_checkpoint(directory, model, self.config.features, self.taxonomy, extra),
+            trainer_state,
+            progress,
+        )
+
+    def load_weights(self, model: HazardSetModel, directory: Path) -> None:
+        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)), strict=True)
+
+    def calibrate(self, model: HazardSetModel, val: InputStore, best_dir: Path) -> Calibration | None:
+        """The calibration of ``best``: the one stored in it, else (with ``calibration.enabled``) one
+        fitted on the validation split, folded into the head and saved into ``best`` (once: a
+        resumed finalize finds it stored)."""
+        stored = read_checkpoint_metadata(best_dir).extra.get("calibration")
+        if stored is not None:
+            return Calibration(**stored)
+        if not self.config.calibration.enabled:
+            return None
+        outputs = collect_outputs(model, val, self.device, self.config.optim.eval_batch_size)
+        calibration = fit_calibration(outputs.calibration_targets())
+        fold_into_head(model.head, calibration)
+        self.save(model, best_dir, None, read_progress(best_dir), calibration)
+        return calibration
+
+    def finalize(self, model: HazardSetModel, val: InputStore, run_dir: Path, best_dir: Path) -> EvalResult:
+        """Calibrate ``best`` (see ``calibrate``), evaluate it on the validation split and write the
+        plots, metrics and model card."""
         self.load_weights(model, best_dir)
         model.to(self.device)
+        calibration = self.calibrate(model, val, best_dir)
         result = self.evaluate(model, val)
-        plot_weight_vs_occlusion(
-            {self.config.model.variant: result.extras["plot"]}, run_dir / "plots" / "weight_vs_occlusion.png"
-        )
+        self._write_plots(result, run_dir / "plots")
         export = run_dir / "export"
         write_labels(self.taxonomy, export / "labels.json")
         (export / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n", encoding="utf-8")
         cfg = self.config
+        data = cfg.data
         write_model_card(
             export / "model_card.md",
             run_name=cfg.name,
             config_summary={
                 "variant": cfg.model.variant,
                 "hazard slots": str(cfg.model.hazard_slots),
+                "direction": cfg.model.direction,
                 "visual encoder": f"{cfg.model.visual.arch}, {cfg.model.visual.image_size} px",
                 "audio": f"{cfg.features.kind} features, {cfg.features.window_seconds} s window",
-                "data": f"{cfg.data.train.scenes} training / {cfg.data.val.scenes} validation scenes",
+                "data": f"{data.source}: {data.train.scenes} training / {data.val.scenes} validation scenes "
+                f"(seeds {data.train.seed} / {data.val.seed}), "
+                f"camera {data.camera_width}x{data.camera_height}",
                 "stages": "; ".join(f"{s.name}: {s.epochs} epochs, lr {s.lr}" for s in cfg.stages),
                 "checkpoint": str(best_dir),
             },
             parameter_counts=parameter_counts(model),
             metrics=result.metrics,
             taxonomy=self.taxonomy,
-            calibration=None,
+            calibration=vars(calibration) if calibration is not None else None,
             git_commit=git_commit(),
             eval_split=f"validation split, {len(val)} scenes",
         )
         return result
+
+    def _write_plots(self, result: EvalResult, directory: Path) -> None:
+        """The single-hazard view's confusion matrix (frames with at most one hazard: its hazard or
+        ``none`` against the top slot's class), the reliability diagram of every slot against the
+        calibration's target, and the per-hazard audio weight against occlusion."""
+        outputs: SplitOutputs = result.extras["outputs"]
+        view = outputs.single_hazard_view()
+        plot_confusion_matrix(
+            view.class_true, view.class_pred, self.taxonomy.names, directory / "confusion_matrix.png"
+        )
+        targets = outputs.calibration_targets()
+        plot_reliability_diagram(
+            expit(targets.confidence_logit), targets.correct, directory / "reliability_diagram.png"
+        )
+        plot_weight_vs_occlusion(
+            {self.config.model.variant: result.extras["weight_pairs"]}, directory / "weight_vs_occlusion.png"
+        )

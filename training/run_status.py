@@ -1,4 +1,4 @@
-"""Where a training run directory stands, so a script can skip, resume or start it.
+"""Where a training run directory stands, and bringing it to completion: skip, resume or start it.
 
     python training/run_status.py RUN_DIR      # prints one word, exit status 0
 
@@ -13,28 +13,39 @@
 A run records its position in ``checkpoints/last/progress.json`` after every epoch
 (``training.resume_state``); the final evaluation (``Task.finalize``) writes ``export/`` last,
 so the export files are what marks a finished run.
+
+``complete_run(config, run_dir)`` acts on the answer, for the scripts that train many runs
+(``training/study.py``, ``training/crossval.py``): nothing for a complete run, ``--resume`` for a
+resumable one (refusing a run that was started with another config), a fresh start otherwise.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.config import read_resolved_config
+from training.config import ExperimentConfig, read_resolved_config
 from training.resume_state import TRAINER_STATE_FILE, read_progress, resolve_checkpoint
+from training.typed_config import ConfigError, to_plain
 
 RESOLVED_CONFIG = "config_resolved.yaml"
 # What each task's finalize() writes into export/, in the order it writes them.
 EXPORT_FILES = {
     "seld_pretrain": ("metrics.json", "labels.json"),
-    "imagination": ("labels.json", "metrics.json", "model_card.md"),
     "hazard_set": ("labels.json", "metrics.json", "model_card.md"),
     "decision": ("labels.json", "metrics.json"),
 }
 STATUSES = ("absent", "restart", "resumable", "complete")
+# What a run writes into its directory (cleared before a fresh start; their presence means "a run is here").
+RUN_OUTPUTS = ("config_resolved.yaml", "checkpoints", "metrics", "tensorboard", "plots", "export")
+# Keys that do not change what is trained, so a resumed run may set them anew.
+RESUME_OVERRIDABLE = ("runtime.progress", "runtime.stop_after_steps", "runtime.checkpoint_every_steps")
 
 
 def run_status(run_dir: Path) -> str:
@@ -54,6 +65,67 @@ def run_status(run_dir: Path) -> str:
     if progress["epoch"] >= config.total_epochs and exported:
         return "complete"
     return "resumable"
+
+
+def clear_run_outputs(run_dir: Path) -> None:
+    """Remove what a run wrote into ``run_dir`` (``RUN_OUTPUTS``), leaving any other file."""
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _runtime_free(config: ExperimentConfig) -> dict[str, Any]:
+    plain = to_plain(config)
+    for key in RESUME_OVERRIDABLE:
+        section, name = key.split(".")
+        plain[section].pop(name)
+    return plain
+
+
+def resumed_config(config: ExperimentConfig, run_dir: Path) -> ExperimentConfig:
+    """The stored config of the run in ``run_dir``, with ``config``'s bookkeeping keys
+    (``RESUME_OVERRIDABLE``); ConfigError when the run was started with another config."""
+    stored = read_resolved_config(run_dir / RESOLVED_CONFIG)
+    if _runtime_free(stored) != _runtime_free(config):
+        raise ConfigError(
+            f"{run_dir} was started with another config; rerun with the same config and overrides, "
+            "or remove that run's directory to start it afresh"
+        )
+    runtime = replace(
+        stored.runtime,
+        progress=config.runtime.progress,
+        stop_after_steps=config.runtime.stop_after_steps,
+        checkpoint_every_steps=config.runtime.checkpoint_every_steps,
+    )
+    return replace(stored, runtime=runtime)
+
+
+def complete_run(config: ExperimentConfig, run_dir: Path) -> tuple[str, int | None]:
+    """Bring the run of ``config`` in ``run_dir`` to completion, as ``run_status`` says it stands:
+    nothing when it is ``complete``, resume it when ``resumable``, else clear its leftovers and
+    start it. A complete or resumable run started with another config is refused (ConfigError).
+    Returns ("complete", None), or the trainer's (status, signal number)."""
+    status = run_status(run_dir)
+    resumed = status in ("complete", "resumable")
+    if resumed:
+        config = resumed_config(config, run_dir)
+    if status == "complete":
+        return status, None
+    from training.distributed import shutdown
+    from training.trainer import Trainer  # heavy imports only when something is trained
+
+    if not resumed:
+        clear_run_outputs(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(config, run_dir, resume=resumed)
+    try:
+        result = trainer.fit()
+    finally:
+        shutdown(trainer.dist)
+    return result.status, result.signal_number
 
 
 def main(argv: list[str]) -> int:

@@ -1,10 +1,11 @@
-"""Markdown tables of a hazard-set evaluation (``training.set_metrics`` groups), one model or several.
+"""Markdown tables of a hazard-model evaluation (``training.metrics`` groups), one model or several.
 
 A value is a number or, for training seeds aggregated by ``training.metrics.mean_and_std``, a
-``{"mean", "std", "n"}`` dict shown as mean ± std (``training.export.format_value``). Three tables:
+``{"mean", "std", "n"}`` dict shown as mean ± std (``format_value``). Three tables:
 detection (F20 / LE / RDE, DCASE-style) overall, by visibility and by polyphony; the single-hazard
 figures (top slot on frames with at most one hazard); and the direction group, the model's top
-slot beside the physics baseline (FOA intensity vector) by sector and visibility.
+slot beside the physics baseline (FOA intensity vector) by sector and visibility. And the study's
+tables (``study_table``): F20, LE and RDE per variant, mean ± std over training seeds.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from avi_ros.taxonomy import Visibility
-from training.export import comparison_table, format_value
-from training.set_metrics import (
+from training.metrics import (
     BEHIND,
     DIRECTION_GROUP,
     OVERALL_GROUP,
     SECTORS,
     SINGLE_HAZARD_GROUP,
+    polyphony_group,
     visibility_group,
 )
 
@@ -38,6 +39,10 @@ DETECTION_COLUMNS: Columns = (
 SINGLE_HAZARD_COLUMNS: Columns = (
     ("frames", "frames", "{:d}"),
     ("accuracy", "accuracy", "{:.1%}"),
+    ("macro_f1", "macro-F1", "{:.3f}"),
+    ("ece", "ECE", "{:.3f}"),
+    ("confidence_auroc", "conf. AUROC", "{:.3f}"),
+    ("false_alarm_rate", "false alarms", "{:.1%}"),
     ("located_frames", "located", "{:d}"),
     ("azimuth_error_median_deg", "median az. err [deg]", "{:.1f}"),
     ("angular_error_median_deg", "median ang. err [deg]", "{:.1f}"),
@@ -55,6 +60,31 @@ DIRECTION_ROWS = (
     *(visibility_group(v) for v in Visibility),
 )
 COMPARED_SET_METRICS = ("f20", "le_deg", "rde")
+TABLE_GROUPS: tuple[str, ...] = (
+    OVERALL_GROUP,
+    *(visibility_group(v) for v in Visibility),
+    *(polyphony_group(n) for n in (1, 2, 3)),
+)
+# metric -> (heading, scale of the printed value, decimals), for the README's study tables
+TABLE_METRICS: dict[str, tuple[str, float, int]] = {
+    "f20": ("F20 [%]", 100.0, 1),
+    "le_deg": ("LE [deg]", 1.0, 1),
+    "rde": ("RDE", 1.0, 2),
+}
+
+
+def format_value(value: Any, fmt: str) -> str:
+    """A value, or a mean ± std dict; None (no sample) as a dash. Counts of aggregates show their mean."""
+    if isinstance(value, Mapping):
+        mean, std = value.get("mean"), value.get("std")
+        if mean is None:
+            return "–"
+        if fmt == "{:d}":
+            return f"{mean:.0f}"
+        return f"{fmt.format(mean)} ± {fmt.format(std)}" if value.get("n", 1) > 1 else fmt.format(mean)
+    if value is None:
+        return "–"
+    return fmt.format(value)
 
 
 def detection_groups(metrics: Mapping[str, Any]) -> list[str]:
@@ -103,7 +133,40 @@ def set_metrics_markdown(metrics: Mapping[str, Any], heading: str) -> list[str]:
 def set_comparison_markdown(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """F20, LE and RDE of several models side by side (a row per model, a column per group)."""
     groups = detection_groups(next(iter(results.values())))
+    formats = {key: fmt for key, _, fmt in DETECTION_COLUMNS}
     lines = []
     for metric in COMPARED_SET_METRICS:
-        lines += [f"## {metric}", "", comparison_table(results, metric, groups), ""]
+        rows = {name: {g: values.get(g, {}).get(metric) for g in groups} for name, values in results.items()}
+        table = rows_table(rows, [(g, g, formats[metric]) for g in groups], "model")
+        lines += [f"## {metric}", "", table, ""]
     return lines
+
+
+def _cell(summary: Any, scale: float, decimals: int) -> str:
+    if not isinstance(summary, Mapping) or summary.get("mean") is None:
+        return "—"
+    return f"{summary['mean'] * scale:.{decimals}f} ± {summary['std'] * scale:.{decimals}f}"
+
+
+def metric_table(
+    summary_by_variant: Mapping[str, Mapping[str, Any]], metric: str, groups: Sequence[str] = TABLE_GROUPS
+) -> str:
+    """Markdown table of one metric (a key of TABLE_METRICS): a row per variant, a column per
+    group, each cell mean ± std over the variant's seeds. ``summary_by_variant``: variant ->
+    ``training.metrics.mean_and_std`` of the seeds' ``SetEvaluation.flat`` dicts, i.e.
+    'group/metric' -> {"mean", "std", "n"}; "—" where no seed has the value."""
+    heading, scale, decimals = TABLE_METRICS[metric]
+    names = [group.removeprefix("visibility_").replace("_", " ") for group in groups]
+    lines = [f"| {heading} | " + " | ".join(names) + " |", "|---|" + "---|" * len(groups)]
+    for variant, summary in summary_by_variant.items():
+        cells = [_cell(summary.get(f"{group}/{metric}"), scale, decimals) for group in groups]
+        seeds = max((s["n"] for s in summary.values() if isinstance(s, Mapping) and "n" in s), default=0)
+        lines.append(f"| {variant} (n={seeds}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def study_table(
+    summary_by_variant: Mapping[str, Mapping[str, Any]], groups: Sequence[str] = TABLE_GROUPS
+) -> str:
+    """The F20, LE and RDE tables of ``metric_table``, one after the other, for the README."""
+    return "\n\n".join(metric_table(summary_by_variant, metric, groups) for metric in TABLE_METRICS)

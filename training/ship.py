@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=shipped_model_path())
     parser.add_argument(
         "--command",
-        default="python training/hazard_set_study.py --config training/configs/hazard_set.yaml --variants"
+        default="python training/study.py --config training/configs/hazard_set.yaml --variants"
         " full --seeds 0 1 2 --test-scenes 600 --out runs/study_intensity model.direction=intensity",
         help="the command that trained the run (for the model card)",
     )

@@ -1,9 +1,9 @@
 """What a training task must provide to the generic loop in ``training.trainer``.
 
 The trainer owns the loop, stages, optimiser, AMP, DDP, logging, checkpoints and resume; a
-task owns the data, the model, the loss, the metrics and what a checkpoint holds. Two tasks
-exist: ``imagination`` (the hazard model) and ``seld_pretrain`` (the SELD encoder with its
-multi-ACCDOA head).
+task owns the data, the model, the loss, the metrics and what a checkpoint holds. Three tasks
+exist: ``hazard_set`` (the hazard model, ``training.hazard_set_task``), ``seld_pretrain`` (the
+SELD encoder with its multi-ACCDOA head) and ``decision`` (the decision stage).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Train the imagination model, pre-train the SELD encoder, or train the decision stage from a YAML config.
+"""Train the hazard model, pre-train the SELD encoder, or train the decision stage from a YAML config.
 
     python training/train.py --config training/configs/demo.yaml [key=value ...]
     python training/train.py --config training/configs/decision.yaml
@@ -15,7 +15,6 @@ signal N (checkpoints/last is saved; resume with ``--resume RUN_DIR``).
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 from avi_ros.checkpoint import CheckpointError
 from training.config import ExperimentConfig, load_config, read_resolved_config
 from training.distributed import shutdown
+from training.run_status import RESUME_OVERRIDABLE, RUN_OUTPUTS, clear_run_outputs
 from training.typed_config import ConfigError
 
 
@@ -43,12 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="config overrides (with --resume: runtime bookkeeping only)",
     )
     return parser
-
-
-# What a run writes into its directory (removed by --overwrite; their presence means "a run is here").
-RUN_OUTPUTS = ("config_resolved.yaml", "checkpoints", "metrics", "tensorboard", "plots", "export")
-# Keys that do not change what is trained, so a resumed run may set them anew.
-RESUME_OVERRIDABLE = ("runtime.progress", "runtime.stop_after_steps", "runtime.checkpoint_every_steps")
 
 
 def resolve(args: argparse.Namespace) -> tuple[ExperimentConfig, Path, bool]:
@@ -77,12 +71,7 @@ def resolve(args: argparse.Namespace) -> tuple[ExperimentConfig, Path, bool]:
             f"{run_dir} already holds a run ({', '.join(existing)}); continue it with --resume {run_dir}, "
             "start afresh with --overwrite, or set another name/output_dir"
         )
-    for name in existing:
-        path = run_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+    clear_run_outputs(run_dir)
     return config, run_dir, False
 
 

@@ -42,7 +42,6 @@ from training.data import InputStore, batch_fingerprint, epoch_batches
 from training.decision_task import DecisionTask
 from training.distributed import DistInfo, any_rank, barrier, gather_objects, init_distributed
 from training.hazard_set_task import HazardSetTask
-from training.imagination_task import ImaginationTask
 from training.precision import grad_scaler
 from training.resume_state import (
     capture_rng_state,
@@ -56,7 +55,6 @@ from training.task import EvalResult, Task
 from training.typed_config import ConfigError
 
 TASKS: dict[str, type[Task]] = {
-    "imagination": ImaginationTask,
     "hazard_set": HazardSetTask,
     "seld_pretrain": SeldPretrainTask,
     "decision": DecisionTask,

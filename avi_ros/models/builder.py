@@ -1,7 +1,7 @@
 """The one constructor of the package's model and the loading of pretrained encoder weights.
 
-``build_model`` picks the model class from ``ModelConfig.hazard_slots``; ``load_pretrained``
-initialises the encoders from local files (ImageNet ResNet, DCASE2023 SELD baseline).
+``build_model`` builds the model of a ``ModelConfig`` (any variant, any number of hazard slots);
+``load_pretrained`` initialises the encoders from local files (ImageNet ResNet, DCASE2023 SELD baseline).
 """
 
 from __future__ import annotations
@@ -10,20 +10,16 @@ from pathlib import Path
 
 from avi_ros.models.config import ModelConfig
 from avi_ros.models.hazard_set import HazardSetModel
-from avi_ros.models.imagination import ImaginationModel
 from avi_ros.models.seld_encoder import load_dcase_checkpoint
 
 
-def build_model(config: ModelConfig) -> ImaginationModel | HazardSetModel:
-    """The one constructor for the full model and every baseline (randomly initialised): the
-    hazard-set model when ``config.hazard_slots`` > 0, else the single-hazard model."""
-    if config.hazard_slots > 0:
-        return HazardSetModel(config)
-    return ImaginationModel(config)
+def build_model(config: ModelConfig) -> HazardSetModel:
+    """The one constructor for the full model and every baseline (randomly initialised)."""
+    return HazardSetModel(config)
 
 
 def load_pretrained(
-    model: ImaginationModel | HazardSetModel,
+    model: HazardSetModel,
     imagenet_weights: str | Path | None = None,
     dcase_checkpoint: str | Path | None = None,
 ) -> None:

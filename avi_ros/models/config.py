@@ -1,7 +1,7 @@
 """The architecture of the package's model, saved in every checkpoint: ``ModelConfig``.
 
-Its own module so that every model class, the builder, the checkpoint code and training read it
-without importing one another (no circle between the model families).
+Its own module so that the model, the builder, the checkpoint code and training read it without
+importing one another.
 """
 
 from __future__ import annotations
@@ -14,25 +14,30 @@ import torch
 
 from avi_ros.config_io import build, to_plain
 from avi_ros.features import FeatureConfig
-from avi_ros.models.adapter import AdapterConfig
+from avi_ros.models.hazard_fusion import AdapterConfig
 from avi_ros.models.head import HeadConfig
 from avi_ros.models.seld_encoder import SeldEncoderConfig
 from avi_ros.models.visual_encoder import VisualEncoderConfig
+from avi_ros.taxonomy import MAX_HAZARDS
 
 VARIANTS = ("full", "audio_only", "visual_only", "concat", "oracle")
-# Where a hazard-set model's directions come from: the head alone (learned), or each slot's
+# Where the model's directions come from: the head alone (learned), or each slot's
 # mask-weighted FOA intensity vector plus a learned correction (avi_ros.models.intensity_direction).
 DIRECTION_SOURCES = ("learned", "intensity")
+# Keys that checkpoints and run configs of earlier versions wrote and that no longer mean anything
+# (the time pooling of the single-hazard adapter); ``without_retired_keys`` drops them, so the
+# shipped checkpoint and earlier run directories still load.
+RETIRED_KEYS = (("adapter", "pooling"),)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of one model; saved in every checkpoint. ``num_classes`` comes from the taxonomy.
 
-    ``hazard_slots``: 0 = the single-hazard ImaginationModel; K > 0 = a HazardSetModel with K
-    hazard slots. ``view_grid``: side of the view-token grid a hazard-set model reads.
-    ``direction``: one of DIRECTION_SOURCES, for the hazard-set model ("intensity" needs the dcase
-    features, whose channels 4..6 are the intensity vector).
+    ``hazard_slots``: K, the hazards the model reports per frame (K = 1 is the single-hazard
+    case; 3 by default, as many as the scenes' hazard labels hold). ``view_grid``: side of the
+    view-token grid the fusion reads. ``direction``: one of DIRECTION_SOURCES ("intensity" needs
+    the dcase features, whose channels 4..6 are the intensity vector, and a variant that hears).
     """
 
     num_classes: int = 10
@@ -41,7 +46,7 @@ class ModelConfig:
     visual: VisualEncoderConfig = field(default_factory=VisualEncoderConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
-    hazard_slots: int = 0
+    hazard_slots: int = MAX_HAZARDS
     view_grid: int = 6
     direction: str = "learned"
 
@@ -54,15 +59,14 @@ class ModelConfig:
             )
         if self.direction not in DIRECTION_SOURCES:
             raise ValueError(f"model.direction: expected one of {DIRECTION_SOURCES}, got '{self.direction}'")
-        if self.direction == "intensity" and (self.hazard_slots < 1 or not self.uses_audio):
+        if self.direction == "intensity" and not self.uses_audio:
+            raise ValueError("model.direction: 'intensity' needs a variant that hears, got 'visual_only'")
+        if self.hazard_slots < 1:
             raise ValueError(
-                "model.direction: 'intensity' needs a hazard-set model (hazard_slots >= 1) that hears "
-                f"(not visual_only), got hazard_slots={self.hazard_slots}, variant '{self.variant}'"
+                f"model.hazard_slots: expected >= 1 (hazards per frame), got {self.hazard_slots}"
             )
-        if self.hazard_slots < 0 or self.view_grid < 1:
-            raise ValueError(
-                f"model: need hazard_slots >= 0 and view_grid >= 1, got {self.hazard_slots}, {self.view_grid}"
-            )
+        if self.view_grid < 1:
+            raise ValueError(f"model.view_grid: expected >= 1, got {self.view_grid}")
 
     @property
     def uses_audio(self) -> bool:
@@ -91,8 +95,18 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
-        """Inverse of ``to_dict``; a ConfigError (ValueError) names the first bad key."""
-        return build(cls, dict(data), "model")
+        """Inverse of ``to_dict`` (``RETIRED_KEYS`` are dropped); a ConfigError (ValueError)
+        names the first bad key."""
+        return build(cls, without_retired_keys(data), "model")
+
+
+def without_retired_keys(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a model config mapping without the ``RETIRED_KEYS`` (see there)."""
+    plain = dict(data)
+    for section, key in RETIRED_KEYS:
+        if isinstance(plain.get(section), Mapping):
+            plain[section] = {k: v for k, v in plain[section].items() if k != key}
+    return plain
 
 
 def check_input(name: str, tensor: torch.Tensor | None, dims: int) -> None:

@@ -71,7 +71,7 @@ def keep_frozen_batchnorm_in_eval(module: nn.Module) -> None:
 
 
 def parameter_counts(model: nn.Module) -> dict[str, dict[str, int]]:
-    """{part: {"trainable": n, "total": n}} for each part of an ImaginationModel, plus "all"."""
+    """{part: {"trainable": n, "total": n}} for each part of the model (``MODEL_PARTS``), plus "all"."""
     counts: dict[str, dict[str, int]] = {}
     for part in MODEL_PARTS:
         module = getattr(model, part, None)

@@ -47,7 +47,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avi_ros.models.adapter import AdapterConfig, ReliabilityNet
 from avi_ros.models.intensity_direction import IntensityDirection, corrected_direction
 from avi_ros.taxonomy import Visibility
 from avi_ros.view_tokens import VIEW_TOKEN_CHANNELS
@@ -56,6 +55,34 @@ DECODER_LAYERS = 2  # transformer decoder layers of the hazard queries
 INITIAL_KAPPA = 10.0  # steering sharpness at start: window std ~ 1/sqrt(kappa) rad = 18 deg
 CUES = 4  # blocked fraction, near depth, hazard-visible fraction, in-view (see steering_window)
 STEERED = ("full", "oracle")
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """The fusion's sizes (``ModelConfig.adapter``; the model part is still called ``adapter``):
+    ``d_model``: width of the slot embeddings and projected tokens; ``heads``: attention heads of
+    the decoder and of the look; ``dropout`` inside both; ``reliability_hidden``: hidden width of
+    the reliability network."""
+
+    d_model: int = 512
+    heads: int = 8
+    dropout: float = 0.1
+    reliability_hidden: int = 32
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.heads:
+            raise ValueError(f"adapter.d_model: {self.d_model} must be divisible by heads ({self.heads})")
+
+
+class ReliabilityNet(nn.Module):
+    """Cues [..., k] -> softmax weights [..., 2] = (w_audio, w_visual)."""
+
+    def __init__(self, inputs: int, hidden: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def forward(self, cues: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.mlp(cues), dim=-1)
 
 
 @dataclass

@@ -1,15 +1,18 @@
-"""The hazard-set model: up to K hazards per frame, each fused with the view in its own direction.
+"""The package's model: up to K hazards per frame, each fused with the view in its own direction.
 
     features [B, 7, T, F] --FeatureNormalizer--> SeldEncoder --> audio frames [B, T', 128] --+
     visual [B, 5, S, S] ------------------------> VisualEncoder -> region tokens [B, N, C] ---+
     view_tokens [B, M, 6] (avi_ros.view_tokens: cell rays, blocked fraction, near depth) ----+
                           HazardSetFusion (K slots) -> embedding [B, K, D] -> ImaginationHead per slot
 
-Built by ``build_model`` when ``ModelConfig.hazard_slots`` = K > 0, with the same variants as
-the single-hazard model (see ``avi_ros.models.hazard_fusion`` for what each does). The parts
-keep ImaginationModel's names (``feature_norm``, ``audio_encoder``, ``visual_encoder``,
-``adapter``, ``head``), so checkpoints, freezing, parameter counts and DCASE / ImageNet
-loading work unchanged. Slots are unordered: training matches them to the hazards (Hungarian).
+Built by ``build_model(ModelConfig)``; ``ModelConfig.hazard_slots`` = K, and K = 1 is the
+single-hazard case of the same class (one slot, one answer per frame). Variants
+(``ModelConfig.variant``; see ``avi_ros.models.hazard_fusion`` for what each does): ``full``,
+``audio_only``, ``visual_only``, ``concat`` and ``oracle`` (the full model fed the exact view
+tokens, which only training data has). The parts are ``feature_norm``, ``audio_encoder``,
+``visual_encoder``, ``adapter`` (the fusion) and ``head``: the names checkpoints, freezing,
+parameter counts and DCASE / ImageNet loading use. Slots are unordered: training matches them to
+the hazards (Hungarian).
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from avi_ros.models.visual_encoder import VisualEncoder
 
 @dataclass
 class HazardSetOutput(HeadOutput):
-    """Per slot, [B, K, ...]: the head's outputs (class_logits [B, K, N] with class 0 = empty
-    slot, direction [B, K, 3] unit in the microphone frame, distance [B, K] m, confidence_logit
+    """The model's answer per slot, [B, K, ...]: the head's outputs (class_logits [B, K, N], class 0 =
+    empty slot, direction [B, K, 3] unit in the microphone frame, distance [B, K] m, confidence_logit
     [B, K], risk_logits [B, K, 4], action_logits [B, K, 6]), plus visibility_logits [B, K, 3]
     (Visibility ids), audio_weight / visual_weight [B, K] (sum 1 per slot), hazard_occlusion
     [B, K] (blocked fraction the model reads in the slot's direction; NaN when the variant reads
@@ -56,8 +59,6 @@ class HazardSetModel(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.hazard_slots < 1:
-            raise ValueError(f"model: a hazard-set model needs hazard_slots >= 1, got {config.hazard_slots}")
         self.config = config
         self.feature_norm = FeatureNormalizer(config.audio.in_channels, config.audio.n_bins)
         self.audio_encoder = SeldEncoder(config.audio) if config.uses_audio else None

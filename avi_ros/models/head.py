@@ -1,4 +1,4 @@
-"""The imagination head: one hazard estimate from the fused embedding.
+"""The imagination head: one hazard estimate from each fused slot embedding.
 
 A shared hidden layer feeds six small outputs: class logits (class 0 = none), a direction unit
 vector (avoids the azimuth wrap-around at +-pi), a distance in metres (softplus, so positive),
@@ -36,8 +36,9 @@ class HeadConfig:
 
 @dataclass
 class HeadOutput:
-    """Per-sample outputs: class_logits [B, N], direction [B, 3] (unit), distance [B] (m),
-    confidence_logit [B], risk_logits [B, 4], action_logits [B, 6]."""
+    """Outputs per embedding, [..., X] over the embedding's leading axes (sample, slot):
+    class_logits [..., N], direction [..., 3] (unit), distance [...] (m), confidence_logit [...],
+    risk_logits [..., 4], action_logits [..., 6]."""
 
     class_logits: torch.Tensor
     direction: torch.Tensor
@@ -48,7 +49,8 @@ class HeadOutput:
 
 
 class ImaginationHead(nn.Module):
-    """Embedding [B, in_dim] -> HeadOutput for ``num_classes`` taxonomy classes."""
+    """Embedding [..., in_dim] -> HeadOutput for ``num_classes`` taxonomy classes; the K slots
+    share it (one head, so calibration folds into it once for every slot)."""
 
     def __init__(self, in_dim: int, num_classes: int, config: HeadConfig = HeadConfig()) -> None:
         super().__init__()

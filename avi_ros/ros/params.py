@@ -15,6 +15,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from avi_ros.audio import CHANNEL_ORDERS, NORMALIZATIONS
+from avi_ros.checkpoint import HOW_TO_MAKE_ONE
 from avi_ros.frame_assembly import AssemblyConfig, AudioRingConfig
 from avi_ros.hazard_markers import LENGTH_MODES, MarkerStyle
 from avi_ros.interop.audio_common import AUDIO_INPUT_TYPES, FOA_INPUT
@@ -26,7 +27,7 @@ from avi_ros.topics import FrameIds
 from avi_ros.tracking import TrackerConfig
 from avi_ros.tracking.settings import ENABLED, PARAMETER_FIELDS, PREFIX, tracker_config
 
-TRAIN_HINT = "python training/train.py --config training/configs/demo.yaml"
+TRAIN_HINT = HOW_TO_MAKE_ONE  # the package's model: its SELD pre-training, then the model itself
 FRAMES = FrameIds()
 TRACKER = TrackerConfig()  # the defaults of the tracking.* parameters
 

@@ -340,7 +340,7 @@ class PerceptionNode(LifecycleNode):
             "hazards": self.create_lifecycle_publisher(HazardEstimateArray, OUTPUTS.hazards, qos),
             "markers": self.create_lifecycle_publisher(MarkerArray, OUTPUTS.markers, qos),
             "mask": self.create_lifecycle_publisher(Image, OUTPUTS.mask, qos),
-            "diagnostics": self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", qos),
+            "diagnostics": self.create_lifecycle_publisher(DiagnosticArray, OUTPUTS.diagnostics, qos),
         }
         if self.decision is not None:
             self._outputs["assessment"] = self.create_lifecycle_publisher(

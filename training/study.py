@@ -1,11 +1,15 @@
-"""Train the hazard-set model and its baselines over several seeds; compare them on held-out scenes.
+"""The study: train variants of the hazard model over several seeds and compare them on held-out scenes.
 
-    python training/hazard_set_study.py --config training/configs/hazard_set.yaml \\
-        --seeds 0 1 2 --test-scenes 600 --out runs/hazard_set_study
+    python training/study.py --config training/configs/hazard_set.yaml \\
+        --seeds 0 1 2 --test-scenes 600 --out runs/study
 
 For each variant (``--variants``: full, concat, audio_only, visual_only, oracle) and seed, the
-config is trained as ``<out>/<variant>_s<seed>`` (a finished run is reused, so a second call only
-evaluates). Every best checkpoint is then evaluated on one held-out split: scenes of the config's
+config is trained as ``<out>/<variant>_s<seed>``, as far as ``training.run_status`` says it has
+to be (``complete_run``): a complete run is reused, so a second call only evaluates; an
+interrupted one resumes exactly where it stopped; a run dir started with another config is
+refused. Other differences than the variant (K, the direction source, a budget) are config
+overrides, one study each; ``training/compare_studies.py`` puts studies side by side. Every best
+checkpoint is then evaluated on one held-out split: scenes of the config's
 kind rendered from the sound bank's **test** recordings (``<bank>/test``, which no model heard in
 training or validation), with their own seed (``--test-seed``). Without a bank the test scenes
 use the procedural sounds, and the report says so.
@@ -33,10 +37,13 @@ import numpy as np
 from avi_ros.checkpoint import CheckpointError, load_checkpoint
 from avi_ros.device import resolve_device
 from avi_ros.models.config import VARIANTS
+from training.collect_outputs import collect_outputs
 from training.config import ExperimentConfig, SplitConfig, load_config, resolve_bank_split
-from training.hazard_set_task import evaluate_set_store, set_prepare_config
+from training.hazard_set_task import set_prepare_config
 from training.metrics import mean_and_std
-from training.set_plots import binned_weight, plot_weight_vs_occlusion, study_table
+from training.plots import binned_weight, plot_weight_vs_occlusion
+from training.run_status import complete_run
+from training.set_report import study_table
 from training.splits import ensure_scenes, prepared_split, split_directory
 from training.typed_config import ConfigError
 
@@ -44,10 +51,8 @@ DEFAULT_TEST_SEED = 23
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python training/hazard_set_study.py", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--config", type=Path, required=True, help="a task: hazard_set config")
+    parser = argparse.ArgumentParser(prog="python training/study.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, required=True, help="a hazard model config (task: hazard_set)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--test-scenes", type=int, default=600, help="held-out scenes to evaluate on")
@@ -69,16 +74,22 @@ def run_config(config: ExperimentConfig, variant: str, seed: int, out: Path) -> 
     )
 
 
-def train_run(config: ExperimentConfig) -> Path:
-    """Train ``config`` unless its run finished before; its best checkpoint."""
-    from training.trainer import Trainer  # heavy imports only when training
+class UnfinishedRunError(Exception):
+    """A run that stopped before completing: a signal (``signal_number``), or
+    ``runtime.stop_after_steps``; rerunning the study continues it."""
 
+    def __init__(self, name: str, status: str, signal_number: int | None) -> None:
+        super().__init__(f"{name} {status}; rerun the same command to continue it")
+        self.signal_number = signal_number
+
+
+def train_run(config: ExperimentConfig) -> Path:
+    """Bring the run of ``config`` to completion (``complete_run``); its best checkpoint."""
     run_dir = config.resolved_output_dir()
-    if not (run_dir / "export" / "metrics.json").is_file():
-        print(f"training {config.name} -> {run_dir}", file=sys.stderr)
-        result = Trainer(config, run_dir, resume=(run_dir / "checkpoints" / "last").is_dir()).fit()
-        if result.status != "completed":
-            raise RuntimeError(f"{config.name} did not complete ({result.status})")
+    print(f"{config.name} -> {run_dir}", file=sys.stderr)
+    status, signal_number = complete_run(config, run_dir)
+    if status not in ("complete", "completed"):
+        raise UnfinishedRunError(config.name, status, signal_number)
     return run_dir / "checkpoints" / "best"
 
 
@@ -102,7 +113,9 @@ def test_split(config: ExperimentConfig, scenes: int, seed: int) -> tuple[Path, 
 def run_study(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(args.config, args.overrides)
     if config.task != "hazard_set":
-        raise ConfigError(f"{args.config}: expected task hazard_set, got {config.task}")
+        raise ConfigError(
+            f"{args.config}: expected a hazard model config (task hazard_set), got {config.task}"
+        )
     device = resolve_device(config.runtime.device)
     test_dir, note = test_split(config, args.test_scenes, args.test_seed)
     store = prepared_split(test_dir, set_prepare_config(config), device, progress=True)
@@ -112,9 +125,8 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
         for variant in args.variants:
             best = train_run(run_config(config, variant, seed, args.out))
             model, _ = load_checkpoint(best, device)
-            metrics, scalars, plot_data = evaluate_set_store(
-                model, store, device, config.optim.eval_batch_size
-            )
+            outputs = collect_outputs(model, store, device, config.optim.eval_batch_size)
+            metrics, scalars, plot_data = outputs.evaluation()
             runs.setdefault(variant, []).append({"seed": seed, "metrics": metrics, "scalars": scalars})
             plots.setdefault(variant, []).append(plot_data)
     summary = {
@@ -184,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = run_study(args)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"hazard_set_study.py: error: {exc}", file=sys.stderr)
+        print(f"study.py: error: {exc}", file=sys.stderr)
         return 2
+    except UnfinishedRunError as exc:
+        print(f"study.py: {exc}", file=sys.stderr)
+        return 0 if exc.signal_number is None else 128 + exc.signal_number
     write_study(study, args.out)
     print(f"done: {args.out / 'study.md'}")
     return 0
