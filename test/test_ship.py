@@ -110,3 +110,20 @@ def test_resolve_model_path_falls_back_to_the_shipped_model_from_any_directory(
     monkeypatch.setattr(shipped_model, "SHIPPED_MODEL_DIR", tmp_path / "nothing")
     with pytest.raises(FileNotFoundError, match="shipped model is missing"):
         shipped_model.resolve_model_path(None)
+
+
+def test_ship_takes_the_test_split_from_an_evaluation_of_this_checkpoint(tmp_path: Path, capsys) -> None:
+    run = _run(tmp_path)
+    split = tmp_path / "scenes-seed23-n12"
+    split.mkdir()
+    index = {"count": 12, "seed": 23, "config": {"sound_dir": str(Path.home() / "bank" / "test")}}
+    (split / "index.json").write_text(json.dumps(index), encoding="utf-8")
+    (tmp_path / "eval.json").write_text(json.dumps({"best": SET_METRICS}), encoding="utf-8")
+    args = ["--checkpoint", str(run / "checkpoints" / "best"), "--out", str(tmp_path / "out")]
+    assert ship.main([*args, "--test-metrics", str(tmp_path / "eval.json")]) == 2
+    assert "needs --test-data" in capsys.readouterr().err
+    assert ship.main([*args, "--test-metrics", str(tmp_path / "eval.json"), "--test-data", str(split)]) == 0
+    test = json.loads((tmp_path / "out" / "metrics" / "test_split.json").read_text())
+    assert test["test"] == {"scenes": 12, "seed": 23, "sounds": "real test recordings of ~/bank/test"}
+    assert test["seed"] == 1 and test["metrics"] == SET_METRICS
+    assert "| behind | 10 | 3.0 | 9.0 |" in (tmp_path / "out" / "MODEL_CARD.md").read_text()

@@ -1,15 +1,19 @@
 """Make a trained checkpoint the model that ships with the package (``avi_ros/models/shipped``).
 
-    python training/ship.py --checkpoint runs/study_intensity/full_s0/checkpoints/best \\
-        --study runs/study_intensity/study.json --direction docs/results/direction_shipped.json
+    python training/ship.py --checkpoint runs/shipped/checkpoints/best \\
+        --config training/configs/shipped.yaml --seld-config training/configs/shipped_seld.yaml \\
+        --test-metrics runs/shipped_test/metrics.json \\
+        --test-data runs/cache/hazard_set/scenes-seed23-n600-* \\
+        --direction docs/results/direction_shipped.json
 
 Writes into ``--out`` (default: the shipped-model directory of ``avi_ros.shipped_model``):
 - ``model.safetensors``: the weights in float16 (half the bytes, so the model fits in git; the
   feature statistics stay float32, where the checkpoint check compares them exactly), loaded back
   into a float32 model by ``avi_ros.checkpoint.load_checkpoint``;
 - ``metadata.json``: the checkpoint's metadata, with the provenance under ``extra.shipped``;
-- ``metrics/``: the run's validation metrics, its held-out test-split results from the study
-  (``--study``: the run of the same name) and the direction sweep (``--direction``), as JSON;
+- ``metrics/``: the run's validation metrics, its held-out test-split results (from a study,
+  ``--study``: the run of the same name; or from ``training/evaluate.py --data``, ``--test-metrics``)
+  and the direction sweep (``--direction``), as JSON;
 - ``MODEL_CARD.md``: what the model is, the command, config, seed, data, wall time, machine and the
   figures of those files.
 
@@ -111,6 +115,37 @@ def _study_run(study: Path | None, run_name: str) -> dict[str, Any] | None:
             if f"{variant}_s{run['seed']}" == run_name:
                 return {"test": data["test"], "seed": run["seed"], "metrics": run["metrics"]}
     raise CheckpointError(f"{study}: no run named {run_name}")
+
+
+def _widening(scene: dict[str, Any]) -> str:
+    """What widened the training split's thin real classes (procedural sounds, clip augmentation)."""
+    parts = []
+    if scene.get("procedural_probability"):
+        parts.append(f"{scene['procedural_probability']:.0%} of hazards from the wide procedural families")
+    if scene.get("clip_augmentation") is not None:
+        parts.append("waveform augmentation of the real clips")
+    return f"; training split only: {', '.join(parts)}" if parts else ""
+
+
+def _evaluated_run(metrics_file: Path, data: Path | None, seed: int | None) -> dict[str, Any]:
+    """The test-split entry (as ``_study_run`` gives it) from ``training/evaluate.py --data DIR``'s
+    metrics.json of this one checkpoint, with the split's size, seed and sounds from ``DIR``."""
+    if data is None:
+        raise CheckpointError("--test-metrics needs --test-data: the held-out split it was computed on")
+    results = json.loads(metrics_file.read_text(encoding="utf-8"))
+    if len(results) != 1:
+        raise CheckpointError(f"{metrics_file}: expected the metrics of one checkpoint, got {len(results)}")
+    index = json.loads((data / "index.json").read_text(encoding="utf-8"))
+    sounds = index["config"].get("sound_dir")
+    return {
+        "test": {
+            "scenes": index["count"],
+            "sounds": f"real test recordings of {sounds}" if sounds else "procedural sounds",
+            "seed": index["seed"],
+        },
+        "seed": seed,
+        "metrics": next(iter(results.values())),
+    }
 
 
 def _wall_time_s(run_dir: Path) -> float | None:
@@ -251,7 +286,8 @@ def ship(args: argparse.Namespace) -> Path:
             "data": f"{train.get('scenes')} training / {val_split.get('scenes')} validation scenes, seeds"
             f" {train.get('seed')} / {val_split.get('seed')}, sound bank: real recordings of the bank's"
             " train/val splits, FOA channel swaps "
-            f"{data.get('acs_transforms')}, visibility mix {data.get('scene', {}).get('visibility_mix')}",
+            f"{data.get('acs_transforms')}, visibility mix {data.get('scene', {}).get('visibility_mix')}"
+            + _widening(data.get("scene", {})),
             "hazard_slots": config.hazard_slots,
             "variant": config.variant,
             "direction": config.direction,
@@ -268,7 +304,11 @@ def ship(args: argparse.Namespace) -> Path:
         }
         metadata_dict.setdefault("extra", {})["shipped"] = provenance
         val = json.loads((run_dir / "export" / "metrics.json").read_text(encoding="utf-8"))
-        test = _study_run(args.study, run_dir.name)
+        test = (
+            _evaluated_run(args.test_metrics, args.test_data, resolved.get("seed"))
+            if args.test_metrics is not None
+            else _study_run(args.study, run_dir.name)
+        )
         if test is not None:  # no machine path in committed files
             test["test"] = {k: v for k, v in test["test"].items() if k != "directory"}
             test["test"]["sounds"] = str(test["test"]["sounds"]).replace(str(Path.home()), "~")
@@ -298,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--study", type=Path, help="study.json holding this run's held-out test-split results"
     )
+    parser.add_argument(
+        "--test-metrics",
+        type=Path,
+        help="instead of --study: metrics.json of training/evaluate.py --data DIR on this checkpoint",
+    )
+    parser.add_argument("--test-data", type=Path, help="the held-out scene split of --test-metrics")
     parser.add_argument("--direction", type=Path, help="direction sweep JSON of bench/bench_direction.py")
     parser.add_argument("--out", type=Path, default=shipped_model_path())
     parser.add_argument(
