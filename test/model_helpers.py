@@ -1,7 +1,10 @@
 """Tiny models and state dicts that several test modules build: a model whose answer is known (one
-slot by default, three for ``set_model``), and a state_dict in the DCASE2023 SELD baseline's layout."""
+slot by default, three for ``set_model``), a state_dict in the DCASE2023 SELD baseline's layout, and
+the overrides that make a SELD pre-training run test-sized."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -90,3 +93,29 @@ def dcase_baseline_state_dict(classes: int = 13, seed: int = 0) -> dict[str, tor
     state["fnn_list.1.weight"] = rand(3 * 3 * classes, 128)
     state["fnn_list.1.bias"] = rand(3 * 3 * classes)
     return state
+
+
+def tiny_seld_overrides(
+    output_dir: str, cache_dir: Path, scenes: tuple[int, int], max_order: int, batch_size: int
+) -> list[str]:
+    """Overrides of seld_pretrain.yaml for a test-sized run: ``scenes`` (training, validation)
+    rendered with image sources up to ``max_order`` and no late tail, tiny.yaml's encoder sizes,
+    two epochs of ``batch_size``, one CPU thread, no progress bars."""
+    return [
+        f"output_dir={output_dir}",
+        f"data.cache_dir={cache_dir}",
+        f"data.train.scenes={scenes[0]}",
+        f"data.val.scenes={scenes[1]}",
+        "data.generation_workers=1",
+        f"data.scene.acoustics.max_order={max_order}",
+        "data.scene.acoustics.late_tail=false",
+        "model.audio.n_filters=8",
+        "model.audio.rnn_size=16",
+        "model.audio.attn_heads=2",
+        "stages.0.epochs=2",
+        "stages.0.warmup_steps=0",
+        f"optim.batch_size={batch_size}",
+        "runtime.device=cpu",
+        "runtime.threads=1",
+        "runtime.progress=false",
+    ]

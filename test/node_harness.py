@@ -164,3 +164,15 @@ def make_node(context, checkpoint_dir, **overrides) -> PerceptionNode:
         namespace=namespace,
         parameter_overrides=[Parameter(name, value=value) for name, value in params.items()],
     )
+
+
+@contextmanager
+def unstarted_node(context, checkpoint_dir, **overrides) -> Iterator[PerceptionNode]:
+    """``make_node(..., autostart=False)`` for a test that starts it (or sees it refuse to start);
+    stopped and destroyed afterwards, whatever state it reached."""
+    node = make_node(context, checkpoint_dir, autostart=False, **overrides)
+    try:
+        yield node
+    finally:
+        node.stop()
+        node.destroy_node()

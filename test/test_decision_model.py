@@ -4,11 +4,13 @@ and the frozen hf_local backbone trained through the real trainer."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from estimates import estimate
 from safetensors.torch import load_file
 from transformers import GPT2Config, GPT2Model
 
@@ -44,19 +46,12 @@ def _inputs(batch: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 def _estimate(class_name: str = "siren", azimuth: float = 0.3) -> HazardEstimateData:
     probabilities = np.full(TAXONOMY.num_classes, 0.01, dtype=np.float32)
     probabilities[TAXONOMY.class_id(class_name)] = 1.0 - 0.01 * (TAXONOMY.num_classes - 1)
-    return HazardEstimateData(
-        class_id=TAXONOMY.class_id(class_name),
-        class_name=class_name,
+    return estimate(
+        TAXONOMY.class_id(class_name),
+        math.degrees(azimuth),
         class_probabilities=probabilities,
-        azimuth=azimuth,
-        elevation=0.0,
-        distance=3.0,
-        direction=np.array([np.cos(azimuth), np.sin(azimuth), 0.0]),
-        confidence=0.9,
         occlusion_level=0.2,
         visibility=Visibility.OCCLUDED,
-        audio_weight=0.5,
-        visual_weight=0.5,
         risk_level=RiskLevel.HIGH,
         recommended_action=Action.STOP,
     )

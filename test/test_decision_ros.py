@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rclpy
 from avi_ros.msg import HazardAssessment
+from estimates import estimate
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
@@ -25,7 +26,7 @@ from avi_ros.events import EventCounter
 from avi_ros.ros import conversions
 from avi_ros.ros.assessment import NodeDecision, assessment_to_msg, declare_decision_parameters
 from avi_ros.ros.telemetry import TelemetryInput, read_telemetry_settings
-from avi_ros.taxonomy import Action, HazardClass, RiskLevel, Taxonomy, Visibility, default_taxonomy
+from avi_ros.taxonomy import Action, HazardClass, RiskLevel, Taxonomy, default_taxonomy
 from avi_ros.types import HazardEstimateData, PipelineResult
 
 pytestmark = pytest.mark.ros
@@ -149,19 +150,12 @@ def test_bad_telemetry_is_counted_by_reason_and_ignored(context):
 
 def _estimate(taxonomy: Taxonomy, class_id: int) -> HazardEstimateData:
     probabilities = np.full(taxonomy.num_classes, 1.0 / taxonomy.num_classes, dtype=np.float32)
-    return HazardEstimateData(
-        class_id=class_id,
-        class_name=taxonomy.names[class_id],
-        class_probabilities=probabilities,
-        azimuth=0.0,
-        elevation=0.0,
+    return estimate(
+        class_id,
         distance=2.0,
-        direction=np.array([1.0, 0.0, 0.0]),
-        confidence=0.9,
+        taxonomy=taxonomy,
+        class_probabilities=probabilities,
         occlusion_level=0.1,
-        visibility=Visibility.VISIBLE,
-        audio_weight=0.5,
-        visual_weight=0.5,
         risk_level=RiskLevel.HIGH,
         recommended_action=Action.STOP,
     )

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from model_helpers import tiny_seld_overrides
 
 from training.config import load_config, write_resolved_config
 from training.resume_state import PROGRESS_FILE, TRAINER_STATE_FILE
@@ -53,33 +54,12 @@ def test_run_status_of_each_stage_of_a_run(tmp_path: Path, config_name: str) -> 
     assert run_status(fake_run(tmp_path / "done", config_name)) == "complete"
 
 
-def _tiny_seld_overrides(tmp_path: Path) -> list[str]:
-    return [
-        f"output_dir={tmp_path}/run",
-        f"data.cache_dir={tmp_path}/cache",
-        "data.train.scenes=8",
-        "data.val.scenes=4",
-        "data.generation_workers=1",
-        "data.scene.acoustics.max_order=1",
-        "data.scene.acoustics.late_tail=false",
-        "model.audio.n_filters=8",
-        "model.audio.rnn_size=16",
-        "model.audio.attn_heads=2",
-        "stages.0.epochs=2",
-        "stages.0.warmup_steps=0",
-        "optim.batch_size=4",
-        "runtime.device=cpu",
-        "runtime.threads=1",
-        "runtime.progress=false",
-    ]
-
-
 @pytest.mark.slow
 def test_a_real_run_is_resumable_when_stopped_and_complete_when_finished(tmp_path: Path) -> None:
     """What the SELD run writes (seld_metadata.json, not metadata.json) is read as complete."""
     config = str(CONFIGS / "seld_pretrain.yaml")
     run = tmp_path / "run"
-    overrides = _tiny_seld_overrides(tmp_path)
+    overrides = tiny_seld_overrides(f"{tmp_path}/run", tmp_path / "cache", (8, 4), max_order=1, batch_size=4)
     assert train_main(["--config", config, *overrides, "runtime.stop_after_steps=1"]) == 0
     assert run_status(run) == "resumable"
     assert train_main(["--resume", str(run), "runtime.stop_after_steps=0"]) == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from estimates import estimate
 from model_helpers import SET_SLOTS as SLOTS
 from model_helpers import set_model, tiny_model
 
@@ -25,12 +26,12 @@ from avi_ros.bag.scenario import ScenarioRenderer, SensorConfig, load_scenario
 from avi_ros.checkpoint import save_checkpoint
 from avi_ros.data.scenario_script import HazardTrack, ScenarioScript
 from avi_ros.features import FeatureConfig
-from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
+from avi_ros.geometry import CameraIntrinsics, MicToCamera
 from avi_ros.hazard_markers import MARKER_DELETEALL, MarkerStyle, hazard_marker_specs
 from avi_ros.models.output_arrays import read_set_outputs
 from avi_ros.pipeline import Pipeline
 from avi_ros.predict import format_table, predict_file
-from avi_ros.taxonomy import MAX_HAZARDS, Action, RiskLevel, Visibility, default_taxonomy
+from avi_ros.taxonomy import MAX_HAZARDS, Visibility, default_taxonomy
 from avi_ros.types import Frame, HazardEstimateData
 
 TAXONOMY = default_taxonomy()
@@ -58,32 +59,6 @@ def frame(seed: int = 0, size: tuple[int, int] = (48, 64)) -> Frame:
         intrinsics=CameraIntrinsics.from_fov(width, height, math.radians(70.0)),
         audio=(0.1 * rng.standard_normal((4, round(WINDOW_S * RATE)))).astype(np.float32),
         sample_rate=RATE,
-    )
-
-
-def estimate(
-    class_id: int,
-    azimuth_deg: float,
-    confidence: float = 0.9,
-    visibility: Visibility = Visibility.VISIBLE,
-    distance: float = 3.0,
-) -> HazardEstimateData:
-    azimuth = math.radians(azimuth_deg)
-    return HazardEstimateData(
-        class_id=class_id,
-        class_name=TAXONOMY.names[class_id],
-        class_probabilities=np.eye(TAXONOMY.num_classes, dtype=np.float32)[class_id],
-        azimuth=azimuth,
-        elevation=0.0,
-        distance=distance,
-        direction=direction_to_unit(azimuth, 0.0),
-        confidence=confidence,
-        occlusion_level=0.2,
-        visibility=visibility,
-        audio_weight=0.6,
-        visual_weight=0.4,
-        risk_level=RiskLevel.HIGH,
-        recommended_action=Action.STOP,
     )
 
 
@@ -158,7 +133,11 @@ def test_the_oracle_is_refused_with_a_reason(slots):
 
 
 def multi_hazard_result() -> list[HazardEstimateData]:
-    return [estimate(3, 20.0, 0.95), estimate(5, -40.0, 0.8, Visibility.OCCLUDED), estimate(9, 160.0, 0.6)]
+    return [
+        estimate(3, 20.0, confidence=0.95),
+        estimate(5, -40.0, confidence=0.8, visibility=Visibility.OCCLUDED),
+        estimate(9, 160.0, confidence=0.6),
+    ]
 
 
 def test_every_hazard_gets_its_own_markers():
@@ -235,7 +214,7 @@ def test_each_true_hazard_is_scored_against_its_own_estimate():
 def test_single_hazard_metrics_compare_the_best_guess_with_the_truth():
     """One true hazard and a single-hazard model: the pair is always (top, truth), published or not."""
     records = [
-        FrameRecord(0, [], estimate(4, 60.0, 0.3), 0.0),  # unpublished, wrong class: still scored
+        FrameRecord(0, [], estimate(4, 60.0, confidence=0.3), 0.0),  # unpublished, wrong class: still scored
         FrameRecord(1, [estimate(3, 10.0)], estimate(3, 10.0), 0.0),
     ]
     truth = {0: [estimate(3, 30.0)], 1: [estimate(3, 0.0)]}
@@ -248,7 +227,9 @@ def test_timeline_draws_one_line_per_true_hazard_and_one_marker_per_published_ha
     records, truth = [], {}
     for i in range(6):
         published = [estimate(3, 20.0 + i), estimate(5, 178.0)] if i < 4 else []
-        records.append(FrameRecord(i, published, published[0] if published else estimate(0, 0.0, 0.1), 0.0))
+        records.append(
+            FrameRecord(i, published, published[0] if published else estimate(0, 0.0, confidence=0.1), 0.0)
+        )
         truth[i] = [estimate(5, -176.0 + i), estimate(3, 18.0 + i)] if i < 5 else []
     lines = timeline_azimuths(records, truth)
     assert lines.truth.shape == (2, 6) and sorted(lines.truth_class.tolist()) == [3, 5]
@@ -268,10 +249,10 @@ def test_report_shows_every_hazard(tmp_path):
     for k, stamp in enumerate(stamps):
         published = [
             estimate(3, 10.0),
-            estimate(5, -25.0, 0.7, Visibility.OCCLUDED),
-            estimate(9, 170.0, 0.6),
+            estimate(5, -25.0, confidence=0.7, visibility=Visibility.OCCLUDED),
+            estimate(9, 170.0, confidence=0.6),
         ][: k % 4]
-        top = published[0] if published else estimate(0, 0.0, 0.2)
+        top = published[0] if published else estimate(0, 0.0, confidence=0.2)
         records.append(FrameRecord(stamp, published, top, 0.3))
         truth[stamp] = [
             estimate(3, 12.0),

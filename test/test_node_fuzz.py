@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import rclpy
 from avi_ros.msg import FoaAudio, HazardEstimateArray
+from node_harness import wait_for
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
@@ -49,15 +48,6 @@ SLOT_NS = 50_000_000  # every valid frame and every malformed set gets its own s
 TAXONOMY = Taxonomy(
     (HazardClass("none", RiskLevel.NONE, 0.0, 0.0), HazardClass("thing", RiskLevel.HIGH, 3.0, 8.0))
 )
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = DEADLINE_S) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def rss_mb() -> float:
@@ -231,7 +221,7 @@ def test_malformed_messages_of_every_input_are_counted_and_the_node_keeps_answer
         executor.add_node(node)
         executor.add_node(client)
         spinner.start()
-        assert wait_for(lambda: all(p.get_subscription_count() > 0 for p in publishers.values()))
+        assert wait_for(lambda: all(p.get_subscription_count() > 0 for p in publishers.values()), DEADLINE_S)
 
         rng = np.random.default_rng(SEED)
         fuzzer = Fuzzer(streamer, rng)
@@ -245,7 +235,7 @@ def test_malformed_messages_of_every_input_are_counted_and_the_node_keeps_answer
             sent[stream] += 1
 
         def drain() -> None:
-            assert wait_for(lambda: node.stats.message_counts() == dict(sent)), (
+            assert wait_for(lambda: node.stats.message_counts() == dict(sent), DEADLINE_S), (
                 f"the node took {node.stats.message_counts()} of {dict(sent)}; "
                 f"events {node.events.snapshot()}"
             )
@@ -281,7 +271,7 @@ def test_malformed_messages_of_every_input_are_counted_and_the_node_keeps_answer
                     rss_start = rss_mb()
         drain()
         assert sum(sent.values()) >= 1800
-        assert wait_for(lambda: all(node.events[k] >= n for k, n in expected.items())), (
+        assert wait_for(lambda: all(node.events[k] >= n for k, n in expected.items()), DEADLINE_S), (
             f"expected {dict(expected)}, counted {node.events.snapshot()}"
         )
         counted = node.events.snapshot()
@@ -297,7 +287,7 @@ def test_malformed_messages_of_every_input_are_counted_and_the_node_keeps_answer
             sent["audio"] += streamer.publish_audio_until(stamp + 30_000_000)
             for stream, msg in zip(("rgb", "depth", "camera_info"), streamer.rgbd_msgs(stamp), strict=True):
                 publish(stream, msg)
-            assert wait_for(lambda stamp=stamp: stamp in answered), (
+            assert wait_for(lambda stamp=stamp: stamp in answered, DEADLINE_S), (
                 f"no answer for {stamp} after the fuzz run; events {node.events.snapshot()}"
             )
     finally:

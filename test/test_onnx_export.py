@@ -199,28 +199,17 @@ def test_replay_with_onnxruntime_gives_the_torch_hazards(exported, tmp_path, cap
 
 
 def test_backend_parameter_reaches_the_nodes_pipeline(exported):
-    rclpy = pytest.importorskip("rclpy")
-    from node_harness import make_node
+    pytest.importorskip("rclpy")
+    from node_harness import isolated_context, unstarted_node
 
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=100 + os.getpid() % 100)
-    try:
+    with isolated_context(100 + os.getpid() % 100) as context:
         graph = exported("set_full_learned") / ONNX_FILE  # a .onnx file as model_path
-        node = make_node(context, graph, autostart=False, backend="onnxruntime", namespace="ort")
-        try:
+        with unstarted_node(context, graph, backend="onnxruntime", namespace="ort") as node:
             assert node.start(), node.configure_error
             assert node.pipeline.backend == "onnxruntime" and isinstance(node.pipeline.model, OnnxModel)
-        finally:
-            node.stop()
-            node.destroy_node()
-        node = make_node(context, graph, autostart=False, backend="tensorrt", namespace="trt")
-        try:
+        with unstarted_node(context, graph, backend="tensorrt", namespace="trt") as node:
             assert node.start() is False
             assert "backend" in node.configure_error and "tensorrt" in node.configure_error
-        finally:
-            node.destroy_node()
-    finally:
-        rclpy.shutdown(context=context)
 
 
 def test_reduced_precision_is_refused_with_onnxruntime(exported):

@@ -24,7 +24,17 @@ import pytest
 import torch
 import yaml
 from avi_ros.msg import FoaAudio
-from node_harness import MIC_FRAME, NS, TARGET_CLASS, TAXONOMY, Harness, isolated_context, make_node, wait_for
+from node_harness import (
+    MIC_FRAME,
+    NS,
+    TARGET_CLASS,
+    TAXONOMY,
+    Harness,
+    isolated_context,
+    make_node,
+    unstarted_node,
+    wait_for,
+)
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
@@ -397,31 +407,20 @@ def test_invalid_model_path_stops_the_executable_with_a_message(tmp_path):
 
 
 def test_autostart_false_waits_unconfigured_until_told(ros_context, beeper_checkpoint):
-    node = make_node(ros_context, beeper_checkpoint, autostart=False, namespace="manual")
-    try:
+    with unstarted_node(ros_context, beeper_checkpoint, namespace="manual") as node:
         assert node.autostart is False
         assert node.pipeline is None  # nothing loaded before the configure transition
         assert node.start()
         assert node.pipeline is not None and node.pipeline.taxonomy.names == TAXONOMY.names
-    finally:
-        node.stop()
-        node.destroy_node()
 
 
 def test_precision_parameter_reaches_the_pipeline(ros_context, beeper_checkpoint):
-    node = make_node(ros_context, beeper_checkpoint, autostart=False, precision="bf16", namespace="bf16")
-    try:
+    with unstarted_node(ros_context, beeper_checkpoint, precision="bf16", namespace="bf16") as node:
         assert node.start(), node.configure_error
         assert node.pipeline.precision == "bf16"
-    finally:
-        node.stop()
-        node.destroy_node()
-    node = make_node(ros_context, beeper_checkpoint, autostart=False, precision="fp8", namespace="fp8")
-    try:
+    with unstarted_node(ros_context, beeper_checkpoint, precision="fp8", namespace="fp8") as node:
         assert node.start() is False
         assert "precision" in node.configure_error and "fp8" in node.configure_error
-    finally:
-        node.destroy_node()
 
 
 def test_markers_and_mask_are_not_built_without_a_subscriber(

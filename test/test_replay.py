@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from estimates import estimate
 from replay_helpers import SCENARIO_EXTRINSIC_XYZ, header_stamp_ns, live_node_answers
 
 from avi_ros.bag.bag_topics import BagTopics
@@ -25,9 +26,8 @@ from avi_ros.bag.report_scoring import compute_metrics
 from avi_ros.bag.results import FrameRecord, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import StaticTransforms
 from avi_ros.cli import main
-from avi_ros.geometry import CameraIntrinsics, direction_to_unit, rotation_from_rpy
-from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
-from avi_ros.types import HazardEstimateData
+from avi_ros.geometry import CameraIntrinsics, rotation_from_rpy
+from avi_ros.taxonomy import Visibility, default_taxonomy
 
 NS = 1_000_000_000
 DURATION_S = 2.0
@@ -314,39 +314,19 @@ def test_snapshot_keeper_spreads_a_bounded_selection_over_the_stream():
     assert all(b - a > 100 for a, b in itertools.pairwise(picked))
 
 
-def _estimate(class_id: int, azimuth_deg: float, distance: float, visibility=Visibility.VISIBLE):
-    az = math.radians(azimuth_deg)
-    return HazardEstimateData(
-        class_id=class_id,
-        class_name=default_taxonomy().names[class_id],
-        class_probabilities=np.eye(10, dtype=np.float32)[class_id],
-        azimuth=az,
-        elevation=0.0,
-        distance=distance,
-        direction=direction_to_unit(az, 0.0),
-        confidence=0.9,
-        occlusion_level=0.0,
-        visibility=visibility,
-        audio_weight=0.5,
-        visual_weight=0.5,
-        risk_level=RiskLevel.HIGH,
-        recommended_action=Action.STOP,
-    )
-
-
 def test_metrics_on_a_hand_made_case():
     truth = {
-        1: [_estimate(3, 0.0, 4.0)],
-        2: [_estimate(5, 90.0, 2.0, Visibility.OCCLUDED)],
+        1: [estimate(3, 0.0, 4.0)],
+        2: [estimate(5, 90.0, 2.0, visibility=Visibility.OCCLUDED)],
         3: [],
         10: [],
     }
     records = [
-        FrameRecord(1, [_estimate(3, 10.0, 5.0)], _estimate(3, 10.0, 5.0), 0.0),  # right class, 10 deg off
-        FrameRecord(2, [], _estimate(4, 60.0, 2.5), 0.5),  # wrong class, 30 deg off, not published
-        FrameRecord(3, [_estimate(1, 0.0, 1.0)], _estimate(1, 0.0, 1.0), 0.0),  # hazard at 2 still heard
-        FrameRecord(4, [], _estimate(0, 0.0, 1.0), 0.0),  # no truth at this stamp: not judged
-        FrameRecord(10, [_estimate(1, 0.0, 1.0)], _estimate(1, 0.0, 1.0), 0.0),  # a false alarm
+        FrameRecord(1, [estimate(3, 10.0, 5.0)], estimate(3, 10.0, 5.0), 0.0),  # right class, 10 deg off
+        FrameRecord(2, [], estimate(4, 60.0, 2.5), 0.5),  # wrong class, 30 deg off, not published
+        FrameRecord(3, [estimate(1, 0.0, 1.0)], estimate(1, 0.0, 1.0), 0.0),  # hazard at 2 still heard
+        FrameRecord(4, [], estimate(0, 0.0, 1.0), 0.0),  # no truth at this stamp: not judged
+        FrameRecord(10, [estimate(1, 0.0, 1.0)], estimate(1, 0.0, 1.0), 0.0),  # a false alarm
     ]
     metrics = compute_metrics(records, truth, window_ns=5)
     assert metrics["frames_with_truth"] == 4

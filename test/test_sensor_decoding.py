@@ -213,19 +213,25 @@ def test_foa_message_errors_are_keyed_audio():
     assert err.value.reason == "audio.bad_channels"
 
 
+def _audio_then_rgbd_messages(intake: SensorIntake, factory: MessageFactory, audio: np.ndarray) -> tuple:
+    """Feed ``intake`` 100 ms of contiguous 20 ms chunks of ``audio``; return RGB, depth and
+    camera-info messages stamped 60 ms in, and that stamp, for the test to add."""
+    for k in range(5):
+        chunk = factory.foa_audio(STAMP_NS + k * 20_000_000, "mic", audio)
+        assert intake.add_audio(chunk, STAMP_NS) is not None
+    rgb_msg, depth_msg, info_msg = rgbd_messages()
+    frame_stamp = STAMP_NS + 60_000_000
+    for message in (rgb_msg, depth_msg, info_msg):
+        message.header.stamp = factory.header(frame_stamp, "cam").stamp
+    return rgb_msg, depth_msg, info_msg, frame_stamp
+
+
 def test_intake_feeds_the_assembler_and_counts_bad_messages():
     factory, events = MessageFactory(), EventCounter()
     assembler = FrameAssembler(480, AssemblyConfig(), events)
     intake = SensorIntake(assembler, events)
     audio = plane_wave(480, 24_000)
-    for k in range(5):  # 100 ms of contiguous 20 ms chunks
-        assert (
-            intake.add_audio(factory.foa_audio(STAMP_NS + k * 20_000_000, "mic", audio), STAMP_NS) is not None
-        )
-    rgb_msg, depth_msg, info_msg = rgbd_messages()
-    frame_stamp = STAMP_NS + 60_000_000
-    for message in (rgb_msg, depth_msg, info_msg):
-        message.header.stamp = factory.header(frame_stamp, "cam").stamp
+    rgb_msg, depth_msg, info_msg, frame_stamp = _audio_then_rgbd_messages(intake, factory, audio)
     assert intake.add_rgbd(rgb_msg, depth_msg, info_msg, frame_stamp)
     frame = assembler.take_ready()
     assert frame is not None and frame.stamp_ns == frame_stamp
@@ -337,14 +343,7 @@ def test_intake_counts_hostile_input_and_keeps_frames_whose_unused_calibration_i
     assert intake.add_audio(with_stamp(good, 4_294_967_295), STAMP_NS) is None
     assert intake.add_audio(dataclasses.replace(good, sample_rate=48_000_001), STAMP_NS) is None
     assert intake.add_audio(dataclasses.replace(good, sample_rate=1), STAMP_NS) is None
-    for k in range(5):
-        assert (
-            intake.add_audio(factory.foa_audio(STAMP_NS + k * 20_000_000, "mic", audio), STAMP_NS) is not None
-        )
-    rgb_msg, depth_msg, info_msg = rgbd_messages()
-    frame_stamp = STAMP_NS + 60_000_000
-    for message in (rgb_msg, depth_msg, info_msg):
-        message.header.stamp = factory.header(frame_stamp, "cam").stamp
+    rgb_msg, depth_msg, info_msg, frame_stamp = _audio_then_rgbd_messages(intake, factory, audio)
     p = np.array(info_msg.p, np.float64)
     p[3] = np.nan
     assert intake.add_rgbd(rgb_msg, depth_msg, dataclasses.replace(info_msg, p=p), frame_stamp)

@@ -1,4 +1,4 @@
-"""SELD pre-training: trains on multi-source scenes; its encoder initialises the imagination model."""
+"""SELD pre-training: trains on multi-source scenes; its encoder initialises the hazard model."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from model_helpers import tiny_seld_overrides
 from safetensors.torch import load_file
 
 from avi_ros.models.builder import build_model
@@ -43,25 +44,9 @@ def test_scene_target_holds_both_sources_on_their_classes():
 
 @pytest.mark.slow
 def test_tiny_seld_pretraining_runs_and_transfers(tmp_path):
-    overrides = [
-        f"output_dir={tmp_path}/{{name}}",
-        f"data.cache_dir={tmp_path}/cache",
-        "data.train.scenes=16",
-        "data.val.scenes=8",
-        "data.generation_workers=1",
-        "data.scene.acoustics.max_order=2",
-        "data.scene.acoustics.late_tail=false",
-        "model.audio.n_filters=8",
-        "model.audio.rnn_size=16",
-        "model.audio.attn_heads=2",
-        "stages.0.epochs=2",
-        "stages.0.warmup_steps=0",
-        "optim.batch_size=8",
-        "runtime.device=cpu",
-        "runtime.threads=1",
-        "runtime.progress=false",
-        "runtime.log_every_steps=1",
-    ]
+    run_dir = f"{tmp_path}/{{name}}"
+    overrides = tiny_seld_overrides(run_dir, tmp_path / "cache", (16, 8), max_order=2, batch_size=8)
+    overrides.append("runtime.log_every_steps=1")
     config = load_config(CONFIGS / "seld_pretrain.yaml", overrides)
     result = Trainer(config, config.resolved_output_dir()).fit()
     assert result.status == "completed"
@@ -74,7 +59,7 @@ def test_tiny_seld_pretraining_runs_and_transfers(tmp_path):
     ]
     assert len(losses) == 4 and all(np.isfinite(losses))
 
-    # The pre-trained encoder (without its ACCDOA head) loads into an imagination model.
+    # The pre-trained encoder (without its ACCDOA head) loads into the hazard model.
     audio = dataclasses.replace(config.model.audio, accdoa_classes=0)
     model = build_model(dataclasses.replace(config.model, audio=audio))
     mean, std = load_seld_encoder(model.audio_encoder, run / "checkpoints" / "best")

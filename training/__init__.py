@@ -1,1 +1,2 @@
-"""Offline training and evaluation of the imagination model (imports core and data, never the reverse)."""
+"""Offline training and evaluation of the hazard model, the SELD encoder and the decision stage
+(imports core and data, never the reverse)."""

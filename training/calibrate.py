@@ -37,34 +37,17 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
-from scipy.special import expit, log_softmax
-
-from avi_ros.checkpoint import (
-    METADATA_FILE,
-    WEIGHTS_FILE,
-    CheckpointError,
-    CheckpointMetadata,
-    load_checkpoint,
-    save_checkpoint,
-)
+from avi_ros import checkpoint
 from avi_ros.data.scene_config import SceneConfig
 from avi_ros.device import resolve_device
 from avi_ros.models.hazard_set import HazardSetModel
-from training.calibration import (
-    Calibration,
-    CalibrationTargets,
-    apply_calibration,
-    fit_calibration,
-    fold_into_head,
-    unfold_from_head,
-)
+from training.calibration import Calibration, fit_calibration, fold_into_head, unfold_from_head
 from training.collect_outputs import collect_outputs, shard_prepare_config
 from training.config import SplitConfig, load_config, read_resolved_config
 from training.evaluate import run_config_of
-from training.metrics import confidence_auroc, expected_calibration_error
 from training.real_scenes import bank_counts, real_scene_directory, real_store
 from training.resume_state import TRAINER_STATE_FILE, save_training_checkpoint
+from training.script_errors import script_main
 from training.typed_config import ConfigError
 
 DEFAULT_SCENES = 300
@@ -101,38 +84,20 @@ def base_scene(checkpoint: Path, config: Path | None) -> SceneConfig:
     return SceneConfig()
 
 
-def fit_metrics(targets: CalibrationTargets, calibration: Calibration | None) -> dict[str, float | None]:
-    """Class NLL and accuracy of the labelled logits, ECE and AUROC of the confidence against
-    ``correct``, of raw outputs under ``calibration`` (None: raw); see ``CalibrationTargets``."""
-    class_logits, confidence_logit = targets.class_logits, targets.confidence_logit
-    if calibration is not None:
-        class_logits, confidence_logit = apply_calibration(calibration, class_logits, confidence_logit)
-    labels = targets.labels
-    log_prob = log_softmax(np.asarray(class_logits, dtype=np.float64), axis=1)
-    confidence = expit(np.asarray(confidence_logit, dtype=np.float64))
-    return {
-        "count": len(labels),
-        "accuracy": float(np.mean(np.argmax(log_prob, axis=1) == labels)) if len(labels) else None,
-        "nll": float(-log_prob[np.arange(len(labels)), labels].mean()) if len(labels) else None,
-        "ece": expected_calibration_error(confidence, targets.correct),
-        "confidence_auroc": confidence_auroc(confidence, targets.correct),
-    }
-
-
-def stored_calibration(metadata: CheckpointMetadata) -> Calibration | None:
+def stored_calibration(metadata: checkpoint.CheckpointMetadata) -> Calibration | None:
     data = metadata.extra.get("calibration")
     if data is None:
         return None
     try:
         return Calibration(**data)
     except TypeError as exc:
-        raise CheckpointError(f"checkpoint extra.calibration is malformed: {exc}") from exc
+        raise checkpoint.CheckpointError(f"checkpoint extra.calibration is malformed: {exc}") from exc
 
 
 def rewrite_checkpoint(
     directory: Path,
     model: HazardSetModel,
-    metadata: CheckpointMetadata,
+    metadata: checkpoint.CheckpointMetadata,
     calibration: Calibration,
 ) -> None:
     """Replace ``directory`` atomically by ``model`` with ``calibration`` in its metadata; other
@@ -141,9 +106,9 @@ def rewrite_checkpoint(
 
     def write(target: Path) -> None:
         for item in directory.iterdir():
-            if item.is_file() and item.name not in (WEIGHTS_FILE, METADATA_FILE):
+            if item.is_file() and item.name not in (checkpoint.WEIGHTS_FILE, checkpoint.METADATA_FILE):
                 shutil.copy2(item, target / item.name)
-        save_checkpoint(target, model, metadata.feature_config, metadata.taxonomy, extra)
+        checkpoint.save_checkpoint(target, model, metadata.feature_config, metadata.taxonomy, extra)
 
     save_training_checkpoint(directory, write)
 
@@ -156,7 +121,7 @@ def calibrate(args: argparse.Namespace) -> dict:
             "(a resumed run would train on the calibrated head)"
         )
     device = resolve_device(args.device)
-    model, metadata = load_checkpoint(args.checkpoint, device)
+    model, metadata = checkpoint.load_checkpoint(args.checkpoint, device)
     previous = stored_calibration(metadata)
     if previous is not None:
         unfold_from_head(model.head, previous)
@@ -180,8 +145,8 @@ def calibrate(args: argparse.Namespace) -> dict:
         "hazard_slots": metadata.model_config.hazard_slots,
         "calibration": asdict(calibration),
         "previous": asdict(previous) if previous is not None else None,
-        "before": fit_metrics(targets, previous),
-        "after": fit_metrics(targets, calibration),
+        "before": targets.figures(previous),
+        "after": targets.figures(calibration),
         "written": not args.dry_run,
     }
     if not args.dry_run:
@@ -205,17 +170,16 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        report = calibrate(args)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"calibrate.py: error: {exc}", file=sys.stderr)
-        return 2
+def calibrate_and_report(args: argparse.Namespace) -> int:
+    """Calibrate as the command line says and print the before/after table."""
+    report = calibrate(args)
     print(format_report(report))
     action = "rewrote" if report["written"] else "dry run: left"
     print(f"{action} {args.checkpoint}")
     return 0
+
+
+main = script_main(build_parser, calibrate_and_report)
 
 
 if __name__ == "__main__":

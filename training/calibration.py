@@ -37,6 +37,7 @@ from scipy.special import expit, log_softmax
 from avi_ros.models.head import ImaginationHead
 from avi_ros.models.output_arrays import HazardSetArrays
 from training.losses import match_hazards
+from training.metrics import confidence_auroc, expected_calibration_error
 
 _LOG_T_BOUNDS = (-3.0, 3.0)  # temperature between e^-3 and e^3
 _MIN_ABS_SCALE = 1e-6  # a Platt scale closer to 0 cannot be undone
@@ -91,6 +92,23 @@ class CalibrationTargets:
     labels: np.ndarray
     confidence_logit: np.ndarray
     correct: np.ndarray
+
+    def figures(self, calibration: Calibration | None) -> dict[str, float | None]:
+        """How well the outputs fit under ``calibration`` (None: raw): accuracy and class NLL of the
+        labelled logits, ECE and confidence AUROC of the confidence against ``correct``."""
+        class_logits, confidence_logit = self.class_logits, self.confidence_logit
+        if calibration is not None:
+            class_logits, confidence_logit = apply_calibration(calibration, class_logits, confidence_logit)
+        labels = self.labels
+        log_prob = log_softmax(np.asarray(class_logits, dtype=np.float64), axis=1)
+        confidence = expit(np.asarray(confidence_logit, dtype=np.float64))
+        return {
+            "count": len(labels),
+            "accuracy": float(np.mean(np.argmax(log_prob, axis=1) == labels)) if len(labels) else None,
+            "nll": float(-log_prob[np.arange(len(labels)), labels].mean()) if len(labels) else None,
+            "ece": expected_calibration_error(confidence, self.correct),
+            "confidence_auroc": confidence_auroc(confidence, self.correct),
+        }
 
 
 def fit_calibration(targets: CalibrationTargets, fitted_on: str = Calibration.fitted_on) -> Calibration:

@@ -43,40 +43,24 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avi_ros.checkpoint import CheckpointError, load_checkpoint
+from avi_ros.checkpoint import load_checkpoint
 from avi_ros.data.urbansound8k import fold_split, read_urbansound8k_clips
 from avi_ros.device import resolve_device
 from training.collect_outputs import shard_prepare_config
 from training.config import ExperimentConfig, SplitConfig, load_config
 from training.evaluate import evaluate_checkpoint_store
-from training.metrics import (
-    DIRECTION_GROUP,
-    NODE_CONFIDENCE_THRESHOLD,
-    OVERALL_GROUP,
-    SINGLE_HAZARD_GROUP,
-    mean_and_std,
-)
+from training.metrics import NODE_CONFIDENCE_THRESHOLD, mean_and_std
 from training.real_scenes import real_store
 from training.resume_state import resolve_checkpoint
 from training.run_status import complete_run
-from training.set_report import format_value, metric_at
+from training.script_errors import script_main
+from training.set_report import HEADLINE_COLUMNS, format_value, metric_at
 from training.splits import ensure_scenes, split_directory
 from training.typed_config import ConfigError
 
 TEST_METRICS = "test_metrics.json"
 DEFAULT_TEST_SCENES = 500
 DEFAULT_TEST_SEED = 4242  # scene geometry seed of every fold's test scenes
-# Summary columns: (path in a fold's metrics, header, format).
-SUMMARY_COLUMNS = (
-    ((OVERALL_GROUP, "f20"), "F20", "{:.1%}"),
-    ((OVERALL_GROUP, "le_deg"), "LE [deg]", "{:.1f}"),
-    ((OVERALL_GROUP, "rde"), "RDE", "{:.2f}"),
-    ((SINGLE_HAZARD_GROUP, "accuracy"), "single-hazard accuracy", "{:.1%}"),
-    ((SINGLE_HAZARD_GROUP, "ece"), "ECE", "{:.3f}"),
-    ((SINGLE_HAZARD_GROUP, "confidence_auroc"), "conf. AUROC", "{:.3f}"),
-    ((DIRECTION_GROUP, "all", "model_azimuth_error_median_deg"), "model median az. err [deg]", "{:.1f}"),
-    ((DIRECTION_GROUP, "all", "physics_azimuth_error_median_deg"), "physics median az. err [deg]", "{:.1f}"),
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,7 +152,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summary_markdown(summary: dict[str, Any], root: Path) -> str:
-    header = "| test fold | scenes | " + " | ".join(title for _, title, _ in SUMMARY_COLUMNS) + " |"
+    header = "| test fold | scenes | " + " | ".join(title for _, title, _ in HEADLINE_COLUMNS) + " |"
     lines = [
         f"# UrbanSound8K cross-validation (`{root}`)",
         "",
@@ -176,12 +160,12 @@ def summary_markdown(summary: dict[str, Any], root: Path) -> str:
         "test fold's clips (mapped classes and background only); see training/crossval.py.",
         "",
         header,
-        "|---|" + "---:|" * (len(SUMMARY_COLUMNS) + 1),
+        "|---|" + "---:|" * (len(HEADLINE_COLUMNS) + 1),
     ]
     rows = [(f"{r['fold']}", str(r["test_scenes"]), r["metrics"]) for r in summary["folds"]]
     rows.append(("mean ± std", "", summary["mean_std"]))
     for label, scenes, metrics in rows:
-        cells = [format_value(metric_at(metrics, path), fmt) for path, _, fmt in SUMMARY_COLUMNS]
+        cells = [format_value(metric_at(metrics, path), fmt) for path, _, fmt in HEADLINE_COLUMNS]
         lines.append(f"| {label} | {scenes} | " + " | ".join(cells) + " |")
     return "\n".join([*lines, ""])
 
@@ -224,13 +208,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"crossval.py: error: {exc}", file=sys.stderr)
-        return 2
+main = script_main(build_parser, run)
 
 
 if __name__ == "__main__":

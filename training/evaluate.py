@@ -44,38 +44,24 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 
 import torch
 
-from avi_ros.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_metadata
+from avi_ros.checkpoint import load_checkpoint, read_checkpoint_metadata
 from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.scene_labels import SceneContent
 from avi_ros.data.shards import ShardReader
 from avi_ros.device import resolve_device
 from avi_ros.models.hazard_set import HazardSetModel
+from training import real_scenes, set_report
 from training.collect_outputs import collect_outputs, shard_prepare_config
 from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
 from training.data import InputStore, PrepareConfig
-from training.metrics import (
-    DIRECTION_GROUP,
-    NODE_CONFIDENCE_THRESHOLD,
-    OVERALL_GROUP,
-    SINGLE_HAZARD_GROUP,
-    mean_and_std,
-)
-from training.real_scenes import (
-    CONDITIONS,
-    RT60_MIN_S,
-    SNR_MAX_DB,
-    bank_counts,
-    content_store,
-    real_scene_directory,
-    real_store,
-)
-from training.set_report import format_value, metric_at, set_comparison_markdown, set_metrics_markdown
+from training.metrics import NODE_CONFIDENCE_THRESHOLD, OVERALL_GROUP, SINGLE_HAZARD_GROUP, mean_and_std
+from training.script_errors import script_main
 from training.splits import ensure_scenes, prepared_split, split_directory
 from training.typed_config import ConfigError
 
 CONDITION_TITLES = {
     "default": "rooms like the generator's defaults",
-    "reverberant_noisy": f"RT60 > {RT60_MIN_S:g} s and SNR < {SNR_MAX_DB:g} dB",
+    "reverberant_noisy": f"RT60 > {real_scenes.RT60_MIN_S:g} s and SNR < {real_scenes.SNR_MAX_DB:g} dB",
 }
 DEFAULT_REAL_SCENES = 400
 DEFAULT_REAL_SEED = 2001  # scene geometry seed of the real test scenes
@@ -94,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sound-dir", type=Path, help="test split of the real sound bank (BANK/test)")
     parser.add_argument(
-        "--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS), help="with --sound-dir"
+        "--conditions",
+        nargs="+",
+        choices=real_scenes.CONDITIONS,
+        default=list(real_scenes.CONDITIONS),
+        help="with --sound-dir",
     )
     parser.add_argument(
         "--background-scenes", type=int, help="background-only scenes per condition (default: --scenes)"
@@ -192,9 +182,9 @@ def evaluate_checkpoint(
 def write_synthetic_report(results: dict[str, dict], out: Path, data: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    lines = [f"# Evaluation on `{data}`", "", *set_comparison_markdown(results)]
+    lines = [f"# Evaluation on `{data}`", "", *set_report.set_comparison_markdown(results)]
     for name, metrics in results.items():
-        lines += set_metrics_markdown(metrics, f"## {name}")
+        lines += set_report.set_metrics_markdown(metrics, f"## {name}")
     (out / "metrics.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -219,7 +209,7 @@ def evaluate_real(
     scenes = args.scenes or DEFAULT_REAL_SCENES
     seed = DEFAULT_REAL_SEED if args.seed is None else args.seed
     background = args.background_scenes or scenes
-    counts, unit = bank_counts(args.sound_dir)
+    counts, unit = real_scenes.bank_counts(args.sound_dir)
     results: dict[str, Any] = {
         "bank": {"sound_dir": str(args.sound_dir.resolve()), "counts": counts, "unit": unit},
         "confidence_threshold": args.confidence_threshold,
@@ -228,7 +218,7 @@ def evaluate_real(
     sets = {}
     for condition in args.conditions:
         for background_only, count in ((False, scenes), (True, background)):
-            sets[condition, background_only] = real_scene_directory(
+            sets[condition, background_only] = real_scenes.real_scene_directory(
                 args.sound_dir, condition, SplitConfig(count, seed), base, args.cache_dir, args.workers,
                 True, background_only,
             )  # fmt: skip
@@ -269,27 +259,23 @@ def _evaluate_scenes(
     for a background-only set; else ``hazard`` (every metric) and, when recorded, ``non_hazard``
     (``background_figures`` of its scenes with a real non-hazard sound)."""
     threshold = args.confidence_threshold
-    store = real_store(directory, condition, prepare, device, progress=True)
+    store = real_scenes.real_store(directory, condition, prepare, device, progress=True)
     if background_only:
         return {"background": (len(store), background_figures(model, store, device, threshold))}
     parts = {"hazard": (len(store), evaluate_checkpoint_store(model, store, device, threshold))}
-    sounds = content_store(directory, condition, prepare, device, content=SceneContent.NON_HAZARD_SOUND)
+    sounds = real_scenes.content_store(
+        directory, condition, prepare, device, content=SceneContent.NON_HAZARD_SOUND
+    )
     if sounds is not None:
         parts["non_hazard"] = (len(sounds), background_figures(model, sounds, device, threshold))
     return parts
 
 
+# The headline columns, then the false alarms on the scenes without a hazard.
 REAL_COLUMNS = (
-    ((OVERALL_GROUP, "f20"), "F20", "{:.1%}"),
-    ((OVERALL_GROUP, "le_deg"), "LE [deg]", "{:.1f}"),
-    ((OVERALL_GROUP, "rde"), "RDE", "{:.2f}"),
-    ((SINGLE_HAZARD_GROUP, "accuracy"), "single-hazard accuracy", "{:.1%}"),
-    ((SINGLE_HAZARD_GROUP, "ece"), "ECE", "{:.3f}"),
-    ((SINGLE_HAZARD_GROUP, "confidence_auroc"), "conf. AUROC", "{:.3f}"),
+    *set_report.HEADLINE_COLUMNS,
     (("background", "false_alarm_rate"), "false alarms: background only", "{:.1%}"),
     (("non_hazard", "false_alarm_rate"), "false alarms: non-hazard sounds", "{:.1%}"),
-    ((DIRECTION_GROUP, "all", "model_azimuth_error_median_deg"), "model median az. err [deg]", "{:.1f}"),
-    ((DIRECTION_GROUP, "all", "physics_azimuth_error_median_deg"), "physics median az. err [deg]", "{:.1f}"),
 )
 
 
@@ -303,7 +289,9 @@ def real_summary_table(results: dict[str, Any], model: str) -> str:
             "background": entry["background"]["models"][model],
             "non_hazard": entry["non_hazard"]["models"].get(model, {}),
         }
-        cells = [format_value(metric_at(values, path), fmt) for path, _, fmt in REAL_COLUMNS]
+        cells = [
+            set_report.format_value(set_report.metric_at(values, path), fmt) for path, _, fmt in REAL_COLUMNS
+        ]
         scenes = f"{entry['scenes']} + {entry['background']['scenes']}"
         lines.append(f"| {CONDITION_TITLES[condition]} | {scenes} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -313,7 +301,7 @@ def per_class_f20_table(metrics: dict[str, Any], recordings: dict[str, int], uni
     """Markdown table: per class, the real recordings it rests on and its F20 over every frame."""
     lines = [f"| class | real {unit} | F20 |", "|---|---:|---:|"]
     for name, f20 in metrics[OVERALL_GROUP]["per_class_f20"].items():
-        lines.append(f"| {name} | {recordings.get(name, 0)} | {format_value(f20, '{:.1%}')} |")
+        lines.append(f"| {name} | {recordings.get(name, 0)} | {set_report.format_value(f20, '{:.1%}')} |")
     return "\n".join(lines)
 
 
@@ -337,7 +325,7 @@ def write_real_report(results: dict[str, Any], out: Path) -> None:
         lines += [f"## {model}", "", real_summary_table(results, model), ""]
         for condition, entry in results["conditions"].items():
             result = entry["models"][model]
-            lines += set_metrics_markdown(result, f"### {model}: {CONDITION_TITLES[condition]}")
+            lines += set_report.set_metrics_markdown(result, f"### {model}: {CONDITION_TITLES[condition]}")
             lines += [per_class_f20_table(result, bank["counts"], bank["unit"]), ""]
     (out / "metrics.md").write_text("\n".join(lines), encoding="utf-8")
 
@@ -366,37 +354,36 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        check_arguments(args)
-        config = resolve_config(args)
-        device = resolve_device(args.device)
-        checkpoints = list(args.checkpoint)
-        for checkpoint in checkpoints:  # before any scene is rendered: a checkpoint it cannot take
-            read_checkpoint_metadata(checkpoint)
-        if args.sound_dir is not None:
-            if args.seed is not None:
-                check_seed(args.seed, config)
-            base = config.data.scene_config() if config is not None else SceneConfig()
-            write_real_report(evaluate_real(args, checkpoints, base, device), args.out)
-        else:
-            data = evaluation_data(args, config)
-            results: dict[str, Any] = {}
-            for checkpoint in checkpoints:
-                name, metrics = evaluate_checkpoint(
-                    checkpoint, data, device, threshold=args.confidence_threshold, taken=set(results)
-                )
-                results[name] = metrics
-            if args.aggregate:
-                results[AGGREGATE] = mean_and_std(list(results.values()))
-            write_synthetic_report(results, args.out, data)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"evaluate.py: error: {exc}", file=sys.stderr)
-        return 2
+def evaluate(args: argparse.Namespace) -> int:
+    """Evaluate the checkpoints of the command line (see the module doc) and print the report."""
+    check_arguments(args)
+    config = resolve_config(args)
+    device = resolve_device(args.device)
+    checkpoints = list(args.checkpoint)
+    for checkpoint in checkpoints:  # before any scene is rendered: a checkpoint it cannot take
+        read_checkpoint_metadata(checkpoint)
+    if args.sound_dir is not None:
+        if args.seed is not None:
+            check_seed(args.seed, config)
+        base = config.data.scene_config() if config is not None else SceneConfig()
+        write_real_report(evaluate_real(args, checkpoints, base, device), args.out)
+    else:
+        data = evaluation_data(args, config)
+        results: dict[str, Any] = {}
+        for checkpoint in checkpoints:
+            name, metrics = evaluate_checkpoint(
+                checkpoint, data, device, threshold=args.confidence_threshold, taken=set(results)
+            )
+            results[name] = metrics
+        if args.aggregate:
+            results[AGGREGATE] = mean_and_std(list(results.values()))
+        write_synthetic_report(results, args.out, data)
     print((args.out / "metrics.md").read_text(encoding="utf-8"))
     print(f"wrote {args.out / 'metrics.md'} and {args.out / 'metrics.json'}")
     return 0
+
+
+main = script_main(build_parser, evaluate)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ class id - 1). STARSS23 gives its 13 classes, fold 3 for training and fold 4 for
 
 A checkpoint is ``seld_encoder.safetensors`` (the encoder's state_dict under DCASE names) plus
 ``seld_metadata.json`` (feature config, normalisation statistics, encoder config, class names);
-``load_seld_encoder`` copies it into an imagination model's encoder.
+``load_seld_encoder`` copies it into the hazard model's encoder.
 """
 
 from __future__ import annotations

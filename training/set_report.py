@@ -26,32 +26,41 @@ from training.metrics import (
 
 Columns = Sequence[tuple[str, str, str]]  # (metric key, header, format)
 
-DETECTION_COLUMNS: Columns = (
-    ("frames", "frames", "{:d}"),
-    ("hazards", "hazards", "{:d}"),
-    ("f20", "F20", "{:.1%}"),
-    ("f20_micro", "F20 micro", "{:.1%}"),
-    ("precision", "precision", "{:.1%}"),
-    ("recall", "recall", "{:.1%}"),
-    ("le_deg", "LE [deg]", "{:.1f}"),
-    ("rde", "RDE", "{:.2f}"),
-)
-SINGLE_HAZARD_COLUMNS: Columns = (
-    ("frames", "frames", "{:d}"),
-    ("accuracy", "accuracy", "{:.1%}"),
-    ("macro_f1", "macro-F1", "{:.3f}"),
-    ("ece", "ECE", "{:.3f}"),
-    ("confidence_auroc", "conf. AUROC", "{:.3f}"),
-    ("false_alarm_rate", "false alarms", "{:.1%}"),
-    ("located_frames", "located", "{:d}"),
-    ("azimuth_error_median_deg", "median az. err [deg]", "{:.1f}"),
-    ("angular_error_median_deg", "median ang. err [deg]", "{:.1f}"),
-)
-DIRECTION_COLUMNS: Columns = (
-    ("frames", "frames", "{:d}"),
-    ("model_located", "model located", "{:d}"),
-    ("model_azimuth_error_median_deg", "model median az. err [deg]", "{:.1f}"),
-    ("physics_azimuth_error_median_deg", "physics median az. err [deg]", "{:.1f}"),
+# How each metric of a group is shown: key -> (column header, format), one table for every report.
+SHOWN: dict[str, tuple[str, str]] = {
+    "frames": ("frames", "{:d}"),
+    "hazards": ("hazards", "{:d}"),
+    "f20": ("F20", "{:.1%}"),
+    "f20_micro": ("F20 micro", "{:.1%}"),
+    "precision": ("precision", "{:.1%}"),
+    "recall": ("recall", "{:.1%}"),
+    "le_deg": ("LE [deg]", "{:.1f}"),
+    "rde": ("RDE", "{:.2f}"),
+    "accuracy": ("accuracy", "{:.1%}"),
+    "macro_f1": ("macro-F1", "{:.3f}"),
+    "ece": ("ECE", "{:.3f}"),
+    "confidence_auroc": ("conf. AUROC", "{:.3f}"),
+    "false_alarm_rate": ("false alarms", "{:.1%}"),
+    "located_frames": ("located", "{:d}"),
+    "azimuth_error_median_deg": ("median az. err [deg]", "{:.1f}"),
+    "angular_error_median_deg": ("median ang. err [deg]", "{:.1f}"),
+    "model_located": ("model located", "{:d}"),
+    "model_azimuth_error_median_deg": ("model median az. err [deg]", "{:.1f}"),
+    "physics_azimuth_error_median_deg": ("physics median az. err [deg]", "{:.1f}"),
+}
+
+
+def shown(*keys: str) -> Columns:
+    """The columns of these metric keys, as ``SHOWN`` shows them."""
+    return [(key, *SHOWN[key]) for key in keys]
+
+
+DETECTION_COLUMNS = shown("frames", "hazards", "f20", "f20_micro", "precision", "recall", "le_deg", "rde")
+SINGLE_HAZARD_COLUMNS = shown(
+    "frames", "accuracy", "macro_f1", "ece", "confidence_auroc", "false_alarm_rate"
+) + shown("located_frames", "azimuth_error_median_deg", "angular_error_median_deg")
+DIRECTION_COLUMNS = shown(
+    "frames", "model_located", "model_azimuth_error_median_deg", "physics_azimuth_error_median_deg"
 )
 DIRECTION_ROWS = (
     "all",
@@ -60,6 +69,18 @@ DIRECTION_ROWS = (
     *(visibility_group(v) for v in Visibility),
 )
 COMPARED_SET_METRICS = ("f20", "le_deg", "rde")
+# One row per model, condition or fold: (path in its metrics, header, format); the direction figures
+# put the model's top slot beside the physics baseline.
+HEADLINE_COLUMNS = (
+    ((OVERALL_GROUP, "f20"), "F20", "{:.1%}"),
+    ((OVERALL_GROUP, "le_deg"), "LE [deg]", "{:.1f}"),
+    ((OVERALL_GROUP, "rde"), "RDE", "{:.2f}"),
+    ((SINGLE_HAZARD_GROUP, "accuracy"), "single-hazard accuracy", "{:.1%}"),
+    ((SINGLE_HAZARD_GROUP, "ece"), "ECE", "{:.3f}"),
+    ((SINGLE_HAZARD_GROUP, "confidence_auroc"), "conf. AUROC", "{:.3f}"),
+    ((DIRECTION_GROUP, "all", "model_azimuth_error_median_deg"), "model median az. err [deg]", "{:.1f}"),
+    ((DIRECTION_GROUP, "all", "physics_azimuth_error_median_deg"), "physics median az. err [deg]", "{:.1f}"),
+)
 TABLE_GROUPS: tuple[str, ...] = (
     OVERALL_GROUP,
     *(visibility_group(v) for v in Visibility),
@@ -133,11 +154,10 @@ def set_metrics_markdown(metrics: Mapping[str, Any], heading: str) -> list[str]:
 def set_comparison_markdown(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """F20, LE and RDE of several models side by side (a row per model, a column per group)."""
     groups = detection_groups(next(iter(results.values())))
-    formats = {key: fmt for key, _, fmt in DETECTION_COLUMNS}
     lines = []
     for metric in COMPARED_SET_METRICS:
         rows = {name: {g: values.get(g, {}).get(metric) for g in groups} for name, values in results.items()}
-        table = rows_table(rows, [(g, g, formats[metric]) for g in groups], "model")
+        table = rows_table(rows, [(g, g, SHOWN[metric][1]) for g in groups], "model")
         lines += [f"## {metric}", "", table, ""]
     return lines
 

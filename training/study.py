@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 
 import numpy as np
 
-from avi_ros.checkpoint import CheckpointError, load_checkpoint
+from avi_ros.checkpoint import load_checkpoint
 from avi_ros.device import resolve_device
 from avi_ros.models.config import VARIANTS
 from training.collect_outputs import collect_outputs
@@ -43,6 +43,7 @@ from training.hazard_set_task import set_prepare_config
 from training.metrics import mean_and_std
 from training.plots import binned_weight, plot_weight_vs_occlusion
 from training.run_status import complete_run
+from training.script_errors import script_main
 from training.set_report import study_table
 from training.splits import ensure_scenes, prepared_split, split_directory
 from training.typed_config import ConfigError
@@ -191,19 +192,20 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def study_and_report(args: argparse.Namespace) -> int:
+    """Run the study and write its files; a run that stopped before completing ends it (exit 0,
+    or 128 + N after signal N), and the same command continues it."""
     try:
         study = run_study(args)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"study.py: error: {exc}", file=sys.stderr)
-        return 2
     except UnfinishedRunError as exc:
         print(f"study.py: {exc}", file=sys.stderr)
         return 0 if exc.signal_number is None else 128 + exc.signal_number
     write_study(study, args.out)
     print(f"done: {args.out / 'study.md'}")
     return 0
+
+
+main = script_main(build_parser, study_and_report)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ Every parameter built is used by every forward (DDP needs that).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -85,21 +85,31 @@ class ReliabilityNet(nn.Module):
         return torch.softmax(self.mlp(cues), dim=-1)
 
 
-@dataclass
-class FusionOutput:
-    """embedding [B, K, out_dim]; audio_weight / visual_weight [B, K] (sum 1); visibility_logits
-    [B, K, 3]; hazard_occlusion [B, K] blocked fraction read in the slot's direction (NaN when the
-    variant reads none); audio_direction [B, K, 3] unit heard direction (None without steering);
-    physics_direction [B, K, 3] the mask-weighted intensity vector (not unit; None without
-    ``intensity_bins``)."""
+@dataclass(kw_only=True)
+class FusionReadings:
+    """What the fusion finds per slot, which the model's output passes on: audio_weight /
+    visual_weight [B, K] (sum 1); visibility_logits [B, K, 3]; hazard_occlusion [B, K] blocked
+    fraction read in the slot's direction (NaN when the variant reads none); audio_direction
+    [B, K, 3] unit heard direction (None without steering); physics_direction [B, K, 3] the
+    mask-weighted intensity vector (not unit; None without ``intensity_bins``)."""
 
-    embedding: torch.Tensor
     audio_weight: torch.Tensor
     visual_weight: torch.Tensor
     visibility_logits: torch.Tensor
     hazard_occlusion: torch.Tensor
     audio_direction: torch.Tensor | None = None
     physics_direction: torch.Tensor | None = None
+
+
+@dataclass(kw_only=True)
+class FusionOutput(FusionReadings):
+    """The readings and the slot embeddings [B, K, out_dim] that the head reads."""
+
+    embedding: torch.Tensor
+
+    def readings(self) -> dict[str, torch.Tensor | None]:
+        """The ``FusionReadings`` fields by name (what the model's output carries on)."""
+        return {f.name: getattr(self, f.name) for f in fields(FusionReadings)}
 
 
 def steering_window(

@@ -25,14 +25,14 @@ from torch import nn
 from avi_ros.features import FeatureNormalizer
 from avi_ros.models.config import ModelConfig, check_input
 from avi_ros.models.freezing import keep_frozen_batchnorm_in_eval
-from avi_ros.models.hazard_fusion import HazardSetFusion
+from avi_ros.models.hazard_fusion import FusionReadings, HazardSetFusion
 from avi_ros.models.head import HeadOutput, ImaginationHead
 from avi_ros.models.seld_encoder import SeldEncoder
 from avi_ros.models.visual_encoder import VisualEncoder
 
 
-@dataclass
-class HazardSetOutput(HeadOutput):
+@dataclass(kw_only=True)
+class HazardSetOutput(HeadOutput, FusionReadings):
     """The model's answer per slot, [B, K, ...]: the head's outputs (class_logits [B, K, N], class 0 =
     empty slot, direction [B, K, 3] unit in the microphone frame, distance [B, K] m, confidence_logit
     [B, K], risk_logits [B, K, 4], action_logits [B, K, 6]), plus visibility_logits [B, K, 3]
@@ -44,12 +44,6 @@ class HazardSetOutput(HeadOutput):
     ``corrected_direction(physics, correction)`` normalised) and accdoa [B, T', tracks, 3,
     classes] only with the SELD encoder's ACCDOA head."""
 
-    visibility_logits: torch.Tensor
-    audio_weight: torch.Tensor
-    visual_weight: torch.Tensor
-    hazard_occlusion: torch.Tensor
-    audio_direction: torch.Tensor | None = None
-    physics_direction: torch.Tensor | None = None
     accdoa: torch.Tensor | None = None
 
 
@@ -95,16 +89,8 @@ class HazardSetModel(nn.Module):
             check_input("visual", visual, 4)
             visual_tokens = self.visual_encoder(visual)
         fused = self.adapter(audio_tokens, visual_tokens, view_tokens, spectra)
-        return HazardSetOutput(
-            **vars(self.head(fused.embedding, fused.physics_direction)),
-            visibility_logits=fused.visibility_logits,
-            audio_weight=fused.audio_weight,
-            visual_weight=fused.visual_weight,
-            hazard_occlusion=fused.hazard_occlusion,
-            audio_direction=fused.audio_direction,
-            physics_direction=fused.physics_direction,
-            accdoa=accdoa,
-        )
+        head = self.head(fused.embedding, fused.physics_direction)
+        return HazardSetOutput(**vars(head), **fused.readings(), accdoa=accdoa)
 
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Install per channel-bin feature statistics [C, F] (see features.compute_normalization_stats)."""

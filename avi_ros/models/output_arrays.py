@@ -26,12 +26,24 @@ import torch
 from avi_ros.models.hazard_set import HazardSetOutput
 
 
-class _Logits:
-    """What both array kinds derive from their ``class_logits`` [..., N] and ``confidence_logit``
-    [...], whatever their leading axes (sample, or sample and slot)."""
+@dataclass(frozen=True, eq=False)
+class OutputArrays:
+    """One slot of every sample, numpy, first axis = sample (``HazardSetArrays.slot``); the
+    probabilities, class ids and confidences derive from the logits whatever the leading axes.
+
+    class_logits [B, N] and confidence_logit [B] raw (before softmax/sigmoid); direction [B, 3]
+    unit vectors in the microphone frame; distance [B] in metres; risk [B] RiskLevel ids;
+    action [B] Action ids; audio_weight/visual_weight [B], the reliance on each modality.
+    """
 
     class_logits: np.ndarray
+    direction: np.ndarray
+    distance: np.ndarray
     confidence_logit: np.ndarray
+    risk: np.ndarray
+    action: np.ndarray
+    audio_weight: np.ndarray
+    visual_weight: np.ndarray
 
     @cached_property
     def class_probabilities(self) -> np.ndarray:
@@ -62,42 +74,13 @@ class _Logits:
 
 
 @dataclass(frozen=True, eq=False)
-class OutputArrays(_Logits):
-    """One slot of every sample, numpy, first axis = sample (``HazardSetArrays.slot``).
-
-    class_logits [B, N] and confidence_logit [B] raw (before softmax/sigmoid); direction [B, 3]
-    unit vectors in the microphone frame; distance [B] in metres; risk [B] RiskLevel ids;
-    action [B] Action ids; audio_weight/visual_weight [B], the reliance on each modality.
+class HazardSetArrays(OutputArrays):
+    """Every slot of every sample, numpy, axes = (sample, slot): the fields of ``OutputArrays``
+    with a slot axis ([B, K, ...]; class 0 = empty slot), plus visibility [B, K] Visibility ids and
+    hazard_occlusion [B, K], the blocked fraction read in the slot's direction (NaN: not read).
     """
 
-    class_logits: np.ndarray
-    direction: np.ndarray
-    distance: np.ndarray
-    confidence_logit: np.ndarray
-    risk: np.ndarray
-    action: np.ndarray
-    audio_weight: np.ndarray
-    visual_weight: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class HazardSetArrays(_Logits):
-    """Per-slot model outputs, numpy, axes = (sample, slot).
-
-    The fields of ``OutputArrays`` with a slot axis ([B, K, ...]; class 0 = empty slot), plus
-    visibility [B, K] Visibility ids and hazard_occlusion [B, K], the blocked fraction read in
-    the slot's direction (NaN: not read).
-    """
-
-    class_logits: np.ndarray
-    direction: np.ndarray
-    distance: np.ndarray
-    confidence_logit: np.ndarray
-    risk: np.ndarray
-    action: np.ndarray
     visibility: np.ndarray
-    audio_weight: np.ndarray
-    visual_weight: np.ndarray
     hazard_occlusion: np.ndarray
 
     @property
