@@ -41,9 +41,13 @@ MODEL="${AVI_ROS_DEMO_MODEL:-}"
 MODEL_NAME="${MODEL:-the shipped hazard-set model (avi_ros/models/shipped)}"
 MODEL_PARAM=()
 MODEL_OPTION=()
+# The decision stage trains on scenario runs through the pipeline with the model of steps 4-5;
+# the demo renders fewer runs than decision.yaml (28 instead of 96: about 2 minutes of one core).
+DECISION_OVERRIDES=("output_dir=$DECISION_RUN" data.train.scenes=16 data.val.scenes=4 decision.pipeline.test_scenes=8)
 if [[ -n "$MODEL" ]]; then
   MODEL_PARAM=(-p "model_path:=$MODEL")
   MODEL_OPTION=(--model "$MODEL")
+  DECISION_OVERRIDES+=("decision.pipeline.model_path=$MODEL")
 fi
 LIVE="$OUT/live_hazards.jsonl"
 ASSESSMENTS="$OUT/live_assessments.jsonl"
@@ -122,7 +126,7 @@ step 2 "training, to show it (steps 4-5 run $MODEL_NAME): the SELD encoder ($SEL
 # demo.yaml loads the pre-trained SELD encoder from $SELD_RUN (its pretrained.seld_checkpoint).
 train "$SELD_RUN" "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
 train "$RUN" "$CONFIG" "${OVERRIDES[@]}"
-train "$DECISION_RUN" "$DECISION_CONFIG" "output_dir=$DECISION_RUN"
+train "$DECISION_RUN" "$DECISION_CONFIG" "${DECISION_OVERRIDES[@]}"
 
 step 3 "make the scenario bag $BAG (engine idling in view then driving past, dog walking behind a panel, siren behind the robot)"
 if [[ -f "$BAG/metadata.yaml" ]]; then
