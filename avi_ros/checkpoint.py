@@ -32,7 +32,7 @@ FORMAT_NAME = "avi_ros.checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
-# The package's model (the hazard-set model) on the SELD encoder pre-trained for it.
+# The package's model, on the SELD encoder pre-trained for it.
 HOW_TO_MAKE_ONE = (
     "python training/train.py --config training/configs/hazard_set_seld.yaml, then "
     "python training/train.py --config training/configs/hazard_set.yaml"

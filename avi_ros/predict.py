@@ -20,8 +20,8 @@ zero-padded at its start as the pipeline pads a short buffer. Every window goes 
 camera that sees nothing: a black image with no depth reading anywhere. The occlusion code reads
 that as a fully blocked view (occlusion level 1), the condition in which the model's reliability
 network leans on audio; an ``audio_only`` checkpoint ignores the image altogether. Every hazard
-the node would publish for a window is reported (a hazard-set checkpoint may find several at
-once, most confident first); a window where none would be published reports the model's best
+the node would publish for a window is reported (a model with several hazard slots may find
+several at once, most confident first); a window where none would be published reports the model's best
 guess instead.
 
 Beside the model, every window gets the *physics* direction of arrival

@@ -13,7 +13,7 @@ becomes one token of ``VIEW_TOKEN_CHANNELS`` numbers:
 - 5: fraction of the cell where a hazard is visible (only the exact tokens the oracle is fed
   carry it; 0 otherwise).
 
-The hazard-set model matches a hazard's heard direction against the rays to read how blocked
+The model matches each hazard slot's heard direction against the rays to read how blocked
 the view is in that direction. Cell averages are area resizes (cv2 INTER_AREA): cheap enough
 to run per frame in the node.
 """

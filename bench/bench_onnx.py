@@ -1,13 +1,13 @@
 """ONNX Runtime against torch on this CPU, for the same model and inputs; prints one JSON object.
 
-    python bench/bench_onnx.py                                   # hazard-set model of the training config
+    python bench/bench_onnx.py                                   # the model of the training config
     python bench/bench_onnx.py --config training/configs/hazard_set_tiny.yaml
     python bench/bench_onnx.py --checkpoint runs/hazard_set/checkpoints/best
     python bench/bench_onnx.py --threads 2 --rounds 50
 
 The model is a checkpoint (``--checkpoint``), or the architecture of a training config with random
-weights (``--config``, default ``training/configs/hazard_set.yaml``, the hazard-set model the
-package ships), saved to a temporary checkpoint. It is exported with ``avi_ros.onnx_backend``
+weights (``--config``, default ``training/configs/hazard_set.yaml``, the model the package
+ships), saved to a temporary checkpoint. It is exported with ``avi_ros.onnx_backend``
 (``avi-ros export --onnx``) and loaded twice, as the node would: ``Pipeline.from_checkpoint`` with
 backend torch (BatchNorm folded, channels-last, fp32) and with backend onnxruntime.
 
