@@ -35,7 +35,6 @@ from avi_ros.preprocess import Preprocessor
 from avi_ros.taxonomy import MAX_HAZARDS
 from avi_ros.view_tokens import view_tokens_of
 from training.disk_columns import DiskColumns, write_chunk
-from training.losses import Targets
 
 # Keys of a prepared sample / batch.
 INPUT_KEYS = ("visual", "occlusion_input")
@@ -407,17 +406,6 @@ def build_store(
         for chunk in in_chunks(iterator)
     )
     return write_split(chunks, cache_path)
-
-
-def targets_from_batch(batch: Mapping[str, torch.Tensor]) -> Targets:
-    return Targets(
-        class_id=batch["class_id"],
-        direction=batch["direction"],
-        distance=batch["distance"],
-        risk=batch["risk"],
-        action=batch["action"],
-        accdoa=batch.get("accdoa_target"),
-    )
 
 
 def epoch_batches(

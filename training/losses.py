@@ -74,21 +74,6 @@ class LossConfig:
                 raise ValueError(f"{field.name}: expected a weight >= 0, got {value}")
 
 
-@dataclass
-class Targets:
-    """The single-hazard labels of a batch, as ``training.data.targets_from_batch`` gathers them:
-    class_id, risk, action long [B]; direction unit [B, 3]; distance [B] m; accdoa optional
-    [B, T', tracks, 3, classes]. No loss reads them: the hazard loss reads the hazard set
-    (``hazard_*``) of the batch."""
-
-    class_id: torch.Tensor
-    direction: torch.Tensor
-    distance: torch.Tensor
-    risk: torch.Tensor
-    action: torch.Tensor
-    accdoa: torch.Tensor | None = None
-
-
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` [B] where ``mask`` [B] is True; 0 (with a gradient path) when none is."""
     weights = mask.to(values.dtype)
