@@ -181,6 +181,20 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_weights(path: Path, how_to_make: str) -> dict[str, torch.Tensor]:
+    """The tensors of the safetensors file ``path``, read the one way for every kind of checkpoint.
+
+    FileNotFoundError (ending with ``how_to_make``, which says how to write one) when it is
+    missing, CheckpointError naming the file when it cannot be read.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing ({how_to_make})")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: cannot read safetensors: {exc}") from exc
+
+
 def read_checkpoint_metadata(directory: str | Path) -> CheckpointMetadata:
     """Parse and check ``metadata.json`` of a checkpoint directory without loading weights."""
     directory = Path(directory)
@@ -230,12 +244,7 @@ def load_checkpoint(
     directory = Path(directory)
     metadata = read_checkpoint_metadata(directory)
     weights_path = directory / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise FileNotFoundError(f"{weights_path} is missing (make a checkpoint with: {HOW_TO_MAKE_ONE})")
-    try:
-        state = load_file(str(weights_path))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{weights_path}: cannot read safetensors: {exc}") from exc
+    state = read_weights(weights_path, f"make a checkpoint with: {HOW_TO_MAKE_ONE}")
     model = build_model(metadata.model_config)
     try:
         _check_weights(model, state, weights_path)

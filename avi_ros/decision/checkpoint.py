@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from avi_ros import __version__
-from avi_ros.checkpoint import CheckpointError, atomic_write, check_format, read_json_object
+from avi_ros.checkpoint import CheckpointError, atomic_write, check_format, read_json_object, read_weights
 from avi_ros.decision.features import feature_size
 from avi_ros.decision.labels import label_maps
 from avi_ros.decision.model import TELEMETRY_SCALE, DecisionModel, DecisionModelConfig, parameter_counts
@@ -119,12 +118,7 @@ def read_decision_metadata(directory: str | Path) -> DecisionMetadata:
 def load_decision_weights(model: DecisionModel, directory: str | Path) -> None:
     """Load a checkpoint's trainable state into ``model`` (CheckpointError when it does not fit)."""
     path = Path(directory) / WEIGHTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing (make a decision checkpoint with: {HOW_TO_MAKE_ONE})")
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path}: cannot read safetensors: {exc}") from exc
+    state = read_weights(path, f"make a decision checkpoint with: {HOW_TO_MAKE_ONE}")
     try:
         model.load_trainable_state_dict(state)
     except (KeyError, RuntimeError) as exc:
