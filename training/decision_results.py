@@ -37,6 +37,7 @@ from avi_ros.taxonomy import default_taxonomy
 from training.config import load_config
 from training.decision_data import KINDS, PipelineRuns, replay_windows
 from training.decision_metrics import DecisionAccumulator, rules_arrays
+from training.tables import metric_row, metric_table_head
 from training.train import main as train_main
 from training.typed_config import ConfigError
 
@@ -249,15 +250,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"are start-up windows), {about['high_risk_windows']} of them truly HIGH risk. Trained stages: "
         f"seeds {', '.join(map(str, about['seeds']))}, mean ± std over seeds.",
         "",
-        "| metric | target | " + " | ".join(METHODS) + " |",
-        "|---|---|" + "---|" * len(METHODS),
+        *metric_table_head(METHODS),
     ]
     for key in SCALARS:
-        bound = TARGETS.get(key)
-        target = f"{'≥' if bound[1] == 'min' else '≤'} {bound[0]:g}" if bound else ""
-        lines.append(
-            f"| {key} | {target} | " + " | ".join(_cell(results, m, "all", key) for m in METHODS) + " |"
-        )
+        lines.append(metric_row(key, TARGETS.get(key), (_cell(results, m, "all", key) for m in METHODS)))
     for subset, title in (
         ("startup", "start-up windows (zero-padded before the first processed frame)"),
         ("skipped", "windows holding a frame the node skipped"),

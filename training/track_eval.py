@@ -69,6 +69,7 @@ from avi_ros.tracking import (
 from avi_ros.tracking.metrics import TrackerFrame, TrackingScores, score_trackers
 from avi_ros.types import Frame, HazardEstimateData
 from avi_ros.units import NS_PER_S
+from training.tables import metric_row, metric_table_head
 
 SCENE_FORMAT = 2  # bump when the cached scene layout or the scene generator changes
 MOVING_MPS = 0.5  # a true source this fast in the world counts as moving [m/s]
@@ -451,13 +452,10 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
         f"{metrics['settings']['camera_rate_hz']:g} Hz, {metrics['window_s']:g} s window, "
         f"{metrics['hazards_published']} hazards published.",
         "",
-        "| metric | target | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
+        *metric_table_head(names),
     ]
     for label, key in ROWS:
-        lines.append(
-            f"| {label} | {_target(key)} | " + " | ".join(_cell(trackers[t][key]) for t in names) + " |"
-        )
+        lines.append(metric_row(label, TARGETS.get(key), (_cell(trackers[t][key]) for t in names)))
     return "\n".join([*lines, "", LEGEND]) + "\n"
 
 
@@ -501,8 +499,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"{summary['scenes_per_seed']} scenes per seed, frames scored {summary['frames_scored']}, "
         f"hazards published {summary['hazards_published']}.",
         "",
-        "| metric | target | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
+        *metric_table_head(names),
     ]
     for label, key in ROWS:
         cells = []
@@ -513,13 +510,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             else:
                 shown = f"{_cell(value['mean'])} ± {_cell(value['std'])}"
                 cells.append(shown if value["n"] == len(summary["seeds"]) else f"{shown} (n={value['n']})")
-        lines.append(f"| {label} | {_target(key)} | " + " | ".join(cells) + " |")
+        lines.append(metric_row(label, TARGETS.get(key), cells))
     return "\n".join([*lines, "", LEGEND]) + "\n"
-
-
-def _target(key: str) -> str:
-    bound = TARGETS.get(key)
-    return f"{'≤' if bound[1] == 'max' else '≥'} {bound[0]:g}" if bound else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
