@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from model_helpers import tiny_seld_overrides
+from subprocess_helpers import run_ok
 
 from training.config import load_config, write_resolved_config
 from training.resume_state import PROGRESS_FILE, TRAINER_STATE_FILE
@@ -82,16 +82,7 @@ def _dry_run(tmp_path: Path) -> str:
         "AVI_ROS_DEMO_CACHE": str(tmp_path / "cache"),
         "OMP_NUM_THREADS": "1",
     }
-    result = subprocess.run(
-        ["bash", "scripts/demo.sh", "--dry-run"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return run_ok(["bash", "scripts/demo.sh", "--dry-run"], REPO_ROOT, env).stdout
 
 
 def _finished_outputs(out: Path) -> None:

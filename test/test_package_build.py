@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from subprocess_helpers import run_ok
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALL_PREFIX = REPO_ROOT / "install" / "avi_ros"
@@ -36,8 +37,7 @@ def test_generated_messages_sit_next_to_handwritten_modules():
 def test_perception_node_executable_is_installed_and_runs():
     node = INSTALL_PREFIX / "lib" / "avi_ros" / "perception_node"
     assert node.is_file() and os.access(node, os.X_OK)
-    result = subprocess.run([str(node), "--help"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    result = run_ok([str(node), "--help"], REPO_ROOT, timeout_s=120)
     assert "model_path" in result.stdout
 
 
@@ -46,15 +46,9 @@ def test_avi_ros_is_on_path_after_sourcing_ros_env():
     keep = ("HOME", "USER", "LANG", "TMPDIR", "AVI_ROS_VENV")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin"  # nothing of the venv or the install tree yet
-    result = subprocess.run(
-        ["bash", "-c", "source scripts/ros_env.sh && command -v avi-ros && avi-ros --help"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_ok(
+        ["bash", "-c", "source scripts/ros_env.sh && command -v avi-ros && avi-ros --help"], REPO_ROOT, env
     )
-    assert result.returncode == 0, result.stderr
     where, _, usage = result.stdout.partition("\n")
     assert Path(where).resolve().is_relative_to(REPO_ROOT), where
     assert "make-bag" in usage and "replay" in usage
@@ -104,13 +98,5 @@ def test_core_imports_from_plain_pip_install_without_ros(tmp_path):
     # Only the venv's third-party packages plus the wheel: no checkout, no install tree.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMENT", "COLCON", "ROS"))}
     env["PYTHONPATH"] = str(target)
-    result = subprocess.run(
-        [sys.executable, "-c", _NO_ROS_PROBE, str(target)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_ok([sys.executable, "-c", _NO_ROS_PROBE, str(target)], tmp_path, env)
     assert "modules imported" in result.stdout
