@@ -13,24 +13,17 @@ from scipy.signal import sosfreqz
 from avi_ros.audio import SAMPLE_RATE
 from avi_ros.data.clip_augment import ClipAugmentConfig, augment_clip, biquad_sos
 
-OFF = ClipAugmentConfig(
-    mix_probability=0.0,
-    speed_probability=0.0,
-    pitch_probability=0.0,
-    eq_probability=0.0,
-    compression_probability=0.0,
-    clipping_probability=0.0,
-    gain_db_range=(0.0, 0.0),
-)
-ALL_ON = dataclasses.replace(
-    ClipAugmentConfig(),
-    mix_probability=1.0,
-    speed_probability=1.0,
-    pitch_probability=1.0,
-    eq_probability=1.0,
-    compression_probability=1.0,
-    clipping_probability=1.0,
-)
+
+def _every_step(probability: float) -> dict[str, float]:
+    """Each step's ``*_probability`` field of ClipAugmentConfig set to ``probability``: a step added
+    to the config is switched with the others here without naming it."""
+    return {
+        f.name: probability for f in dataclasses.fields(ClipAugmentConfig) if f.name.endswith("_probability")
+    }
+
+
+OFF = ClipAugmentConfig(**_every_step(0.0), gain_db_range=(0.0, 0.0))
+ALL_ON = ClipAugmentConfig(**_every_step(1.0))
 
 
 def _tone(freq_hz: float, seconds: float = 1.0) -> np.ndarray:
