@@ -12,6 +12,7 @@ import rclpy
 from avi_ros.msg import HazardAssessment
 from estimates import estimate
 from nav_msgs.msg import Odometry
+from node_harness import isolated_context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -37,10 +38,8 @@ TIMEOUT_S = 30.0  # only reached when the awaited message never comes
 
 @pytest.fixture
 def context():
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=150 + os.getpid() % 50)
-    yield context
-    rclpy.shutdown(context=context)
+    with isolated_context(150 + os.getpid() % 50) as context:
+        yield context
 
 
 def _node(context, **parameters):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+from node_harness import isolated_context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -68,10 +69,8 @@ def bag(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def context():
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=100 + os.getpid() % 100)
-    yield context
-    rclpy.shutdown(context=context)
+    with isolated_context(100 + os.getpid() % 100) as context:
+        yield context
 
 
 class Listener:
