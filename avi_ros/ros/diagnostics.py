@@ -306,14 +306,10 @@ def diagnostic_array(
     inputs = sorted(snapshot.messages_in.items())
     values += [KeyValue(key=f"messages_in.{k}", value=str(n)) for k, n in inputs]
     values += [
-        KeyValue(key="inference_ms.p50", value=f"{snapshot.inference_ms_p50:.2f}"),
-        KeyValue(key="inference_ms.p95", value=f"{snapshot.inference_ms_p95:.2f}"),
-        KeyValue(key="end_to_end_ms.p50", value=f"{snapshot.end_to_end_ms_p50:.2f}"),
-        KeyValue(key="end_to_end_ms.p95", value=f"{snapshot.end_to_end_ms_p95:.2f}"),
-        KeyValue(key="stamp_age_ms.p50", value=f"{snapshot.stamp_age_ms_p50:.2f}"),
-        KeyValue(key="stamp_age_ms.p95", value=f"{snapshot.stamp_age_ms_p95:.2f}"),
-        KeyValue(key="image_age_ms.p50", value=f"{snapshot.images.age_ms_p50:.2f}"),
-        KeyValue(key="image_age_ms.p95", value=f"{snapshot.images.age_ms_p95:.2f}"),
+        *_percentiles("inference_ms", snapshot.inference_ms_p50, snapshot.inference_ms_p95),
+        *_percentiles("end_to_end_ms", snapshot.end_to_end_ms_p50, snapshot.end_to_end_ms_p95),
+        *_percentiles("stamp_age_ms", snapshot.stamp_age_ms_p50, snapshot.stamp_age_ms_p95),
+        *_percentiles("image_age_ms", snapshot.images.age_ms_p50, snapshot.images.age_ms_p95),
         KeyValue(key="image_delay_ms.p95", value=f"{snapshot.images.delay_ms_p95:.2f}"),
         KeyValue(key="image_late_share", value=f"{snapshot.images.late_share:.3f}"),
         KeyValue(key="cpu_percent.process", value=f"{snapshot.cpu_percent_process:.1f}"),
@@ -329,6 +325,11 @@ def diagnostic_array(
         values.append(KeyValue(key=f"{groups[reason]}.{reason}", value=str(count)))
     status = DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id, values=values)
     return DiagnosticArray(header=header, status=[status])
+
+
+def _percentiles(name: str, p50: float, p95: float) -> list[KeyValue]:
+    """``name.p50`` and ``name.p95`` [ms, 2 decimals]: each latency is published as that pair."""
+    return [KeyValue(key=f"{name}.p50", value=f"{p50:.2f}"), KeyValue(key=f"{name}.p95", value=f"{p95:.2f}")]
 
 
 def _warnings(snapshot: StatsSnapshot) -> list[str]:
