@@ -157,20 +157,32 @@ def hazard_marker_specs(hazards: list[HazardEstimateData], style: MarkerStyle) -
                 lifetime_s=style.lifetime_s,
             )
         )
-        specs.append(
-            MarkerSpec(
-                action=MARKER_ADD,
-                marker_type=MARKER_TEXT_VIEW_FACING,
-                namespace=LABEL_NAMESPACE,
-                marker_id=marker_id,
-                position=(tip[0], tip[1], tip[2] + style.text_height_m),
-                scale=(0.0, 0.0, style.text_height_m),
-                color=color,
-                text=f"{hazard.class_name} {hazard.confidence:.2f}",
-                lifetime_s=style.lifetime_s,
-            )
-        )
+        text = f"{hazard.class_name} {hazard.confidence:.2f}"
+        above = (tip[0], tip[1], tip[2] + style.text_height_m)
+        specs.append(_label_spec(LABEL_NAMESPACE, marker_id, above, text, color, style))
     return specs
+
+
+def _label_spec(
+    namespace: str,
+    marker_id: int,
+    position: Vector,
+    text: str,
+    color: tuple[float, float, float, float],
+    style: MarkerStyle,
+) -> MarkerSpec:
+    """A camera-facing TEXT at ``position`` [m]: hazard and track labels read alike in RViz."""
+    return MarkerSpec(
+        action=MARKER_ADD,
+        marker_type=MARKER_TEXT_VIEW_FACING,
+        namespace=namespace,
+        marker_id=marker_id,
+        position=position,
+        scale=(0.0, 0.0, style.text_height_m),
+        color=color,
+        text=text,
+        lifetime_s=style.lifetime_s,
+    )
 
 
 def _trail_point(azimuth: float, elevation: float, distance: float) -> Vector:
@@ -206,17 +218,7 @@ def track_marker_specs(tracks: list[TrackView], style: MarkerStyle) -> list[Mark
             )
         if points:
             x, y, z = points[-1]
-            specs.append(
-                MarkerSpec(
-                    action=MARKER_ADD,
-                    marker_type=MARKER_TEXT_VIEW_FACING,
-                    namespace=TRACK_LABEL_NAMESPACE,
-                    marker_id=view.track_id,
-                    position=(x, y, z - style.text_height_m),
-                    scale=(0.0, 0.0, style.text_height_m),
-                    color=color,
-                    text=f"#{view.track_id} v={view.range_rate:+.1f} m/s",
-                    lifetime_s=style.lifetime_s,
-                )
-            )
+            text = f"#{view.track_id} v={view.range_rate:+.1f} m/s"
+            below = (x, y, z - style.text_height_m)
+            specs.append(_label_spec(TRACK_LABEL_NAMESPACE, view.track_id, below, text, color, style))
     return specs
