@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from avi_ros.bag.replay import ReplayOptions, replay
+from avi_ros.bag.results import ReplayResult
+
 NS = 1_000_000_000
 SCENARIO_EXTRINSIC_XYZ = (0.05, 0.0, 0.1)  # what the scenario's /tf_static says
 
@@ -18,6 +21,12 @@ SCENARIO_EXTRINSIC_XYZ = (0.05, 0.0, 0.1)  # what the scenario's /tf_static says
 # and the most the comparison waits in all; both only bound waiting, never what is compared.
 QUIET_S = 5.0
 WAIT_LIMIT_S = 180.0
+
+
+def replay_on_cpu(bag: Path, model: Path, out: Path, **options: Any) -> ReplayResult:
+    """Replay ``bag`` with ``model`` into ``out`` on the CPU (the other ReplayOptions as given):
+    the tests compare estimates, so they run where every machine gives the same ones."""
+    return replay(ReplayOptions(bag=bag, model=model, out=out, device="cpu", **options))
 
 
 def header_stamp_ns(header) -> int:

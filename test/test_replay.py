@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from estimates import estimate
-from replay_helpers import SCENARIO_EXTRINSIC_XYZ, header_stamp_ns, live_node_answers
+from replay_helpers import SCENARIO_EXTRINSIC_XYZ, header_stamp_ns, live_node_answers, replay_on_cpu
 
 from avi_ros.bag.bag_topics import BagTopics
 from avi_ros.bag.io import BagWriter, bag_topics, read_bag
@@ -51,7 +51,7 @@ def bag(tmp_path_factory) -> Path:
 def replayed(tmp_path_factory, bag, checkpoint_dir):
     torch.set_num_threads(2)
     out = tmp_path_factory.mktemp("replay")
-    return replay(ReplayOptions(bag=bag, model=checkpoint_dir, out=out, device="cpu", report_frames=3)), out
+    return replay_on_cpu(bag, checkpoint_dir, out, report_frames=3), out
 
 
 # --- outputs ---------------------------------------------------------------------------------
@@ -166,17 +166,8 @@ def test_robot_bag_with_its_own_topic_names_and_no_ground_truth(tmp_path, replay
     )
     robot_bag = make_bag(options).path
     with pytest.raises(Exception, match=r"input topics \['/audio'.*--audio-topic"):
-        replay(ReplayOptions(bag=robot_bag, model=checkpoint_dir, out=tmp_path / "wrong", device="cpu"))
-    result = replay(
-        ReplayOptions(
-            bag=robot_bag,
-            model=checkpoint_dir,
-            out=tmp_path / "out",
-            device="cpu",
-            topics=robot_topics,
-            report_frames=2,
-        )
-    )
+        replay_on_cpu(robot_bag, checkpoint_dir, tmp_path / "wrong")
+    result = replay_on_cpu(robot_bag, checkpoint_dir, tmp_path / "out", topics=robot_topics, report_frames=2)
     default_result, _ = replayed
     # Same seed, same content under other names: the same estimates.
     assert [r.stamp_ns for r in result.records] == [r.stamp_ns for r in default_result.records]

@@ -18,13 +18,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from replay_helpers import header_stamp_ns, live_node_answers
+from replay_helpers import header_stamp_ns, live_node_answers, replay_on_cpu
 from tracking_scenes import estimate
 
 from avi_ros.bag.io import BagMessage, BagWriter, read_bag
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
 from avi_ros.bag.messages import MessageFactory
-from avi_ros.bag.replay import ReplayOptions, replay
 from avi_ros.bag.report_scoring import BASELINE_ROW, TRACKER_ROW, tracking_scores
 from avi_ros.bag.results import FrameRecord
 from avi_ros.cli import main
@@ -67,16 +66,9 @@ def replayed(tmp_path_factory, bag, checkpoint_dir, params_file):
     out = tmp_path_factory.mktemp("replay")
     tracking = tracker_config_from_params_file(params_file)
     # Without odometry, as the live node of the last test (whose odometry would race its frames).
-    options = ReplayOptions(
-        bag=bag,
-        model=checkpoint_dir,
-        out=out,
-        device="cpu",
-        report_frames=2,
-        tracking=tracking,
-        odometry_topic=None,
-    )
-    return replay(options), out
+    return replay_on_cpu(
+        bag, checkpoint_dir, out, report_frames=2, tracking=tracking, odometry_topic=None
+    ), out
 
 
 def test_params_file_gives_the_nodes_tracking_settings(params_file, repo_root, tmp_path):
@@ -173,21 +165,10 @@ def test_odometry_in_the_bag_reaches_the_tracker(tmp_path, bag, checkpoint_dir):
     with BagWriter(with_odom) as writer:
         for message in sorted(messages, key=lambda m: m.stamp_ns):
             writer.write(message.topic, message.stamp_ns, message.message)
-    result = replay(
-        ReplayOptions(bag=with_odom, model=checkpoint_dir, out=tmp_path / "out", device="cpu", report=False)
-    )
+    result = replay_on_cpu(with_odom, checkpoint_dir, tmp_path / "out", report=False)
     motions = [r.motion for r in result.records]
     assert set(motions) <= {RobotMotion(0.75, 0.25), RobotMotion(0.75, 0.5)} and len(motions) > 0
-    without = replay(
-        ReplayOptions(
-            bag=with_odom,
-            model=checkpoint_dir,
-            out=tmp_path / "out2",
-            device="cpu",
-            report=False,
-            odometry_topic=None,
-        )
-    )
+    without = replay_on_cpu(with_odom, checkpoint_dir, tmp_path / "out2", report=False, odometry_topic=None)
     assert {r.motion for r in without.records} == {None}
 
 
