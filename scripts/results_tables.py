@@ -244,6 +244,52 @@ def render_scenarios(result: Mapping[str, Any], source: str) -> str:
     )
 
 
+def render_test_split(result: Mapping[str, Any], source: str) -> str:
+    """One model's held-out test split (``metrics/test_split.json`` of ``training/ship.py``): the set
+    figures overall and by visibility, and the single-hazard view (top slot, frames with ≤ 1 hazard)."""
+    metrics, test = result["metrics"], result["test"]
+    single = metrics.get("single_hazard", {})
+
+    def percent(value: Any) -> str:
+        return number(None if value is None else 100.0 * value)
+
+    groups = [metrics["set"], *(metrics[f"visibility_{v}"] for v in ("visible", "occluded", "out_of_view"))]
+    row = (
+        "| "
+        + " | ".join(
+            [
+                *(percent(g.get("f20")) for g in groups),
+                percent(metrics["set"].get("precision")),
+                percent(metrics["set"].get("recall")),
+                percent(metrics["visibility_out_of_view"].get("recall")),
+                number(metrics["set"].get("le_deg")),
+                percent(single.get("accuracy")),
+                number(single.get("confidence_auroc"), 2),
+                percent(single.get("false_alarm_rate")),
+            ]
+        )
+        + " |"
+    )
+    header = [
+        "F20 set [%]",
+        "visible",
+        "occluded",
+        "out of view",
+        "precision [%]",
+        "recall [%]",
+        "out-of-view recall [%]",
+        "LE [°]",
+        "1-hazard class acc. [%]",
+        "confidence AUROC",
+        "false alarms [%]",
+    ]
+    return (
+        f"From `{source}`: {test['scenes']} held-out scenes from {portable(str(test['sounds']))} "
+        f"(test seed {test['seed']}), training seed {result['seed']}; confidence threshold 0.5 (the "
+        "node's).\n\n" + table(header, [row], numeric_from=0)
+    )
+
+
 @dataclass(frozen=True)
 class Section:
     """A generated README section: the committed result file and how to render it."""
@@ -257,6 +303,9 @@ SECTIONS: dict[str, Section] = {
     "direction_shipped": Section("docs/results/direction_shipped.json", render_direction),
     "study": Section("docs/results/study.json", render_study),
     "scenarios": Section("docs/results/scenarios.json", render_scenarios),
+    "shipped": Section("avi_ros/models/shipped/metrics/test_split.json", render_test_split),
+    "candidate": Section("docs/results/candidate_test_split.json", render_test_split),
+    "direction_candidate": Section("docs/results/direction_candidate.json", render_direction),
 }
 
 

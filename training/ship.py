@@ -1,8 +1,7 @@
 """Make a trained checkpoint the model that ships with the package (``avi_ros/models/shipped``).
 
-    python training/ship.py --checkpoint runs/shipped/checkpoints/best \\
-        --config training/configs/shipped.yaml --seld-config training/configs/shipped_seld.yaml \\
-        --test-metrics runs/shipped_test/metrics.json \\
+    python training/ship.py --checkpoint runs/hazard_set/checkpoints/best \\
+        --test-metrics runs/hazard_set_test/metrics.json \\
         --test-data runs/cache/hazard_set/scenes-seed23-n600-* \\
         --direction docs/results/direction_shipped.json
 
