@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from estimates import estimate
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from avi_ros.bag.report_figures import (
@@ -22,28 +23,15 @@ from avi_ros.bag.report_figures import (
 from avi_ros.bag.report_frames import RISK_LEGEND, RISK_RGB, compass_tip, frame_figure, hazard_pixel, side_of
 from avi_ros.bag.report_scoring import nearest_turn_deg, timeline_azimuths, unwrap_deg, wrap_deg
 from avi_ros.bag.results import FrameRecord
-from avi_ros.geometry import CameraIntrinsics, MicToCamera, direction_to_unit
+from avi_ros.geometry import CameraIntrinsics, MicToCamera
 from avi_ros.taxonomy import Action, RiskLevel, Visibility, default_taxonomy
 from avi_ros.types import HazardEstimateData, TrackState
 
 
 def _hazard(azimuth_deg: float, risk: RiskLevel = RiskLevel.HIGH) -> HazardEstimateData:
-    azimuth = math.radians(azimuth_deg)
-    return HazardEstimateData(
-        class_id=3,
-        class_name=default_taxonomy().names[3],
-        class_probabilities=np.eye(10, dtype=np.float32)[3],
-        azimuth=azimuth,
-        elevation=0.0,
-        distance=3.0,
-        direction=direction_to_unit(azimuth, 0.0),
-        confidence=0.9,
-        occlusion_level=0.0,
-        visibility=Visibility.OUT_OF_VIEW,
-        audio_weight=0.5,
-        visual_weight=0.5,
-        risk_level=risk,
-        recommended_action=Action.STOP,
+    """Class 3 at 3 m, out of view, with ``risk`` and the STOP it calls for."""
+    return estimate(
+        3, azimuth_deg, visibility=Visibility.OUT_OF_VIEW, risk_level=risk, recommended_action=Action.STOP
     )
 
 
