@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import rclpy
+import torch
 from avi_ros.msg import FoaAudio, HazardEstimateArray
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
@@ -164,6 +165,15 @@ def make_node(context, checkpoint_dir, **overrides) -> PerceptionNode:
         namespace=namespace,
         parameter_overrides=[Parameter(name, value=value) for name, value in params.items()],
     )
+
+
+def started_harness(context, checkpoint_dir, scene, **overrides) -> Harness:
+    """A node of ``make_node`` started, with the Harness that feeds it ``scene``; torch keeps to
+    two threads so that the node's inference leaves a CPU to the executor threads."""
+    torch.set_num_threads(2)
+    node = make_node(context, checkpoint_dir, **overrides)
+    assert node.start(), node.configure_error
+    return Harness(context, node, scene)
 
 
 @contextmanager

@@ -14,10 +14,9 @@ import math
 import os
 
 import pytest
-import torch
 from avi_ros.msg import HazardEstimate
 from nav_msgs.msg import Odometry
-from node_harness import NS, Harness, isolated_context, make_node, wait_for
+from node_harness import NS, Harness, isolated_context, make_node, started_harness, wait_for
 from rclpy.lifecycle import TransitionCallbackReturn
 
 from avi_ros.data.scene import generate_scene
@@ -46,10 +45,10 @@ def context():
 
 @pytest.fixture(scope="module")
 def harness(context, beeper_checkpoint, node_scene):
-    torch.set_num_threads(2)
-    node = make_node(
+    h = started_harness(
         context,
         beeper_checkpoint,
+        node_scene,
         **{
             "tracking.gate_deg": 180.0,
             "tracking.min_hits": MIN_HITS,
@@ -58,8 +57,6 @@ def harness(context, beeper_checkpoint, node_scene):
             "telemetry.odom_topic": "odom",
         },
     )
-    assert node.start(), node.configure_error
-    h = Harness(context, node, node_scene)
     h.odom = h.client.create_publisher(Odometry, "odom", 50)
     yield h
     h.close()

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from avi_ros.msg import FoaAudio
 from node_harness import (
@@ -32,6 +31,7 @@ from node_harness import (
     Harness,
     isolated_context,
     make_node,
+    started_harness,
     unstarted_node,
     wait_for,
 )
@@ -59,10 +59,7 @@ def ros_context():
 
 @pytest.fixture(scope="module")
 def harness(ros_context, beeper_checkpoint, node_scene):
-    torch.set_num_threads(2)
-    node = make_node(ros_context, beeper_checkpoint)
-    assert node.start(), node.configure_error
-    h = Harness(ros_context, node, node_scene)
+    h = started_harness(ros_context, beeper_checkpoint, node_scene)
     yield h
     h.close()
 
