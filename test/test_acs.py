@@ -28,7 +28,7 @@ from avi_ros.geometry import angular_error_rad, direction_to_unit, unit_to_direc
 from avi_ros.taxonomy import MAX_HAZARDS, RiskLevel, Visibility, default_taxonomy
 from avi_ros.view_tokens import view_tokens_of
 from training.augment import AcsAugmentation, acs_for_run, mirror_view_tokens
-from training.config import config_from_dict, load_config
+from training.config import ExperimentConfig, config_from_dict, load_config
 from training.data import InputStore, build_store
 from training.hazard_set_task import set_prepare_config
 from training.trainer import Trainer
@@ -237,25 +237,28 @@ def test_config_selects_acs_and_names_a_bad_value():
         config_from_dict({"data": {"acs_transforms": 5}})
 
 
+def _fit_with_acs(config_file: str, root: Path, overrides: list[str]) -> ExperimentConfig:
+    """Train ``training/configs/<config_file>`` for one epoch with 16 ACS transforms, its run and
+    cache under ``root`` and ``overrides`` on top; assert it completed and return its config."""
+    path = Path(__file__).resolve().parents[1] / "training" / "configs" / config_file
+    common = [f"output_dir={root}/{{name}}", f"data.cache_dir={root}/cache", "data.acs_transforms=16"]
+    config = load_config(path, [*common, "stages.0.epochs=1", *overrides])
+    assert Trainer(config, config.resolved_output_dir()).fit().status == "completed"
+    return config
+
+
 @pytest.mark.slow
 def test_tiny_run_with_wide_scenes_and_acs_trains(tmp_path):
     """The whole path: wide-profile shards, prepared inputs with the scene metadata, ACS in the loop."""
-    tiny = Path(__file__).resolve().parents[1] / "training" / "configs" / "tiny.yaml"
     overrides = [
-        f"output_dir={tmp_path}/{{name}}",
-        f"data.cache_dir={tmp_path}/cache",
         "data.train.scenes=12",
         "data.val.scenes=6",
-        "data.acs_transforms=16",
         "data.scene.wide={}",
-        "stages.0.epochs=1",
         "stages.1.epochs=0",
         "calibration.enabled=false",
     ]
-    config = load_config(tiny, overrides)
+    config = _fit_with_acs("tiny.yaml", tmp_path, overrides)
     assert config.data.scene.wide is not None
-    result = Trainer(config, config.resolved_output_dir()).fit()
-    assert result.status == "completed"
     store = InputStore.open(next((tmp_path / "cache").glob("scenes-seed11-*/prepared-*")))
     assert {"rt60_s", "snr_db", "content"} <= set(store.tensors)
     assert bool((store.tensors["rt60_s"] > 0).all())
@@ -489,13 +492,4 @@ def test_prepared_hazard_set_scenes_go_through_the_augmentation(mix):
 
 @pytest.mark.slow
 def test_tiny_hazard_set_run_with_acs_trains(tmp_path):
-    tiny = Path(__file__).resolve().parents[1] / "training" / "configs" / "hazard_set_tiny.yaml"
-    overrides = [
-        f"output_dir={tmp_path}/{{name}}",
-        f"data.cache_dir={tmp_path}/cache",
-        "data.acs_transforms=16",
-        "data.scene.visibility_mix=[0.25, 0.25, 0.5]",
-        "stages.0.epochs=1",
-    ]
-    config = load_config(tiny, overrides)
-    assert Trainer(config, config.resolved_output_dir()).fit().status == "completed"
+    _fit_with_acs("hazard_set_tiny.yaml", tmp_path, ["data.scene.visibility_mix=[0.25, 0.25, 0.5]"])
