@@ -408,7 +408,7 @@ def evaluate(args: argparse.Namespace, pipeline: Pipeline, seed: int) -> dict[st
     return {
         "checkpoint": str(args.checkpoint),
         "hazard_set": pipeline.is_hazard_set,
-        "sound_dir": str(args.sound_dir) if args.sound_dir else None,
+        "sound_dir": str(args.sound_dir).replace(str(Path.home()), "~") if args.sound_dir else None,
         "scenes": args.scenes,
         "seed": seed,
         "frames_scored": counts["frames"],
