@@ -69,13 +69,13 @@ from avi_ros.data.scenario_script import HazardTrack, RobotPath, ScenarioScript
 from avi_ros.data.sound_bank import SoundBank
 from avi_ros.decision.features import FeatureWindow, feature_size, frame_feature
 from avi_ros.decision.rules import Decision, LabelRules, Situation, label_situation
-from avi_ros.decision.scenarios import GRAVITY_MPS2, SCENARIOS, NoiseConfig
+from avi_ros.decision.scenarios import SCENARIOS, NoiseConfig
 from avi_ros.pipeline import Pipeline
 from avi_ros.shipped_model import resolve_model_path
 from avi_ros.taxonomy import NONE_CLASS_NAME, RiskLevel, Taxonomy, Visibility, default_taxonomy
 from avi_ros.telemetry import TELEMETRY_SIZE, TelemetryBuffer
 from avi_ros.types import Frame, HazardEstimateData
-from avi_ros.units import NS_PER_S
+from avi_ros.units import GRAVITY_MPS2, NS_PER_S
 from training.decision_config import PipelineDataConfig
 
 DATA_FORMAT = 1  # bump when the scripts, the labels or the cached layout change

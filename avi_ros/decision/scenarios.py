@@ -43,6 +43,7 @@ from avi_ros.decision.features import frame_features
 from avi_ros.decision.rules import LabelRules, Situation, label_situation
 from avi_ros.taxonomy import Taxonomy, Visibility
 from avi_ros.telemetry import TELEMETRY_SIZE
+from avi_ros.units import GRAVITY_MPS2
 
 SCENARIOS = (
     "approach",
@@ -54,7 +55,6 @@ SCENARIOS = (
     "drive_away",
     "no_hazard",
 )
-GRAVITY_MPS2 = 9.81
 MEDIAN_TO_SIGMA = 1.0 / 0.6745  # a zero-mean normal's sigma from the median of its absolute value
 SUBSTEPS = 4  # integration steps per frame period
 
