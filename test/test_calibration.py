@@ -31,6 +31,7 @@ from training.real_scenes import (
     condition_scene,
 )
 from training.resume_state import PROGRESS_FILE, TRAINER_STATE_FILE
+from training.tables import portable_path
 
 TAXONOMY = default_taxonomy()
 
@@ -155,7 +156,7 @@ def test_calibrate_refits_on_real_scenes_and_rewrites_the_checkpoint(setup, caps
     assert set(stored) == {"temperature", "scale", "offset", "fitted_on"}
     assert (
         "real validation scenes: 10 of 16 rendered" in stored["fitted_on"]
-        and str((bank / "val").resolve()) in stored["fitted_on"]
+        and portable_path((bank / "val").resolve()) in stored["fitted_on"]
     )
     assert "6 recordings" in stored["fitted_on"]  # siren 2, dog_bark, vehicle_engine, none, background
     assert stored["scale"] != 1.0  # Platt scaling was fitted: both outcomes were present

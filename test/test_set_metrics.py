@@ -119,6 +119,7 @@ def test_a_wrong_class_is_a_miss_of_one_class_and_a_false_alarm_of_the_other():
     result = _evaluate([[_truth(CAR, 0.0)]], [[_guess(DOG, 0.0)]]).metrics["set"]
     assert _counts(result) == (0, 1, 1)
     assert result["per_class_f20"] == {"car": 0.0, "dog": 0.0, "voice": None}
+    assert result["per_class_hazards"] == {"car": 1, "dog": 0, "voice": 0}  # the dog was only guessed
     assert result["le_deg"] is None and result["rde"] is None  # no same-class pair
 
 
@@ -235,9 +236,10 @@ def test_the_single_hazard_view_scores_the_top_slot_as_a_one_answer_model():
     assert single["false_alarm_rate"] == 1.0  # the empty frame's top slot is published
     assert single["located_frames"] == 2
     assert single["azimuth_error_median_deg"] == pytest.approx((90.0 + 0.0) / 2)
-    # One bin per confidence: |accuracy - confidence| = 0.9, 0.2, 0.7.
-    assert single["ece"] == pytest.approx((0.9 + 0.2 + 0.7) / 3)
-    assert single["confidence_auroc"] == pytest.approx(0.5)  # the right answer ranks between the wrong ones
+    # The confidence says "a hazard is there": one bin per confidence, |present - confidence| = 0.9,
+    # 0.2, 0.3; the empty frame is the most confident, so the confidence ranks every frame wrongly.
+    assert single["ece"] == pytest.approx((0.9 + 0.2 + 0.3) / 3)
+    assert single["confidence_auroc"] == pytest.approx(0.0)
     assert single["macro_f1"] == pytest.approx((0.0 + 0.5 + 0.0) / 3)  # none, car, dog
 
 

@@ -158,9 +158,10 @@ def test_unmatched_slots_are_pushed_to_the_empty_class_with_the_empty_weight():
     assert parts_lighter["class"].item() < parts["class"].item()
 
 
-def test_confidence_target_is_matched_and_class_right():
-    # Slot 0 is matched but predicts the wrong class: its confidence target is 0, so a
-    # confident slot 0 costs more than an unconfident one.
+def test_confidence_target_is_a_hazard_there_whatever_its_class():
+    # Slot 0 is matched but predicts the wrong class: its confidence target is still 1 (a hazard
+    # is there; the class probabilities say which), so an unconfident slot 0 costs more than a
+    # confident one.
     batch = {name: value[:1] for name, value in _batch().items()}
     output = _perfect_output(batch, [0, 1, 2])
     logits = output.class_logits.clone()
@@ -175,7 +176,7 @@ def test_confidence_target_is_matched_and_class_right():
     _, high = hazard_loss(output, batch, LossConfig())
     output.confidence_logit = unconfident
     _, low = hazard_loss(output, batch, LossConfig())
-    assert high["confidence"].item() > 1.0 > low["confidence"].item()
+    assert low["confidence"].item() > 1.0 > high["confidence"].item()
 
 
 def test_the_loss_reaches_every_output_head_and_only_matched_geometry():

@@ -16,7 +16,7 @@ fitted values and the data they were fitted on.
 One set of parameters is shared by the model's K slots (their shared head folds it;
 ``training.calibration`` says why): the temperature on the class logits of the slots matched to a
 true hazard (Hungarian matching of the loss), Platt scaling on every slot's confidence logit
-against "matched to a true hazard and of the right class". Printed before and after: accuracy and
+against "matched to a true hazard" (a hazard is there). Printed before and after: accuracy and
 class NLL over the matched slots, ECE and confidence AUROC over every slot (accuracy does not
 change: the argmax is kept).
 
@@ -48,6 +48,7 @@ from training.evaluate import run_config_of
 from training.real_scenes import bank_counts, real_scene_directory, real_store
 from training.resume_state import TRAINER_STATE_FILE, save_training_checkpoint
 from training.script_errors import script_main
+from training.tables import portable_path
 from training.typed_config import ConfigError
 
 DEFAULT_SCENES = 300
@@ -135,9 +136,9 @@ def calibrate(args: argparse.Namespace) -> dict:
     counts, unit = bank_counts(args.sound_dir)
     fitted_on = (
         f"real validation scenes: {len(store)} of {args.scenes} rendered (seed {args.seed}; the others "
-        f"had no real recording of their class) from {args.sound_dir.resolve()}, "
+        f"had no real recording of their class) from {portable_path(args.sound_dir.resolve())}, "
         f"{sum(counts.values())} {unit}; K = {metadata.model_config.hazard_slots} slots share it: "
-        f"temperature on the {len(targets.labels)} matched slots, Platt on all {len(targets.correct)} slots"
+        f"temperature on the {len(targets.labels)} matched slots, Platt on all {len(targets.present)} slots"
     )
     calibration = fit_calibration(targets, fitted_on)
     report = {

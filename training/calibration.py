@@ -3,7 +3,7 @@
 - Class probabilities: temperature scaling, softmax(z / T), with T fitted by minimising the
   validation negative log-likelihood (Guo et al. 2017). The argmax, hence accuracy, is unchanged.
 - Confidence: Platt scaling, sigmoid(a·z + b) of the confidence logit z, fitted by minimising
-  the binary cross-entropy against "the predicted class is right" on the validation split.
+  the binary cross-entropy against "a hazard is there" on the validation split.
 
 Both are affine maps of the outputs of the head's last linear layers, so they are folded into
 those layers' weights and biases; no extra parameter or code path exists at inference. The
@@ -20,8 +20,9 @@ parameters would each be fitted on a K-th of the data. ``set_calibration_targets
 shared fit reads: the temperature is fitted on the class logits of the slots matched to a true
 hazard (``training.losses.match_hazards``, the training matching), against that hazard's class;
 Platt scaling on the confidence logit of every slot against "this slot is matched to a true
-hazard and its class is right" (the loss's confidence target). With K = 1 that is the
-single-hazard fit: the slot's class against the frame's hazard (or ``none``).
+hazard" (the loss's confidence target: the confidence is the probability that a hazard is there).
+With K = 1 that is the single-hazard fit: the slot's class against the frame's hazard (or
+``none``), its confidence against whether the frame holds one.
 """
 
 from __future__ import annotations
@@ -85,17 +86,17 @@ def fit_platt(logit: np.ndarray, target: np.ndarray) -> tuple[float, float]:
 @dataclass(frozen=True)
 class CalibrationTargets:
     """What a calibration is fitted on: ``class_logits`` [M, C] and their true classes ``labels``
-    [M] for the temperature; ``confidence_logit`` [P] and ``correct`` [P] (bool) for Platt scaling.
-    See the module doc: the M matched slots, and all P = F·K slots, correct = matched and right."""
+    [M] for the temperature; ``confidence_logit`` [P] and ``present`` [P] (bool) for Platt scaling.
+    See the module doc: the M matched slots, and all P = F·K slots, present = matched to a hazard."""
 
     class_logits: np.ndarray
     labels: np.ndarray
     confidence_logit: np.ndarray
-    correct: np.ndarray
+    present: np.ndarray
 
     def figures(self, calibration: Calibration | None) -> dict[str, float | None]:
         """How well the outputs fit under ``calibration`` (None: raw): accuracy and class NLL of the
-        labelled logits, ECE and confidence AUROC of the confidence against ``correct``."""
+        labelled logits, ECE and confidence AUROC of the confidence against ``present``."""
         class_logits, confidence_logit = self.class_logits, self.confidence_logit
         if calibration is not None:
             class_logits, confidence_logit = apply_calibration(calibration, class_logits, confidence_logit)
@@ -106,20 +107,20 @@ class CalibrationTargets:
             "count": len(labels),
             "accuracy": float(np.mean(np.argmax(log_prob, axis=1) == labels)) if len(labels) else None,
             "nll": float(-log_prob[np.arange(len(labels)), labels].mean()) if len(labels) else None,
-            "ece": expected_calibration_error(confidence, self.correct),
-            "confidence_auroc": confidence_auroc(confidence, self.correct),
+            "ece": expected_calibration_error(confidence, self.present),
+            "confidence_auroc": confidence_auroc(confidence, self.present),
         }
 
 
 def fit_calibration(targets: CalibrationTargets, fitted_on: str = Calibration.fitted_on) -> Calibration:
     """Temperature for the labelled class logits and Platt scaling for the confidence logits of
     ``targets`` (see the module doc). Without labelled logits the temperature stays 1; without
-    both outcomes among ``correct`` there is no Platt scaling to fit."""
+    both outcomes among ``present`` there is no Platt scaling to fit."""
     temperature = fit_temperature(targets.class_logits, targets.labels) if len(targets.labels) else 1.0
-    correct = np.asarray(targets.correct, dtype=bool)
-    if correct.all() or not correct.any():
+    present = np.asarray(targets.present, dtype=bool)
+    if present.all() or not present.any():
         return Calibration(temperature, fitted_on=fitted_on)
-    scale, offset = fit_platt(targets.confidence_logit, correct)
+    scale, offset = fit_platt(targets.confidence_logit, present)
     return Calibration(temperature, scale, offset, fitted_on)
 
 
@@ -139,13 +140,13 @@ def set_calibration_targets(outputs: HazardSetArrays, labels: Mapping[str, np.nd
     slots = np.concatenate([none, *(slots for slots, _ in matches)])
     targets = np.concatenate([none, *(targets for _, targets in matches)])
     true_class = np.asarray(labels["hazard_class"])[frames, targets].astype(np.int64)
-    correct = np.zeros(np.shape(outputs.confidence_logit), dtype=bool)
-    correct[frames, slots] = outputs.class_id[frames, slots] == true_class
+    present = np.zeros(np.shape(outputs.confidence_logit), dtype=bool)
+    present[frames, slots] = True
     return CalibrationTargets(
         class_logits=np.asarray(outputs.class_logits)[frames, slots],
         labels=true_class,
         confidence_logit=np.asarray(outputs.confidence_logit).reshape(-1),
-        correct=correct.reshape(-1),
+        present=present.reshape(-1),
     )
 
 

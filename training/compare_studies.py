@@ -22,6 +22,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from training.tables import portable_path
+
 
 def _labelled(argument: str) -> tuple[str, Path]:
     label, separator, path = argument.partition("=")
@@ -35,7 +37,7 @@ def combine(studies: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     first_label, first = studies[0]
     held_out = {key: first["test"][key] for key in ("scenes", "seed", "sounds")}
     test = {key: value for key, value in first["test"].items() if key != "directory"}  # a machine path
-    test["sounds"] = str(test["sounds"]).replace(str(Path.home()), "~")
+    test["sounds"] = portable_path(test["sounds"])
     combined: dict[str, Any] = {"test": test, "seeds": [], "runs": {}, "summary": {}}
     combined["weight_by_occlusion"] = {}
     for label, study in studies:

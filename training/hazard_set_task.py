@@ -221,7 +221,7 @@ class HazardSetTask(Task):
         )
         targets = outputs.calibration_targets()
         plot_reliability_diagram(
-            expit(targets.confidence_logit), targets.correct, directory / "reliability_diagram.png"
+            expit(targets.confidence_logit), targets.present, directory / "reliability_diagram.png"
         )
         plot_weight_vs_occlusion(
             {self.config.model.variant: result.extras["weight_pairs"]}, directory / "weight_vs_occlusion.png"

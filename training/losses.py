@@ -13,7 +13,7 @@ and the loss is then taken slot by slot:
                                       weighted ``empty_weight`` (DETR's no-object weight)
           + w_dir · ‖û − u‖           matched slots
           + w_dist · |log d̂ − log d|  matched slots
-          + w_conf · BCE(confidence, matched and argmax class right)   all slots
+          + w_conf · BCE(confidence, matched)                  all slots
           + w_risk · CE(risk) + w_action · CE(action) + w_vis · CE(visibility)   matched slots
           + w_steer · ‖â − u‖         matched slots, where the model has an audio direction â
                                       (the full and oracle variants look where â points)
@@ -23,8 +23,11 @@ no direction or distance target. The direction error is the chord between the un
 2·sin(θ/2) ≈ θ [rad]: unlike 1 − cos θ (≈ θ²/2) its gradient does not vanish as the error
 shrinks, which is what fine localisation needs; the matching cost keeps 1 − cos θ, where only the
 ranking matters. The distance error is taken on a log scale because a 1 m miss matters at 2 m,
-not at 20 m. The confidence target is whether the slot answers a true hazard with the right
-class (detached), which is what makes the published confidence a probability of being right.
+not at 20 m. The confidence target is whether the slot answers a true hazard, whatever its class:
+the published confidence is the probability that a hazard is there (the one meaning the node's
+threshold, the tracker and the decision stage read), and the class probabilities say which. Its
+target was "matched and the class right" until the slot classes were right a quarter of the time on
+real test sounds: then a real hazard got a low confidence and went unreported (recall 9 %).
 
 The matching only chooses which slot answers which hazard, so it runs on detached CPU copies
 and the loss is differentiable in everything the matching picked. Because the cost and the
@@ -202,8 +205,7 @@ def hazard_loss(
             else direction_loss.new_zeros(())
         )
 
-        right = matched & (class_logits.argmax(dim=-1) == slot_class)
-        confidence_loss = F.binary_cross_entropy_with_logits(output.confidence_logit.float(), right.float())
+        confidence_loss = F.binary_cross_entropy_with_logits(output.confidence_logit.float(), matched.float())
 
         risk_loss = _matched_cross_entropy(output.risk_logits, per_slot("hazard_risk"), matched)
         action_loss = _matched_cross_entropy(output.action_logits, per_slot("hazard_action"), matched)

@@ -17,6 +17,8 @@ once per window):
   false negatives;
 - F20 = TP / (TP + 0.5 (FP + FN)); ``f20`` is its macro average over the classes with any
   hazard or prediction in the group (DCASE averages per class), ``f20_micro`` pools the counts;
+- ``per_class_hazards`` counts each class's true hazards (TP + FN), so a class scored only
+  through false alarms shows 0 there;
 - LE [deg] and RDE are the mean angle and relative distance error of the matched same-class
   pairs, whatever their error (DCASE's class-dependent LE), macro over the classes with a pair
   (``le_deg``, ``rde``) and pooled (``le_deg_micro``, ``rde_micro``);
@@ -27,7 +29,8 @@ once per window):
   through the model's top slot, as the node's ``PipelineResult.top`` reads it: the most confident
   slot whose class is not ``none``, else the most confident slot (then its answer is ``none``).
   On those frames: class accuracy and macro-F1 (``none`` right on an empty frame), ECE and
-  confidence AUROC of the top slot's confidence against "its class is right", the false-alarm
+  confidence AUROC of the top slot's confidence against "the frame holds a hazard" (the
+  confidence is the probability that a hazard is there, ``training.losses``), the false-alarm
   rate over the frames without a hazard (the top slot is published: not ``none``, confidence at
   or above the threshold), and the median azimuth / angular error [deg] of the top slot on the
   frames where both a hazard and an occupied slot exist (``located_frames``). With K = 1 these
@@ -42,9 +45,9 @@ once per window):
 
 Helpers: macro-F1 averages the per-class F1 over the classes present in the truth or the
 prediction (scikit-learn's convention); ECE uses equal-width confidence bins over [0, 1]; the
-confidence AUROC is the Mann-Whitney U statistic of the confidence over right and wrong answers
-(ties count half; Hanley & McNeil 1982): 0.5 means confidence says nothing, 1 that every right
-answer is more confident than every wrong one; azimuth errors are wrapped to [0, 180] deg.
+confidence AUROC is the Mann-Whitney U statistic of the confidence over positive and negative
+outcomes (ties count half; Hanley & McNeil 1982): 0.5 means confidence says nothing, 1 that every
+positive is more confident than every negative; azimuth errors are wrapped to [0, 180] deg.
 """
 
 from __future__ import annotations
@@ -404,6 +407,7 @@ def _group_scores(
         "rde": _mean(np.array([rde[pair_class == c].mean() for c in paired_classes])),
         "rde_micro": _mean(rde),
         "per_class_f20": {class_names[c]: per_class_f[c] for c in range(1, num_classes)},
+        "per_class_hazards": {class_names[c]: int(tp[c] + fn[c]) for c in range(1, num_classes)},
     }
 
 
@@ -454,14 +458,13 @@ class SingleHazardView:
 
     def scores(self, threshold: float, num_classes: int) -> dict[str, Any]:
         """The ``single_hazard`` group's figures (module doc)."""
-        right = self.class_pred == self.class_true
         background = self.class_true == BACKGROUND_CLASS
         return {
             "frames": len(self.class_true),
             "accuracy": accuracy(self.class_true, self.class_pred),
-            "macro_f1": macro_f1(self.class_true, self.class_pred, num_classes) if len(right) else None,
-            "ece": expected_calibration_error(self.confidence, right),
-            "confidence_auroc": confidence_auroc(self.confidence, right),
+            "macro_f1": macro_f1(self.class_true, self.class_pred, num_classes) if len(background) else None,
+            "ece": expected_calibration_error(self.confidence, ~background),
+            "confidence_auroc": confidence_auroc(self.confidence, ~background),
             "false_alarm_rate": false_alarm_rate(
                 self.class_pred[background], self.confidence[background], threshold
             ),

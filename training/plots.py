@@ -48,8 +48,8 @@ def plot_confusion_matrix(
 
 
 def plot_reliability_diagram(confidence: np.ndarray, correct: np.ndarray, path: Path) -> Path:
-    """Accuracy (the share of ``correct``) per confidence bin against the diagonal of perfect
-    calibration, with the ECE in the title."""
+    """The share of ``correct`` outcomes (e.g. "a hazard is there" for the hazard confidence) per
+    confidence bin against the diagonal of perfect calibration, with the ECE in the title."""
     bins = reliability_bins(confidence, correct)
     centres = (bins.edges[:-1] + bins.edges[1:]) / 2
     width = bins.edges[1] - bins.edges[0]

@@ -1,12 +1,18 @@
-"""Markdown pieces shared by the result reports of training/ (tracks, decisions).
+"""Pieces shared by the result reports of training/ (tracks, decisions, studies, the shipped model).
 
-One place for the metric table's head and for how a target reads, so that every report
-shows them alike.
+One place for the metric table's head, for how a target reads, and for how a path is written into
+a committed result, so that every report shows them alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+
+def portable_path(path: str | Path) -> str:
+    """``path`` as committed results write it: the home directory as ``~`` (no machine path)."""
+    return str(path).replace(str(Path.home()), "~")
 
 
 def metric_table_head(columns: Sequence[str]) -> list[str]:

@@ -69,7 +69,7 @@ from avi_ros.tracking import (
 from avi_ros.tracking.metrics import TrackerFrame, TrackingScores, score_trackers
 from avi_ros.types import Frame, HazardEstimateData
 from avi_ros.units import NS_PER_S
-from training.tables import metric_row, metric_table_head
+from training.tables import metric_row, metric_table_head, portable_path
 
 SCENE_FORMAT = 2  # bump when the cached scene layout or the scene generator changes
 MOVING_MPS = 0.5  # a true source this fast in the world counts as moving [m/s]
@@ -408,7 +408,7 @@ def evaluate(args: argparse.Namespace, pipeline: Pipeline, seed: int) -> dict[st
     return {
         "checkpoint": str(args.checkpoint),
         "hazard_set": pipeline.is_hazard_set,
-        "sound_dir": str(args.sound_dir).replace(str(Path.home()), "~") if args.sound_dir else None,
+        "sound_dir": portable_path(args.sound_dir) if args.sound_dir else None,
         "scenes": args.scenes,
         "seed": seed,
         "frames_scored": counts["frames"],
