@@ -40,6 +40,7 @@ def _run(tmp_path: Path, name: str = "full_s1") -> Path:
         "seed": 1,
         "git_commit": "abc",
         "data": {"train": {"scenes": 20, "seed": 21}, "val": {"scenes": 8}},
+        "stages": [{"name": "heads", "seld_trainable_fraction": 1.0, "lr": {"audio_encoder": 3.0e-4}}],
     }
     (run / "config_resolved.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     (run / "export").mkdir()
@@ -81,6 +82,8 @@ def test_ship_writes_half_precision_weights_that_load_and_answer_like_the_origin
     card = (out / "MODEL_CARD.md").read_text()
     assert "| 50.0 | 60.0 | 40.0 | 45.0 | 7.0 | 70.0 |" in card
     assert "| behind | 10 | 3.0 | 9.0 |" in card
+    assert "100% of it fine-tuned with the set loss in stage `heads` (lr 0.0003)" in card
+    assert "Calibration: none stored" in card
 
 
 def test_ship_refuses_a_run_the_study_does_not_hold_and_too_big_weights(

@@ -49,6 +49,7 @@ from avi_ros.checkpoint import (
     read_json_object,
 )
 from avi_ros.shipped_model import shipped_model_path
+from training.tables import portable_path
 
 MAX_SHIPPED_BYTES = 30 * 1024 * 1024  # what git can carry comfortably
 HALF_PRECISION_TOLERANCE = 1e-2
@@ -194,7 +195,7 @@ def model_card(
         f"- **Config**: `{provenance['config']}` (resolved copy in the run directory),"
         f" seed {provenance['seed']}",
         f"- **Data**: {provenance['data']}",
-        f"- **SELD encoder**: pre-trained with `{provenance['seld_config']}`, frozen",
+        f"- **SELD encoder**: pre-trained with `{provenance['seld_config']}`, {provenance['seld_training']}",
         f"- **Wall time**: {_fmt(provenance['wall_time_s'], 1 / 60)} min of the set model's training"
         " (SELD pre-training not included)",
         f"- **Machine**: {provenance['machine']}",
@@ -203,7 +204,8 @@ def model_card(
         "## How well it does",
         "",
     ]
-    sections = [("validation split (synthetic scenes, bank's validation recordings)", val)]
+    raw = "; the raw head, before the calibration below" if provenance.get("calibration") else ""
+    sections = [(f"validation split (synthetic scenes, bank's validation recordings{raw})", val)]
     if test is not None:
         sections.append(
             (
@@ -250,10 +252,34 @@ def model_card(
         "",
         "- Trained on synthetic rooms rendered from 2-8 real recordings per hazard class (Debian packages);",
         "  recognition of real sounds it never heard is the weak point (see the test split above).",
-        "- Calibration: none stored; the confidence is the model's own.",
+        f"- Calibration: {_calibration_note(provenance.get('calibration'))}",
         "",
     ]
     return "\n".join(lines)
+
+
+def _seld_training(stages: list[dict[str, Any]]) -> str:
+    """How the set stages treated the pre-trained SELD encoder (for the model card)."""
+    tuned = [stage for stage in stages if stage.get("seld_trainable_fraction", 0.0) > 0]
+    if not tuned:
+        return "frozen"
+    parts = [
+        f"{stage['seld_trainable_fraction']:.0%} of it fine-tuned with the set loss in stage"
+        f" `{stage.get('name')}` (lr {stage.get('lr', {}).get('audio_encoder')})"
+        for stage in tuned
+    ]
+    return "; ".join(parts)
+
+
+def _calibration_note(calibration: dict[str, Any] | None) -> str:
+    """The stored calibration in words (for the model card)."""
+    if not calibration:
+        return "none stored; the confidence (probability that a hazard is there) is the model's own."
+    return (
+        f"temperature {calibration['temperature']:.3g} on the class logits, Platt scaling"
+        f" ({calibration['scale']:.3g}, {calibration['offset']:.3g}) on the confidence logit, fitted on"
+        f" {calibration['fitted_on']}; the confidence is the probability that a hazard is there."
+    )
 
 
 def ship(args: argparse.Namespace) -> Path:
@@ -300,6 +326,8 @@ def ship(args: argparse.Namespace) -> Path:
             "machine": args.machine
             or f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
             "git_commit": resolved.get("git_commit", "unknown"),
+            "seld_training": _seld_training(resolved.get("stages", [])),
+            "calibration": metadata.extra.get("calibration"),
         }
         metadata_dict.setdefault("extra", {})["shipped"] = provenance
         val = json.loads((run_dir / "export" / "metrics.json").read_text(encoding="utf-8"))
@@ -310,7 +338,7 @@ def ship(args: argparse.Namespace) -> Path:
         )
         if test is not None:  # no machine path in committed files
             test["test"] = {k: v for k, v in test["test"].items() if k != "directory"}
-            test["test"]["sounds"] = str(test["test"]["sounds"]).replace(str(Path.home()), "~")
+            test["test"]["sounds"] = portable_path(test["test"]["sounds"])
         direction = json.loads(args.direction.read_text(encoding="utf-8")) if args.direction else None
         out: Path = args.out
         out.mkdir(parents=True, exist_ok=True)
