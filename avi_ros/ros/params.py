@@ -253,7 +253,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "tracking.gate_deg",
         TRACKER.gate_deg,
-        "Widest angle between a track's predicted direction and a detection it may take [deg].",
+        "Widest angle a detection may lie beyond a track's predicted region (5-sigma azimuth spread) [deg].",
         1.0,
         180.0,
     ),

@@ -1,14 +1,19 @@
 """Hazards over time: a multi-hazard tracker that gives each hazard an id, an age and its rates.
 
 Each frame's hazard estimates (``PipelineResult.hazards``) are associated with the tracks
-alive so far (``association.optimal_pairs`` on a gated cost of angle, distance and class).
-Every track runs two constant-velocity Kalman filters (``kalman``): one on its azimuth in the
-robot frame and one on the log of its distance (the log makes the distance noise, which grows
-with the distance, about constant). The robot's motion between frames, from odometry, moves
-each prediction as it moves a standing point (``ego_motion``: turning and driving), so the
-filters' rates are those of the hazard's own motion: its **angular velocity** [rad/s], 0 for a
-standing hazard while the robot drives past it. The published **range rate** [m/s, negative:
-approaching] is the rate of the distance between hazard and robot: the filter's rate times the
+alive so far (``association.optimal_pairs`` on ``association.likelihood_cost``: −2 ln of the
+likelihood of the detection's azimuth and distance under the track's Kalman prediction, of its
+class, and of the track's hazard still being reported, gated on that cost and on the angle).
+Every track predicts its hazard with a constant-velocity Kalman filter of its position and
+velocity in the horizontal plane, measured by azimuth and log distance (``kalman``): a hazard
+that walks or drives straight past the robot keeps being predicted where it goes, where a filter
+on the azimuth itself falls behind it near the robot, loses it and starts a new id. The robot's
+motion between frames, from odometry, moves each prediction as it moves a standing point
+(``ego_motion``: turning and driving), so the filters' rates are those of the hazard's own
+motion. The published rates come from two one-coordinate filters beside it, which follow a
+turning path without lag: the **angular velocity** [rad/s] of its azimuth, 0 for a standing
+hazard while the robot drives past it, and the **range rate** [m/s, negative: approaching], the
+rate of the distance between hazard and robot: the log-distance filter's rate times the
 distance, plus the part the robot's driving adds (what time-to-contact needs).
 
 Life of a track:
@@ -40,12 +45,14 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
+import numpy as np
+
 from avi_ros.events import TRACKS_NON_FINITE as NON_FINITE_ESTIMATE  # the tracker's name for it
 from avi_ros.events import EventCounter
 from avi_ros.geometry import direction_to_unit
-from avi_ros.tracking.association import Candidate, CostWeights, cost_matrix, is_finite, optimal_pairs
+from avi_ros.tracking.association import Candidate, Prediction, is_finite, likelihood_cost, optimal_pairs
 from avi_ros.tracking.ego_motion import FrameClock, FrameStep, RobotMotion
-from avi_ros.tracking.kalman import ConstantVelocityFilter, wrap_angle
+from avi_ros.tracking.kalman import ConstantVelocityFilter, PlanarConstantVelocityFilter, wrap_angle
 from avi_ros.types import HazardEstimateData, TrackState
 from avi_ros.units import NS_PER_S
 
@@ -54,20 +61,20 @@ from avi_ros.units import NS_PER_S
 class TrackerConfig:
     """Thresholds and noise levels of ``HazardTracker`` (units beside each)."""
 
-    gate_deg: float = 25.0  # widest angle between a track's predicted direction and its detection [deg]
-    distance_weight: float = 0.3  # cost per unit of |ln(d_detected / d_predicted)| [gate units]
-    class_mismatch_cost: float = 0.5  # cost of a detection whose class is not the track's [gate units]
-    regate_factor: float = (
-        2.0  # a confirmed track missed within the gate may take a detection this many gates away
-    )
+    gate_deg: float = 25.0  # widest angle between a track's predicted region and its detection [deg]
+    gate_mahalanobis: float = 5.0  # widest likelihood cost of a pair, as a Mahalanobis distance [sigma]
+    class_mismatch_cost: float = 6.0  # added to -2 ln(likelihood) for a detection of another class
+    detection_probability: float = 0.9  # chance that the model reports a present hazard in a frame
     min_hits: int = 3  # matched frames before a tentative track is confirmed
     max_missed_s: float = 0.3  # a track dies after this long without a detection [s]
     reset_gap_s: float = 2.0  # a longer gap between two frames resets the tracker [s]
     azimuth_std_deg: float = 6.0  # noise of one azimuth measurement [deg]
     log_distance_std: float = 0.3  # noise of one ln(distance) measurement (0.3: about ±35 %)
+    acceleration_psd: float = 4.0  # white-noise acceleration of a hazard, per axis [m²/s³]
+    initial_speed_std_mps: float = 6.0  # prior spread of a new track's velocity, per axis [m/s]
     angular_acceleration_psd: float = 0.5  # white-noise angular acceleration [rad²/s³]
-    log_range_acceleration_psd: float = 1.0  # white-noise acceleration of ln(distance) [1/s³]
     initial_angular_rate_std: float = 1.0  # prior spread of a new track's angular velocity [rad/s]
+    log_range_acceleration_psd: float = 1.0  # white-noise acceleration of ln(distance) [1/s³]
     initial_log_range_rate_std: float = 1.0  # prior spread of a new track's d ln(distance)/dt [1/s]
     elevation_smoothing: float = 0.5  # weight of a new elevation in the track's running mean [0..1]
     min_distance_m: float = 0.1  # distances are clipped here before the logarithm [m]
@@ -77,13 +84,16 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         positive = (
             "gate_deg",
+            "gate_mahalanobis",
             "max_missed_s",
             "reset_gap_s",
             "azimuth_std_deg",
             "log_distance_std",
+            "acceleration_psd",
+            "initial_speed_std_mps",
             "angular_acceleration_psd",
-            "log_range_acceleration_psd",
             "initial_angular_rate_std",
+            "log_range_acceleration_psd",
             "initial_log_range_rate_std",
             "min_distance_m",
             "trail_s",
@@ -92,14 +102,14 @@ class TrackerConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f"tracking.{name}: expected a finite number > 0, got {value}")
-        if not (math.isfinite(self.regate_factor) and self.regate_factor >= 1.0):
+        if not (math.isfinite(self.class_mismatch_cost) and self.class_mismatch_cost >= 0.0):
             raise ValueError(
-                f"tracking.regate_factor: expected a finite number >= 1, got {self.regate_factor}"
+                f"tracking.class_mismatch_cost: expected a finite number >= 0, got {self.class_mismatch_cost}"
             )
-        for name in ("distance_weight", "class_mismatch_cost"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"tracking.{name}: expected a finite number >= 0, got {value}")
+        if not 0.0 < self.detection_probability < 1.0:
+            raise ValueError(
+                f"tracking.detection_probability: expected in (0, 1), got {self.detection_probability}"
+            )
         if self.min_hits < 1:
             raise ValueError(f"tracking.min_hits: expected >= 1 frame, got {self.min_hits}")
         if not 0.0 < self.elevation_smoothing <= 1.0:
@@ -107,14 +117,10 @@ class TrackerConfig:
                 f"tracking.elevation_smoothing: expected in (0, 1], got {self.elevation_smoothing}"
             )
 
-    @property
-    def cost_weights(self) -> CostWeights:
-        return CostWeights(
-            gate_rad=math.radians(self.gate_deg),
-            distance_weight=self.distance_weight,
-            class_mismatch_cost=self.class_mismatch_cost,
-            min_distance_m=self.min_distance_m,
-        )
+    def log_distance(self, distance_m: float, elevation_rad: float) -> float:
+        """ln of the horizontal distance [log m] of a hazard at ``distance_m`` [m] and elevation
+        [rad], clipped at ``min_distance_m``: what the track's filter measures."""
+        return math.log(max(distance_m * math.cos(elevation_rad), self.min_distance_m))
 
 
 @dataclass(frozen=True)
@@ -157,17 +163,26 @@ class _Track:
     ) -> None:
         self.track_id = track_id
         self.hits = 1
+        self.misses = 0  # frames missed since the latest detection
         self.confirmed = config.min_hits <= 1
         self.first_seen_ns = self.last_seen_ns = stamp_ns
-        self.azimuth = ConstantVelocityFilter(
+        self.filter = PlanarConstantVelocityFilter(
+            estimate.azimuth,
+            config.log_distance(estimate.distance, estimate.elevation),
+            (math.radians(config.azimuth_std_deg), config.log_distance_std),
+            config.initial_speed_std_mps,
+            config.acceleration_psd,
+            config.min_distance_m,
+        )
+        self.bearing = ConstantVelocityFilter(
             estimate.azimuth,
             math.radians(config.azimuth_std_deg),
             config.initial_angular_rate_std,
             config.angular_acceleration_psd,
             wrap=wrap_angle,
         )
-        self.log_distance = ConstantVelocityFilter(
-            math.log(max(estimate.distance, config.min_distance_m)),
+        self.log_range = ConstantVelocityFilter(
+            config.log_distance(estimate.distance, estimate.elevation),
             config.log_distance_std,
             config.initial_log_range_rate_std,
             config.log_range_acceleration_psd,
@@ -186,41 +201,58 @@ class _Track:
         return self.classes.most_common(1)[0][0]
 
     @property
+    def azimuth(self) -> float:
+        return self.filter.azimuth
+
+    @property
     def distance(self) -> float:
-        return math.exp(self.log_distance.position)
+        """Distance [m] along the track's elevation to its horizontal position."""
+        return self.filter.distance / math.cos(self.elevation)
 
     def range_rate(self, step: FrameStep) -> float:
-        """d distance / dt between hazard and robot [m/s]: the hazard's own part (its filter)
-        and the part the robot's driving over ``step`` adds."""
-        own = self.distance * self.log_distance.rate
-        return own + step.ego_range_rate(self.azimuth.position, self.elevation)
+        """d distance / dt between hazard and robot [m/s]: the hazard's own part (its distance
+        filter's rate times its distance) and the part the robot's driving over ``step`` adds."""
+        own = self.distance * self.log_range.rate
+        return own + step.ego_range_rate(self.azimuth, self.elevation)
 
-    def candidate(self) -> Candidate:
-        return Candidate(self.azimuth.position, self.elevation, self.distance, self.class_id)
+    def prediction(self, detections: list[Candidate], config: TrackerConfig) -> Prediction:
+        """The track's prediction against each detection, for ``association.likelihood_cost``."""
+        log_distances = [config.log_distance(d.distance, d.elevation) for d in detections]
+        residuals, covariance = self.filter.innovations(
+            np.array([d.azimuth for d in detections]), np.array(log_distances)
+        )
+        candidate = Candidate(self.azimuth, self.elevation, self.distance, self.class_id)
+        # Each frame missed while the hazard was there has chance 1 - P_D: -2 ln of that per miss.
+        existence_cost = -2.0 * self.misses * math.log(1.0 - config.detection_probability)
+        return Prediction(candidate, residuals, covariance, self.filter.noise, existence_cost)
 
-    def predict(self, step: FrameStep, config: TrackerConfig) -> None:
-        """Advance the filters by the hazard's own motion, then move the prediction and the
+    def predict(self, step: FrameStep) -> None:
+        """Advance the filter by the hazard's own motion, then move the prediction and the
         trail as the robot's motion over ``step`` moves a standing point."""
-        self.azimuth.predict(step.dt_s)
-        self.log_distance.predict(step.dt_s)
+        self.filter.predict(step.dt_s)
+        self.bearing.predict(step.dt_s)
+        self.log_range.predict(step.dt_s)
         if not step.moves:
             return
-        azimuth, elevation, distance = step.move(self.azimuth.position, self.elevation, self.distance)
-        self.azimuth.shift(wrap_angle(azimuth - self.azimuth.position))
-        self.log_distance.shift(math.log(max(distance, config.min_distance_m)) - self.log_distance.position)
-        self.elevation = elevation
+        self.elevation = step.move(self.azimuth, self.elevation, self.distance)[1]
+        azimuth, log_distance = self.azimuth, math.log(self.filter.distance)
+        self.filter.move(step.dx_m, step.dy_m, step.turn_rad)
+        self.bearing.shift(wrap_angle(self.azimuth - azimuth))
+        self.log_range.shift(math.log(self.filter.distance) - log_distance)
         self.trail = deque(
             TrailPoint(p.stamp_ns, *step.move(p.azimuth, p.elevation, p.distance)) for p in self.trail
         )
 
     def update(self, estimate: HazardEstimateData, stamp_ns: int, config: TrackerConfig) -> None:
-        self.azimuth.update(estimate.azimuth, math.radians(config.azimuth_std_deg))
-        log_distance = math.log(max(estimate.distance, config.min_distance_m))
-        self.log_distance.update(log_distance, config.log_distance_std)
+        log_distance = config.log_distance(estimate.distance, estimate.elevation)
+        self.filter.update(estimate.azimuth, log_distance)
+        self.bearing.update(estimate.azimuth, math.radians(config.azimuth_std_deg))
+        self.log_range.update(log_distance, config.log_distance_std)
         alpha = config.elevation_smoothing
         self.elevation = (1.0 - alpha) * self.elevation + alpha * float(estimate.elevation)
         self.classes[int(estimate.class_id)] += 1
         self.hits += 1
+        self.misses = 0
         self.confirmed = self.confirmed or self.hits >= config.min_hits
         self.last_seen_ns = stamp_ns
         self.trail.append(self._trail_point(stamp_ns))
@@ -229,7 +261,7 @@ class _Track:
             self.trail.popleft()
 
     def _trail_point(self, stamp_ns: int) -> TrailPoint:
-        return TrailPoint(stamp_ns, self.azimuth.position, self.elevation, self.distance)
+        return TrailPoint(stamp_ns, self.azimuth, self.elevation, self.distance)
 
 
 TrackT = TypeVar("TrackT")
@@ -280,7 +312,7 @@ class HazardTracker(TrackerBase[_Track]):
         step = self._last_step = self._step(stamp_ns, motion)
         self._stamp_ns = int(stamp_ns)
         for track in self._tracks:
-            track.predict(step, self.config)
+            track.predict(step)
         usable = [i for i, e in enumerate(estimates) if is_finite(e)]
         if len(usable) < len(estimates):
             self.events.record(NON_FINITE_ESTIMATE, "hazard estimate with NaN or inf left untracked")
@@ -308,10 +340,10 @@ class HazardTracker(TrackerBase[_Track]):
                 first_seen_ns=t.first_seen_ns,
                 last_seen_ns=t.last_seen_ns,
                 missed_s=(self._stamp_ns - t.last_seen_ns) / NS_PER_S,
-                azimuth=t.azimuth.position,
+                azimuth=t.azimuth,
                 elevation=t.elevation,
                 distance=t.distance,
-                angular_velocity=t.azimuth.rate,
+                angular_velocity=t.bearing.rate,
                 range_rate=t.range_rate(self._last_step),
                 trail=tuple(t.trail),
             )
@@ -320,31 +352,33 @@ class HazardTracker(TrackerBase[_Track]):
         ]
 
     def _associate(self, detections: list[HazardEstimateData]) -> dict[int, _Track]:
-        """Detection slot -> track: confirmed tracks choose first, within the gate; the confirmed
-        tracks left without a detection then choose within ``regate_factor`` gates (a hazard that
-        moved faster than predicted keeps its id instead of starting a second track); tentative
-        tracks take the rest, within the gate."""
+        """Detection slot -> track: confirmed tracks choose first, then tentative tracks take the
+        rest, each within the gate (``association.likelihood_cost``), so that a clutter detection's
+        new track never takes a confirmed hazard's detection."""
         candidates = [Candidate.of(e) for e in detections]
         owners: dict[int, _Track] = {}
-        wide = replace(
-            self.config.cost_weights, gate_rad=self.config.cost_weights.gate_rad * self.config.regate_factor
-        )
-        tiers = (
-            (True, self.config.cost_weights),
-            (True, wide),
-            (False, self.config.cost_weights),
-        )
-        for confirmed, weights in tiers:
-            taken = set(map(id, owners.values()))
-            tracks = [t for t in self._tracks if t.confirmed == confirmed and id(t) not in taken]
+        gate_rad, gate_d2 = math.radians(self.config.gate_deg), self.config.gate_mahalanobis**2
+        for confirmed in (True, False):
+            tracks = [t for t in self._tracks if t.confirmed == confirmed]
             free = [j for j in range(len(candidates)) if j not in owners]
-            cost = cost_matrix([t.candidate() for t in tracks], [candidates[j] for j in free], weights)
+            free_candidates = [candidates[j] for j in free]
+            cost = likelihood_cost(
+                [t.prediction(free_candidates, self.config) for t in tracks],
+                free_candidates,
+                gate_rad,
+                gate_d2,
+                self.config.class_mismatch_cost,
+            )
             for row, col in optimal_pairs(cost):
                 owners[free[col]] = tracks[row]
         return owners
 
     def _retire(self, matched: set[int]) -> None:
-        """Drop the tracks missed for longer than ``max_missed_s``."""
+        """Count a miss on each track without a detection this frame, and drop the tracks missed
+        for longer than ``max_missed_s``."""
+        for track in self._tracks:
+            if id(track) not in matched:
+                track.misses += 1
         max_missed_ns = self.config.max_missed_s * NS_PER_S
         self._tracks = [
             t for t in self._tracks if id(t) in matched or self._stamp_ns - t.last_seen_ns <= max_missed_ns
@@ -356,11 +390,11 @@ class HazardTracker(TrackerBase[_Track]):
             "track_state": track.state,
             "first_seen_ns": track.first_seen_ns,
             "track_age_s": (self._stamp_ns - track.first_seen_ns) / NS_PER_S,
-            "angular_velocity": track.azimuth.rate,
+            "angular_velocity": track.bearing.rate,
             "range_rate": track.range_rate(self._last_step),
         }
         if self.config.publish_filtered:
-            azimuth, distance = track.azimuth.position, track.distance
+            azimuth, distance = track.azimuth, track.distance
             fields.update(
                 azimuth=azimuth,
                 elevation=track.elevation,
