@@ -32,6 +32,18 @@ def test_scenario_eval_reports_each_hazard_as_the_replay_report_measured_it(
     assert (tmp_path / "corridor_seed0_2s" / "metadata.yaml").stat().st_mtime_ns == stamp
 
 
+def test_a_cached_bag_that_cannot_be_read_is_named_in_one_line(tmp_path: Path, tiny_checkpoint, capsys) -> None:
+    model = tiny_checkpoint(default_taxonomy(), 0.5)
+    args = ["--model", str(model), "--scenarios", "corridor", "--duration", "1", "--work", str(tmp_path)]
+    assert scenario_eval.main([*args, "--out", str(tmp_path / "o.json")]) == 0
+    capsys.readouterr()
+    for data in (tmp_path / "corridor_seed0_1s").glob("*.mcap"):  # as a bag of another version would be
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    assert scenario_eval.main([*args, "--out", str(tmp_path / "o.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"remove {tmp_path}" in err
+
+
 def test_scenario_eval_refuses_a_missing_model_in_one_line(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "none"
     assert scenario_eval.main(["--model", str(missing), "--out", str(tmp_path / "o.json")]) == 2

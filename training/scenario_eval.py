@@ -26,6 +26,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from avi_ros.bag.io import BagError
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
 from avi_ros.bag.replay import ReplayOptions, replay
 from avi_ros.bag.scenario import SCENARIOS
@@ -95,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                 for name in args.scenarios
             },
         }
+    except BagError as exc:  # e.g. a bag cached by a version with other message definitions
+        print(f"scenario_eval: {exc}; remove {args.work} to render the bags again", file=sys.stderr)
+        return 2
     except (OSError, ValueError, KeyError) as exc:
         print(f"scenario_eval: {exc}", file=sys.stderr)
         return 2
