@@ -302,6 +302,7 @@ SECTIONS: dict[str, Section] = {
     "direction_physics": Section("docs/results/direction_physics.json", render_direction),
     "direction_shipped": Section("docs/results/direction_shipped.json", render_direction),
     "study": Section("docs/results/study.json", render_study),
+    "study_directions": Section("docs/results/study_directions.json", render_study),
     "scenarios": Section("docs/results/scenarios.json", render_scenarios),
     "shipped": Section("avi_ros/models/shipped/metrics/test_split.json", render_test_split),
     "candidate": Section("docs/results/candidate_test_split.json", render_test_split),
