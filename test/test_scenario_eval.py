@@ -32,7 +32,9 @@ def test_scenario_eval_reports_each_hazard_as_the_replay_report_measured_it(
     assert (tmp_path / "corridor_seed0_2s" / "metadata.yaml").stat().st_mtime_ns == stamp
 
 
-def test_a_cached_bag_that_cannot_be_read_is_named_in_one_line(tmp_path: Path, tiny_checkpoint, capsys) -> None:
+def test_a_cached_bag_that_cannot_be_read_is_named_in_one_line(
+    tmp_path: Path, tiny_checkpoint, capsys
+) -> None:
     model = tiny_checkpoint(default_taxonomy(), 0.5)
     args = ["--model", str(model), "--scenarios", "corridor", "--duration", "1", "--work", str(tmp_path)]
     assert scenario_eval.main([*args, "--out", str(tmp_path / "o.json")]) == 0
