@@ -13,7 +13,8 @@
 #   5. offline replay through the same frame assembly and pipeline (same model), and the report
 #   6. say where to look                     -> out/demo/index.html
 # A second run reuses whatever the first made: each step is skipped when its output exists
-# (delete runs/demo or out/demo to redo them), and an interrupted training run is resumed
+# (delete runs/demo or out/demo to redo them; a change of the model of steps 4-5, e.g. a new
+# shipped model, redoes those steps and the decision stage), and an interrupted training run is resumed
 # (training/run_status.py asks the run directory). Pass --fresh to redo steps 3-6, --dry-run to
 # print what each step would do without doing it.
 # Progress bars show on a terminal only; in a log file each step is a few whole lines.
@@ -126,6 +127,19 @@ step 2 "training, to show it (steps 4-5 run $MODEL_NAME): the SELD encoder ($SEL
 # demo.yaml loads the pre-trained SELD encoder from $SELD_RUN (its pretrained.seld_checkpoint).
 train "$SELD_RUN" "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
 train "$RUN" "$CONFIG" "${OVERRIDES[@]}"
+# The decision stage's training data and steps 4-5 come from the model of steps 4-5: what an earlier
+# run made with other weights (a new shipped model, another AVI_ROS_DEMO_MODEL) is redone, not reused.
+STAMP="$OUT/model_weights.sha256"
+if [[ -f "${MODEL:-avi_ros/models/shipped}/model.safetensors" ]]; then
+  weights=$(sha256sum "${MODEL:-avi_ros/models/shipped}/model.safetensors" | cut -c1-16)
+  if [[ "$(cat "$STAMP" 2>/dev/null)" != "$weights" ]]; then
+    if [[ -e "$LIVE" || -e "$OUT/index.html" || -e "$DECISION_RUN" ]]; then
+      echo "the model of steps 4-5 is not the one of the last run ($weights): redoing its decision stage and steps 4-5"
+    fi
+    run rm -rf "$LIVE" "$ASSESSMENTS" "$OUT/index.html" "$OUT/bag" "$DECISION_RUN"
+    [[ $dry_run == 1 ]] || echo "$weights" > "$STAMP"
+  fi
+fi
 train "$DECISION_RUN" "$DECISION_CONFIG" "${DECISION_OVERRIDES[@]}"
 
 step 3 "make the scenario bag $BAG (engine idling in view then driving past, dog walking behind a panel, siren behind the robot)"

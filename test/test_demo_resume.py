@@ -7,6 +7,7 @@ fake run directories without training anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -85,10 +86,17 @@ def _dry_run(tmp_path: Path) -> str:
     return run_ok(["bash", "scripts/demo.sh", "--dry-run"], REPO_ROOT, env).stdout
 
 
-def _finished_outputs(out: Path) -> None:
+def _shipped_weights_stamp() -> str:
+    """What scripts/demo.sh records of the shipped model: sha256 of its weights, 16 hex digits."""
+    weights = (REPO_ROOT / "avi_ros" / "models" / "shipped" / "model.safetensors").read_bytes()
+    return hashlib.sha256(weights).hexdigest()[:16]
+
+
+def _finished_outputs(out: Path, stamp: str | None = None) -> None:
     for name in ("scenario/metadata.yaml", "bag/metadata.yaml", "index.html", "live_hazards.jsonl"):
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text("done\n")
+    (out / "model_weights.sha256").write_text((stamp or _shipped_weights_stamp()) + "\n")
 
 
 def test_second_demo_skips_every_step(tmp_path: Path) -> None:
@@ -103,6 +111,19 @@ def test_second_demo_skips_every_step(tmp_path: Path) -> None:
         assert not any(work in line for line in would_run), (work, would_run)
     for step in range(1, 7):
         assert f"[demo {step}/6]" in output
+    assert "rm -rf" not in output
+
+
+def test_a_new_shipped_model_redoes_the_decision_stage_and_the_node_steps(tmp_path: Path) -> None:
+    fake_run(tmp_path / "demo_seld", "demo_seld.yaml")
+    fake_run(tmp_path / "demo", "demo.yaml")
+    fake_run(tmp_path / "demo_decision", "decision.yaml")
+    _finished_outputs(tmp_path / "out", stamp="0123456789abcdef")  # made with other weights
+    output = _dry_run(tmp_path)
+    assert "is not the one of the last run" in output
+    removal = next(line for line in output.splitlines() if line.startswith("would run: rm -rf"))
+    for made in ("live_hazards.jsonl", "index.html", "demo_decision"):
+        assert made in removal
 
 
 def test_interrupted_demo_resumes_the_training_it_stopped_in(tmp_path: Path) -> None:
