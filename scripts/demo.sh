@@ -131,7 +131,8 @@ train "$RUN" "$CONFIG" "${OVERRIDES[@]}"
 # run made with other weights (a new shipped model, another AVI_ROS_DEMO_MODEL) is redone, not reused.
 STAMP="$OUT/model_weights.sha256"
 if [[ -f "${MODEL:-avi_ros/models/shipped}/model.safetensors" ]]; then
-  weights=$(sha256sum "${MODEL:-avi_ros/models/shipped}/model.safetensors" | cut -c1-16)
+  weights=$(python -c 'import sys; from pathlib import Path; from training.decision_data import weights_hash
+print(weights_hash(Path(sys.argv[1])))' "${MODEL:-avi_ros/models/shipped}")
   if [[ "$(cat "$STAMP" 2>/dev/null)" != "$weights" ]]; then
     if [[ -e "$LIVE" || -e "$OUT/index.html" || -e "$DECISION_RUN" ]]; then
       echo "the model of steps 4-5 is not the one of the last run ($weights): redoing its decision stage and steps 4-5"

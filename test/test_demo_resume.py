@@ -7,7 +7,6 @@ fake run directories without training anything.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,6 +16,7 @@ from model_helpers import tiny_seld_overrides
 from subprocess_helpers import run_ok
 
 from training.config import load_config, write_resolved_config
+from training.decision_data import weights_hash
 from training.resume_state import PROGRESS_FILE, TRAINER_STATE_FILE
 from training.run_status import EXPORT_FILES, run_status
 from training.train import main as train_main
@@ -86,17 +86,12 @@ def _dry_run(tmp_path: Path) -> str:
     return run_ok(["bash", "scripts/demo.sh", "--dry-run"], REPO_ROOT, env).stdout
 
 
-def _shipped_weights_stamp() -> str:
-    """What scripts/demo.sh records of the shipped model: sha256 of its weights, 16 hex digits."""
-    weights = (REPO_ROOT / "avi_ros" / "models" / "shipped" / "model.safetensors").read_bytes()
-    return hashlib.sha256(weights).hexdigest()[:16]
-
-
 def _finished_outputs(out: Path, stamp: str | None = None) -> None:
     for name in ("scenario/metadata.yaml", "bag/metadata.yaml", "index.html", "live_hazards.jsonl"):
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text("done\n")
-    (out / "model_weights.sha256").write_text((stamp or _shipped_weights_stamp()) + "\n")
+    stamp = stamp or weights_hash(REPO_ROOT / "avi_ros" / "models" / "shipped")
+    (out / "model_weights.sha256").write_text(stamp + "\n")
 
 
 def test_second_demo_skips_every_step(tmp_path: Path) -> None:

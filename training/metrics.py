@@ -459,10 +459,11 @@ class SingleHazardView:
     def scores(self, threshold: float, num_classes: int) -> dict[str, Any]:
         """The ``single_hazard`` group's figures (module doc)."""
         background = self.class_true == BACKGROUND_CLASS
+        frames = len(self.class_true)
         return {
-            "frames": len(self.class_true),
+            "frames": frames,
             "accuracy": accuracy(self.class_true, self.class_pred),
-            "macro_f1": macro_f1(self.class_true, self.class_pred, num_classes) if len(background) else None,
+            "macro_f1": macro_f1(self.class_true, self.class_pred, num_classes) if frames else None,
             "ece": expected_calibration_error(self.confidence, ~background),
             "confidence_auroc": confidence_auroc(self.confidence, ~background),
             "false_alarm_rate": false_alarm_rate(
