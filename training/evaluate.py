@@ -16,7 +16,8 @@ variants over seeds and compare them, see ``training/study.py``.
 
 Synthetic scenes: ``--data DIR`` is a scene-shard directory (``python -m avi_ros.data.synthesize``);
 with ``--scenes N --seed S`` the held-out scenes are generated (and cached) with the scene settings
-of ``--config`` (else of the first checkpoint's run).
+of ``--config`` (else of the first checkpoint's run) and the sound bank's test recordings
+(``training.real_scenes.held_out_scenes``, the study's own test split).
 
 Real recordings: ``--sound-dir BANK/test`` renders scenes from the bank's test recordings, which
 no model heard in training (``training.real_scenes``), in each ``--conditions`` (``default`` rooms,
@@ -56,7 +57,7 @@ from training.config import ExperimentConfig, SplitConfig, load_config, read_res
 from training.data import InputStore, PrepareConfig
 from training.metrics import NODE_CONFIDENCE_THRESHOLD, OVERALL_GROUP, SINGLE_HAZARD_GROUP, mean_and_std
 from training.script_errors import script_main
-from training.splits import ensure_scenes, prepared_split, split_directory
+from training.splits import prepared_split
 from training.typed_config import ConfigError
 
 CONDITION_TITLES = {
@@ -131,11 +132,8 @@ def evaluation_data(args: argparse.Namespace, config: ExperimentConfig | None) -
         raise ConfigError(
             "--scenes needs --config (or a checkpoint inside a run directory) for the scene settings"
         )
-    split = SplitConfig(args.scenes, args.seed)
-    check_seed(args.seed, config)
-    scene = config.data.scene_config()
-    directory = split_directory(config.data.cache_dir, split, scene)
-    return ensure_scenes(directory, split, scene, config.data.generation_workers, progress=True)
+    directory, _ = real_scenes.held_out_scenes(config, args.scenes, args.seed)
+    return directory
 
 
 def checkpoint_name(checkpoint: Path, model: HazardSetModel, metadata_extra: dict, taken: set[str]) -> str:

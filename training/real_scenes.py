@@ -39,15 +39,41 @@ from avi_ros.data.shards import INDEX_NAME
 from avi_ros.data.sound_bank import AUDIO_EXTENSIONS, SoundBank
 from avi_ros.sounds.build import MANIFEST
 from avi_ros.taxonomy import Taxonomy
-from training.config import SplitConfig
+from training.config import ExperimentConfig, SplitConfig, resolve_bank_split
 from training.data import InputStore, PrepareConfig
 from training.splits import ensure_scenes, prepared_split, split_directory
+from training.typed_config import ConfigError
 
 CONDITIONS = ("default", "reverberant_noisy")
 RT60_MIN_S = 1.5  # "reverberant": RT60 above this [s]
 SNR_MAX_DB = 5.0  # "noisy": hazard-to-background ratio below this [dB]
 REVERBERANT_RT60_S = (RT60_MIN_S, 4.0)  # RT60 range [s] of the wide profile's rooms
 REVERBERANT_SNR_DB = (-10.0, SNR_MAX_DB)  # SNR range [dB] of the reverberant, noisy scenes
+
+
+def held_out_scenes(
+    config: ExperimentConfig, scenes: int, seed: int, seed_option: str = "--seed"
+) -> tuple[Path, str]:
+    """The run's own scenes (its rooms, mixes and probabilities) with every recorded sound drawn
+    from the bank's **test** split, generated once under the run's cache: the held-out split of
+    the study, ``training/evaluate.py --scenes`` and the shipped model's card. Returns the shard
+    directory and a note on its sounds (procedural when the bank has no test split); a training or
+    validation ``seed`` is refused, naming the command-line ``seed_option`` that gave it."""
+    if seed in (config.data.train.seed, config.data.val.seed):
+        raise ConfigError(
+            f"{seed_option} {seed}: expected a seed other than the training and validation seeds"
+        )
+    scene = config.data.scene_config()
+    bank_test = resolve_bank_split(config.data.sound_bank, "test")
+    if bank_test is not None:
+        scene = replace(scene, sound_dir=str(bank_test))
+        note = f"real test recordings of {bank_test}"
+    else:
+        note = "procedural sounds (no sound bank)"
+    split = SplitConfig(scenes, seed)
+    directory = split_directory(config.data.cache_dir, split, scene)
+    ensure_scenes(directory, split, scene, config.data.generation_workers, progress=True)
+    return directory, note
 
 
 def condition_scene(

@@ -9,8 +9,9 @@ to be (``complete_run``): a complete run is reused, so a second call only evalua
 interrupted one resumes exactly where it stopped; a run dir started with another config is
 refused. Other differences than the variant (K, the direction source, a budget) are config
 overrides, one study each; ``training/compare_studies.py`` puts studies side by side. Every best
-checkpoint is then evaluated on one held-out split: scenes of the config's
-kind rendered from the sound bank's **test** recordings (``<bank>/test``, which no model heard in
+checkpoint is then evaluated on one held-out split
+(``training.real_scenes.held_out_scenes``): scenes of the config's kind rendered from the sound
+bank's **test** recordings (``<bank>/test``, which no model heard in
 training or validation), with their own seed (``--test-seed``). Without a bank the test scenes
 use the procedural sounds, and the report says so.
 
@@ -38,14 +39,15 @@ from avi_ros.checkpoint import load_checkpoint
 from avi_ros.device import resolve_device
 from avi_ros.models.config import VARIANTS
 from training.collect_outputs import collect_outputs
-from training.config import ExperimentConfig, SplitConfig, load_config, resolve_bank_split
+from training.config import ExperimentConfig, load_config
 from training.hazard_set_task import set_prepare_config
 from training.metrics import mean_and_std
 from training.plots import binned_weight, plot_weight_vs_occlusion
+from training.real_scenes import held_out_scenes
 from training.run_status import complete_run
 from training.script_errors import script_main
 from training.set_report import study_table
-from training.splits import ensure_scenes, prepared_split, split_directory
+from training.splits import prepared_split
 from training.typed_config import ConfigError
 
 DEFAULT_TEST_SEED = 23
@@ -94,23 +96,6 @@ def train_run(config: ExperimentConfig) -> Path:
     return run_dir / "checkpoints" / "best"
 
 
-def test_split(config: ExperimentConfig, scenes: int, seed: int) -> tuple[Path, str]:
-    """The held-out scene directory (generated once) and a note on its sounds."""
-    if seed in (config.data.train.seed, config.data.val.seed):
-        raise ConfigError(f"--test-seed {seed}: expected a seed other than the training and validation seeds")
-    scene = config.data.scene_config()
-    bank_test = resolve_bank_split(config.data.sound_bank, "test")
-    if bank_test is not None:
-        scene = dataclasses.replace(scene, sound_dir=str(bank_test))
-        note = f"real test recordings of {bank_test}"
-    else:
-        note = "procedural sounds (no sound bank)"
-    split = SplitConfig(scenes, seed)
-    directory = split_directory(config.data.cache_dir, split, scene)
-    ensure_scenes(directory, split, scene, config.data.generation_workers, progress=True)
-    return directory, note
-
-
 def run_study(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(args.config, args.overrides)
     if config.task != "hazard_set":
@@ -118,7 +103,7 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
             f"{args.config}: expected a hazard model config (task hazard_set), got {config.task}"
         )
     device = resolve_device(config.runtime.device)
-    test_dir, note = test_split(config, args.test_scenes, args.test_seed)
+    test_dir, note = held_out_scenes(config, args.test_scenes, args.test_seed, "--test-seed")
     store = prepared_split(test_dir, set_prepare_config(config), device, progress=True)
     runs: dict[str, list[dict]] = {}
     plots: dict[str, list] = {}
