@@ -13,12 +13,19 @@ What is learned is *which bins belong to which hazard*. For K slot embeddings h_
 1. keys(t, f) = conv(normalised features)(t, f) + a code of the frame's age + a learned code of
    the frequency bin: [B, c, T, F] (c = ``KEY_CHANNELS``);
 2. a mask per slot over every bin, m_k = softmax_{t,f}(q(h_k) . keys(t, f) / sqrt(c));
-3. the physics direction p_k = sum_{t,f} m_k(t, f) I(t, f) / sum_{t,f} m_k(t, f) |I(t, f)|
-   [B, K, 3] (x, y, z): the masked intensity divided by its masked length, so |p_k| is the
-   coherence of the masked bins, 1 when they all point one way (a plane wave), near 0 where
-   they disagree (diffuse field, several sources). The division matters: the feature channels
-   are mel-weighted and divided by the bin energy, so a raw sum is about 0.005 long and any
-   learned correction would drown it (seen in training);
+3. the physics direction p_k = sum_{t,f} w m_k I / sum_{t,f} w m_k |I| [B, K, 3] (x, y, z),
+   with the bin weight w(t, f) = E(t, f) |I(t, f)|: the masked, weighted intensity divided by
+   its masked, weighted length, so |p_k| is the coherence of the masked bins, 1 when they all
+   point one way (a plane wave), near 0 where they disagree (diffuse field, several sources).
+   E is the bin's omni (W) power relative to the window's loudest bin (from the log-mel
+   channel 0) and |I| its directness (the feature's intensity is divided by the bin energy, so
+   its length is near 1 where one source dominates and near 0 in a diffuse field): the weights
+   of ``avi_ros.doa.tf_direction``, energy times (1 - diffuseness). Without them a mask spread
+   over quiet noise bins averaged their random directions in: the shipped model missed
+   free-field plane waves by 13 deg (100 deg behind the robot) where its own masks, weighted,
+   miss by 2 deg. The division matters too: the feature channels are mel-weighted and divided
+   by the bin energy, so a raw sum is about 0.005 long and any learned correction would drown
+   it (seen in training);
 4. what the mask heard, s_k = W sum_{t,f} m_k(t, f) keys(t, f) [B, K, d], is added to h_k, so the
    slot's class reads the same bins its direction comes from (a "beam" in feature space).
 
@@ -44,6 +51,7 @@ KEY_CHANNELS = 32  # width of the per-bin keys
 AGE_CODE = 16  # width of the fixed sine code of each feature frame's age
 # Feature channels of the intensity vector's x, y and z components (the dcase kind stores y, z, x).
 INTENSITY_CHANNELS = (6, 4, 5)
+OMNI_CHANNEL = 0  # feature channel of the omni (W) log-mel spectrogram [dB]
 # Added to the masked intensity length before dividing by it (silence: a zero vector, not NaN).
 _STRENGTH_FLOOR = 1e-8
 
@@ -60,6 +68,13 @@ def frame_age_code(frames: int, dim: int, device: torch.device) -> torch.Tensor:
 def intensity_vectors(features: torch.Tensor) -> torch.Tensor:
     """Raw dcase features [B, 7, T, F] -> intensity vectors [B, T * F, 3] in (x, y, z) order."""
     return features[:, list(INTENSITY_CHANNELS)].flatten(2).transpose(1, 2).float()
+
+
+def omni_power(features: torch.Tensor) -> torch.Tensor:
+    """Raw dcase features [B, 7, T, F] -> each bin's omni (W) power [B, T * F] relative to the
+    window's loudest bin (so 1 at the peak, 1e-8 at the log-mel's 80 dB floor)."""
+    log_mel = features[:, OMNI_CHANNEL].flatten(1).float()  # dB
+    return torch.pow(10.0, (log_mel - log_mel.amax(dim=1, keepdim=True)) / 10.0)
 
 
 class IntensityDirection(nn.Module):
@@ -95,8 +110,10 @@ class IntensityDirection(nn.Module):
         logits = self.query(slots) @ keys / math.sqrt(KEY_CHANNELS)  # [B, K, T * F]
         mask = torch.softmax(logits.float(), dim=-1)
         intensity = intensity_vectors(raw)  # [B, T * F, 3]
-        strength = mask @ intensity.norm(dim=-1, keepdim=True)  # [B, K, 1]
-        physics = (mask @ intensity) / (strength + _STRENGTH_FLOOR)  # [B, K, 3], length <= 1
+        length = intensity.norm(dim=-1, keepdim=True)  # [B, T * F, 1], the bins' directness
+        weighted = mask * (omni_power(raw) * length.squeeze(-1))[:, None, :]  # [B, K, T * F]
+        strength = weighted @ length  # [B, K, 1]
+        physics = (weighted @ intensity) / (strength + _STRENGTH_FLOOR)  # [B, K, 3], length <= 1
         summary = self.summary(mask.to(keys.dtype) @ keys.transpose(1, 2))
         return physics, summary, mask.reshape(batch, -1, frames, bins)
 
