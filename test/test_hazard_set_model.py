@@ -330,6 +330,23 @@ def test_intensity_direction_config_errors() -> None:
         tiny_config("visual_only", direction="intensity")
     with pytest.raises(ValueError, match="intensity-vector channels"):
         tiny_config(direction="intensity").check_features(FeatureConfig(kind="amp_phasediff"))
+    with pytest.raises(ValueError, match="direction_correction"):
+        tiny_config(direction="learned", direction_correction=False)
+
+
+@pytest.mark.parametrize("variant", ["full", "audio_only"])
+def test_without_the_correction_the_direction_is_the_physics_alone(variant: str) -> None:
+    """``direction_correction: false``: no learned direction layer anywhere (head, steering), every
+    parameter still trains, and each slot's direction is its mask-weighted intensity vector."""
+    torch.manual_seed(0)
+    model = build_model(tiny_config(variant, direction="intensity", direction_correction=False))
+    assert model.head.direction is None and getattr(model.adapter, "heard_direction", None) is None
+    features = plane_wave_features(-120.0, 10.0)
+    out = model(features, torch.randn(1, 5, IMAGE, IMAGE), view_tokens()[:1])
+    torch.testing.assert_close(out.direction, F.normalize(out.physics_direction, dim=-1), atol=1e-5, rtol=0)
+    heads = ("class_logits", "direction", "distance", "confidence_logit", "risk_logits", "action_logits")
+    sum(getattr(out, name).sum() for name in (*heads, "visibility_logits")).backward()
+    assert [name for name, p in model.named_parameters() if p.grad is None] == []  # DDP needs it
 
 
 def test_silence_gives_a_defined_direction_with_intensity_directions() -> None:

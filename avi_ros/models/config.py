@@ -38,6 +38,9 @@ class ModelConfig:
     case; 3 by default, as many as the scenes' hazard labels hold). ``view_grid``: side of the
     view-token grid the fusion reads. ``direction``: one of DIRECTION_SOURCES ("intensity" needs
     the dcase features, whose channels 4..6 are the intensity vector, and a variant that hears).
+    ``direction_correction`` (with "intensity"): add the learned correction, gated by the
+    incoherence of the slot's bins, to the physics direction; False: the direction is the
+    mask-weighted intensity vector alone, so only the masks learn where a hazard is.
     """
 
     num_classes: int = 10
@@ -49,6 +52,7 @@ class ModelConfig:
     hazard_slots: int = MAX_HAZARDS
     view_grid: int = 6
     direction: str = "learned"
+    direction_correction: bool = True
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -61,12 +65,20 @@ class ModelConfig:
             raise ValueError(f"model.direction: expected one of {DIRECTION_SOURCES}, got '{self.direction}'")
         if self.direction == "intensity" and not self.uses_audio:
             raise ValueError("model.direction: 'intensity' needs a variant that hears, got 'visual_only'")
+        if not self.direction_correction and self.direction != "intensity":
+            raise ValueError("model.direction_correction: false needs model.direction 'intensity'")
         if self.hazard_slots < 1:
             raise ValueError(
                 f"model.hazard_slots: expected >= 1 (hazards per frame), got {self.hazard_slots}"
             )
         if self.view_grid < 1:
             raise ValueError(f"model.view_grid: expected >= 1, got {self.view_grid}")
+
+    @property
+    def learns_direction(self) -> bool:
+        """Whether the head (and the steering) have a learned direction layer: the whole direction
+        ("learned"), or a correction of the physics one."""
+        return self.direction != "intensity" or self.direction_correction
 
     @property
     def uses_audio(self) -> bool:

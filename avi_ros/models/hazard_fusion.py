@@ -161,7 +161,8 @@ class HazardSetFusion(nn.Module):
     """Audio frames [B, T', audio_dim] and visual tokens [B, N, visual_dim] (+ view tokens
     [B, M, 6]) -> per-slot FusionOutput (see the module doc). ``audio_dim`` / ``visual_dim`` = 0
     for the variants without that encoder; ``intensity_bins`` = F of the features for directions
-    from the intensity vector (0: learned directions)."""
+    from the intensity vector (0: learned directions), corrected by a learned layer where the
+    slot's bins are incoherent unless ``direction_correction`` is False."""
 
     def __init__(
         self,
@@ -171,6 +172,7 @@ class HazardSetFusion(nn.Module):
         audio_dim: int,
         visual_dim: int,
         intensity_bins: int = 0,
+        direction_correction: bool = True,
     ) -> None:
         super().__init__()
         d = config.d_model
@@ -187,8 +189,10 @@ class HazardSetFusion(nn.Module):
         self.intensity = IntensityDirection(intensity_bins, d) if intensity_bins and audio_dim else None
         if self.steered:
             self.mark_embed = _embed(VIEW_TOKEN_CHANNELS - 3, d)
-            self.heard_direction = nn.Linear(d, 3)
-            if self.intensity is not None:  # a correction of the physics direction, starting at none
+            # The heard direction that steers the look: learned, physics plus a learned correction
+            # (starting at none), or physics alone (no layer).
+            self.heard_direction = nn.Linear(d, 3) if self.intensity is None or direction_correction else None
+            if self.intensity is not None and self.heard_direction is not None:
                 nn.init.zeros_(self.heard_direction.weight)
                 nn.init.zeros_(self.heard_direction.bias)
             self.log_kappa = nn.Parameter(torch.tensor(math.log(INITIAL_KAPPA)))
@@ -248,9 +252,12 @@ class HazardSetFusion(nn.Module):
         physics: torch.Tensor | None,
     ) -> FusionOutput:
         token_view = self._view(view_tokens, visual_tokens.shape[1])  # also checks view_tokens
-        heard_direction = self.heard_direction(heard).float()
-        if physics is not None:
-            heard_direction = corrected_direction(physics, heard_direction)
+        if self.heard_direction is None:
+            heard_direction = physics.float()
+        else:
+            heard_direction = self.heard_direction(heard).float()
+            if physics is not None:
+                heard_direction = corrected_direction(physics, heard_direction)
         direction = F.normalize(heard_direction, dim=-1, eps=1e-6)
         kappa = self.log_kappa.exp()
         _, cues = steering_window(direction, view_tokens.float(), kappa)

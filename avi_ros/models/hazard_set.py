@@ -64,9 +64,12 @@ class HazardSetModel(nn.Module):
             audio_dim=self.audio_encoder.embedding_dim if self.audio_encoder else 0,
             visual_dim=self.visual_encoder.out_channels if self.visual_encoder else 0,
             intensity_bins=config.audio.n_bins if config.direction == "intensity" else 0,
+            direction_correction=config.direction_correction,
         )
-        self.head = ImaginationHead(self.adapter.out_dim, config.num_classes, config.head)
-        if config.direction == "intensity":
+        self.head = ImaginationHead(
+            self.adapter.out_dim, config.num_classes, config.head, learns_direction=config.learns_direction
+        )
+        if config.direction == "intensity" and config.direction_correction:
             self.head.start_direction_as_correction()
 
     def forward(

@@ -52,11 +52,14 @@ class ImaginationHead(nn.Module):
     """Embedding [..., in_dim] -> HeadOutput for ``num_classes`` taxonomy classes; the K slots
     share it (one head, so calibration folds into it once for every slot)."""
 
-    def __init__(self, in_dim: int, num_classes: int, config: HeadConfig = HeadConfig()) -> None:
+    def __init__(
+        self, in_dim: int, num_classes: int, config: HeadConfig = HeadConfig(), learns_direction: bool = True
+    ) -> None:
         super().__init__()
         self.trunk = nn.Sequential(nn.Linear(in_dim, config.hidden), nn.ReLU(), nn.Dropout(config.dropout))
         self.class_logits = nn.Linear(config.hidden, num_classes)
-        self.direction = nn.Linear(config.hidden, 3)
+        # None: the direction is the prior alone (physics without a learned correction).
+        self.direction = nn.Linear(config.hidden, 3) if learns_direction else None
         self.distance = nn.Linear(config.hidden, 1)
         self.confidence = nn.Linear(config.hidden, 1)
         self.risk = nn.Linear(config.hidden, NUM_RISK_LEVELS)
@@ -70,12 +73,17 @@ class ImaginationHead(nn.Module):
 
     def forward(self, embedding: torch.Tensor, direction_prior: torch.Tensor | None = None) -> HeadOutput:
         """``direction_prior`` [..., 3] (the physics direction, length <= 1) is corrected by the
-        direction layer's output where it is incoherent (``corrected_direction``); None: the
-        layer alone."""
+        direction layer's output where it is incoherent (``corrected_direction``), or taken as it
+        is by a head without a direction layer; None: the layer alone."""
         h = self.trunk(embedding)
-        raw_direction = self.direction(h).float()
-        if direction_prior is not None:
-            raw_direction = corrected_direction(direction_prior, raw_direction)
+        if self.direction is None:
+            if direction_prior is None:
+                raise ValueError("head: a head without a direction layer needs the direction prior")
+            raw_direction = direction_prior.float()
+        else:
+            raw_direction = self.direction(h).float()
+            if direction_prior is not None:
+                raw_direction = corrected_direction(direction_prior, raw_direction)
         tiebreak = raw_direction.new_tensor(_FORWARD_TIEBREAK)
         direction = F.normalize(raw_direction + tiebreak, dim=-1, eps=1e-12)
         return HeadOutput(
