@@ -98,6 +98,23 @@ def test_evaluate_reproduces_the_runs_own_validation_metrics(trained, tmp_path):
     assert "physics median az. err [deg]" in text and "| behind |" in text
 
 
+def test_operating_points_trade_recall_for_false_alarms(trained, tmp_path):
+    """The same outputs at several thresholds: the one at the node's threshold equals the main
+    metrics, nothing passes a threshold above 1, and recall never grows with the threshold."""
+    run, val = trained
+    out = tmp_path / "eval"
+    argv = ["--checkpoint", str(run / "checkpoints" / "best"), "--data", str(val), "--out", str(out)]
+    assert evaluate_main([*argv, "--device", "cpu", "--operating-points", "0", "0.5", "1.01"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["hazard_set_tiny"]
+    points = json.loads((out / "operating_points.json").read_text())["models"]["hazard_set_tiny"]
+    assert [p["threshold"] for p in points] == [0.0, 0.5, 1.01]
+    assert points[1]["f20"] == metrics["set"]["f20"] and points[1]["recall"] == metrics["set"]["recall"]
+    assert points[1]["false_alarm_rate"] == metrics["single_hazard"]["false_alarm_rate"]
+    assert points[2]["recall"] == 0.0 and points[2]["false_alarm_rate"] == 0.0
+    assert points[0]["recall"] >= points[1]["recall"] >= points[2]["recall"]
+    assert "| threshold | F20 set |" in (out / "metrics.md").read_text()
+
+
 # --- real recordings -----------------------------------------------------------------------------
 
 

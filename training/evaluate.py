@@ -27,6 +27,11 @@ hazard where the node would publish one (the top slot is not ``none`` and reache
 ``--confidence-threshold``). Tables by condition, and per class next to the number of real test
 recordings of each class (from the bank's manifest).
 
+``--operating-points T ...`` (synthetic scenes) reports, per model, what each confidence threshold
+gives: F20, precision, recall (out of view too) and false alarms, from one pass of the model
+(``operating_points.json`` and a table in ``metrics.md``), to choose a node's threshold on a
+validation split.
+
 ``--aggregate`` treats the checkpoints as training seeds of one model and reports every metric
 as mean ± std over them (Bessel-corrected std). Writes ``metrics.json`` and ``metrics.md`` into
 ``--out``. Exit status 0, or 2 with one line on stderr for bad input.
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +64,7 @@ from training.data import InputStore, PrepareConfig
 from training.metrics import NODE_CONFIDENCE_THRESHOLD, OVERALL_GROUP, SINGLE_HAZARD_GROUP, mean_and_std
 from training.script_errors import script_main
 from training.splits import prepared_split
+from training.tables import portable_path
 from training.typed_config import ConfigError
 
 CONDITION_TITLES = {
@@ -95,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=NODE_CONFIDENCE_THRESHOLD,
         help="a hazard is reported at or above this confidence (the node's confidence_threshold)",
+    )
+    parser.add_argument(
+        "--operating-points",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="T",
+        help="synthetic data: also report F20, recall and false alarms at each of these thresholds",
     )
     parser.add_argument(
         "--cache-dir", type=Path, default=Path("runs/cache/real"), help="cache of the real-recording scenes"
@@ -169,20 +184,34 @@ def evaluate_checkpoint(
     batch_size: int = 64,
     threshold: float = NODE_CONFIDENCE_THRESHOLD,
     taken: set[str] | None = None,
-) -> tuple[str, dict]:
-    """(name, metrics by group) of one checkpoint on a shard directory."""
+    operating_points: Sequence[float] = (),
+) -> tuple[str, dict, list[dict]]:
+    """(name, metrics by group at ``threshold``, the figures at each of ``operating_points``) of
+    one checkpoint on a shard directory; the model runs once for all thresholds."""
     model, metadata = load_checkpoint(checkpoint, device)
     store = prepared_split(data, shard_prepare_config(metadata, data), device, progress=True)
-    metrics = evaluate_checkpoint_store(model, store, device, threshold, batch_size)
-    return checkpoint_name(checkpoint, model, metadata.extra, taken or set()), metrics
+    outputs = collect_outputs(model, store, device, batch_size)
+    points = [set_report.operating_point(t, outputs.evaluation(t).metrics) for t in operating_points]
+    name = checkpoint_name(checkpoint, model, metadata.extra, taken or set())
+    return name, outputs.evaluation(threshold).metrics, points
 
 
-def write_synthetic_report(results: dict[str, dict], out: Path, data: Path) -> None:
+def write_synthetic_report(
+    results: dict[str, dict], out: Path, data: Path, points: dict[str, list[dict]] | None = None
+) -> None:
+    """``metrics.json`` / ``metrics.md``, and with ``points`` (per model, ``--operating-points``)
+    ``operating_points.json`` and a table per model in ``metrics.md``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     lines = [f"# Evaluation on `{data}`", "", *set_report.set_comparison_markdown(results)]
     for name, metrics in results.items():
         lines += set_report.set_metrics_markdown(metrics, f"## {name}")
+        if points and points.get(name):
+            lines += ["Operating points (the confidence threshold a node would use):", ""]
+            lines += [set_report.operating_points_markdown(points[name]), ""]
+    if points:
+        payload = {"data": portable_path(data), "models": points}
+        (out / "operating_points.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     (out / "metrics.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -368,14 +397,20 @@ def evaluate(args: argparse.Namespace) -> int:
     else:
         data = evaluation_data(args, config)
         results: dict[str, Any] = {}
+        points: dict[str, list[dict]] = {}
         for checkpoint in checkpoints:
-            name, metrics = evaluate_checkpoint(
-                checkpoint, data, device, threshold=args.confidence_threshold, taken=set(results)
+            name, metrics, points[name] = evaluate_checkpoint(
+                checkpoint,
+                data,
+                device,
+                threshold=args.confidence_threshold,
+                taken=set(results),
+                operating_points=args.operating_points,
             )
             results[name] = metrics
         if args.aggregate:
             results[AGGREGATE] = mean_and_std(list(results.values()))
-        write_synthetic_report(results, args.out, data)
+        write_synthetic_report(results, args.out, data, points if args.operating_points else None)
     print((args.out / "metrics.md").read_text(encoding="utf-8"))
     print(f"wrote {args.out / 'metrics.md'} and {args.out / 'metrics.json'}")
     return 0

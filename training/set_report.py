@@ -151,6 +151,38 @@ def set_metrics_markdown(metrics: Mapping[str, Any], heading: str) -> list[str]:
     return [*lines, ""]
 
 
+OPERATING_POINT_COLUMNS = [
+    ("threshold", "confidence threshold", "{:.2f}"),
+    ("f20", "F20 set", "{:.1%}"),
+    ("f20_visible", "F20 visible", "{:.1%}"),
+    ("f20_out_of_view", "F20 out of view", "{:.1%}"),
+    ("precision", "precision", "{:.1%}"),
+    ("recall", "recall", "{:.1%}"),
+    ("out_of_view_recall", "out-of-view recall", "{:.1%}"),
+    ("false_alarm_rate", "false alarms", "{:.1%}"),
+]
+
+
+def operating_point(threshold: float, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """What one confidence threshold gives (the set metrics of ``training.metrics`` at it): the
+    detection figures the thresholds trade against the false alarms on frames without a hazard."""
+    return {
+        "threshold": threshold,
+        "f20": metrics["set"]["f20"],
+        "f20_visible": metric_at(metrics, ("visibility_visible", "f20")),
+        "f20_out_of_view": metric_at(metrics, ("visibility_out_of_view", "f20")),
+        "precision": metrics["set"]["precision"],
+        "recall": metrics["set"]["recall"],
+        "out_of_view_recall": metric_at(metrics, ("visibility_out_of_view", "recall")),
+        "false_alarm_rate": metric_at(metrics, (SINGLE_HAZARD_GROUP, "false_alarm_rate")),
+    }
+
+
+def operating_points_markdown(points: Sequence[Mapping[str, Any]]) -> str:
+    """One row per threshold of ``operating_point``."""
+    return rows_table({f"{p['threshold']:.2f}": p for p in points}, OPERATING_POINT_COLUMNS[1:], "threshold")
+
+
 def set_comparison_markdown(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """F20, LE and RDE of several models side by side (a row per model, a column per group)."""
     groups = detection_groups(next(iter(results.values())))
