@@ -18,6 +18,7 @@ from types import ModuleType
 from avi_ros.audio import CHANNEL_ORDERS, NORMALIZATIONS
 from avi_ros.bag.bag_topics import BagFrames, BagTopics
 from avi_ros.bag.io import BagError
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 
 EXIT_ERROR = 1
 HOW_TO_GET_ROS = (
@@ -93,7 +94,10 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--slop", type=float, default=0.05, help="RGB-D sync slop [s]")
     p.add_argument(
-        "--confidence-threshold", type=float, default=0.5, help="publish hazards at or above this confidence"
+        "--confidence-threshold",
+        type=float,
+        default=DEFAULT_CONFIDENCE_THRESHOLD,
+        help="publish hazards at or above this confidence",
     )
     p.add_argument(
         "--extrinsic",
@@ -202,7 +206,10 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", type=Path, default=None, help="also write every window to this JSON file")
     p.add_argument("--all-classes", action="store_true", help="print one probability column per class")
     p.add_argument(
-        "--confidence-threshold", type=float, default=0.5, help="'hazard': not none, at least this confident"
+        "--confidence-threshold",
+        type=float,
+        default=DEFAULT_CONFIDENCE_THRESHOLD,
+        help="'hazard': not none, at least this confident",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda:N (checked before the model loads)")
     _backend_argument(p)

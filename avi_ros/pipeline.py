@@ -58,7 +58,7 @@ from avi_ros.occlusion import OcclusionConfig, OcclusionResult, direction_visibi
 from avi_ros.onnx_backend import OnnxModel, check_backend, load_onnx_model
 from avi_ros.preprocess import ModelInputs, Preprocessor
 from avi_ros.taxonomy import Action, RiskLevel, Taxonomy
-from avi_ros.types import Frame, HazardEstimateData, PipelineResult
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD, Frame, HazardEstimateData, PipelineResult
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -111,7 +111,7 @@ class Pipeline:
         model: HazardSetModel | OnnxModel,
         metadata: CheckpointMetadata,
         device: str | torch.device = "auto",
-        confidence_threshold: float = 0.5,
+        confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
         occlusion_config: OcclusionConfig | None = None,
         extrinsic: MicToCamera = DEFAULT_EXTRINSIC,
         precision: str = "auto",
@@ -141,7 +141,7 @@ class Pipeline:
         cls,
         checkpoint_dir: str | Path,
         device: str | torch.device = "auto",
-        confidence_threshold: float = 0.5,
+        confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
         occlusion_config: OcclusionConfig | None = None,
         extrinsic: MicToCamera = DEFAULT_EXTRINSIC,
         precision: str = "auto",

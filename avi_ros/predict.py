@@ -58,7 +58,7 @@ from tqdm import tqdm
 from avi_ros.audio import FOA_CHANNELS, AudioFormatError, check_sample_rate, resample, to_acn_sn3d
 from avi_ros.doa import DirectionEstimate, tf_direction
 from avi_ros.geometry import CameraIntrinsics
-from avi_ros.types import Frame, HazardEstimateData
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD, Frame, HazardEstimateData
 
 if TYPE_CHECKING:
     from avi_ros.pipeline import Pipeline
@@ -453,7 +453,10 @@ def check_device(device: str) -> None:
 
 
 def load_pipeline(
-    model: str | Path | None, device: str = "auto", confidence_threshold: float = 0.5, backend: str = "torch"
+    model: str | Path | None,
+    device: str = "auto",
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+    backend: str = "torch",
 ) -> tuple[Pipeline, Path]:
     """The checkpoint ``model`` (None: the shipped model) as a Pipeline on ``device``, and its path.
     ``backend`` "onnxruntime" runs its exported graph (``model`` may then be the .onnx file).
@@ -682,7 +685,7 @@ class PredictOptions:
     normalization: str = "SN3D"
     json: Path | None = None
     all_classes: bool = False
-    confidence_threshold: float = 0.5
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     device: str = "auto"
     backend: str = "torch"
     mic_check: bool = False

@@ -285,9 +285,41 @@ def render_test_split(result: Mapping[str, Any], source: str) -> str:
     ]
     return (
         f"From `{source}`: {test['scenes']} held-out scenes from {portable(str(test['sounds']))} "
-        f"(test seed {test['seed']}), training seed {result['seed']}; confidence threshold 0.5 (the "
-        "node's).\n\n" + table(header, [row], numeric_from=0)
+        f"(test seed {test['seed']}), training seed {result['seed']}; confidence threshold "
+        f"{result.get('confidence_threshold', 0.5):g} (the node's default when it was measured).\n\n"
+        + table(header, [row], numeric_from=0)
     )
+
+
+OPERATING_POINT_COLUMNS = (
+    ("f20", "F20 set [%]"),
+    ("f20_visible", "visible"),
+    ("f20_out_of_view", "out of view"),
+    ("precision", "precision [%]"),
+    ("recall", "recall [%]"),
+    ("out_of_view_recall", "out-of-view recall [%]"),
+    ("false_alarm_rate", "false alarms [%]"),
+)
+
+
+def render_operating_points(result: Mapping[str, Any], source: str) -> str:
+    """``training/evaluate.py --operating-points``: what each confidence threshold gives, one row
+    per model and threshold (the same frames for every row)."""
+    header = ["model", "threshold", *(title for _, title in OPERATING_POINT_COLUMNS)]
+    rows = []
+    for model, points in result["models"].items():
+        for point in points:
+            cells = [
+                "n/a" if point[key] is None else f"{100 * point[key]:.1f}"
+                for key, _ in OPERATING_POINT_COLUMNS
+            ]
+            rows.append(f"| {model} | {point['threshold']:.2f} | " + " | ".join(cells) + " |")
+    note = (
+        f"From `{source}`, written by `python training/evaluate.py --operating-points` on "
+        f"`{portable(result['data'])}` (one pass of each model; false alarms: frames without a hazard "
+        "where the top slot is published)."
+    )
+    return note + "\n\n" + table(header, rows, numeric_from=1)
 
 
 @dataclass(frozen=True)
@@ -307,6 +339,8 @@ SECTIONS: dict[str, Section] = {
     "shipped": Section("avi_ros/models/shipped/metrics/test_split.json", render_test_split),
     "candidate": Section("docs/results/candidate_test_split.json", render_test_split),
     "direction_candidate": Section("docs/results/direction_candidate.json", render_direction),
+    "operating_points_val": Section("docs/results/operating_points_val.json", render_operating_points),
+    "operating_points_test": Section("docs/results/operating_points_test.json", render_operating_points),
 }
 
 

@@ -63,11 +63,12 @@ from scipy.stats import rankdata
 from avi_ros.geometry import unit_to_direction
 from avi_ros.scoring import accuracy, angular_errors_deg
 from avi_ros.taxonomy import RiskLevel, Visibility
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 from training.seld_metrics import SPATIAL_THRESHOLD_DEG
 
 BACKGROUND_CLASS = 0
 ECE_BINS = 15
-NODE_CONFIDENCE_THRESHOLD = 0.5  # the perception node's default confidence_threshold (config/perception.yaml)
+NODE_CONFIDENCE_THRESHOLD = DEFAULT_CONFIDENCE_THRESHOLD  # the node's default confidence_threshold
 RELATIVE_DISTANCE_THRESHOLD = 1.0  # DCASE2024: a hit needs |d̂ − d| / d <= 1
 OVERALL_GROUP = "set"
 SINGLE_HAZARD_GROUP = "single_hazard"

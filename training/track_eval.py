@@ -67,7 +67,7 @@ from avi_ros.tracking import (
     TruthPoint,
 )
 from avi_ros.tracking.metrics import TrackerFrame, TrackingScores, score_trackers
-from avi_ros.types import Frame, HazardEstimateData
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD, Frame, HazardEstimateData
 from avi_ros.units import NS_PER_S
 from training.tables import metric_row, metric_table_head, portable_path
 
@@ -540,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cache-dir", type=Path, help="where rendered scenes are kept (default OUT/scenes)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    parser.add_argument("--confidence-threshold", type=float, default=0.5)
+    parser.add_argument("--confidence-threshold", type=float, default=DEFAULT_CONFIDENCE_THRESHOLD)
     parser.add_argument("--camera-rate", type=float, default=10.0, help="frames per second [Hz] (default 10)")
     parser.add_argument("--width", type=int, default=128, help="camera width [px] (default 128)")
     parser.add_argument("--height", type=int, default=96, help="camera height [px] (default 96)")

@@ -65,7 +65,7 @@ from avi_ros.topics import (
 )
 from avi_ros.tracking import HazardTracker, TrackerConfig, TrackView
 from avi_ros.tracking.ego_motion import RobotMotion, odometry_twist, robot_motion
-from avi_ros.types import Frame, HazardEstimateData, PipelineResult
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD, Frame, HazardEstimateData, PipelineResult
 
 ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
 
@@ -114,7 +114,7 @@ class ReplayOptions:
     slop_s: float = 0.05
     queue_size: int = 10
     assembly: AssemblyConfig = field(default_factory=AssemblyConfig)
-    confidence_threshold: float = 0.5
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     marker_style: MarkerStyle = field(default_factory=MarkerStyle)
     tracking: TrackerConfig | None = field(default_factory=TrackerConfig)
     odometry_topic: str | None = absolute_topic(TelemetryTopics().odom)

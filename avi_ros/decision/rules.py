@@ -44,6 +44,7 @@ import numpy as np
 from avi_ros.decision.features import DISTANCE_SCALE_M
 from avi_ros.decision.labels import Reason, reason_of_class
 from avi_ros.taxonomy import AHEAD_HALF_ANGLE_RAD, Action, RiskLevel, Taxonomy, Visibility
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,10 @@ def label_situation(situation: Situation, taxonomy: Taxonomy, rules: LabelRules 
 
 
 def situation_from_feature(
-    feature: np.ndarray, speed_mps: float, num_classes: int, confidence_threshold: float = 0.5
+    feature: np.ndarray,
+    speed_mps: float,
+    num_classes: int,
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
 ) -> Situation:
     """The situation one frame's feature vector (``features.frame_features``) describes: its most
     probable class when that is not ``none`` and the confidence reaches ``confidence_threshold``
@@ -190,7 +194,7 @@ def rules_from_feature(
     feature: np.ndarray,
     speed_mps: float,
     taxonomy: Taxonomy,
-    confidence_threshold: float = 0.5,
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     rules: LabelRules | None = None,
 ) -> Decision:
     """The rules applied to one frame's estimate and the odometry's forward speed [m/s] (the

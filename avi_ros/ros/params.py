@@ -26,6 +26,7 @@ from avi_ros.ros.qos import RELIABILITY_CHOICES
 from avi_ros.topics import FrameIds
 from avi_ros.tracking import TrackerConfig
 from avi_ros.tracking.settings import ENABLED, PARAMETER_FIELDS, PREFIX, tracker_config
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 
 TRAIN_HINT = HOW_TO_MAKE_ONE  # the package's model: its SELD pre-training, then the model itself
 FRAMES = FrameIds()
@@ -76,7 +77,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "confidence_threshold",
-        0.5,
+        DEFAULT_CONFIDENCE_THRESHOLD,
         "Hazards below this calibrated confidence are not published [0..1].",
         0.0,
         1.0,
