@@ -210,7 +210,8 @@ def model_card(
     if test is not None:
         sections.append(
             (
-                f"held-out test split ({test['test']['scenes']} scenes, {test['test']['sounds']})",
+                f"held-out test split ({test['test']['scenes']} scenes, {test['test']['sounds']}; "
+                f"calibrated, confidence threshold {test.get('confidence_threshold', 0.5):g})",
                 test["metrics"],
             )
         )
