@@ -22,7 +22,7 @@ from avi_ros.taxonomy import Action, RiskLevel, Visibility
 # the node, replay and predict. The confidence is a calibrated "a hazard is there" probability,
 # and the F-measure of a calibrated detector peaks well below 0.5 (at about half the best F
 # itself): on the shipped model's validation split F20 is 31 % at 0.3 against 21 % at 0.5
-# (docs/results/shipped_operating_points.md), where the false alarms on frames without a hazard
+# (docs/results/operating_points_val.json), where the false alarms on frames without a hazard
 # are 31 % against 8 %. Raise it for fewer false alarms, lower it for fewer missed hazards.
 DEFAULT_CONFIDENCE_THRESHOLD = 0.3
 

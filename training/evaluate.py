@@ -127,13 +127,6 @@ def run_config_of(checkpoint: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def check_seed(seed: int, config: ExperimentConfig | None) -> None:
-    if config is not None and seed in (config.data.train.seed, config.data.val.seed):
-        raise ConfigError(
-            f"--seed {seed} is a training/validation seed of the config; held-out data needs another"
-        )
-
-
 def evaluation_data(args: argparse.Namespace, config: ExperimentConfig | None) -> Path:
     """The shard directory to evaluate on: --data, or held-out scenes generated now."""
     if args.data is not None:
@@ -391,7 +384,7 @@ def evaluate(args: argparse.Namespace) -> int:
         read_checkpoint_metadata(checkpoint)
     if args.sound_dir is not None:
         if args.seed is not None:
-            check_seed(args.seed, config)
+            real_scenes.check_held_out_seed(config, args.seed)
         base = config.data.scene_config() if config is not None else SceneConfig()
         write_real_report(evaluate_real(args, checkpoints, base, device), args.out)
     else:

@@ -51,6 +51,14 @@ REVERBERANT_RT60_S = (RT60_MIN_S, 4.0)  # RT60 range [s] of the wide profile's r
 REVERBERANT_SNR_DB = (-10.0, SNR_MAX_DB)  # SNR range [dB] of the reverberant, noisy scenes
 
 
+def check_held_out_seed(config: ExperimentConfig | None, seed: int, seed_option: str = "--seed") -> None:
+    """A ConfigError naming ``seed_option`` when ``seed`` is the config's training or validation seed."""
+    if config is not None and seed in (config.data.train.seed, config.data.val.seed):
+        raise ConfigError(
+            f"{seed_option} {seed}: expected a seed other than the training and validation seeds"
+        )
+
+
 def held_out_scenes(
     config: ExperimentConfig, scenes: int, seed: int, seed_option: str = "--seed"
 ) -> tuple[Path, str]:
@@ -59,10 +67,7 @@ def held_out_scenes(
     the study, ``training/evaluate.py --scenes`` and the shipped model's card. Returns the shard
     directory and a note on its sounds (procedural when the bank has no test split); a training or
     validation ``seed`` is refused, naming the command-line ``seed_option`` that gave it."""
-    if seed in (config.data.train.seed, config.data.val.seed):
-        raise ConfigError(
-            f"{seed_option} {seed}: expected a seed other than the training and validation seeds"
-        )
+    check_held_out_seed(config, seed, seed_option)
     scene = config.data.scene_config()
     bank_test = resolve_bank_split(config.data.sound_bank, "test")
     if bank_test is not None:
