@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import zlib
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,14 @@ def node_scene():
     from avi_ros.data.scene_config import SceneConfig
 
     return generate_scene(5, SceneConfig(duration_s=1.0).with_image_size(64, 48))
+
+
+@pytest.fixture(scope="module")
+def ros_context(request):
+    """An rclpy context of the test module's own, on a DDS domain picked from the process id and
+    the module's name, so that modules and parallel runs on one machine do not hear each other."""
+    from node_harness import isolated_context  # rclpy: only the ROS tests ask for this
+
+    module_offset = zlib.crc32(request.module.__name__.encode())
+    with isolated_context(100 + (os.getpid() + module_offset) % 130) as context:
+        yield context

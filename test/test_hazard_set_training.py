@@ -11,12 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from avi_ros.checkpoint import load_checkpoint, read_checkpoint_metadata
+from avi_ros.checkpoint import load_checkpoint, read_checkpoint_metadata, save_checkpoint
 from avi_ros.data.scene import generate_scene
+from avi_ros.models.builder import build_model
 from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.pipeline import Pipeline
 from avi_ros.types import Frame
 from training.config import load_config
+from training.distributed import DistInfo
+from training.hazard_set_task import HazardSetTask
 from training.run_status import run_status
 from training.study import main as study_main
 from training.train import main as train_main
@@ -128,3 +131,39 @@ def test_config_errors_name_the_key():
 def test_the_study_refuses_a_test_seed_used_for_training(tmp_path: Path, capsys):
     assert study_main(["--config", str(TINY), "--test-seed", "31", "--out", str(tmp_path)]) == 2
     assert "--test-seed 31" in capsys.readouterr().err
+
+
+def test_a_run_can_start_from_a_calibrated_checkpoint_with_its_raw_head(run: Path, tmp_path: Path):
+    """pretrained.model_checkpoint (staged transfer): the run starts from the checkpoint's weights
+    with its calibration undone, may leave a layer out, and refuses weights of another shape."""
+    best = run / "checkpoints" / "best"
+    calibration = read_checkpoint_metadata(best).extra["calibration"]
+    stored, _ = load_checkpoint(best)
+    config = load_config(TINY, [f"pretrained.model_checkpoint={best}"])
+    task = HazardSetTask(config, torch.device("cpu"), DistInfo())
+    model = task.initial_model(None)
+    assert model.training
+    started, saved = model.state_dict(), stored.state_dict()
+    assert started.keys() == saved.keys()
+    assert all(torch.equal(started[key], saved[key]) for key in saved if not key.startswith("head."))
+    folded = stored.head.confidence.bias.item()
+    raw = model.head.confidence.bias.item()
+    assert folded == pytest.approx(calibration["scale"] * raw + calibration["offset"], abs=1e-5)
+    other = load_config(
+        TINY,
+        [f"pretrained.model_checkpoint={best}", "model.hazard_slots=2"],
+    )
+    with pytest.raises(ValueError, match=r"model_checkpoint: this run's model needs '.*' \(2, "):
+        HazardSetTask(other, torch.device("cpu"), DistInfo()).initial_model(None)
+    intensity = ["features.kind=dcase", "model.direction=intensity"]
+    corrected = load_config(TINY, intensity)
+    source = save_checkpoint(
+        tmp_path, build_model(corrected.model), corrected.features, HazardSetTask.taxonomy
+    )
+    physics_only = load_config(
+        TINY, [*intensity, f"pretrained.model_checkpoint={source}", "model.direction_correction=false"]
+    )
+    lean = HazardSetTask(physics_only, torch.device("cpu"), DistInfo()).initial_model(None)
+    assert lean.head.direction is None and "head.direction.weight" in load_checkpoint(source)[0].state_dict()
+    with pytest.raises(ConfigError, match="model_checkpoint starts the whole model"):
+        load_config(TINY, [f"pretrained.model_checkpoint={best}", "pretrained.seld_checkpoint=x"])

@@ -5,11 +5,10 @@ own messages; where vision_msgs is installed, the hazards also come as Detection
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import pytest
 import torch
-from node_harness import MIC_FRAME, TARGET_CLASS, Harness, isolated_context, make_node, wait_for
+from node_harness import MIC_FRAME, TARGET_CLASS, Harness, make_node, wait_for
 
 from avi_ros.ros import conversions
 from avi_ros.ros.perception_node import PerceptionNode
@@ -21,12 +20,6 @@ OPTIONAL_PACKAGES = ("vision_msgs", "tf2_ros", "audio_common_msgs")
 
 def installed(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
-
-
-@pytest.fixture(scope="module")
-def ros_context():
-    with isolated_context(100 + (os.getpid() + 37) % 100) as context:
-        yield context
 
 
 @pytest.mark.skipif(

@@ -11,12 +11,11 @@ the untrained model points, so the expected ids follow from ``min_hits`` alone.
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 from avi_ros.msg import HazardEstimate
 from nav_msgs.msg import Odometry
-from node_harness import NS, Harness, isolated_context, make_node, started_harness, wait_for
+from node_harness import NS, Harness, make_node, started_harness, wait_for
 from rclpy.lifecycle import TransitionCallbackReturn
 
 from avi_ros.data.scene import generate_scene
@@ -38,15 +37,9 @@ MAX_MISSED_S = 1.9
 
 
 @pytest.fixture(scope="module")
-def context():
-    with isolated_context(200 + os.getpid() % 30) as context:
-        yield context
-
-
-@pytest.fixture(scope="module")
-def harness(context, beeper_checkpoint, node_scene):
+def harness(ros_context, beeper_checkpoint, node_scene):
     h = started_harness(
-        context,
+        ros_context,
         beeper_checkpoint,
         node_scene,
         **{
@@ -148,11 +141,11 @@ def test_deactivation_ends_the_tracks(harness):
     assert_new_track(track_ids(harness, MIN_HITS, first_step_s=REFILL_S), before)
 
 
-def test_tracking_disabled_publishes_untracked_and_reads_no_telemetry(context, beeper_checkpoint):
-    node = make_node(context, beeper_checkpoint, **{"tracking.enabled": False, "namespace": "untracked"})
+def test_tracking_disabled_publishes_untracked_and_reads_no_telemetry(ros_context, beeper_checkpoint):
+    node = make_node(ros_context, beeper_checkpoint, **{"tracking.enabled": False, "namespace": "untracked"})
     assert node.start(), node.configure_error
     scene = generate_scene(6, SceneConfig(duration_s=1.0).with_image_size(64, 48))
-    h = Harness(context, node, scene, namespace="untracked")
+    h = Harness(ros_context, node, scene, namespace="untracked")
     try:
         assert node.tracker is None and node.telemetry is None
         assert track_ids(h, MIN_HITS + 1) == [(0, HazardEstimate.TRACK_NONE)] * (MIN_HITS + 1)

@@ -29,7 +29,6 @@ from node_harness import (
     TARGET_CLASS,
     TAXONOMY,
     Harness,
-    isolated_context,
     make_node,
     started_harness,
     unstarted_node,
@@ -49,12 +48,6 @@ from avi_ros.ros.params import PARAMETERS
 from avi_ros.ros.perception_node import PerceptionNode
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture(scope="module")
-def ros_context():
-    with isolated_context(100 + os.getpid() % 100) as context:
-        yield context
 
 
 @pytest.fixture(scope="module")

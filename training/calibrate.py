@@ -41,7 +41,7 @@ from avi_ros import checkpoint
 from avi_ros.data.scene_config import SceneConfig
 from avi_ros.device import resolve_device
 from avi_ros.models.hazard_set import HazardSetModel
-from training.calibration import Calibration, fit_calibration, fold_into_head, unfold_from_head
+from training.calibration import Calibration, fit_calibration, fold_into_head, load_uncalibrated
 from training.collect_outputs import collect_outputs, shard_prepare_config
 from training.config import SplitConfig, load_config, read_resolved_config
 from training.evaluate import run_config_of
@@ -85,16 +85,6 @@ def base_scene(checkpoint: Path, config: Path | None) -> SceneConfig:
     return SceneConfig()
 
 
-def stored_calibration(metadata: checkpoint.CheckpointMetadata) -> Calibration | None:
-    data = metadata.extra.get("calibration")
-    if data is None:
-        return None
-    try:
-        return Calibration(**data)
-    except TypeError as exc:
-        raise checkpoint.CheckpointError(f"checkpoint extra.calibration is malformed: {exc}") from exc
-
-
 def rewrite_checkpoint(
     directory: Path,
     model: HazardSetModel,
@@ -122,10 +112,7 @@ def calibrate(args: argparse.Namespace) -> dict:
             "(a resumed run would train on the calibrated head)"
         )
     device = resolve_device(args.device)
-    model, metadata = checkpoint.load_checkpoint(args.checkpoint, device)
-    previous = stored_calibration(metadata)
-    if previous is not None:
-        unfold_from_head(model.head, previous)
+    model, metadata, previous = load_uncalibrated(args.checkpoint, device)
     split = SplitConfig(args.scenes, args.seed)
     scene = base_scene(args.checkpoint, args.config)
     directory = real_scene_directory(

@@ -29,12 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit, log_softmax
 
+from avi_ros import checkpoint
+from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.models.head import ImaginationHead
 from avi_ros.models.output_arrays import HazardSetArrays
 from training.losses import match_hazards
@@ -178,3 +181,27 @@ def unfold_from_head(head: ImaginationHead, calibration: Calibration) -> None:
     head.class_logits.bias.mul_(calibration.temperature)
     head.confidence.bias.sub_(calibration.offset).div_(calibration.scale)
     head.confidence.weight.div_(calibration.scale)
+
+
+def stored_calibration(metadata: checkpoint.CheckpointMetadata) -> Calibration | None:
+    """The calibration folded into a checkpoint's head (``extra["calibration"]``), or None."""
+    data = metadata.extra.get("calibration")
+    if data is None:
+        return None
+    try:
+        return Calibration(**data)
+    except TypeError as exc:
+        raise checkpoint.CheckpointError(f"checkpoint extra.calibration is malformed: {exc}") from exc
+
+
+def load_uncalibrated(
+    directory: str | Path, device: str | torch.device = "cpu"
+) -> tuple[HazardSetModel, checkpoint.CheckpointMetadata, Calibration | None]:
+    """A checkpoint's model with any stored calibration undone (returned third, None if it had
+    none): the raw head, which a refit (``training/calibrate.py``) or a run that starts from it
+    (``pretrained.model_checkpoint``) needs."""
+    model, metadata = checkpoint.load_checkpoint(directory, device)
+    previous = stored_calibration(metadata)
+    if previous is not None:
+        unfold_from_head(model.head, previous)
+    return model, metadata, previous

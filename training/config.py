@@ -141,11 +141,24 @@ class DataConfig:
 class PretrainedConfig:
     """Local weight files (nothing is downloaded): a torchvision ImageNet state_dict for the
     visual encoder, a DCASE2023 baseline state_dict, or a checkpoint directory of a
-    ``seld_pretrain`` run whose audio encoder is copied. Relative paths start at the repository root."""
+    ``seld_pretrain`` run whose audio encoder is copied. ``model_checkpoint``, a checkpoint
+    directory of the same model config and features (the shipped model, a run's
+    ``checkpoints/best``), starts the whole model instead (weights, feature statistics; its
+    calibration undone): staged transfer, so a longer run goes on from a shorter one on new scenes
+    rather than from scratch. Relative paths start at the repository root."""
 
     imagenet_weights: str | None = None
     dcase_checkpoint: str | None = None
     seld_checkpoint: str | None = None
+    model_checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        others = [self.imagenet_weights, self.dcase_checkpoint, self.seld_checkpoint]
+        if self.model_checkpoint and any(others):
+            raise ValueError(
+                "pretrained.model_checkpoint starts the whole model: leave imagenet_weights, "
+                "dcase_checkpoint and seld_checkpoint empty (set them to null)"
+            )
 
 
 @dataclass(frozen=True)

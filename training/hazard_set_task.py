@@ -32,7 +32,7 @@ from avi_ros.models.freezing import MODEL_PARTS, freeze_seld_encoder, parameter_
 from avi_ros.models.hazard_set import HazardSetModel
 from avi_ros.preprocess import Preprocessor
 from avi_ros.taxonomy import default_taxonomy
-from training.calibration import Calibration, fit_calibration, fold_into_head
+from training.calibration import Calibration, fit_calibration, fold_into_head, load_uncalibrated
 from training.collect_outputs import SplitOutputs, collect_outputs, model_inputs
 from training.config import ExperimentConfig, StageConfig, git_commit, repo_path
 from training.data import InputStore, PrepareConfig
@@ -76,8 +76,10 @@ class HazardSetTask(Task):
 
     def initial_model(self, train: InputStore) -> HazardSetModel:
         config = self.config
-        model = build_model(config.model)
         pretrained = config.pretrained
+        if pretrained.model_checkpoint:
+            return self._warm_start(repo_path(pretrained.model_checkpoint))
+        model = build_model(config.model)
         load_pretrained(
             model,
             repo_path(pretrained.imagenet_weights) if pretrained.imagenet_weights else None,
@@ -98,6 +100,32 @@ class HazardSetTask(Task):
                 features[i : i + FEATURE_STATS_CHUNK] for i in range(0, len(features), FEATURE_STATS_CHUNK)
             )
             model.set_normalization(*compute_normalization_stats(chunks))
+        return model
+
+    def _warm_start(self, directory: Path) -> HazardSetModel:
+        """This run's model started from ``pretrained.model_checkpoint`` (raw head, feature
+        statistics included). The checkpoint must hold every weight of the model this config builds,
+        with the same shape; weights it holds beyond them (a layer this config leaves out, e.g.
+        ``model.direction_correction: false``) are dropped and named in the log."""
+        stored, metadata, _ = load_uncalibrated(directory, "cpu")
+        if metadata.feature_config != self.config.features:
+            raise ValueError(
+                f"pretrained.model_checkpoint: {directory} was trained with features "
+                f"{metadata.feature_config}, but this run uses {self.config.features}"
+            )
+        model = build_model(self.config.model)
+        state = stored.state_dict()
+        for key, target in model.state_dict().items():
+            if key not in state or state[key].shape != target.shape:
+                held = "lacks it" if key not in state else f"holds {tuple(state[key].shape)}"
+                raise ValueError(
+                    f"pretrained.model_checkpoint: this run's model needs '{key}' "
+                    f"{tuple(target.shape)}, but {directory} {held}"
+                )
+        dropped = sorted(set(state) - set(model.state_dict()))
+        model.load_state_dict({key: state[key] for key in model.state_dict()})
+        if dropped and self.dist.is_main:
+            print(f"pretrained.model_checkpoint: not in this run's model, dropped: {', '.join(dropped)}")
         return model
 
     def model_parts(self, model: HazardSetModel) -> dict[str, nn.Module | None]:
