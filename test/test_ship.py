@@ -31,8 +31,9 @@ SET_METRICS = {
 }
 
 
-def _run(tmp_path: Path, name: str = "full_s1") -> Path:
-    """A finished run directory around a tiny hazard-set checkpoint, resumed once (two log segments)."""
+def _run(tmp_path: Path, name: str = "full_s1", started_from: str | None = None) -> Path:
+    """A finished run directory around a tiny hazard-set checkpoint, resumed once (two log segments);
+    ``started_from``: its config's ``pretrained.model_checkpoint``."""
     run = tmp_path / name
     model = set_model(class_bias={3: 2.0})
     save_checkpoint(run / "checkpoints" / "best", model, FeatureConfig(), default_taxonomy())
@@ -41,6 +42,7 @@ def _run(tmp_path: Path, name: str = "full_s1") -> Path:
         "git_commit": "abc",
         "data": {"train": {"scenes": 20, "seed": 21}, "val": {"scenes": 8}},
         "stages": [{"name": "heads", "seld_trainable_fraction": 1.0, "lr": {"audio_encoder": 3.0e-4}}],
+        "pretrained": {"model_checkpoint": started_from},
     }
     (run / "config_resolved.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     (run / "export").mkdir()
@@ -84,6 +86,17 @@ def test_ship_writes_half_precision_weights_that_load_and_answer_like_the_origin
     assert "| behind | 10 | 3.0 | 9.0 |" in card
     assert "100% of it fine-tuned with the set loss in stage `heads` (lr 0.0003)" in card
     assert "Calibration: none stored" in card
+
+
+def test_the_card_of_a_run_started_from_a_checkpoint_names_it_and_its_last_stage(tmp_path: Path) -> None:
+    run = _run(tmp_path, started_from="runs/earlier/checkpoints/best")
+    out = tmp_path / "shipped"
+    args = ["--checkpoint", str(run / "checkpoints" / "best"), "--study", str(tmp_path / "study.json")]
+    assert ship.main([*args, "--out", str(out)]) == 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "- **Started from**: `runs/earlier/checkpoints/best` (`pretrained.model_checkpoint`" in card
+    assert "0.7 min of this last stage" in card
+    assert "SELD encoder" not in card
 
 
 def test_ship_refuses_a_run_the_study_does_not_hold_and_too_big_weights(

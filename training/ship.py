@@ -196,9 +196,7 @@ def model_card(
         f"- **Config**: `{provenance['config']}` (resolved copy in the run directory),"
         f" seed {provenance['seed']}",
         f"- **Data**: {provenance['data']}",
-        f"- **SELD encoder**: pre-trained with `{provenance['seld_config']}`, {provenance['seld_training']}",
-        f"- **Wall time**: {_fmt(provenance['wall_time_s'], 1 / 60)} min of the set model's training"
-        " (SELD pre-training not included)",
+        *_lineage_lines(provenance),
         f"- **Machine**: {provenance['machine']}",
         f"- **Git commit**: {provenance['git_commit']}",
         "",
@@ -258,6 +256,25 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _lineage_lines(provenance: dict[str, Any]) -> list[str]:
+    """The model card's lines on where the weights started: a pre-trained SELD encoder, or a whole
+    earlier checkpoint (``pretrained.model_checkpoint``, staged transfer), whose own stages the
+    command lists; the wall time is the last stage's."""
+    wall = f"{_fmt(provenance['wall_time_s'], 1 / 60)} min"
+    started_from = provenance.get("started_from")
+    if started_from:
+        return [
+            f"- **Started from**: `{started_from}` (`pretrained.model_checkpoint`, staged transfer: "
+            "every weight, its calibration undone); the command lists the stages before it",
+            f"- **Wall time**: {wall} of this last stage (the earlier stages and the SELD pre-training "
+            "not included)",
+        ]
+    return [
+        f"- **SELD encoder**: pre-trained with `{provenance['seld_config']}`, {provenance['seld_training']}",
+        f"- **Wall time**: {wall} of the set model's training (SELD pre-training not included)",
+    ]
 
 
 def _seld_training(stages: list[dict[str, Any]]) -> str:
@@ -329,6 +346,7 @@ def ship(args: argparse.Namespace) -> Path:
             or f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}",
             "git_commit": resolved.get("git_commit", "unknown"),
             "seld_training": _seld_training(resolved.get("stages", [])),
+            "started_from": (resolved.get("pretrained") or {}).get("model_checkpoint"),
             "calibration": metadata.extra.get("calibration"),
         }
         metadata_dict.setdefault("extra", {})["shipped"] = provenance
