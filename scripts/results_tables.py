@@ -333,6 +333,7 @@ class Section:
 SECTIONS: dict[str, Section] = {
     "direction_physics": Section("docs/results/direction_physics.json", render_direction),
     "direction_shipped": Section("docs/results/direction_shipped.json", render_direction),
+    "direction_shipped_full": Section("docs/results/direction_shipped_full.json", render_direction),
     "study": Section("docs/results/study.json", render_study),
     "study_directions": Section("docs/results/study_directions.json", render_study),
     "scenarios": Section("docs/results/scenarios.json", render_scenarios),
