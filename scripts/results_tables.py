@@ -336,6 +336,7 @@ SECTIONS: dict[str, Section] = {
     "direction_shipped_full": Section("docs/results/direction_shipped_full.json", render_direction),
     "study": Section("docs/results/study.json", render_study),
     "study_correction": Section("docs/results/study_correction.json", render_study),
+    "study_widening": Section("docs/results/study_widening.json", render_study),
     "study_directions": Section("docs/results/study_directions.json", render_study),
     "scenarios": Section("docs/results/scenarios.json", render_scenarios),
     "shipped": Section("avi_ros/models/shipped/metrics/test_split.json", render_test_split),
