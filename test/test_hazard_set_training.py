@@ -167,3 +167,12 @@ def test_a_run_can_start_from_a_calibrated_checkpoint_with_its_raw_head(run: Pat
     assert lean.head.direction is None and "head.direction.weight" in load_checkpoint(source)[0].state_dict()
     with pytest.raises(ConfigError, match="model_checkpoint starts the whole model"):
         load_config(TINY, [f"pretrained.model_checkpoint={best}", "pretrained.seld_checkpoint=x"])
+
+
+def test_train_py_refuses_a_model_checkpoint_of_other_features_in_one_line(run: Path, tmp_path: Path, capsys):
+    best = run / "checkpoints" / "best"
+    argv = ["--config", str(TINY), f"output_dir={tmp_path / 'run'}", f"data.cache_dir={tmp_path / 'cache'}"]
+    assert train_main([*argv, f"pretrained.model_checkpoint={best}", "features.window_seconds=1.0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train.py: error: pretrained.model_checkpoint:") and "trained with features" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -142,10 +142,11 @@ class PretrainedConfig:
     """Local weight files (nothing is downloaded): a torchvision ImageNet state_dict for the
     visual encoder, a DCASE2023 baseline state_dict, or a checkpoint directory of a
     ``seld_pretrain`` run whose audio encoder is copied. ``model_checkpoint``, a checkpoint
-    directory of the same model config and features (the shipped model, a run's
-    ``checkpoints/best``), starts the whole model instead (weights, feature statistics; its
-    calibration undone): staged transfer, so a longer run goes on from a shorter one on new scenes
-    rather than from scratch. Relative paths start at the repository root."""
+    directory with this run's features that holds every weight of this run's model (the shipped
+    model, a run's ``checkpoints/best``), starts the whole model instead (weights, feature
+    statistics; its calibration undone; weights of layers this config leaves out are dropped):
+    staged transfer, so a longer run goes on from a shorter one on new scenes rather than from
+    scratch. Relative paths start at the repository root."""
 
     imagenet_weights: str | None = None
     dcase_checkpoint: str | None = None

@@ -44,6 +44,7 @@ from training.resume_state import read_progress, save_training_checkpoint
 from training.seld_task import feature_config_of, load_seld_encoder
 from training.splits import ensure_scenes, prepared_split, split_directory
 from training.task import EvalResult, Task
+from training.typed_config import ConfigError
 
 FEATURE_STATS_CHUNK = 512  # samples per chunk when computing normalisation statistics
 
@@ -88,7 +89,7 @@ class HazardSetTask(Task):
         if pretrained.seld_checkpoint and model.audio_encoder is not None:
             seld_dir = repo_path(pretrained.seld_checkpoint)
             if feature_config_of(seld_dir) != config.features:
-                raise ValueError(
+                raise ConfigError(
                     f"pretrained.seld_checkpoint: {seld_dir} was trained with features "
                     f"{feature_config_of(seld_dir)}, but this run uses {config.features}"
                 )
@@ -109,7 +110,7 @@ class HazardSetTask(Task):
         ``model.direction_correction: false``) are dropped and named in the log."""
         stored, metadata, _ = load_uncalibrated(directory, "cpu")
         if metadata.feature_config != self.config.features:
-            raise ValueError(
+            raise ConfigError(
                 f"pretrained.model_checkpoint: {directory} was trained with features "
                 f"{metadata.feature_config}, but this run uses {self.config.features}"
             )
@@ -118,7 +119,7 @@ class HazardSetTask(Task):
         for key, target in model.state_dict().items():
             if key not in state or state[key].shape != target.shape:
                 held = "lacks it" if key not in state else f"holds {tuple(state[key].shape)}"
-                raise ValueError(
+                raise ConfigError(
                     f"pretrained.model_checkpoint: this run's model needs '{key}' "
                     f"{tuple(target.shape)}, but {directory} {held}"
                 )

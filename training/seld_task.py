@@ -51,6 +51,7 @@ from training.resume_state import save_training_checkpoint
 from training.seld_metrics import SeldAccumulator, frame_labels_from_multi_accdoa
 from training.splits import ensure_scenes, prepared_path, split_directory
 from training.task import EvalResult, Task
+from training.typed_config import ConfigError
 
 WEIGHTS_FILE = "seld_encoder.safetensors"
 METADATA_FILE = "seld_metadata.json"
@@ -108,7 +109,7 @@ class SeldPretrainTask(Task):
     def _check_classes(self) -> None:
         expected = len(self.class_names())
         if self.config.model.audio.accdoa_classes != expected:
-            raise ValueError(
+            raise ConfigError(
                 f"model.audio.accdoa_classes: expected {expected} for data.source "
                 f"'{self.config.data.source}', got {self.config.model.audio.accdoa_classes}"
             )
@@ -192,7 +193,7 @@ class SeldPretrainTask(Task):
         if pretrained.seld_checkpoint:  # warm start: a longer run continues a shorter one's encoder
             seld_dir = repo_path(pretrained.seld_checkpoint)
             if feature_config_of(seld_dir) != self.config.features:
-                raise ValueError(
+                raise ConfigError(
                     f"pretrained.seld_checkpoint: {seld_dir} was trained with features "
                     f"{feature_config_of(seld_dir)}, but this run uses {self.config.features}"
                 )
