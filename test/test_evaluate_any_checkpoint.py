@@ -22,7 +22,7 @@ from avi_ros.features import FeatureConfig
 from avi_ros.models.seld_encoder import SeldEncoderConfig
 from avi_ros.pipeline import Pipeline
 from avi_ros.taxonomy import default_taxonomy
-from avi_ros.types import Frame
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD, Frame
 from training.calibrate import main as calibrate_main
 from training.calibration import Calibration, fold_into_head
 from training.collect_outputs import shard_prepare_config
@@ -30,7 +30,6 @@ from training.config import load_config
 from training.evaluate import AGGREGATE
 from training.evaluate import main as evaluate_main
 from training.hazard_set_task import set_prepare_config
-from training.metrics import NODE_CONFIDENCE_THRESHOLD
 from training.train import main as train_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,11 +104,11 @@ def test_operating_points_trade_recall_for_false_alarms(trained, tmp_path):
     run, val = trained
     out = tmp_path / "eval"
     argv = ["--checkpoint", str(run / "checkpoints" / "best"), "--data", str(val), "--out", str(out)]
-    node = str(NODE_CONFIDENCE_THRESHOLD)
+    node = str(DEFAULT_CONFIDENCE_THRESHOLD)
     assert evaluate_main([*argv, "--device", "cpu", "--operating-points", "0", node, "1.01"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())["hazard_set_tiny"]
     points = json.loads((out / "operating_points.json").read_text())["models"]["hazard_set_tiny"]
-    assert [p["threshold"] for p in points] == [0.0, NODE_CONFIDENCE_THRESHOLD, 1.01]
+    assert [p["threshold"] for p in points] == [0.0, DEFAULT_CONFIDENCE_THRESHOLD, 1.01]
     assert points[1]["f20"] == metrics["set"]["f20"] and points[1]["recall"] == metrics["set"]["recall"]
     assert points[1]["false_alarm_rate"] == metrics["single_hazard"]["false_alarm_rate"]
     assert points[2]["recall"] == 0.0 and points[2]["false_alarm_rate"] == 0.0

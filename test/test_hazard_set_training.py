@@ -153,7 +153,7 @@ def test_a_run_can_start_from_a_calibrated_checkpoint_with_its_raw_head(run: Pat
         TINY,
         [f"pretrained.model_checkpoint={best}", "model.hazard_slots=2"],
     )
-    with pytest.raises(ValueError, match=r"model_checkpoint: this run's model needs '.*' \(2, "):
+    with pytest.raises(ConfigError, match=r"model_checkpoint: this run's model needs '.*' \(2, "):
         HazardSetTask(other, torch.device("cpu"), DistInfo()).initial_model(None)
     intensity = ["features.kind=dcase", "model.direction=intensity"]
     corrected = load_config(TINY, intensity)

@@ -11,8 +11,9 @@ import pytest
 
 from avi_ros.geometry import direction_to_unit
 from avi_ros.taxonomy import Visibility
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 from training import plots
-from training.metrics import NODE_CONFIDENCE_THRESHOLD, SetPredictions, evaluate_hazard_sets, mean_and_std
+from training.metrics import SetPredictions, evaluate_hazard_sets, mean_and_std
 from training.plots import binned_weight, plot_weight_vs_occlusion
 from training.set_report import metric_table, study_table
 
@@ -131,10 +132,10 @@ def test_a_relative_distance_error_above_one_fails_the_hit():
 
 
 def test_a_prediction_below_the_confidence_threshold_is_not_reported():
-    below = NODE_CONFIDENCE_THRESHOLD - 0.01
+    below = DEFAULT_CONFIDENCE_THRESHOLD - 0.01
     result = _evaluate([[_truth(CAR, 0.0)]], [[_guess(CAR, 0.0, confidence=below)]]).metrics["set"]
     assert _counts(result) == (0, 0, 1)
-    at = _evaluate([[_truth(CAR, 0.0)]], [[_guess(CAR, 0.0, confidence=NODE_CONFIDENCE_THRESHOLD)]])
+    at = _evaluate([[_truth(CAR, 0.0)]], [[_guess(CAR, 0.0, confidence=DEFAULT_CONFIDENCE_THRESHOLD)]])
     assert _counts(at.metrics["set"]) == (1, 0, 0)
 
 

@@ -24,10 +24,10 @@ from avi_ros.doa import feature_direction_vectors
 from avi_ros.models.output_arrays import HazardSetArrays, read_set_outputs
 from avi_ros.preprocess import Preprocessor
 from avi_ros.taxonomy import default_taxonomy
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 from training.calibration import CalibrationTargets, set_calibration_targets
 from training.data import InputStore, PrepareConfig, epoch_batches
 from training.metrics import (
-    NODE_CONFIDENCE_THRESHOLD,
     SetEvaluation,
     SetPredictions,
     SingleHazardView,
@@ -78,7 +78,7 @@ class SplitOutputs:
     labels: dict[str, np.ndarray]
     physics_direction: np.ndarray | None = None
 
-    def evaluation(self, threshold: float = NODE_CONFIDENCE_THRESHOLD) -> SetEvaluation:
+    def evaluation(self, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> SetEvaluation:
         """Every metric of the split (``training.metrics.evaluate_hazard_sets``); the direction
         figures put the physics baseline beside the model."""
         names = default_taxonomy().names

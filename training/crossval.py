@@ -46,10 +46,11 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 from avi_ros.checkpoint import load_checkpoint
 from avi_ros.data.urbansound8k import fold_split, read_urbansound8k_clips
 from avi_ros.device import resolve_device
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 from training.collect_outputs import shard_prepare_config
 from training.config import ExperimentConfig, SplitConfig, load_config
 from training.evaluate import evaluate_checkpoint_store
-from training.metrics import NODE_CONFIDENCE_THRESHOLD, mean_and_std
+from training.metrics import mean_and_std
 from training.real_scenes import real_store
 from training.resume_state import resolve_checkpoint
 from training.run_status import complete_run
@@ -129,7 +130,7 @@ def evaluate_fold(
     model, metadata = load_checkpoint(resolve_checkpoint(run_dir / "checkpoints" / "best"), device)
     prepare = shard_prepare_config(metadata, directory)
     store = real_store(directory, "default", prepare, device, config.runtime.progress)
-    result = evaluate_checkpoint_store(model, store, device, NODE_CONFIDENCE_THRESHOLD)
+    result = evaluate_checkpoint_store(model, store, device, DEFAULT_CONFIDENCE_THRESHOLD)
     return {
         "fold": fold,
         "train_folds": list(config.data.scene.sound_folds or ()),

@@ -57,11 +57,12 @@ from avi_ros.data.scene_labels import SceneContent
 from avi_ros.data.shards import ShardReader
 from avi_ros.device import resolve_device
 from avi_ros.models.hazard_set import HazardSetModel
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 from training import real_scenes, set_report
 from training.collect_outputs import collect_outputs, shard_prepare_config
 from training.config import ExperimentConfig, SplitConfig, load_config, read_resolved_config
 from training.data import InputStore, PrepareConfig
-from training.metrics import NODE_CONFIDENCE_THRESHOLD, OVERALL_GROUP, SINGLE_HAZARD_GROUP, mean_and_std
+from training.metrics import OVERALL_GROUP, SINGLE_HAZARD_GROUP, mean_and_std
 from training.script_errors import script_main
 from training.splits import prepared_split
 from training.tables import portable_path
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--confidence-threshold",
         type=float,
-        default=NODE_CONFIDENCE_THRESHOLD,
+        default=DEFAULT_CONFIDENCE_THRESHOLD,
         help="a hazard is reported at or above this confidence (the node's confidence_threshold)",
     )
     parser.add_argument(
@@ -154,7 +155,7 @@ def evaluate_checkpoint_store(
     model: HazardSetModel,
     store: InputStore,
     device: torch.device,
-    threshold: float = NODE_CONFIDENCE_THRESHOLD,
+    threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     batch_size: int = 64,
 ) -> dict[str, Any]:
     """Every metric (by group, ``training.metrics``) of a checkpoint's model on a split prepared for it."""
@@ -175,7 +176,7 @@ def evaluate_checkpoint(
     data: Path,
     device: torch.device,
     batch_size: int = 64,
-    threshold: float = NODE_CONFIDENCE_THRESHOLD,
+    threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     taken: set[str] | None = None,
     operating_points: Sequence[float] = (),
 ) -> tuple[str, dict, list[dict]]:

@@ -68,7 +68,6 @@ from training.seld_metrics import SPATIAL_THRESHOLD_DEG
 
 BACKGROUND_CLASS = 0
 ECE_BINS = 15
-NODE_CONFIDENCE_THRESHOLD = DEFAULT_CONFIDENCE_THRESHOLD  # the node's default confidence_threshold
 RELATIVE_DISTANCE_THRESHOLD = 1.0  # DCASE2024: a hit needs |d̂ − d| / d <= 1
 OVERALL_GROUP = "set"
 SINGLE_HAZARD_GROUP = "single_hazard"
@@ -159,7 +158,7 @@ def confidence_auroc(confidence: np.ndarray, correct: np.ndarray) -> float | Non
 
 
 def false_alarm_rate(
-    class_pred: np.ndarray, confidence: np.ndarray, threshold: float = NODE_CONFIDENCE_THRESHOLD
+    class_pred: np.ndarray, confidence: np.ndarray, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
 ) -> float | None:
     """Fraction of (background) samples reported as a hazard: class not none and confidence >= threshold."""
     if len(class_pred) == 0:
@@ -521,7 +520,7 @@ def _direction_scores(p: SetPredictions, physics_direction: np.ndarray) -> dict[
 def evaluate_hazard_sets(
     outputs: Any,
     labels: Mapping[str, np.ndarray],
-    confidence_threshold: float = NODE_CONFIDENCE_THRESHOLD,
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     class_names: Sequence[str] | None = None,
     physics_direction: np.ndarray | None = None,
 ) -> SetEvaluation:

@@ -49,7 +49,7 @@ from avi_ros.checkpoint import (
     read_json_object,
 )
 from avi_ros.shipped_model import shipped_model_path
-from training.metrics import NODE_CONFIDENCE_THRESHOLD
+from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 from training.tables import portable_path
 
 MAX_SHIPPED_BYTES = 30 * 1024 * 1024  # what git can carry comfortably
@@ -357,7 +357,7 @@ def ship(args: argparse.Namespace) -> Path:
             else _study_run(args.study, run_dir.name)
         )
         if test is not None:  # no machine path in committed files
-            test["confidence_threshold"] = NODE_CONFIDENCE_THRESHOLD  # what evaluate.py scores at
+            test["confidence_threshold"] = DEFAULT_CONFIDENCE_THRESHOLD  # what evaluate.py scores at
             test["test"] = {k: v for k, v in test["test"].items() if k != "directory"}
             test["test"]["sounds"] = portable_path(test["test"]["sounds"])
         direction = json.loads(args.direction.read_text(encoding="utf-8")) if args.direction else None
