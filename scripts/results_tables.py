@@ -216,18 +216,20 @@ def _study_directions(summary: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 def render_scenarios(result: Mapping[str, Any], source: str) -> str:
     """The demo's scenarios replayed with a model (``training/scenario_eval.py``): per hazard its
-    detection rate, class accuracy and direction error, and whether it meets the target."""
+    detection rate, class accuracy and direction error beside the physics baseline's (the nearest
+    intensity-vector direction of each frame, over every sounding frame), and whether it meets the
+    target."""
     rows = []
     for scenario, scores in result["scenarios"].items():
         for hazard, row in scores["hazards"].items():
             rows.append(
                 f"| {scenario} | {hazard} | {row['frames']} | {number(row['detected_%'])} | "
                 f"{number(row['class_accuracy_%'])} | {number(row['median_angular_error_deg'])} | "
+                f"{number(row.get('physics_median_angular_error_deg'))} | "
                 f"{'yes' if row['meets_target'] else 'no'} |"
             )
-        rows.append(
-            f"| {scenario} | (no hazard: false alarms) | — | {number(scores['false_alarm_%'])} | — | — | — |"
-        )
+        false_alarms = number(scores["false_alarm_%"])
+        rows.append(f"| {scenario} | (no hazard: false alarms) | — | {false_alarms} | — | — | — | — |")
     header = [
         "scenario",
         "hazard",
@@ -235,6 +237,7 @@ def render_scenarios(result: Mapping[str, Any], source: str) -> str:
         "detected [%]",
         "class right [%]",
         "median dir. error [°]",
+        "physics: median dir. error [°]",
         "met",
     ]
     return (

@@ -144,7 +144,13 @@ def test_the_study_direction_table_puts_physics_beside_the_model_when_the_study_
 
 
 def test_the_scenario_table_has_every_hazard_and_its_target(tables):
-    hazard = {"frames": 120, "detected_%": 85.0, "class_accuracy_%": 60.0, "median_angular_error_deg": 7.5}
+    hazard = {
+        "frames": 120,
+        "detected_%": 85.0,
+        "class_accuracy_%": 60.0,
+        "median_angular_error_deg": 7.5,
+        "physics_median_angular_error_deg": 12.0,
+    }
     result = {
         "model": "shipped",
         "seed": 0,
@@ -160,6 +166,6 @@ def test_the_scenario_table_has_every_hazard_and_its_target(tables):
         },
     }
     text = tables.render_scenarios(result, "docs/results/scenarios.json")
-    assert "| corridor | siren | 120 | 85.0 | 60.0 | 7.5 | yes |" in text
-    assert "| corridor | dog_bark | 120 | — | 60.0 | 7.5 | no |" in text
+    assert "| corridor | siren | 120 | 85.0 | 60.0 | 7.5 | 12.0 | yes |" in text
+    assert "| corridor | dog_bark | 120 | — | 60.0 | 7.5 | 12.0 | no |" in text
     assert "| corridor | (no hazard: false alarms) | — | 3.0 |" in text

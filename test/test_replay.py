@@ -21,13 +21,14 @@ from replay_helpers import SCENARIO_EXTRINSIC_XYZ, header_stamp_ns, live_node_an
 from avi_ros.bag.bag_topics import BagTopics
 from avi_ros.bag.io import BagWriter, bag_topics, read_bag
 from avi_ros.bag.make_bag import MakeBagOptions, make_bag
-from avi_ros.bag.replay import ReplayOptions, replay
+from avi_ros.bag.replay import ReplayOptions, physics_directions, replay
 from avi_ros.bag.report_scoring import compute_metrics
 from avi_ros.bag.results import FrameRecord, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import StaticTransforms
 from avi_ros.cli import main
 from avi_ros.geometry import CameraIntrinsics, rotation_from_rpy
 from avi_ros.taxonomy import Visibility, default_taxonomy
+from avi_ros.types import Frame
 
 NS = 1_000_000_000
 DURATION_S = 2.0
@@ -328,3 +329,41 @@ def test_metrics_on_a_hand_made_case():
     assert metrics["groups"]["occluded"]["class_accuracy_%"] == 0.0
     assert metrics["groups"]["no hazard"] == {"frames": 1, "false_alarm_%": 100.0, "class_accuracy_%": 0.0}
     assert metrics["groups"]["hazard just ended"]["frames"] == 1
+
+
+def unit_at(azimuth_deg: float) -> list[float]:
+    return [math.cos(math.radians(azimuth_deg)), math.sin(math.radians(azimuth_deg)), 0.0]
+
+
+def test_physics_column_takes_the_nearest_physics_direction_of_each_true_hazard():
+    truth = {1: [estimate(3, 0.0), estimate(5, 90.0)], 2: [estimate(3, 0.0)], 3: [estimate(3, 0.0)]}
+    records = [
+        # physics found a source 4 deg off the first hazard and one 10 deg off the second
+        FrameRecord(
+            1, [], estimate(3, 0.0), 0.0, physics_directions=np.array([unit_at(100.0), unit_at(4.0)])
+        ),
+        FrameRecord(2, [], estimate(3, 0.0), 0.0, physics_directions=np.array([unit_at(-30.0)])),
+        FrameRecord(3, [], estimate(3, 0.0), 0.0),  # silence: physics found nothing, not counted
+    ]
+    rows = compute_metrics(records, truth)
+    assert rows["groups"]["all hazards"]["physics_median_angular_error_deg"] == pytest.approx(10.0)
+    by_class = rows["hazards_by_class"]
+    assert by_class[default_taxonomy().names[3]]["physics_median_angular_error_deg"] == pytest.approx(17.0)
+    assert by_class[default_taxonomy().names[5]]["physics_median_angular_error_deg"] == pytest.approx(10.0)
+    empty = compute_metrics(records[2:], {3: truth[3]})
+    assert empty["groups"]["all hazards"]["physics_median_angular_error_deg"] is None
+
+
+@pytest.mark.parametrize("azimuth_deg", [-135.0, 0.0, 60.0, 170.0])
+def test_physics_directions_of_a_frame_point_at_a_plane_wave(azimuth_deg: float):
+    rng = np.random.default_rng(0)
+    source = rng.standard_normal(24000).astype(np.float32) * 0.1
+    x, y, z = unit_at(azimuth_deg)
+    audio = np.stack([source, y * source, z * source, x * source])  # ACN/SN3D: W, Y, Z, X
+    blank = np.zeros((4, 4, 3), np.uint8)
+    frame = Frame(blank, np.ones((4, 4), np.float32), CameraIntrinsics.from_fov(4, 4, 1.0), audio)
+    found = physics_directions(frame)
+    assert found.shape == (1, 3)
+    assert math.degrees(math.atan2(found[0, 1], found[0, 0])) == pytest.approx(azimuth_deg, abs=1.0)
+    silent = dataclasses.replace(frame, audio=np.zeros_like(audio))
+    assert physics_directions(silent).shape == (0, 3)

@@ -7,9 +7,10 @@ For each named scenario (``avi_ros.bag.scenario.SCENARIOS``) the bag is rendered
 ``make-bag``'s code (seed ``--seed``; reused when present in ``--work``), replayed through the
 node's frame assembly and pipeline with the model (default: the shipped one), and scored by the
 replay report: per true hazard (one class per hazard in these scenarios) the share of its
-sounding frames with a published estimate, its class accuracy and median direction error, and
-the same by visibility. The issue's target, every hazard detected in at least
-``DETECTION_TARGET_PCT`` of its active frames, is checked per hazard and said in the file.
+sounding frames with a published estimate, its class accuracy and median direction error beside
+the physics baseline's (``avi_ros.bag.report_scoring``), and the same by visibility. The issue's
+target, every hazard detected in at least ``DETECTION_TARGET_PCT`` of its active frames, is
+checked per hazard and said in the file.
 
 Writes ``--out`` (JSON). Exit 0, or 2 with one line on stderr for bad input.
 """
@@ -33,7 +34,13 @@ from avi_ros.bag.scenario import SCENARIOS
 from avi_ros.shipped_model import resolve_model_path
 
 DETECTION_TARGET_PCT = 80.0
-KEPT = ("frames", "detected_%", "class_accuracy_%", "median_angular_error_deg")
+KEPT = (
+    "frames",
+    "detected_%",
+    "class_accuracy_%",
+    "median_angular_error_deg",
+    "physics_median_angular_error_deg",
+)
 VISIBILITIES = ("visible", "occluded", "out of view")
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -44,6 +45,7 @@ from avi_ros.bag.report import write_report
 from avi_ros.bag.results import FrameRecord, ReplayResult, Snapshot, SnapshotKeeper
 from avi_ros.bag.static_tf import StaticTransforms
 from avi_ros.checkpoint import METADATA_FILE, WEIGHTS_FILE
+from avi_ros.doa import candidate_directions
 from avi_ros.events import stream_key
 from avi_ros.frame_assembly import ApproximateTimeSync, AssemblyConfig, EventCounter, FrameAssembler
 from avi_ros.geometry import MicToCamera
@@ -310,6 +312,13 @@ def _check_model_directory(model: Path) -> None:
         )
 
 
+def physics_directions(frame: Frame) -> np.ndarray:
+    """The physics baseline of one frame: unit vectors [K, 3] (microphone frame) of the up to three
+    sources that the FOA intensity vectors of its audio window point at (``FrameRecord``)."""
+    estimates = candidate_directions(frame.audio, frame.sample_rate)
+    return np.array([e.vector for e in estimates if e.known], dtype=np.float64).reshape(-1, 3)
+
+
 def _write_outputs(
     bag: Path,
     pipeline: Pipeline,
@@ -346,7 +355,10 @@ def _write_outputs(
                 outputs.mask, receive, factory.mono8_image(stamp, image_frame, result.occlusion_mask)
             )
             untracked = result.hazards if tracking.tracker is not None else []
-            records.append(FrameRecord(stamp, hazards, result.top, result.occlusion_level, untracked, motion))
+            physics = physics_directions(frame)
+            records.append(
+                FrameRecord(stamp, hazards, result.top, result.occlusion_level, untracked, motion, physics)
+            )
             keeper.offer(
                 lambda frame=frame, result=result: Snapshot(
                     frame.stamp_ns, frame.rgb, result.occlusion_mask, frame.intrinsics

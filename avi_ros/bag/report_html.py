@@ -16,6 +16,7 @@ METRIC_COLUMNS = (
     ("class_accuracy_%", "class acc. %"),
     ("median_angular_error_deg", "median ang. err. °"),
     ("mean_angular_error_deg", "mean ang. err. °"),
+    ("physics_median_angular_error_deg", "physics: median ang. err. °"),
     ("median_distance_error_m", "median dist. err. m"),
     ("risk_accuracy_%", "risk acc. %"),
     ("action_accuracy_%", "action acc. %"),

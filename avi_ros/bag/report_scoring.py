@@ -6,7 +6,9 @@ hazard at a time that is the model's best guess (``PipelineResult.top``) against
 "detected" means its estimate was published. A second table counts the hazards published per
 frame against the true ones. When the truth carries track ids, ``tracking_scores`` scores the
 published tracks and the ``NearestNeighbourTracker`` baseline (run on the same untracked hazards
-with the same odometry) with ``avi_ros.tracking.metrics.score_trackers``.
+with the same odometry) with ``avi_ros.tracking.metrics.score_trackers``. Beside the model's
+direction error stands the physics baseline's (``physics_median_angular_error_deg``): every true
+hazard against the nearest direction the FOA intensity vectors of its frame's audio point at.
 
 The timeline draws azimuth unwrapped (``timeline_azimuths``): each true hazard is one continuous
 line, and each estimate sits at the turn nearest a truth, so an estimate at +178 and a truth at
@@ -58,11 +60,15 @@ class ScoredHazard:
     estimate: the frame's published hazard paired with it (or, when nothing is published, the
     best guess ``top``); None when the frame's estimates were all paired with other true hazards.
     published: the paired estimate was published (class not none, confidence above threshold).
+    physics_error_deg: the angle [deg] from the truth to the nearest of the frame's physics
+    directions (``FrameRecord.physics_directions``); None when physics found no source. Nearest
+    means the physics baseline is told which of its directions is which hazard: a generous baseline.
     """
 
     truth: HazardEstimateData
     estimate: HazardEstimateData | None
     published: bool
+    physics_error_deg: float | None = None
 
 
 def score_frame(record: FrameRecord, truths: list[HazardEstimateData]) -> list[ScoredHazard]:
@@ -88,10 +94,25 @@ def score_frame(record: FrameRecord, truths: list[HazardEstimateData]) -> list[S
         truth_index, candidate_index = divmod(int(flat), len(candidates))
         if truth_index not in paired and candidate_index not in paired.values():
             paired[truth_index] = candidate_index
+    physics = _nearest_physics_errors_deg(record.physics_directions, truths)
     return [
-        ScoredHazard(t, candidates[paired[i]] if i in paired else None, published and i in paired)
+        ScoredHazard(t, candidates[paired[i]] if i in paired else None, published and i in paired, physics[i])
         for i, t in enumerate(truths)
     ]
+
+
+def _nearest_physics_errors_deg(
+    physics_directions: np.ndarray, truths: list[HazardEstimateData]
+) -> list[float | None]:
+    """Per true hazard, the angle [deg] to the nearest physics direction (None: physics found none)."""
+    physics = np.asarray(physics_directions, dtype=np.float64).reshape(-1, 3)
+    if not len(physics):
+        return [None] * len(truths)
+    truth = np.array([np.asarray(t.direction, dtype=np.float64) for t in truths])
+    errors = angular_errors_deg(
+        np.repeat(truth, len(physics), axis=0), np.tile(physics, (len(truths), 1))
+    ).reshape(len(truths), len(physics))
+    return [float(e) for e in errors.min(axis=1)]
 
 
 def _hazard_row(scored: list[ScoredHazard]) -> dict[str, Any]:
@@ -117,6 +138,9 @@ def _hazard_row(scored: list[ScoredHazard]) -> dict[str, Any]:
         "class_accuracy_%": percent_equal("class_id"),
         "median_angular_error_deg": _stat(errors, "median"),
         "mean_angular_error_deg": _stat(errors, "mean"),
+        "physics_median_angular_error_deg": _stat(
+            [s.physics_error_deg for s in scored if s.physics_error_deg is not None], "median"
+        ),
         "median_distance_error_m": _stat(
             [abs(s.estimate.distance - s.truth.distance) for s in paired], "median"
         ),

@@ -26,7 +26,9 @@ class FrameRecord:
     hazards: as published (with their track fields when tracking ran); untracked: the
     pipeline's hazards before tracking (empty when tracking did not run), which the report
     gives to the nearest-neighbour baseline; motion: the robot's odometry the tracker got (None:
-    no odometry).
+    no odometry); physics_directions: the physics baseline, unit vectors [K, 3] in the microphone
+    frame of up to three sources found by ``avi_ros.doa.candidate_directions`` in the frame's audio
+    window (empty for silence), so the report can put the model's direction error beside physics.
     """
 
     stamp_ns: int
@@ -35,6 +37,7 @@ class FrameRecord:
     occlusion_level: float
     untracked: list[HazardEstimateData] = field(default_factory=list)
     motion: RobotMotion | None = None
+    physics_directions: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
 @dataclass
