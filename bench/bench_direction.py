@@ -229,6 +229,8 @@ def markdown(result: dict) -> str:
     ]
     if result.get("checkpoint"):
         notes.append(f"Model: `{result['checkpoint']}`, most confident hazard.")
+        if result.get("direction_mode_steps") is not None:
+            notes.append(f"Physics directions read with {result['direction_mode_steps']} mode-seeking steps.")
     lines = [
         "# Direction benchmark: median azimuth error [deg] by sector",
         "",
@@ -251,11 +253,18 @@ def run(args: argparse.Namespace) -> dict:
     pipeline = None
     n_samples = SAMPLE_RATE
     if args.checkpoint is not None:
+        from avi_ros.models.intensity_direction import set_mode_steps
         from avi_ros.pipeline import Pipeline
         from avi_ros.predict import check_device
 
         check_device(args.device)
         pipeline = Pipeline.from_checkpoint(args.checkpoint, device=args.device)
+        if args.direction_mode_steps is not None and not set_mode_steps(
+            pipeline.model, args.direction_mode_steps
+        ):
+            raise ValueError(
+                "--direction-mode-steps: the model learns its directions; there is no mode to read"
+            )
         if pipeline.feature_config.sample_rate != SAMPLE_RATE:
             raise ValueError(f"the benchmark renders at {SAMPLE_RATE} Hz; the model expects another rate")
         n_samples = pipeline.window_samples
@@ -289,6 +298,7 @@ def run(args: argparse.Namespace) -> dict:
         "quick": args.quick,
         "seed": args.seed,
         "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
+        "direction_mode_steps": args.direction_mode_steps,
         "sounds": "procedural" if args.sounds is None else str(args.sounds),
         "estimators": list(estimates),
         "scenes": len(scenes),
@@ -309,6 +319,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same scenes")
     parser.add_argument("--out", type=Path, default=Path("docs/results/direction"), help="output folder")
     parser.add_argument("--name", default="direction", help="file stem of the JSON and Markdown outputs")
+    parser.add_argument(
+        "--direction-mode-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="read the model's physics directions with N mode-seeking steps (0: the mask's mean)",
+    )
     args = parser.parse_args()
     try:
         result = run(args)

@@ -116,6 +116,16 @@ def test_operating_points_trade_recall_for_false_alarms(trained, tmp_path):
     assert "| threshold | F20 set |" in (out / "metrics.md").read_text()
 
 
+def test_direction_mode_steps_are_refused_where_they_would_change_nothing(trained, tmp_path, capsys):
+    run, val = trained
+    argv = ["--checkpoint", str(run / "checkpoints" / "best"), "--data", str(val), "--out", str(tmp_path)]
+    assert evaluate_main([*argv, "--device", "cpu", "--direction-mode-steps", "-1"]) == 2
+    assert "--direction-mode-steps must be >= 0" in capsys.readouterr().err
+    assert evaluate_main([*argv, "--device", "cpu", "--direction-mode-steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "learns its directions (model.direction 'learned')" in err and err.count("\n") == 1
+
+
 # --- real recordings -----------------------------------------------------------------------------
 
 

@@ -31,7 +31,12 @@ from avi_ros.models import (
     read_set_outputs,
     steering_window,
 )
-from avi_ros.models.intensity_direction import IntensityDirection, corrected_direction, intensity_vectors
+from avi_ros.models.intensity_direction import (
+    IntensityDirection,
+    corrected_direction,
+    intensity_vectors,
+    set_mode_steps,
+)
 from avi_ros.taxonomy import Visibility, default_taxonomy
 
 TAXONOMY = default_taxonomy()
@@ -321,6 +326,62 @@ def test_intensity_masks_train_and_separate_two_sources() -> None:
         physics = F.normalize(model(features, None, None).physics_direction[0], dim=-1)
     errors = torch.rad2deg(torch.arccos((physics * target).sum(-1).clamp(-1, 1)))
     assert float(errors.max()) < 15.0, f"mask-weighted intensity errors {errors.tolist()}"
+
+
+def two_band_features(directions: list[tuple[float, float]], levels: tuple[float, float]) -> torch.Tensor:
+    """dcase features [1, 7, T, F] of two noises, 150-900 Hz and 4-9 kHz, from ``directions``
+    (azimuth, elevation) [deg], at RMS ``levels``."""
+    config = FeatureConfig()
+    rng = np.random.default_rng(3)
+    bands = ([150, 900], [4000, 9000])
+    signals = [
+        sosfilt(
+            butter(8, band, "bandpass", fs=config.sample_rate, output="sos"),
+            rng.standard_normal(config.window_samples),
+        )
+        for band in bands
+    ]
+    foa = sum(
+        foa_encoding_gains(np.radians(az), np.radians(el))[:, None] * (sig / np.std(sig) * level)[None, :]
+        for (az, el), sig, level in zip(directions, signals, levels, strict=True)
+    )
+    return FeatureExtractor(config)(torch.from_numpy(foa.astype(np.float32))[None])
+
+
+def test_mode_seeking_reads_one_source_where_the_mean_lies_between_two() -> None:
+    """A mask spread over two sources (an untrained slot): the weighted mean lies between them; in
+    eval() the mode-seeking steps move it onto one source and keep its length (the coherence);
+    with 0 steps, or in training, the module reads the mean. Silence stays a zero vector."""
+    directions = [(30.0, 0.0), (110.0, 0.0)]
+    features = two_band_features(directions, (0.05, 0.1))
+    module = IntensityDirection(features.shape[-1], slot_dim=8).eval()
+    slots = torch.zeros(1, 1, 8)
+    with torch.no_grad():
+        module.query.weight.zero_()  # a uniform mask over every bin
+        module.query.bias.zero_()
+        mode, _, _ = module(features, features, slots)
+        trained_reading, _, _ = module.train()(features, features, slots)
+        assert set_mode_steps(module.eval(), 0) == 1
+        mean, _, _ = module(features, features, slots)
+    sources = torch.stack(
+        [torch.from_numpy(direction_to_unit(np.radians(a), np.radians(e))) for a, e in directions]
+    )
+
+    def nearest_source_deg(vector: torch.Tensor) -> float:
+        cosines = sources.float() @ F.normalize(vector, dim=-1)
+        return float(torch.rad2deg(torch.arccos(cosines.max().clamp(-1, 1))))
+
+    assert nearest_source_deg(mean[0, 0]) > 20.0, nearest_source_deg(mean[0, 0])
+    assert nearest_source_deg(mode[0, 0]) < 3.0, nearest_source_deg(mode[0, 0])
+    assert torch.allclose(mode.norm(dim=-1), mean.norm(dim=-1))
+    assert torch.allclose(trained_reading, mean)
+    silence = torch.zeros_like(features)
+    set_mode_steps(module, 3)
+    with torch.no_grad():
+        quiet, _, _ = module(silence, silence, slots)
+    assert torch.equal(quiet, torch.zeros_like(quiet))
+    with pytest.raises(ValueError, match="steps"):
+        set_mode_steps(module, -1)
 
 
 def test_intensity_direction_config_errors() -> None:

@@ -142,4 +142,24 @@ def test_ship_takes_the_test_split_from_an_evaluation_of_this_checkpoint(tmp_pat
     test = json.loads((tmp_path / "out" / "metrics" / "test_split.json").read_text())
     assert test["test"] == {"scenes": 12, "seed": 23, "sounds": "real test recordings of ~/bank/test"}
     assert test["seed"] == 1 and test["metrics"] == SET_METRICS
-    assert "| behind | 10 | 3.0 | 9.0 |" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    card = (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    assert "| behind | 10 | 3.0 | 9.0 |" in card
+    assert "directions from `learned`." in card  # a learned direction has no mode to read
+    assert "nearest mode of each slot's bins (3 mean-shift steps" in ship._direction_reading("intensity")
+
+
+def test_ship_takes_the_validation_metrics_of_an_evaluation_when_given(tmp_path: Path, capsys) -> None:
+    run = _run(tmp_path)
+    args = ["--checkpoint", str(run / "checkpoints" / "best"), "--study", str(tmp_path / "study.json")]
+    reread = {**SET_METRICS, "set": {"f20": 0.55, "le_deg": 6.0}}
+    (tmp_path / "val.json").write_text(json.dumps({"best": reread}), encoding="utf-8")
+    assert (
+        ship.main([*args, "--out", str(tmp_path / "out"), "--val-metrics", str(tmp_path / "val.json")]) == 0
+    )
+    assert json.loads((tmp_path / "out" / "metrics" / "validation.json").read_text()) == reread
+    assert "| 55.0 | 60.0 | 40.0 | 45.0 | 6.0 | 70.0 |" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
+    (tmp_path / "two.json").write_text(json.dumps({"a": reread, "b": reread}), encoding="utf-8")
+    assert (
+        ship.main([*args, "--out", str(tmp_path / "out2"), "--val-metrics", str(tmp_path / "two.json")]) == 2
+    )
+    assert "expected the metrics of one model, found 2" in capsys.readouterr().err

@@ -33,7 +33,9 @@ gives: F20, precision, recall (out of view too) and false alarms, from one pass 
 validation split.
 
 ``--aggregate`` treats the checkpoints as training seeds of one model and reports every metric
-as mean ± std over them (Bessel-corrected std). Writes ``metrics.json`` and ``metrics.md`` into
+as mean ± std over them (Bessel-corrected std). ``--direction-mode-steps 0`` reads each slot's
+physics direction as its mask's weighted mean instead of the nearest mode (the ablation of
+``avi_ros.models.intensity_direction.seek_mode``). Writes ``metrics.json`` and ``metrics.md`` into
 ``--out``. Exit status 0, or 2 with one line on stderr for bad input.
 """
 
@@ -51,12 +53,13 @@ if __package__ in (None, ""):  # run as a script: make the checkout importable
 
 import torch
 
-from avi_ros.checkpoint import load_checkpoint, read_checkpoint_metadata
+from avi_ros.checkpoint import CheckpointMetadata, load_checkpoint, read_checkpoint_metadata
 from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.scene_labels import SceneContent
 from avi_ros.data.shards import ShardReader
 from avi_ros.device import resolve_device
 from avi_ros.models.hazard_set import HazardSetModel
+from avi_ros.models.intensity_direction import MODE_STEPS, set_mode_steps
 from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 from training import real_scenes, set_report
 from training.collect_outputs import collect_outputs, shard_prepare_config
@@ -118,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="scene generation processes (--sound-dir)")
     parser.add_argument("--out", type=Path, default=Path("runs/eval"), help="output directory")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument(
+        "--direction-mode-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"read the physics directions with N mode-seeking steps (0: the mask's mean; "
+        f"default {MODE_STEPS}, avi_ros.models.intensity_direction)",
+    )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of --config")
     return parser
 
@@ -171,6 +182,20 @@ def background_figures(
     return {"count": len(store), "false_alarm_rate": single["false_alarm_rate"]}
 
 
+def load_evaluated(
+    checkpoint: Path, device: torch.device, mode_steps: int | None = None
+) -> tuple[HazardSetModel, CheckpointMetadata]:
+    """A checkpoint's model and metadata, its physics directions read with ``mode_steps``
+    mode-seeking steps (None: the model's default, ``MODE_STEPS``)."""
+    model, metadata = load_checkpoint(checkpoint, device)
+    if mode_steps is not None and not set_mode_steps(model, mode_steps):
+        raise ConfigError(
+            f"--direction-mode-steps: {checkpoint} learns its directions (model.direction "
+            f"'{model.config.direction}'); only physics directions have a mode to read"
+        )
+    return model, metadata
+
+
 def evaluate_checkpoint(
     checkpoint: Path,
     data: Path,
@@ -179,10 +204,12 @@ def evaluate_checkpoint(
     threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     taken: set[str] | None = None,
     operating_points: Sequence[float] = (),
+    mode_steps: int | None = None,
 ) -> tuple[str, dict, list[dict]]:
     """(name, metrics by group at ``threshold``, the figures at each of ``operating_points``) of
-    one checkpoint on a shard directory; the model runs once for all thresholds."""
-    model, metadata = load_checkpoint(checkpoint, device)
+    one checkpoint on a shard directory; the model runs once for all thresholds. ``mode_steps``:
+    see ``load_evaluated``."""
+    model, metadata = load_evaluated(checkpoint, device, mode_steps)
     store = prepared_split(data, shard_prepare_config(metadata, data), device, progress=True)
     outputs = collect_outputs(model, store, device, batch_size)
     points = [set_report.operating_point(t, outputs.evaluation(t).metrics) for t in operating_points]
@@ -248,7 +275,7 @@ def evaluate_real(
             )
     taken: set[str] = set()
     for checkpoint in checkpoints:
-        model, metadata = load_checkpoint(checkpoint, device)
+        model, metadata = load_evaluated(checkpoint, device, args.direction_mode_steps)
         name = checkpoint_name(checkpoint, model, metadata.extra, taken)
         taken.add(name)
         for (condition, background_only), directory in sets.items():
@@ -367,6 +394,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError("nothing to evaluate: give --checkpoint DIR ...")
     if args.sound_dir is not None and args.data is not None:
         raise ConfigError("give either --data (synthetic shards) or --sound-dir (real recordings), not both")
+    if args.direction_mode_steps is not None and args.direction_mode_steps < 0:
+        raise ConfigError(f"--direction-mode-steps must be >= 0, got {args.direction_mode_steps}")
     if not 0.0 <= args.confidence_threshold <= 1.0:
         raise ConfigError(f"--confidence-threshold must be in [0, 1], got {args.confidence_threshold}")
     for name in ("scenes", "background_scenes"):
@@ -400,6 +429,7 @@ def evaluate(args: argparse.Namespace) -> int:
                 threshold=args.confidence_threshold,
                 taken=set(results),
                 operating_points=args.operating_points,
+                mode_steps=args.direction_mode_steps,
             )
             results[name] = metrics
         if args.aggregate:

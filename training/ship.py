@@ -10,7 +10,8 @@ Writes into ``--out`` (default: the shipped-model directory of ``avi_ros.shipped
   feature statistics stay float32, where the checkpoint check compares them exactly), loaded back
   into a float32 model by ``avi_ros.checkpoint.load_checkpoint``;
 - ``metadata.json``: the checkpoint's metadata, with the provenance under ``extra.shipped``;
-- ``metrics/``: the run's validation metrics, its held-out test-split results (from a study,
+- ``metrics/``: the run's validation metrics (as training wrote them, or ``--val-metrics``: those
+  of ``training/evaluate.py``), its held-out test-split results (from a study,
   ``--study``: the run of the same name; or from ``training/evaluate.py --data``, ``--test-metrics``)
   and the direction sweep (``--direction``), as JSON;
 - ``MODEL_CARD.md``: what the model is, the command, config, seed, data, wall time, machine and the
@@ -48,6 +49,7 @@ from avi_ros.checkpoint import (
     load_checkpoint,
     read_json_object,
 )
+from avi_ros.models.intensity_direction import MODE_STEPS
 from avi_ros.shipped_model import shipped_model_path
 from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD
 from training.tables import portable_path
@@ -149,6 +151,14 @@ def _evaluated_run(metrics_file: Path, data: Path | None, seed: int | None) -> d
     }
 
 
+def _single_model_metrics(metrics_file: Path) -> dict[str, Any]:
+    """The metrics of the one model of a ``training/evaluate.py`` metrics.json."""
+    results = json.loads(metrics_file.read_text(encoding="utf-8"))
+    if len(results) != 1:
+        raise ValueError(f"{metrics_file}: expected the metrics of one model, found {len(results)}")
+    return next(iter(results.values()))
+
+
 def _wall_time_s(run_dir: Path) -> float | None:
     """Training wall time [s] from the run's step log: ``elapsed_s`` restarts at each resume, so the
     last value of every segment is summed."""
@@ -184,7 +194,7 @@ def model_card(
         "## What it is",
         "",
         f"- **Task**: hazard set, {provenance['hazard_slots']} slots; variant `{provenance['variant']}`;"
-        f" directions from `{provenance['direction']}`.",
+        f" directions from `{provenance['direction']}`{_direction_reading(provenance['direction'])}.",
         f"- **Inputs**: {provenance['features']}; RGB-D {provenance['image_size']} px with the occlusion"
         f" mask and {provenance['view_grid']} x {provenance['view_grid']} view tokens.",
         f"- **Weights**: float16 safetensors, {provenance['bytes'] / 1e6:.1f} MB; float16 changes the"
@@ -256,6 +266,16 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _direction_reading(direction: str) -> str:
+    """How the model reads its intensity directions at inference (``seek_mode``), for the card."""
+    if direction != "intensity":
+        return ""
+    return (
+        f", read at the nearest mode of each slot's bins ({MODE_STEPS} mean-shift steps at inference,"
+        " `avi_ros.models.intensity_direction.seek_mode`)"
+    )
 
 
 def _lineage_lines(provenance: dict[str, Any]) -> list[str]:
@@ -350,7 +370,11 @@ def ship(args: argparse.Namespace) -> Path:
             "calibration": metadata.extra.get("calibration"),
         }
         metadata_dict.setdefault("extra", {})["shipped"] = provenance
-        val = json.loads((run_dir / "export" / "metrics.json").read_text(encoding="utf-8"))
+        val = (
+            _single_model_metrics(args.val_metrics)
+            if args.val_metrics is not None
+            else json.loads((run_dir / "export" / "metrics.json").read_text(encoding="utf-8"))
+        )
         test = (
             _evaluated_run(args.test_metrics, args.test_data, resolved.get("seed"))
             if args.test_metrics is not None
@@ -392,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of --study: metrics.json of training/evaluate.py --data DIR on this checkpoint",
     )
     parser.add_argument("--test-data", type=Path, help="the held-out scene split of --test-metrics")
+    parser.add_argument(
+        "--val-metrics",
+        type=Path,
+        help="instead of the validation metrics training wrote (RUN/export/metrics.json): metrics.json"
+        " of training/evaluate.py on the validation split, when the model is read another way since",
+    )
     parser.add_argument("--direction", type=Path, help="direction sweep JSON of bench/bench_direction.py")
     parser.add_argument("--out", type=Path, default=shipped_model_path())
     parser.add_argument(
