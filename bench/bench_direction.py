@@ -319,13 +319,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same scenes")
     parser.add_argument("--out", type=Path, default=Path("docs/results/direction"), help="output folder")
     parser.add_argument("--name", default="direction", help="file stem of the JSON and Markdown outputs")
-    parser.add_argument(
-        "--direction-mode-steps",
-        type=int,
-        default=None,
-        metavar="N",
-        help="read the model's physics directions with N mode-seeking steps (0: the mask's mean)",
-    )
+    steps_help = "mode-seeking steps of the model's physics directions (0: the mask's mean)"
+    parser.add_argument("--direction-mode-steps", type=int, metavar="N", help=steps_help)
     args = parser.parse_args()
     try:
         result = run(args)

@@ -121,14 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="scene generation processes (--sound-dir)")
     parser.add_argument("--out", type=Path, default=Path("runs/eval"), help="output directory")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument(
-        "--direction-mode-steps",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"read the physics directions with N mode-seeking steps (0: the mask's mean; "
-        f"default {MODE_STEPS}, avi_ros.models.intensity_direction)",
-    )
+    steps_help = f"mode-seeking steps of the physics directions (0: the mask's mean; default {MODE_STEPS})"
+    parser.add_argument("--direction-mode-steps", type=int, metavar="N", help=steps_help)
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="overrides of --config")
     return parser
 
