@@ -23,6 +23,9 @@ def test_scenario_eval_reports_each_hazard_as_the_replay_report_measured_it(
     for name, row in corridor["hazards"].items():
         assert row["detected_%"] == report["hazards_by_class"][name]["detected_%"]
         assert row["meets_target"] == (row["detected_%"] >= scenario_eval.DETECTION_TARGET_PCT)
+        # the bag carries truth, so the replay found each frame's physics directions
+        physics = report["hazards_by_class"][name]["physics_median_angular_error_deg"]
+        assert physics is not None and row["physics_median_angular_error_deg"] == physics
     assert corridor["every_hazard_meets_target"] == all(
         r["meets_target"] for r in corridor["hazards"].values()
     )

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from avi_ros.bag.bag_topics import BagFrames, BagTopics
+from avi_ros.bag.bag_topics import INPUT_TYPES, BagFrames, BagTopics
 from avi_ros.bag.io import BagError, BagMessage, BagWriter, DamagedBagError, bag_topics, read_bag
 from avi_ros.bag.mcap_storage import IntegrityLog
 from avi_ros.bag.messages import MessageFactory
@@ -327,8 +327,10 @@ def _write_outputs(
     output_bag: Path,
     integrity: IntegrityLog,
     progress: bool,
+    with_physics: bool,
 ) -> tuple[list[FrameRecord], list[Snapshot]]:
-    """Run every frame and write the node's outputs; returns the records and report snapshots."""
+    """Run every frame and write the node's outputs; returns the records and report snapshots.
+    ``with_physics``: also find each frame's physics directions (only a bag with truth scores them)."""
     records: list[FrameRecord] = []
     keeper = SnapshotKeeper(options.report_frames)
     factory, style, outputs = MessageFactory(), options.marker_style, options.output_topics
@@ -355,7 +357,7 @@ def _write_outputs(
                 outputs.mask, receive, factory.mono8_image(stamp, image_frame, result.occlusion_mask)
             )
             untracked = result.hazards if tracking.tracker is not None else []
-            physics = physics_directions(frame)
+            physics = physics_directions(frame) if with_physics else np.zeros((0, 3))
             records.append(
                 FrameRecord(stamp, hazards, result.top, result.occlusion_level, untracked, motion, physics)
             )
@@ -413,7 +415,14 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
             )
             out.mkdir(parents=True, exist_ok=True)
             records, snapshots = _write_outputs(
-                bag, pipeline, front_end, options, output_bag, integrity, progress
+                bag,
+                pipeline,
+                front_end,
+                options,
+                output_bag,
+                integrity,
+                progress,
+                with_physics=has_truth(options.topics.ground_truth, available),
             )
         truth = read_truth(bag, options.topics.ground_truth, available, integrity)
     except DamagedBagError as exc:
@@ -439,11 +448,16 @@ def replay(options: ReplayOptions, progress: bool = False) -> ReplayResult:
     return result
 
 
+def has_truth(topic: str | None, available: dict[str, str]) -> bool:
+    """Whether the bag holds the ground-truth ``topic`` with its type (a HazardEstimateArray)."""
+    return bool(topic) and available.get(topic) == INPUT_TYPES["ground_truth"]
+
+
 def read_truth(
     bag: Path, topic: str | None, available: dict[str, str], integrity: IntegrityLog | None = None
 ) -> dict[int, list[HazardEstimateData]]:
     """Ground-truth hazards by stamp [ns], from a HazardEstimateArray topic if the bag has one."""
-    if not topic or available.get(topic) != "avi_ros/msg/HazardEstimateArray":
+    if not has_truth(topic, available):
         return {}
     return {
         stamp_to_ns(m.message.header.stamp): [hazard_from_message(h) for h in m.message.hazards]

@@ -18,6 +18,7 @@ line, and each estimate sits at the turn nearest a truth, so an estimate at +178
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,10 +84,7 @@ def score_frame(record: FrameRecord, truths: list[HazardEstimateData]) -> list[S
     published = bool(record.hazards)
     if not truths:
         return []
-    errors = angular_errors_deg(
-        np.repeat([np.asarray(t.direction, dtype=np.float64) for t in truths], len(candidates), axis=0),
-        np.tile([np.asarray(c.direction, dtype=np.float64) for c in candidates], (len(truths), 1)),
-    ).reshape(len(truths), len(candidates))
+    errors = _angles_deg(truths, [c.direction for c in candidates])
     classes = np.array([[t.class_id != c.class_id for c in candidates] for t in truths])
     cost = errors + CLASS_MISMATCH_COST * classes
     paired: dict[int, int] = {}
@@ -101,18 +99,22 @@ def score_frame(record: FrameRecord, truths: list[HazardEstimateData]) -> list[S
     ]
 
 
+def _angles_deg(truths: list[HazardEstimateData], directions: Sequence[np.ndarray]) -> np.ndarray:
+    """The angle [deg] between every true hazard and every direction: [len(truths), len(directions)]."""
+    truth = np.array([np.asarray(t.direction, dtype=np.float64) for t in truths]).reshape(-1, 3)
+    other = np.array([np.asarray(d, dtype=np.float64) for d in directions]).reshape(-1, 3)
+    return angular_errors_deg(np.repeat(truth, len(other), axis=0), np.tile(other, (len(truth), 1))).reshape(
+        len(truth), len(other)
+    )
+
+
 def _nearest_physics_errors_deg(
     physics_directions: np.ndarray, truths: list[HazardEstimateData]
 ) -> list[float | None]:
     """Per true hazard, the angle [deg] to the nearest physics direction (None: physics found none)."""
-    physics = np.asarray(physics_directions, dtype=np.float64).reshape(-1, 3)
-    if not len(physics):
+    if not len(physics_directions):
         return [None] * len(truths)
-    truth = np.array([np.asarray(t.direction, dtype=np.float64) for t in truths])
-    errors = angular_errors_deg(
-        np.repeat(truth, len(physics), axis=0), np.tile(physics, (len(truths), 1))
-    ).reshape(len(truths), len(physics))
-    return [float(e) for e in errors.min(axis=1)]
+    return [float(e) for e in _angles_deg(truths, list(physics_directions)).min(axis=1)]
 
 
 def _hazard_row(scored: list[ScoredHazard]) -> dict[str, Any]:
