@@ -13,7 +13,15 @@ from training import demo_comparison
 
 def set_metrics(accuracy: float, azimuth: float, f20: float) -> dict:
     single = {"frames": 384, "accuracy": accuracy, "located_frames": 200, "azimuth_error_median_deg": azimuth}
-    return {"single_hazard": single, "set": {"f20": f20}}
+    direction = {
+        sector: {
+            "frames": 10,
+            "model_azimuth_error_median_deg": azimuth,
+            "physics_azimuth_error_median_deg": 30.0,
+        }
+        for sector in ("all", "front", "left", "right", "behind")
+    }
+    return {"single_hazard": single, "set": {"f20": f20}, "direction": direction}
 
 
 def write_inputs(folder: Path, one_model_accuracy: float) -> None:
@@ -58,9 +66,12 @@ def test_verdicts_follow_the_means_of_the_seeds(
     assert ("one_model_eval.json", "set_f20_pct") not in verdicts  # the one-slot model has no set F20
     assert verdicts[("demo_now_eval.json", "accuracy_pct")]["at_least_as_good"] is False  # 30 % < 41 %
     assert verdicts[("demo_now_eval.json", "accuracy_pct")]["seeds"] == 1
-    assert result["summary"]["demo_now_eval.json"]["accuracy_pct"]["std"] is None
+    assert result["summary"]["demo_now_eval.json"]["accuracy_pct"]["n"] == 1
     text = (tmp_path / "out" / "comparison.md").read_text(encoding="utf-8")
     assert "(1 seed) against 41.0: **no**" in text
+    assert "| 30.0 | 12.0 | 5.0 | 200.0 |" in text  # one seed: a mean and no spread
+    assert "| 41.0 ± 1.0 | 14.0 ± 0.0 | — |" in text
+    assert "| demo_s0 | behind | 10 | 12.0 | 30.0 |" in text  # the model beside physics, by sector
     assert f"(3 seeds) against 41.0: {'yes' if accuracy_verdict else '**no**'}" in text
 
 

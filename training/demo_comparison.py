@@ -12,7 +12,7 @@ budget (``one_model_eval.json``), and as today's `make demo` trains it (``demo_n
 The inputs are evaluation files of the same held-out test split (one frame per scene, real test
 recordings no model heard):
 - ``retired_eval.json``: the retired demo model's seeds, scored by the code that still had it
-  (commit ``RETIRED_CODE``, ``training/single_hazard_baseline.py`` there, whose text is in
+  (commit b70f479, the last with that model; ``training/single_hazard_baseline.py`` there, whose text is in
   ``docs/results/single_hazard_baseline.md``) with ``training.set_metrics._single_hazard_scores``:
   {run: {"one_hazard_frames": {"accuracy", "azimuth_error_median_deg", "located_frames", ...}}};
 - ``one_model_eval.json`` and ``demo_now_eval.json``: ``training/evaluate.py``'s ``metrics.json``
@@ -32,14 +32,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.evaluate import AGGREGATE
+from training.metrics import BEHIND, SECTORS, mean_and_std
 
-RETIRED_CODE = "b70f479"  # the last commit with the single-hazard ImaginationModel
 MEASURES = (  # (key, label, better): the figures each model is compared on
     ("accuracy_pct", "one-hazard class accuracy [%]", "higher"),
     ("azimuth_error_median_deg", "one-hazard median azimuth error [°]", "lower"),
@@ -51,6 +49,7 @@ MODELS = (  # (input file, label)
     ("demo_now_eval.json", "K = 3 as today's `make demo` trains it (demo.yaml)"),
 )
 RETIRED = MODELS[0][0]
+DIRECTION_SECTORS = ("all", *(name for name, _, _ in SECTORS), BEHIND)
 
 
 def figures(single: Mapping[str, Any], set_f20: float | None) -> dict[str, float | None]:
@@ -66,25 +65,10 @@ def figures(single: Mapping[str, Any], set_f20: float | None) -> dict[str, float
     }
 
 
-def mean_std(values: Sequence[float | None]) -> dict[str, float | int | None]:
-    """Mean and sample std (ddof 1) of the present values, and how many there were."""
-    present = [float(v) for v in values if v is not None]
-    if not present:
-        return {"mean": None, "std": None, "n": 0}
-    std = float(np.std(present, ddof=1)) if len(present) > 1 else None
-    return {"mean": float(np.mean(present)), "std": std, "n": len(present)}
-
-
 def compare(seeds: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
     """Per model the seeds' summary; per K = 3 model and measure whether it is at least as good as
     the retired model (its mean no worse)."""
-    summary = {
-        model: {
-            key: mean_std([figures[key] for figures in runs.values()])
-            for key in ("accuracy_pct", "azimuth_error_median_deg", "located_frames", "set_f20_pct")
-        }
-        for model, runs in seeds.items()
-    }
+    summary = {model: mean_and_std(list(runs.values())) for model, runs in seeds.items()}
     verdicts = []
     for model, _ in MODELS[1:]:
         for key, label, better in MEASURES:
@@ -107,9 +91,10 @@ def compare(seeds: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, A
 
 
 def cell(stats: Mapping[str, Any]) -> str:
+    """mean ± std, the mean alone for one seed (one seed has no spread), "—" for none."""
     if stats["mean"] is None:
         return "—"
-    return f"{stats['mean']:.1f}" if stats["std"] is None else f"{stats['mean']:.1f} ± {stats['std']:.1f}"
+    return f"{stats['mean']:.1f}" if stats["n"] < 2 else f"{stats['mean']:.1f} ± {stats['std']:.1f}"
 
 
 def seed_text(seeds: Mapping[str, Sequence[int]] | Sequence[int]) -> str:
@@ -156,22 +141,52 @@ def markdown(result: Mapping[str, Any]) -> str:
                 f"| {labels[model]} | {run} | {figures['accuracy_pct']:.1f} | "
                 f"{figures['azimuth_error_median_deg']:.1f} | {f20} |"
             )
+    lines += [
+        "",
+        "Direction on the frames with exactly one hazard, by sector of the true azimuth: the K = 3 "
+        "models' top slot beside the physics baseline (the broadband FOA intensity vector of the same "
+        "window; `training/evaluate.py`'s `direction` group). The retired model's evaluation has no "
+        "sectors.",
+        "",
+        "| model | run | sector | frames | model [°] | physics [°] |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for model, runs in result["directions"].items():
+        for run, groups in runs.items():
+            for sector in DIRECTION_SECTORS:
+                row = groups[sector]
+                lines.append(
+                    f"| {labels[model]} | {run} | {sector} | {row['frames']} | "
+                    f"{_number(row['model_azimuth_error_median_deg'])} | "
+                    f"{_number(row['physics_azimuth_error_median_deg'])} |"
+                )
     return "\n".join([*lines, "", result["notes"], ""])
 
 
-def load_seeds(inputs: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per input file (``MODELS``), per training run, its figures."""
-    seeds: dict[str, dict[str, dict[str, Any]]] = {}
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def load_runs(inputs: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per input file (``MODELS``), per training run, its evaluation entry."""
+    runs = {}
     for name, _ in MODELS:
         data = json.loads((inputs / name).read_text(encoding="utf-8"))
-        seeds[name] = {
+        runs[name] = {run: entry for run, entry in sorted(data.items()) if run != AGGREGATE}
+    return runs
+
+
+def seed_figures(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per model, per run, the compared figures (``figures``)."""
+    return {
+        name: {
             run: figures(entry["one_hazard_frames"], None)
             if name == RETIRED
             else figures(entry["single_hazard"], entry["set"]["f20"])
-            for run, entry in sorted(data.items())
-            if run != AGGREGATE
+            for run, entry in entries.items()
         }
-    return seeds
+        for name, entries in runs.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,12 +197,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder of comparison.json / .md")
     args = parser.parse_args(argv)
     try:
-        seeds = load_seeds(args.inputs)
+        runs = load_runs(args.inputs)
+        seeds = seed_figures(runs)
+        directions = {
+            name: {run: entry["direction"] for run, entry in entries.items()}
+            for name, entries in runs.items()
+            if name != RETIRED
+        }
         meta = json.loads((args.inputs / "provenance.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"demo_comparison: {exc}", file=sys.stderr)
         return 2
-    result = {**meta, "inputs": str(args.inputs), **compare(seeds), "seeds_figures": seeds}
+    result = {
+        **meta,
+        "inputs": str(args.inputs),
+        **compare(seeds),
+        "seeds_figures": seeds,
+        "directions": directions,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "comparison.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (args.out / "comparison.md").write_text(markdown(result), encoding="utf-8")
