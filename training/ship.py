@@ -130,14 +130,20 @@ def _widening(scene: dict[str, Any]) -> str:
     return f"; training split only: {', '.join(parts)}" if parts else ""
 
 
+def _single_model_metrics(metrics_file: Path) -> dict[str, Any]:
+    """The metrics of the one model of a ``training/evaluate.py`` metrics.json."""
+    results = json.loads(metrics_file.read_text(encoding="utf-8"))
+    if len(results) != 1:
+        raise ValueError(f"{metrics_file}: expected the metrics of one model, found {len(results)}")
+    return next(iter(results.values()))
+
+
 def _evaluated_run(metrics_file: Path, data: Path | None, seed: int | None) -> dict[str, Any]:
     """The test-split entry (as ``_study_run`` gives it) from ``training/evaluate.py --data DIR``'s
     metrics.json of this one checkpoint, with the split's size, seed and sounds from ``DIR``."""
     if data is None:
         raise CheckpointError("--test-metrics needs --test-data: the held-out split it was computed on")
-    results = json.loads(metrics_file.read_text(encoding="utf-8"))
-    if len(results) != 1:
-        raise CheckpointError(f"{metrics_file}: expected the metrics of one checkpoint, got {len(results)}")
+    metrics = _single_model_metrics(metrics_file)
     index = json.loads((data / "index.json").read_text(encoding="utf-8"))
     sounds = index["config"].get("sound_dir")
     return {
@@ -147,16 +153,8 @@ def _evaluated_run(metrics_file: Path, data: Path | None, seed: int | None) -> d
             "seed": index["seed"],
         },
         "seed": seed,
-        "metrics": next(iter(results.values())),
+        "metrics": metrics,
     }
-
-
-def _single_model_metrics(metrics_file: Path) -> dict[str, Any]:
-    """The metrics of the one model of a ``training/evaluate.py`` metrics.json."""
-    results = json.loads(metrics_file.read_text(encoding="utf-8"))
-    if len(results) != 1:
-        raise ValueError(f"{metrics_file}: expected the metrics of one model, found {len(results)}")
-    return next(iter(results.values()))
 
 
 def _wall_time_s(run_dir: Path) -> float | None:
