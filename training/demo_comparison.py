@@ -127,13 +127,9 @@ def markdown(result: Mapping[str, Any]) -> str:
             f"({verdict['seeds']} seed{'s' if verdict['seeds'] != 1 else ''}) against "
             f"{verdict['retired']:.1f}: {word}"
         )
-    lines += [
-        "",
-        "Per seed:",
-        "",
-        "| model | run | class accuracy [%] | median azimuth error [°] | set F20 [%] |",
-        "|---|---|---:|---:|---:|",
-    ]
+    lines += _table_head(
+        "Per seed:", ("model", "run", "class accuracy [%]", "median azimuth error [°]", "set F20 [%]"), 2
+    )
     for model, runs in result["seeds_figures"].items():
         for run, figures in runs.items():
             f20 = "—" if figures["set_f20_pct"] is None else f"{figures['set_f20_pct']:.1f}"
@@ -141,16 +137,14 @@ def markdown(result: Mapping[str, Any]) -> str:
                 f"| {labels[model]} | {run} | {figures['accuracy_pct']:.1f} | "
                 f"{figures['azimuth_error_median_deg']:.1f} | {f20} |"
             )
-    lines += [
-        "",
+    lines += _table_head(
         "Direction on the frames with exactly one hazard, by sector of the true azimuth: the K = 3 "
         "models' top slot beside the physics baseline (the broadband FOA intensity vector of the same "
         "window; `training/evaluate.py`'s `direction` group). The retired model's evaluation has no "
         "sectors.",
-        "",
-        "| model | run | sector | frames | model [°] | physics [°] |",
-        "|---|---|---|---:|---:|---:|",
-    ]
+        ("model", "run", "sector", "frames", "model [°]", "physics [°]"),
+        3,
+    )
     for model, runs in result["directions"].items():
         for run, groups in runs.items():
             for sector in DIRECTION_SECTORS:
@@ -161,6 +155,13 @@ def markdown(result: Mapping[str, Any]) -> str:
                     f"{_number(row['physics_azimuth_error_median_deg'])} |"
                 )
     return "\n".join([*lines, "", result["notes"], ""])
+
+
+def _table_head(intro: str, columns: Sequence[str], text_columns: int) -> list[str]:
+    """A paragraph, then a table's two head lines (the first ``text_columns`` columns text, the rest
+    numbers, right-aligned)."""
+    align = "|" + "---|" * text_columns + "---:|" * (len(columns) - text_columns)
+    return ["", intro, "", "| " + " | ".join(columns) + " |", align]
 
 
 def _number(value: float | None) -> str:
