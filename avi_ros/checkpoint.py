@@ -10,6 +10,7 @@ refuses weights that do not fit it, naming the file and the first offending key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -26,6 +27,7 @@ from avi_ros.features import FeatureConfig
 from avi_ros.models.builder import build_model
 from avi_ros.models.config import ModelConfig
 from avi_ros.models.hazard_set import HazardSetModel
+from avi_ros.models.intensity_direction import MODE_STEPS, MODE_WIDTH_DEG
 from avi_ros.taxonomy import Taxonomy
 
 FORMAT_NAME = "avi_ros.checkpoint"
@@ -158,6 +160,20 @@ def save_checkpoint(
     )
     atomic_write(directory / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return directory
+
+
+def model_fingerprint(directory: str | Path) -> str:
+    """What fixes a hazard model's outputs, as a sha256 (first 16 hex digits): its weights, its
+    metadata (config, normalisation, calibration) and the run-time reading of its directions (the
+    mode-seeking steps and kernel width, code constants). Caches of the model's outputs key on it:
+    a recalibration or a new direction reading with the same weights makes them stale."""
+    digest = hashlib.sha256()
+    for name in (WEIGHTS_FILE, METADATA_FILE):
+        with open(Path(directory) / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    digest.update(json.dumps({"mode_steps": MODE_STEPS, "mode_width_deg": MODE_WIDTH_DEG}).encode())
+    return digest.hexdigest()[:16]
 
 
 def check_format(data: dict[str, Any], source: Path, name: str, version: int) -> None:

@@ -128,17 +128,18 @@ step 2 "training, to show it (steps 4-5 run $MODEL_NAME): the SELD encoder ($SEL
 train "$SELD_RUN" "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
 train "$RUN" "$CONFIG" "${OVERRIDES[@]}"
 # The decision stage's training data and steps 4-5 come from the model of steps 4-5: what an earlier
-# run made with other weights (a new shipped model, another AVI_ROS_DEMO_MODEL) is redone, not reused.
-STAMP="$OUT/model_weights.sha256"
+# run made with another model (new weights, calibration or direction reading: avi_ros.checkpoint.model_fingerprint)
+# is redone, not reused.
+STAMP="$OUT/model.fingerprint"
 if [[ -f "${MODEL:-avi_ros/models/shipped}/model.safetensors" ]]; then
-  weights=$(python -c 'import sys; from pathlib import Path; from training.decision_data import weights_hash
-print(weights_hash(Path(sys.argv[1])))' "${MODEL:-avi_ros/models/shipped}")
-  if [[ "$(cat "$STAMP" 2>/dev/null)" != "$weights" ]]; then
+  fingerprint=$(python -c 'import sys; from avi_ros.checkpoint import model_fingerprint
+print(model_fingerprint(sys.argv[1]))' "${MODEL:-avi_ros/models/shipped}")
+  if [[ "$(cat "$STAMP" 2>/dev/null)" != "$fingerprint" ]]; then
     if [[ -e "$LIVE" || -e "$OUT/index.html" || -e "$DECISION_RUN" ]]; then
-      echo "the model of steps 4-5 is not the one of the last run ($weights): redoing its decision stage and steps 4-5"
+      echo "the model of steps 4-5 is not the one of the last run ($fingerprint): redoing its decision stage and steps 4-5"
     fi
     run rm -rf "$LIVE" "$ASSESSMENTS" "$OUT/index.html" "$OUT/bag" "$DECISION_RUN"
-    [[ $dry_run == 1 ]] || echo "$weights" > "$STAMP"
+    [[ $dry_run == 1 ]] || echo "$fingerprint" > "$STAMP"
   fi
 fi
 train "$DECISION_RUN" "$DECISION_CONFIG" "${DECISION_OVERRIDES[@]}"

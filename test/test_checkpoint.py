@@ -17,6 +17,7 @@ from avi_ros.checkpoint import (
     WEIGHTS_FILE,
     CheckpointError,
     load_checkpoint,
+    model_fingerprint,
     read_checkpoint_metadata,
     save_checkpoint,
 )
@@ -237,3 +238,22 @@ def test_dcase_missing_and_unexpected_keys() -> None:
     state = {**dcase_baseline_state_dict(), "pos_embedding.weight": torch.zeros(3)}
     with pytest.raises(ValueError, match=re.escape("unexpected key 'pos_embedding.weight'")):
         load_dcase_checkpoint(SeldEncoder(), state)
+
+
+def test_the_fingerprint_changes_with_weights_metadata_and_direction_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Caches of a model's outputs (decision data, the demo's steps 4-5) key on the fingerprint: a
+    recalibration (metadata) or a new direction reading must make them stale, not only new weights."""
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"weights")
+    (tmp_path / METADATA_FILE).write_text('{"calibration": 1}', encoding="utf-8")
+    first = model_fingerprint(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{16}", first) and model_fingerprint(tmp_path) == first
+    (tmp_path / METADATA_FILE).write_text('{"calibration": 2}', encoding="utf-8")
+    recalibrated = model_fingerprint(tmp_path)
+    assert recalibrated != first
+    monkeypatch.setattr("avi_ros.checkpoint.MODE_STEPS", 0)
+    assert model_fingerprint(tmp_path) not in (first, recalibrated)
+    monkeypatch.undo()
+    (tmp_path / WEIGHTS_FILE).write_bytes(b"other weights")
+    assert model_fingerprint(tmp_path) not in (first, recalibrated)

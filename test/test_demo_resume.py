@@ -15,8 +15,8 @@ import pytest
 from model_helpers import tiny_seld_overrides
 from subprocess_helpers import run_ok
 
+from avi_ros.checkpoint import model_fingerprint
 from training.config import load_config, write_resolved_config
-from training.decision_data import weights_hash
 from training.resume_state import PROGRESS_FILE, TRAINER_STATE_FILE
 from training.run_status import EXPORT_FILES, run_status
 from training.train import main as train_main
@@ -90,8 +90,8 @@ def _finished_outputs(out: Path, stamp: str | None = None) -> None:
     for name in ("scenario/metadata.yaml", "bag/metadata.yaml", "index.html", "live_hazards.jsonl"):
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text("done\n")
-    stamp = stamp or weights_hash(REPO_ROOT / "avi_ros" / "models" / "shipped")
-    (out / "model_weights.sha256").write_text(stamp + "\n")
+    stamp = stamp or model_fingerprint(REPO_ROOT / "avi_ros" / "models" / "shipped")
+    (out / "model.fingerprint").write_text(stamp + "\n")
 
 
 def test_second_demo_skips_every_step(tmp_path: Path) -> None:

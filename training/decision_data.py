@@ -62,6 +62,7 @@ import torch
 
 from avi_ros.audio import SAMPLE_RATE
 from avi_ros.bag.scenario import DEFAULT_START_NS, CameraFrame, ScenarioRenderer, SensorConfig
+from avi_ros.checkpoint import model_fingerprint
 from avi_ros.data.acoustics import ShoeboxRoom
 from avi_ros.data.layout import CLASS_APPEARANCE
 from avi_ros.data.render import Box
@@ -413,15 +414,6 @@ def _telemetry_at(
 # --- the cache ---------------------------------------------------------------------------------
 
 
-def weights_hash(checkpoint_dir: Path) -> str:
-    """sha256 of the hazard model's weights file (first 16 hex digits)."""
-    digest = hashlib.sha256()
-    with open(checkpoint_dir / "model.safetensors", "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def _bank_folder(config: PipelineDataConfig, held_out: bool) -> Path | None:
     if config.sound_dir is None:
         return None
@@ -467,7 +459,7 @@ class PipelineRuns:
         self.config = config
         self.cache_dir = Path(cache_dir)
         self.model_dir = resolve_model_path(config.model_path)
-        self.model_hash = weights_hash(self.model_dir)
+        self.model_hash = model_fingerprint(self.model_dir)
         self.log = log or (lambda text: print(text, file=sys.stderr, flush=True))
         self._pipeline: Pipeline | None = None
 

@@ -240,7 +240,7 @@ class DecisionTask(Task):
         if decision.source == "pipeline":
             metrics["hazard_model"] = {
                 "path": str(self.pipeline_runs().model_dir),
-                "weights_sha256_16": self.pipeline_runs().model_hash,
+                "fingerprint_16": self.pipeline_runs().model_hash,
             }
         export = run_dir / "export"
         export.mkdir(parents=True, exist_ok=True)

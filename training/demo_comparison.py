@@ -1,23 +1,24 @@
-"""The one model against the retired single-hazard demo model, on that model's own measures.
+"""The one model against the two models it replaced, each on its own measures.
 
     python training/demo_comparison.py --inputs docs/results/demo_comparison \
         --out docs/results/demo_comparison
 
 Issue 20's last measure: the hazard model with K = 3 slots, trained on the demo's data and budget,
-must be at least as good as the retired single-hazard demo model on that model's own measures
-(class accuracy and median azimuth error on frames with at most one hazard), over 3 training
-seeds (mean ± std, Bessel). The K = 3 model enters twice: with the retired demo's data size and
-budget (``one_model_eval.json``), and as today's `make demo` trains it (``demo_now_eval.json``).
+must be at least as good as both models it replaces on their own measures, over 3 training seeds
+(mean ± std, Bessel): the retired single-hazard demo model on class accuracy and median azimuth
+error of the frames with at most one hazard, the retired hazard-set model on set F20.
 
-The inputs are evaluation files of the same held-out test split (one frame per scene, real test
-recordings no model heard):
-- ``retired_eval.json``: the retired demo model's seeds, scored by the code that still had it
-  (commit b70f479, the last with that model; ``training/single_hazard_baseline.py`` there, whose text is in
-  ``docs/results/single_hazard_baseline.md``) with ``training.set_metrics._single_hazard_scores``:
-  {run: {"one_hazard_frames": {"accuracy", "azimuth_error_median_deg", "located_frames", ...}}};
-- ``one_model_eval.json`` and ``demo_now_eval.json``: ``training/evaluate.py``'s ``metrics.json``
-  of K = 3 seeds, whose ``single_hazard`` group is the same top-slot reading of the same frames;
-- ``provenance.json``: the test split, the seeds and how each model was trained (``notes``).
+The inputs are evaluation files of the held-out test split (one frame per scene, real test
+recordings no model heard), one file per model, {run: evaluation}:
+- the retired demo model's seeds, scored by the code that still had it (commit b70f479, the last
+  with that model; ``training/single_hazard_baseline.py`` there, whose text is in
+  ``docs/results/single_hazard_baseline.md``): {run: {"one_hazard_frames": {"accuracy", ...}}};
+- every other model: ``training/evaluate.py``'s ``metrics.json`` (the retired set model's from the
+  study of that commit), whose ``single_hazard`` group is the same top-slot reading of the same
+  frames and whose ``set`` group holds the set F20;
+- ``provenance.json``: the test split, the seeds, how each model was trained (``notes``), and the
+  roles: ``references`` {file: {"label", "measures": [MEASURES keys it is the reference for]}} and
+  ``candidates`` {file: label}, the K = 3 models compared with each reference on its measures.
 
 Writes ``comparison.json`` and ``comparison.md`` in ``--out``. Exit 0, or 2 with one line on
 stderr when an input is missing or malformed.
@@ -43,19 +44,17 @@ MEASURES = (  # (key, label, better): the figures each model is compared on
     ("azimuth_error_median_deg", "one-hazard median azimuth error [°]", "lower"),
     ("set_f20_pct", "set F20 [%]", "higher"),
 )
-MODELS = (  # (input file, label)
-    ("retired_eval.json", "retired single-hazard demo model (2841fae^ demo.yaml)"),
-    ("one_model_eval.json", "K = 3 at the retired demo's data size and budget (today's recipe)"),
-    ("demo_now_eval.json", "K = 3 as today's `make demo` trains it (demo.yaml)"),
-)
-RETIRED = MODELS[0][0]
 DIRECTION_SECTORS = ("all", *(name for name, _, _ in SECTORS), BEHIND)
 
 
-def figures(single: Mapping[str, Any], set_f20: float | None) -> dict[str, float | None]:
-    """One seed's figures: ``single`` is the top-slot reading of the frames with at most one hazard
-    (the retired code's ``one_hazard_frames``, ``training/evaluate.py``'s ``single_hazard`` group:
-    the same function of the same frames), ``set_f20`` the set F20 (None for the one-slot model)."""
+def figures(entry: Mapping[str, Any]) -> dict[str, float | None]:
+    """One seed's figures from its evaluation: the top-slot reading of the frames with at most one
+    hazard (the retired code's ``one_hazard_frames``, ``training/evaluate.py``'s ``single_hazard``
+    group: the same function of the same frames) and the set F20 (None for the one-slot model)."""
+    if "one_hazard_frames" in entry:
+        single, set_f20 = entry["one_hazard_frames"], None
+    else:
+        single, set_f20 = entry["single_hazard"], entry["set"]["f20"]
     return {
         "accuracy_pct": 100.0 * single["accuracy"],
         "azimuth_error_median_deg": single["azimuth_error_median_deg"],
@@ -65,28 +64,34 @@ def figures(single: Mapping[str, Any], set_f20: float | None) -> dict[str, float
     }
 
 
-def compare(seeds: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """Per model the seeds' summary; per K = 3 model and measure whether it is at least as good as
-    the retired model (its mean no worse)."""
+def compare(
+    seeds: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    references: Mapping[str, Mapping[str, Any]],
+    candidates: Mapping[str, str],
+) -> dict[str, Any]:
+    """Per model the seeds' summary; per candidate, reference and measure of that reference whether
+    the candidate is at least as good (its mean no worse)."""
     summary = {model: mean_and_std(list(runs.values())) for model, runs in seeds.items()}
     verdicts = []
-    for model, _ in MODELS[1:]:
-        for key, label, better in MEASURES:
-            ours, theirs = summary[model][key]["mean"], summary[RETIRED][key]["mean"]
-            if ours is None or theirs is None:
-                continue
-            as_good = ours >= theirs if better == "higher" else ours <= theirs
-            verdicts.append(
-                {
-                    "model": model,
-                    "measure": key,
-                    "label": label,
-                    "one_model": ours,
-                    "retired": theirs,
-                    "seeds": summary[model][key]["n"],
-                    "at_least_as_good": bool(as_good),
-                }
-            )
+    for model in candidates:
+        for reference, role in references.items():
+            for key, label, better in MEASURES:
+                if key not in role["measures"]:
+                    continue
+                ours, theirs = summary[model][key]["mean"], summary[reference][key]["mean"]
+                as_good = ours >= theirs if better == "higher" else ours <= theirs
+                verdicts.append(
+                    {
+                        "model": model,
+                        "reference": reference,
+                        "measure": key,
+                        "label": label,
+                        "one_model": ours,
+                        "retired": theirs,
+                        "seeds": summary[model][key]["n"],
+                        "at_least_as_good": bool(as_good),
+                    }
+                )
     return {"summary": summary, "verdicts": verdicts}
 
 
@@ -104,10 +109,18 @@ def seed_text(seeds: Mapping[str, Sequence[int]] | Sequence[int]) -> str:
     return ", ".join(map(str, seeds))
 
 
+def labels_of(result: Mapping[str, Any]) -> dict[str, str]:
+    """Each input file's label, references first."""
+    return {
+        **{name: role["label"] for name, role in result["references"].items()},
+        **result["candidates"],
+    }
+
+
 def markdown(result: Mapping[str, Any]) -> str:
-    labels = dict(MODELS)
+    labels = labels_of(result)
     lines = [
-        "# The one model against the retired single-hazard demo model, on its own measures",
+        "# The one model against the two models it replaced, each on its own measures",
         "",
         f"Written by `python training/demo_comparison.py` from `{result['inputs']}`. Test split: "
         f"{result['test']}. Training seeds: {seed_text(result['seeds'])}; mean ± std where there are"
@@ -119,29 +132,28 @@ def markdown(result: Mapping[str, Any]) -> str:
     for model, stats in result["summary"].items():
         cells = [cell(stats[key]) for key, _, _ in MEASURES] + [cell(stats["located_frames"])]
         lines.append(f"| {labels[model]} | " + " | ".join(cells) + " |")
-    lines += ["", "Issue 20's measure (a K = 3 mean no worse than the retired model's):", ""]
+    lines += ["", "Issue 20's measure (a K = 3 mean no worse than the replaced model's on its measure):", ""]
     for verdict in result["verdicts"]:
         word = "yes" if verdict["at_least_as_good"] else "**no**"
         lines.append(
             f"- {labels[verdict['model']]}, {verdict['label']}: {verdict['one_model']:.1f} "
             f"({verdict['seeds']} seed{'s' if verdict['seeds'] != 1 else ''}) against "
-            f"{verdict['retired']:.1f}: {word}"
+            f"{verdict['retired']:.1f} ({labels[verdict['reference']]}): {word}"
         )
     lines += _table_head(
         "Per seed:", ("model", "run", "class accuracy [%]", "median azimuth error [°]", "set F20 [%]"), 2
     )
     for model, runs in result["seeds_figures"].items():
         for run, figures in runs.items():
-            f20 = "—" if figures["set_f20_pct"] is None else f"{figures['set_f20_pct']:.1f}"
             lines.append(
                 f"| {labels[model]} | {run} | {figures['accuracy_pct']:.1f} | "
-                f"{figures['azimuth_error_median_deg']:.1f} | {f20} |"
+                f"{figures['azimuth_error_median_deg']:.1f} | {_number(figures['set_f20_pct'])} |"
             )
     lines += _table_head(
-        "Direction on the frames with exactly one hazard, by sector of the true azimuth: the K = 3 "
-        "models' top slot beside the physics baseline (the broadband FOA intensity vector of the same "
-        "window; `training/evaluate.py`'s `direction` group). The retired model's evaluation has no "
-        "sectors.",
+        "Direction on the frames with exactly one hazard, by sector of the true azimuth: each "
+        "K = 3 model's top slot beside the physics baseline (the broadband FOA intensity vector of "
+        "the same window; `training/evaluate.py`'s `direction` group). The retired demo model's "
+        "evaluation has no sectors.",
         ("model", "run", "sector", "frames", "model [°]", "physics [°]"),
         3,
     )
@@ -168,61 +180,51 @@ def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
-def load_runs(inputs: Path) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per input file (``MODELS``), per training run, its evaluation entry."""
+def load_runs(inputs: Path, names: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per input file, per training run, its evaluation entry."""
     runs = {}
-    for name, _ in MODELS:
+    for name in names:
         data = json.loads((inputs / name).read_text(encoding="utf-8"))
         runs[name] = {run: entry for run, entry in sorted(data.items()) if run != AGGREGATE}
     return runs
-
-
-def seed_figures(runs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per model, per run, the compared figures (``figures``)."""
-    return {
-        name: {
-            run: figures(entry["one_hazard_frames"], None)
-            if name == RETIRED
-            else figures(entry["single_hazard"], entry["set"]["f20"])
-            for run, entry in entries.items()
-        }
-        for name, entries in runs.items()
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python training/demo_comparison.py", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--inputs", type=Path, required=True, help="folder of the three evaluation files")
+    parser.add_argument("--inputs", type=Path, required=True, help="folder of the evaluation files")
     parser.add_argument("--out", type=Path, required=True, help="folder of comparison.json / .md")
     args = parser.parse_args(argv)
     try:
-        runs = load_runs(args.inputs)
-        seeds = seed_figures(runs)
-        directions = {
-            name: {run: entry["direction"] for run, entry in entries.items()}
-            for name, entries in runs.items()
-            if name != RETIRED
-        }
         meta = json.loads((args.inputs / "provenance.json").read_text(encoding="utf-8"))
+        references, candidates = meta["references"], meta["candidates"]
+        runs = load_runs(args.inputs, [*references, *candidates])
+        seeds = {
+            name: {run: figures(entry) for run, entry in entries.items()} for name, entries in runs.items()
+        }
+        directions = {
+            name: {run: entry["direction"] for run, entry in entries.items() if "direction" in entry}
+            for name, entries in runs.items()
+        }
+        result = {
+            **meta,
+            "inputs": str(args.inputs),
+            **compare(seeds, references, candidates),
+            "seeds_figures": seeds,
+            "directions": {name: runs for name, runs in directions.items() if runs},
+        }
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"demo_comparison: {exc}", file=sys.stderr)
         return 2
-    result = {
-        **meta,
-        "inputs": str(args.inputs),
-        **compare(seeds),
-        "seeds_figures": seeds,
-        "directions": directions,
-    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "comparison.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     (args.out / "comparison.md").write_text(markdown(result), encoding="utf-8")
     for verdict in result["verdicts"]:
         print(
             f"{verdict['model']}: {verdict['measure']} {verdict['one_model']:.1f} vs "
-            f"{verdict['retired']:.1f} -> {'ok' if verdict['at_least_as_good'] else 'worse'}"
+            f"{verdict['retired']:.1f} ({verdict['reference']}) -> "
+            f"{'ok' if verdict['at_least_as_good'] else 'worse'}"
         )
     return 0
 
