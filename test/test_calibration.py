@@ -12,6 +12,7 @@ import torch
 from fake_bank import make_bank, tiny_scene_config
 
 from avi_ros.checkpoint import load_checkpoint, read_checkpoint_metadata
+from avi_ros.data.sound_bank import bank_digest
 from avi_ros.models.head import ImaginationHead
 from avi_ros.taxonomy import default_taxonomy
 from training.calibrate import main as calibrate_main
@@ -27,7 +28,6 @@ from training.metrics import confidence_auroc
 from training.real_scenes import (
     RT60_MIN_S,
     bank_counts,
-    bank_digest,
     condition_scene,
 )
 from training.resume_state import PROGRESS_FILE, TRAINER_STATE_FILE

@@ -67,7 +67,7 @@ from avi_ros.data.acoustics import ShoeboxRoom
 from avi_ros.data.layout import CLASS_APPEARANCE
 from avi_ros.data.render import Box
 from avi_ros.data.scenario_script import HazardTrack, RobotPath, ScenarioScript
-from avi_ros.data.sound_bank import SoundBank
+from avi_ros.data.sound_bank import SoundBank, bank_digest
 from avi_ros.decision.features import FeatureWindow, feature_size, frame_feature
 from avi_ros.decision.rules import Decision, LabelRules, Situation, label_situation
 from avi_ros.decision.scenarios import SCENARIOS, NoiseConfig
@@ -421,15 +421,6 @@ def _bank_folder(config: PipelineDataConfig, held_out: bool) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def _folder_digest(folder: Path | None) -> str:
-    if folder is None:
-        return "procedural"
-    entries = sorted(
-        f"{p.relative_to(folder).as_posix()}:{p.stat().st_size}" for p in folder.rglob("*") if p.is_file()
-    )
-    return hashlib.sha1("\n".join(entries).encode()).hexdigest()[:8]
-
-
 @dataclass(frozen=True)
 class SplitKey:
     """What a split's cached runs depend on (its fingerprint)."""
@@ -470,7 +461,8 @@ class PipelineRuns:
 
     def key(self, seed: int, held_out: bool) -> SplitKey:
         c = self.config
-        sounds = _folder_digest(_bank_folder(c, held_out))
+        folder = _bank_folder(c, held_out)
+        sounds = "procedural" if folder is None else bank_digest(folder)
         return SplitKey(
             seed, self.model_hash, sounds, c.duration_s, c.camera_rate_hz, c.width, c.height, c.knot_s
         )

@@ -23,7 +23,6 @@ folder's file list and sizes, so a rebuilt bank never reuses scenes rendered fro
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import replace
@@ -36,7 +35,7 @@ from avi_ros.data.domain import WideProfile
 from avi_ros.data.scene_config import SceneConfig
 from avi_ros.data.scene_labels import SceneContent
 from avi_ros.data.shards import INDEX_NAME
-from avi_ros.data.sound_bank import AUDIO_EXTENSIONS, SoundBank
+from avi_ros.data.sound_bank import AUDIO_EXTENSIONS, SoundBank, bank_digest
 from avi_ros.sounds.build import MANIFEST
 from avi_ros.taxonomy import Taxonomy
 from training.config import ExperimentConfig, SplitConfig, resolve_bank_split
@@ -115,16 +114,6 @@ def check_bank_split(sound_dir: str | Path) -> Path:
     if not any(p.suffix.lower() in AUDIO_EXTENSIONS for p in sound_dir.glob("*/*")):
         raise ValueError(f"{sound_dir} has no audio in <label>/ subfolders; expected a bank split folder")
     return sound_dir
-
-
-def bank_digest(sound_dir: Path) -> str:
-    """Short hash of the audio files (relative path and size) under ``sound_dir``."""
-    entries = sorted(
-        f"{p.relative_to(sound_dir).as_posix()}:{p.stat().st_size}"
-        for p in sound_dir.rglob("*")
-        if p.suffix.lower() in AUDIO_EXTENSIONS
-    )
-    return hashlib.sha1("\n".join(entries).encode()).hexdigest()[:8]
 
 
 def real_scene_directory(

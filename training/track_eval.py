@@ -53,7 +53,7 @@ from avi_ros.audio import SAMPLE_RATE
 from avi_ros.bag.scenario import DEFAULT_START_NS, ScenarioRenderer, SensorConfig
 from avi_ros.checkpoint import CheckpointError
 from avi_ros.data.moving_scenes import random_moving_script
-from avi_ros.data.sound_bank import SoundBank
+from avi_ros.data.sound_bank import SoundBank, bank_digest
 from avi_ros.device import resolve_device
 from avi_ros.geometry import angular_error_rad, direction_to_unit
 from avi_ros.pipeline import Pipeline
@@ -259,16 +259,6 @@ def cached_scenes(
             partial.replace(path)
         with np.load(path) as data:
             yield Scene(**{name: data[name] for name in Scene.__dataclass_fields__})
-
-
-def bank_digest(sound_dir: Path) -> str:
-    """Short hash of the audio files (relative path and size) under ``sound_dir``."""
-    entries = sorted(
-        f"{p.relative_to(sound_dir).as_posix()}:{p.stat().st_size}"
-        for p in sound_dir.rglob("*")
-        if p.is_file()
-    )
-    return hashlib.sha1("\n".join(entries).encode()).hexdigest()[:8]
 
 
 class _LessOdometry:

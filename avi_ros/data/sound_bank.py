@@ -9,6 +9,7 @@ Classes without recordings fall back to their procedural model in the scene gene
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,6 +25,17 @@ from avi_ros.data.urbansound8k import (
 )
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+
+
+def bank_digest(folder: Path) -> str:
+    """Short hash (8 hex digits) of the recordings under a bank folder (relative path and size):
+    caches of scenes rendered from them key on it, so a rebuilt bank never reuses old scenes."""
+    entries = sorted(
+        f"{p.relative_to(folder).as_posix()}:{p.stat().st_size}"
+        for p in folder.rglob("*")
+        if p.suffix.lower() in AUDIO_EXTENSIONS
+    )
+    return hashlib.sha1("\n".join(entries).encode()).hexdigest()[:8]
 
 
 class SoundBank:
