@@ -14,8 +14,9 @@
 #   6. say where to look                     -> out/demo/index.html
 # A second run reuses whatever the first made: each step is skipped when its output exists
 # (delete runs/demo or out/demo to redo them; a change of the model of steps 4-5, e.g. a new
-# shipped model, redoes those steps and the decision stage), and an interrupted training run is resumed
-# (training/run_status.py asks the run directory). Pass --fresh to redo steps 3-6, --dry-run to
+# shipped model, redoes those steps and the decision stage; a changed training config retrains that
+# run, and a retrained SELD encoder the hazard-set model on it), and an interrupted training run is
+# resumed (training/run_status.py asks the run directory, given the config the run should have). Pass --fresh to redo steps 3-6, --dry-run to
 # print what each step would do without doing it.
 # Progress bars show on a terminal only; in a log file each step is a few whole lines.
 # AVI_ROS_DEMO_OUT, AVI_ROS_DEMO_RUN, AVI_ROS_DEMO_SELD_RUN, AVI_ROS_DEMO_DECISION_RUN and AVI_ROS_DEMO_CACHE move the outputs, the training runs
@@ -80,13 +81,20 @@ run() {
   fi
 }
 
-# train RUN_DIR CONFIG [key=value ...]: skip a complete run, resume a partial one, else train.
+# train RUN_DIR CONFIG [key=value ...]: skip a complete run, resume a partial one, else train; a
+# run started with another config (CONFIG or the overrides changed since) is trained afresh.
+# Sets `trained` to 1 when it trains anything; `retrain=1` trains the run afresh whatever it holds.
+trained=0
+retrain=0
 train() {
   local run_dir=$1 config=$2 status
   shift 2
-  status=$(python training/run_status.py "$run_dir")
+  status=$(python training/run_status.py "$run_dir" --config "$config" "$@")
+  if [[ $retrain == 1 && $status != absent ]]; then
+    status=stale
+  fi
   case "$status" in
-    complete) echo "already trained ($run_dir); skipping" ;;
+    complete) echo "already trained ($run_dir); skipping"; return ;;
     resumable)
       echo "$run_dir stopped part way; resuming it"
       run python training/train.py --resume "$run_dir"
@@ -95,8 +103,13 @@ train() {
       echo "$run_dir stopped before its first checkpoint; starting it again"
       run python training/train.py --config "$config" --overwrite "$@"
       ;;
+    stale)
+      echo "$run_dir was trained with another config or on another encoder than $config asks for now; training it again"
+      run python training/train.py --config "$config" --overwrite "$@"
+      ;;
     *) run python training/train.py --config "$config" "$@" ;;
   esac
+  trained=1
 }
 
 if [[ $fresh == 1 ]]; then
@@ -126,7 +139,9 @@ run python scripts/demo_dataset.py "$CONFIG" "${OVERRIDES[@]}"
 step 2 "training, to show it (steps 4-5 run $MODEL_NAME): the SELD encoder ($SELD_CONFIG), then a quick hazard-set model ($CONFIG -> $CHECKPOINT) and the decision stage ($DECISION_CONFIG)"
 # demo.yaml loads the pre-trained SELD encoder from $SELD_RUN (its pretrained.seld_checkpoint).
 train "$SELD_RUN" "$SELD_CONFIG" "output_dir=$SELD_RUN" "data.cache_dir=$CACHE"
+retrain=$trained  # a new SELD encoder: the hazard-set model on it is trained again
 train "$RUN" "$CONFIG" "${OVERRIDES[@]}"
+retrain=0
 # The decision stage's training data and steps 4-5 come from the model of steps 4-5: what an earlier
 # run made with another model (new weights, calibration or direction reading: avi_ros.checkpoint.model_fingerprint)
 # is redone, not reused.

@@ -1,6 +1,7 @@
 """Where a training run directory stands, and bringing it to completion: skip, resume or start it.
 
-    python training/run_status.py RUN_DIR      # prints one word, exit status 0
+    python training/run_status.py RUN_DIR                                  # prints one word
+    python training/run_status.py RUN_DIR --config CONFIG [key=value ...]  # ... or ``stale``
 
 - ``complete``: ``checkpoints/last`` records every epoch of the run's ``config_resolved.yaml``
   and the final evaluation wrote every export file of the task. Nothing is left to do.
@@ -9,6 +10,9 @@
 - ``restart``: the directory holds run outputs but nothing to resume from (the run stopped
   before its first checkpoint): ``train.py --overwrite`` starts it again.
 - ``absent``: no run there.
+- ``stale`` (only when asked with the config the run should have): the directory holds a complete
+  or resumable run that was started with another config (the config file or its overrides changed
+  since): reusing it would skip or continue a run that is no longer the one asked for.
 
 A run records its position in ``checkpoints/last/progress.json`` after every epoch
 (``training.resume_state``); the final evaluation (``Task.finalize``) writes ``export/`` last,
@@ -30,7 +34,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.config import ExperimentConfig, read_resolved_config
+from training.config import ExperimentConfig, load_config, read_resolved_config
 from training.resume_state import TRAINER_STATE_FILE, read_progress, resolve_checkpoint
 from training.typed_config import ConfigError, to_plain
 
@@ -41,7 +45,7 @@ EXPORT_FILES = {
     "hazard_set": ("labels.json", "metrics.json", "model_card.md"),
     "decision": ("labels.json", "metrics.json"),
 }
-STATUSES = ("absent", "restart", "resumable", "complete")
+STATUSES = ("absent", "restart", "resumable", "complete", "stale")
 # What a run writes into its directory (cleared before a fresh start; their presence means "a run is here").
 RUN_OUTPUTS = ("config_resolved.yaml", "checkpoints", "metrics", "tensorboard", "plots", "export")
 # Keys that do not change what is trained, so a resumed run may set them anew.
@@ -67,6 +71,20 @@ def run_status(run_dir: Path) -> str:
     return "resumable"
 
 
+def run_status_for(config: ExperimentConfig, run_dir: Path) -> str:
+    """``run_status(run_dir)``, or ``stale`` when the run there was started with another config
+    than ``config`` (the keys of ``RESUME_OVERRIDABLE`` aside)."""
+    status = run_status(run_dir)
+    if status in ("complete", "resumable") and not same_run(config, run_dir):
+        return "stale"
+    return status
+
+
+def same_run(config: ExperimentConfig, run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` was started with ``config`` (``RESUME_OVERRIDABLE`` aside)."""
+    return _runtime_free(read_resolved_config(run_dir / RESOLVED_CONFIG)) == _runtime_free(config)
+
+
 def clear_run_outputs(run_dir: Path) -> None:
     """Remove what a run wrote into ``run_dir`` (``RUN_OUTPUTS``), leaving any other file."""
     for name in RUN_OUTPUTS:
@@ -89,7 +107,7 @@ def resumed_config(config: ExperimentConfig, run_dir: Path) -> ExperimentConfig:
     """The stored config of the run in ``run_dir``, with ``config``'s bookkeeping keys
     (``RESUME_OVERRIDABLE``); ConfigError when the run was started with another config."""
     stored = read_resolved_config(run_dir / RESOLVED_CONFIG)
-    if _runtime_free(stored) != _runtime_free(config):
+    if not same_run(config, run_dir):
         raise ConfigError(
             f"{run_dir} was started with another config; rerun with the same config and overrides, "
             "or remove that run's directory to start it afresh"
@@ -129,10 +147,19 @@ def complete_run(config: ExperimentConfig, run_dir: Path) -> tuple[str, int | No
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python training/run_status.py RUN_DIR", file=sys.stderr)
+    usage = "usage: python training/run_status.py RUN_DIR [--config CONFIG [key=value ...]]"
+    if len(argv) == 1:
+        print(run_status(Path(argv[0])))
+        return 0
+    if len(argv) < 3 or argv[1] != "--config":
+        print(usage, file=sys.stderr)
         return 2
-    print(run_status(Path(argv[0])))
+    try:
+        config = load_config(argv[2], argv[3:])
+        print(run_status_for(config, Path(argv[0])))
+    except (ConfigError, OSError) as error:
+        print(f"run_status: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
