@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from model_helpers import set_model
 
+from avi_ros.audio import SAMPLE_RATE, foa_encoding_gains
 from avi_ros.checkpoint import save_checkpoint
 from avi_ros.features import FeatureConfig
 from avi_ros.taxonomy import Visibility, default_taxonomy
+from avi_ros.tracking import TruthPoint
 from avi_ros.types import HazardEstimateData
 from training import track_eval
 
@@ -45,6 +47,9 @@ def test_writes_metrics_of_every_tracker_and_reuses_the_cached_scenes(
         assert scores["truth_count"] > 0 and scores["mota"] is not None
     markdown = (tmp_path / "out" / "metrics.md").read_text()
     assert "| MOTA |" in markdown and "nearest_neighbour" in markdown and "≤ 0.3" in markdown
+    directions = metrics["one_hazard_direction"]
+    assert directions["frames"] > 0 and directions["physics_azimuth_error_deg"] is not None
+    assert "physics on the same frames" in markdown
     cached = sorted((tmp_path / "out" / "scenes").glob("moving-*/scene_*.npz"))
     assert len(cached) == 2
 
@@ -155,3 +160,24 @@ def test_exact_estimates_score_as_perfect_tracks_and_odometry_fixes_angular_velo
     rotation_only = result["tracker_rotation_only"]["angular_velocity_error_deg_s"]
     assert tracked["angular_velocity_error_deg_s"] < rotation_only  # the robot's driving removed too
     assert result["nearest_neighbour"]["onset_latency_s"] == 0.0  # ids at once, no confirmation
+
+
+def test_one_hazard_directions_put_the_model_beside_physics():
+    """A plane wave from +100 deg: physics reads it exactly; the model's published hazard nearest
+    the truth counts (10 deg off, the one at -30 deg is ignored); frames with two truths are left
+    out, and a frame the model left empty counts for physics only."""
+    noise = np.random.default_rng(0).standard_normal(SAMPLE_RATE // 2) * 0.1
+    azimuth = np.radians(100.0)
+    audio = (foa_encoding_gains(azimuth, 0.0)[:, None] * noise[None]).astype(np.float32)
+    truth = TruthPoint(1, 3, azimuth, 4.0)
+    near = estimate(TruthPoint(1, 3, np.radians(90.0), 4.0), 3)
+    far = estimate(TruthPoint(1, 3, np.radians(-30.0), 4.0), 3)
+    directions = track_eval.OneHazardDirections()
+    directions.observe(audio, [truth], [far, near])
+    directions.observe(audio, [truth, TruthPoint(2, 4, 0.0, 2.0)], [near])  # two hazards: left out
+    directions.observe(audio, [truth], [])  # nothing published: physics only
+    result = directions.result()
+    assert result["frames"] == 2 and result["located_frames"] == 1
+    assert result["model_azimuth_error_deg"] == pytest.approx(10.0, abs=1e-6)
+    assert result["physics_azimuth_error_deg"] < 1.0
+    assert result["physics_azimuth_error_located_deg"] < 1.0

@@ -22,6 +22,8 @@ MOTA, ID switches per track-minute, median onset and offset latency, median azim
 and on moving sources: true speed >= ``MOVING_MPS``), range-rate sign accuracy on approach/leave
 phases, and the median angular-velocity error against the true world-frame rate (what yaw
 compensation changes).
+Beside the trackers, ``OneHazardDirections`` puts the model's direction next to physics on the
+frames with exactly one true hazard (the broadband FOA intensity vector of the same window).
 Works with single-hazard and hazard-set checkpoints. Writes ``metrics.json`` and ``metrics.md``
 into ``--out``; with several ``--seed`` values (each its own set of scenes), into
 ``OUT/seed<N>/`` for each, and the mean ± std over the seeds into ``OUT/summary.json`` and
@@ -55,6 +57,7 @@ from avi_ros.checkpoint import CheckpointError
 from avi_ros.data.moving_scenes import random_moving_script
 from avi_ros.data.sound_bank import SoundBank, bank_digest
 from avi_ros.device import resolve_device
+from avi_ros.doa import broadband_direction
 from avi_ros.geometry import angular_error_rad, direction_to_unit
 from avi_ros.pipeline import Pipeline
 from avi_ros.taxonomy import Visibility, default_taxonomy
@@ -69,6 +72,7 @@ from avi_ros.tracking import (
 from avi_ros.tracking.metrics import TrackerFrame, TrackingScores, score_trackers
 from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD, Frame, HazardEstimateData
 from avi_ros.units import NS_PER_S
+from training.metrics import azimuth_errors_deg
 from training.tables import metric_row, metric_table_head, portable_path
 
 SCENE_FORMAT = 2  # bump when the cached scene layout or the scene generator changes
@@ -112,6 +116,19 @@ ROWS = (
     ("false positives", "false_positives"),
     ("ID switches", "id_switches"),
     ("true hazards never matched", "never_matched"),
+)
+# The one-hazard direction check (``OneHazardDirections``), as (label, key), in table order.
+DIRECTION_ROWS = (
+    ("frames with exactly one true hazard", "frames"),
+    ("... on which the model published a hazard", "located_frames"),
+    ("model: nearest published hazard, median azimuth error [deg]", "model_azimuth_error_deg"),
+    ("physics on the same frames, median azimuth error [deg]", "physics_azimuth_error_located_deg"),
+    ("physics on every one-hazard frame, median azimuth error [deg]", "physics_azimuth_error_deg"),
+)
+DIRECTION_INTRO = (
+    "Direction on the frames with exactly one true hazard: the model's published hazard nearest the "
+    "truth beside physics, the broadband FOA intensity vector of the same audio window "
+    "(`avi_ros.doa.broadband_direction`; distractor sounds and the room included)."
 )
 LEGEND = (
     "`tracker`: HazardTracker with the robot's odometry (speed and yaw rate), tentative tracks published "
@@ -310,6 +327,49 @@ class MotionErrors:
         return row
 
 
+class OneHazardDirections:
+    """Direction on the frames with exactly one true hazard, the model beside physics: the
+    published hazard nearest the truth (any class) against the broadband FOA intensity vector of
+    the same audio window (``avi_ros.doa``), as azimuth errors [deg]. Physics always answers; the
+    model only on the frames where it published something (``located``)."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.model_deg: list[float] = []
+        self.physics_located_deg: list[float] = []
+        self.physics_deg: list[float] = []
+
+    def observe(
+        self, audio: np.ndarray, truths: Sequence[TruthPoint], hazards: Sequence[HazardEstimateData]
+    ) -> None:
+        """One frame: its FOA window [4, N] at ``SAMPLE_RATE``, truths and published hazards."""
+        if len(truths) != 1:
+            return
+        self.frames += 1
+        truth = direction_to_unit(truths[0].azimuth, truths[0].elevation)[None]
+        physics = broadband_direction(audio, SAMPLE_RATE)
+        physics_error = float(azimuth_errors_deg(physics.vector[None], truth)[0]) if physics.known else 180.0
+        self.physics_deg.append(physics_error)
+        if not hazards:
+            return
+        published = np.stack([direction_to_unit(h.azimuth, h.elevation) for h in hazards])
+        nearest = published[int(np.argmin(angular_error_rad(published, truth)))]
+        self.model_deg.append(float(azimuth_errors_deg(nearest[None], truth)[0]))
+        self.physics_located_deg.append(physics_error)
+
+    def result(self) -> dict[str, Any]:
+        def median(values: list[float]) -> float | None:
+            return float(np.median(values)) if values else None
+
+        return {
+            "frames": self.frames,
+            "located_frames": len(self.model_deg),
+            "model_azimuth_error_deg": median(self.model_deg),
+            "physics_azimuth_error_located_deg": median(self.physics_located_deg),
+            "physics_azimuth_error_deg": median(self.physics_deg),
+        }
+
+
 def score_frames(frames: Iterable[SceneFrame], period_s: float) -> dict[str, dict[str, Any]]:
     """The trackers of ``TRACKERS`` (module docstring) run over ``frames`` and scored; each frame
     lasts ``period_s`` [s]."""
@@ -342,10 +402,16 @@ def _nearest_truth(
 
 
 def _model_frames(
-    pipeline: Pipeline, scenes: Iterable[Scene], sensors: SensorConfig, batch_size: int, counts: Counter[str]
+    pipeline: Pipeline,
+    scenes: Iterable[Scene],
+    sensors: SensorConfig,
+    batch_size: int,
+    counts: Counter[str],
+    directions: OneHazardDirections,
 ) -> Iterator[SceneFrame]:
     """Every usable frame of every scene with the hazards ``pipeline`` publishes for it; counts
-    the frames, the hazards and the hazards by visibility into ``counts``."""
+    the frames, the hazards and the hazards by visibility into ``counts``, and gives each frame
+    to ``directions``."""
     window = pipeline.window_samples
     for index, scene in enumerate(scenes):
         ends = np.round(scene.times_s * SAMPLE_RATE).astype(int)
@@ -361,11 +427,13 @@ def _model_frames(
                 )
                 for f in batch
             ]
-            for f, result in zip(batch, pipeline.run_batch(frames), strict=True):
+            for f, frame, result in zip(batch, frames, pipeline.run_batch(frames), strict=True):
                 counts["frames"] += 1
                 counts["hazards"] += len(result.hazards)
                 counts.update(Visibility(h.visibility).name.lower() for h in result.hazards)
-                yield scene.tracker_frame(f, index, result.hazards)
+                tracker_frame = scene.tracker_frame(f, index, result.hazards)
+                directions.observe(frame.audio, tracker_frame.truths, result.hazards)
+                yield tracker_frame
 
 
 def load_pipeline(args: argparse.Namespace) -> Pipeline:
@@ -392,8 +460,10 @@ def evaluate(args: argparse.Namespace, pipeline: Pipeline, seed: int) -> dict[st
     cache_dir = args.cache_dir or args.out / "scenes"
     scenes = cached_scenes(args.scenes, settings, cache_dir, bank, progress=True)
     counts: Counter[str] = Counter()
+    directions = OneHazardDirections()
     trackers = score_frames(
-        _model_frames(pipeline, scenes, settings.sensors, args.batch, counts), 1.0 / args.camera_rate
+        _model_frames(pipeline, scenes, settings.sensors, args.batch, counts, directions),
+        1.0 / args.camera_rate,
     )
     return {
         "checkpoint": str(args.checkpoint),
@@ -408,6 +478,7 @@ def evaluate(args: argparse.Namespace, pipeline: Pipeline, seed: int) -> dict[st
         "settings": asdict(settings),
         "confidence_threshold": args.confidence_threshold,
         "trackers": trackers,
+        "one_hazard_direction": directions.result(),
     }
 
 
@@ -446,25 +517,20 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     ]
     for label, key in ROWS:
         lines.append(metric_row(label, TARGETS.get(key), (_cell(trackers[t][key]) for t in names)))
-    return "\n".join([*lines, "", LEGEND]) + "\n"
+    directions = metrics["one_hazard_direction"]
+    lines += ["", LEGEND, "", DIRECTION_INTRO, "", "| measure | value |", "|---|---:|"]
+    lines += [f"| {label} | {_cell(directions[key], 1)} |" for label, key in DIRECTION_ROWS]
+    return "\n".join(lines) + "\n"
 
 
 def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation (ddof 1; 0 for one run) over the ``metrics.json`` of several
     seeds, per tracker and metric; a metric that is null (nothing matched) in a run is left out
     of that run's share, and ``n`` counts the runs that had it."""
-    trackers: dict[str, dict[str, dict[str, float | int | None]]] = {}
-    for name in runs[0]["trackers"]:
-        trackers[name] = {}
-        for _, key in ROWS:
-            values = np.array(
-                [r["trackers"][name][key] for r in runs if r["trackers"][name][key] is not None]
-            )
-            trackers[name][key] = {
-                "mean": float(values.mean()) if values.size else None,
-                "std": float(values.std(ddof=1)) if values.size > 1 else 0.0 if values.size else None,
-                "n": int(values.size),
-            }
+    trackers = {
+        name: {key: _spread([r["trackers"][name][key] for r in runs]) for _, key in ROWS}
+        for name in runs[0]["trackers"]
+    }
     first = runs[0]
     return {
         "checkpoint": first["checkpoint"],
@@ -474,7 +540,28 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "frames_scored": [r["frames_scored"] for r in runs],
         "hazards_published": [r["hazards_published"] for r in runs],
         "trackers": trackers,
+        "one_hazard_direction": {
+            key: _spread([r["one_hazard_direction"][key] for r in runs]) for _, key in DIRECTION_ROWS
+        },
     }
+
+
+def _spread(values: Sequence[float | None]) -> dict[str, float | int | None]:
+    """Mean, standard deviation (ddof 1; 0 for one value) and count of the values that are not None."""
+    present = np.array([v for v in values if v is not None], dtype=np.float64)
+    return {
+        "mean": float(present.mean()) if present.size else None,
+        "std": float(present.std(ddof=1)) if present.size > 1 else 0.0 if present.size else None,
+        "n": int(present.size),
+    }
+
+
+def _spread_cell(value: dict[str, Any], runs: int, digits: int = 3) -> str:
+    """``mean ± std`` of a ``_spread``, with ``(n=...)`` when some runs lacked it; n/a for none."""
+    if value["mean"] is None:
+        return "n/a"
+    shown = f"{_cell(value['mean'], digits)} ± {_cell(value['std'], digits)}"
+    return shown if value["n"] == runs else f"{shown} (n={value['n']})"
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
@@ -491,17 +578,14 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "",
         *metric_table_head(names),
     ]
+    runs = len(summary["seeds"])
     for label, key in ROWS:
-        cells = []
-        for name in names:
-            value = trackers[name][key]
-            if value["mean"] is None:
-                cells.append("n/a")
-            else:
-                shown = f"{_cell(value['mean'])} ± {_cell(value['std'])}"
-                cells.append(shown if value["n"] == len(summary["seeds"]) else f"{shown} (n={value['n']})")
+        cells = [_spread_cell(trackers[name][key], runs) for name in names]
         lines.append(metric_row(label, TARGETS.get(key), cells))
-    return "\n".join([*lines, "", LEGEND]) + "\n"
+    directions = summary["one_hazard_direction"]
+    lines += ["", LEGEND, "", DIRECTION_INTRO, "", "| measure | mean ± std |", "|---|---:|"]
+    lines += [f"| {label} | {_spread_cell(directions[key], runs, 1)} |" for label, key in DIRECTION_ROWS]
+    return "\n".join(lines) + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:
