@@ -16,8 +16,8 @@
 # (delete runs/demo or out/demo to redo them; a change of the model of steps 4-5, e.g. a new
 # shipped model, redoes those steps and the decision stage; a changed training config retrains that
 # run, and a retrained SELD encoder the hazard-set model on it), and an interrupted training run is
-# resumed (training/run_status.py asks the run directory, given the config the run should have). Pass --fresh to redo steps 3-6, --dry-run to
-# print what each step would do without doing it.
+# resumed (training/run_status.py asks the run directory, given the config the run should have).
+# Pass --fresh to redo steps 3-6, --dry-run to print what each step would do without doing it.
 # Progress bars show on a terminal only; in a log file each step is a few whole lines.
 # AVI_ROS_DEMO_OUT, AVI_ROS_DEMO_RUN, AVI_ROS_DEMO_SELD_RUN, AVI_ROS_DEMO_DECISION_RUN and AVI_ROS_DEMO_CACHE move the outputs, the training runs
 # and the dataset cache elsewhere (e.g. to time a cold run next to an existing one).
