@@ -381,6 +381,8 @@ def test_direction_group_puts_the_physics_baseline_beside_the_model_by_sector() 
     assert direction["left"]["model_azimuth_error_median_deg"] == pytest.approx(5.0)
     assert direction["right"]["frames"] == 1 and direction["right"]["model_located"] == 0
     assert direction["right"]["model_azimuth_error_median_deg"] is None
+    assert direction["right"]["physics_azimuth_error_located_median_deg"] is None  # no model answer
+    assert direction["behind"]["physics_azimuth_error_located_median_deg"] == pytest.approx(2.0)
     assert direction["behind"]["frames"] == 2
     assert direction["behind"]["model_azimuth_error_median_deg"] == pytest.approx(40.0)
     for sector in ("front", "left", "right", "behind"):

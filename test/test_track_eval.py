@@ -48,8 +48,11 @@ def test_writes_metrics_of_every_tracker_and_reuses_the_cached_scenes(
     markdown = (tmp_path / "out" / "metrics.md").read_text()
     assert "| MOTA |" in markdown and "nearest_neighbour" in markdown and "≤ 0.3" in markdown
     directions = metrics["one_hazard_direction"]
-    assert directions["frames"] > 0 and directions["physics_azimuth_error_deg"] is not None
-    assert "physics on the same frames" in markdown
+    assert (
+        directions["all"]["frames"] > 0 and directions["all"]["physics_azimuth_error_median_deg"] is not None
+    )
+    assert set(directions) == {"all", "front", "left", "right", "behind"}
+    assert "| behind |" in markdown and "physics on those frames" in markdown
     cached = sorted((tmp_path / "out" / "scenes").glob("moving-*/scene_*.npz"))
     assert len(cached) == 2
 
@@ -162,22 +165,29 @@ def test_exact_estimates_score_as_perfect_tracks_and_odometry_fixes_angular_velo
     assert result["nearest_neighbour"]["onset_latency_s"] == 0.0  # ids at once, no confirmation
 
 
-def test_one_hazard_directions_put_the_model_beside_physics():
-    """A plane wave from +100 deg: physics reads it exactly; the model's published hazard nearest
-    the truth counts (10 deg off, the one at -30 deg is ignored); frames with two truths are left
-    out, and a frame the model left empty counts for physics only."""
+def test_one_hazard_directions_put_the_model_beside_physics_by_sector():
+    """Plane waves: physics reads them exactly. From +100 deg (left) the model's published hazard
+    nearest the truth counts (10 deg off; the one at -30 deg is ignored); frames with two truths
+    are left out; from 170 deg (behind) the model published nothing, so only physics answers."""
     noise = np.random.default_rng(0).standard_normal(SAMPLE_RATE // 2) * 0.1
-    azimuth = np.radians(100.0)
-    audio = (foa_encoding_gains(azimuth, 0.0)[:, None] * noise[None]).astype(np.float32)
-    truth = TruthPoint(1, 3, azimuth, 4.0)
+
+    def plane_wave(azimuth_deg: float) -> np.ndarray:
+        gains = foa_encoding_gains(np.radians(azimuth_deg), 0.0)
+        return (gains[:, None] * noise[None]).astype(np.float32)
+
+    left = TruthPoint(1, 3, np.radians(100.0), 4.0)
     near = estimate(TruthPoint(1, 3, np.radians(90.0), 4.0), 3)
     far = estimate(TruthPoint(1, 3, np.radians(-30.0), 4.0), 3)
     directions = track_eval.OneHazardDirections()
-    directions.observe(audio, [truth], [far, near])
-    directions.observe(audio, [truth, TruthPoint(2, 4, 0.0, 2.0)], [near])  # two hazards: left out
-    directions.observe(audio, [truth], [])  # nothing published: physics only
+    directions.observe(plane_wave(100.0), [left], [far, near])
+    directions.observe(plane_wave(100.0), [left, TruthPoint(2, 4, 0.0, 2.0)], [near])  # left out
+    directions.observe(plane_wave(170.0), [TruthPoint(3, 3, np.radians(170.0), 4.0)], [])
     result = directions.result()
-    assert result["frames"] == 2 and result["located_frames"] == 1
-    assert result["model_azimuth_error_deg"] == pytest.approx(10.0, abs=1e-6)
-    assert result["physics_azimuth_error_deg"] < 1.0
-    assert result["physics_azimuth_error_located_deg"] < 1.0
+    assert result["all"]["frames"] == 2 and result["all"]["model_located"] == 1
+    assert result["left"]["frames"] == 1 and result["left"]["model_located"] == 1
+    assert result["left"]["model_azimuth_error_median_deg"] == pytest.approx(10.0, abs=1e-6)
+    assert result["left"]["physics_azimuth_error_located_median_deg"] < 1.0
+    assert result["behind"]["frames"] == 1 and result["behind"]["model_located"] == 0
+    assert result["behind"]["model_azimuth_error_median_deg"] is None
+    assert result["behind"]["physics_azimuth_error_median_deg"] < 1.0
+    assert result["front"]["frames"] == 0 and result["right"]["frames"] == 0

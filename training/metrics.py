@@ -40,7 +40,8 @@ once per window):
   of the physics baseline (the broadband FOA intensity vector of the window, ``avi_ros.doa``)
   side by side, over all such frames, by sector of the true azimuth (front |az| <= 45 deg, left,
   right, behind |az| > 135 deg) and by visibility; a frame where the model reports no hazard has
-  no model error (``model_located`` counts those that have one);
+  no model error (``model_located`` counts those that have one), and physics is also given on
+  the located frames alone (``direction_by_sector``, shared with ``training/track_eval.py``);
 - a metric with nothing to be computed on is None (JSON null), never NaN.
 
 Helpers: macro-F1 averages the per-class F1 over the classes present in the truth or the
@@ -484,6 +485,37 @@ def sector_of(azimuth_deg: np.ndarray) -> np.ndarray:
     return names
 
 
+def direction_cell(model_error_deg: np.ndarray, physics_error_deg: np.ndarray) -> dict[str, Any]:
+    """One row of the direction figures from per-frame azimuth errors [deg] of the model (NaN
+    where it reported no hazard) and of physics on the same frames: frames, frames the model
+    located, and the medians of the model, of physics, and of physics on the located frames."""
+    model = np.asarray(model_error_deg, np.float64)
+    physics = np.asarray(physics_error_deg, np.float64)
+    located = np.isfinite(model)
+    return {
+        "frames": len(model),
+        "model_located": int(located.sum()),
+        "model_azimuth_error_median_deg": _median(model[located]),
+        "physics_azimuth_error_median_deg": _median(physics),
+        "physics_azimuth_error_located_median_deg": _median(physics[located]),
+    }
+
+
+def direction_by_sector(
+    true_azimuth_deg: np.ndarray, model_error_deg: np.ndarray, physics_error_deg: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """``direction_cell`` over all frames (``all``) and by sector of the true azimuth [deg]
+    (``SECTORS``, then ``BEHIND``); the arrays are per frame."""
+    model = np.asarray(model_error_deg, np.float64)
+    physics = np.asarray(physics_error_deg, np.float64)
+    sectors = sector_of(true_azimuth_deg)
+    out = {"all": direction_cell(model, physics)}
+    for name in (*(s[0] for s in SECTORS), BEHIND):
+        selected = sectors == name
+        out[name] = direction_cell(model[selected], physics[selected])
+    return out
+
+
 def _direction_scores(p: SetPredictions, physics_direction: np.ndarray) -> dict[str, Any]:
     """Model top slot against the physics baseline on frames with exactly one hazard (module doc)."""
     frames = np.flatnonzero(p.polyphony == 1)
@@ -498,22 +530,10 @@ def _direction_scores(p: SetPredictions, physics_direction: np.ndarray) -> dict[
     physics_error = azimuth_errors_deg(np.asarray(physics_direction, np.float64)[frames], direction_true)
     true_azimuth = np.degrees(np.arctan2(direction_true[:, 1], direction_true[:, 0]))
     visibility = np.asarray(p.visibility_true)[frames, target]
-
-    def scores(selected: np.ndarray) -> dict[str, Any]:
-        model = model_error[selected]
-        return {
-            "frames": int(selected.sum()),
-            "model_located": int(np.isfinite(model).sum()),
-            "model_azimuth_error_median_deg": _median(model[np.isfinite(model)]),
-            "physics_azimuth_error_median_deg": _median(physics_error[selected]),
-        }
-
-    sectors = sector_of(true_azimuth)
-    out: dict[str, Any] = {"all": scores(np.ones(len(frames), dtype=bool))}
-    for name in (*(s[0] for s in SECTORS), BEHIND):
-        out[name] = scores(sectors == name)
+    out = direction_by_sector(true_azimuth, model_error, physics_error)
     for vis in Visibility:
-        out[visibility_group(vis)] = scores(visibility == int(vis))
+        selected = visibility == int(vis)
+        out[visibility_group(vis)] = direction_cell(model_error[selected], physics_error[selected])
     return out
 
 

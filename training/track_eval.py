@@ -72,7 +72,7 @@ from avi_ros.tracking import (
 from avi_ros.tracking.metrics import TrackerFrame, TrackingScores, score_trackers
 from avi_ros.types import DEFAULT_CONFIDENCE_THRESHOLD, Frame, HazardEstimateData
 from avi_ros.units import NS_PER_S
-from training.metrics import azimuth_errors_deg
+from training.metrics import azimuth_errors_deg, direction_by_sector, mean_and_std
 from training.tables import metric_row, metric_table_head, portable_path
 
 SCENE_FORMAT = 2  # bump when the cached scene layout or the scene generator changes
@@ -117,17 +117,18 @@ ROWS = (
     ("ID switches", "id_switches"),
     ("true hazards never matched", "never_matched"),
 )
-# The one-hazard direction check (``OneHazardDirections``), as (label, key), in table order.
-DIRECTION_ROWS = (
-    ("frames with exactly one true hazard", "frames"),
-    ("... on which the model published a hazard", "located_frames"),
-    ("model: nearest published hazard, median azimuth error [deg]", "model_azimuth_error_deg"),
-    ("physics on the same frames, median azimuth error [deg]", "physics_azimuth_error_located_deg"),
-    ("physics on every one-hazard frame, median azimuth error [deg]", "physics_azimuth_error_deg"),
+# The columns of the one-hazard direction table (``OneHazardDirections``), as (label, key).
+DIRECTION_COLUMNS = (
+    ("frames", "frames"),
+    ("model answered", "model_located"),
+    ("model [deg]", "model_azimuth_error_median_deg"),
+    ("physics on those frames [deg]", "physics_azimuth_error_located_median_deg"),
+    ("physics on every frame [deg]", "physics_azimuth_error_median_deg"),
 )
 DIRECTION_INTRO = (
-    "Direction on the frames with exactly one true hazard: the model's published hazard nearest the "
-    "truth beside physics, the broadband FOA intensity vector of the same audio window "
+    "Direction on the frames with exactly one true hazard, by sector of its true azimuth (front "
+    "|az| <= 45°, behind |az| > 135°): median azimuth error of the model's published hazard nearest "
+    "the truth beside physics, the broadband FOA intensity vector of the same audio window "
     "(`avi_ros.doa.broadband_direction`; distractor sounds and the room included)."
 )
 LEGEND = (
@@ -330,13 +331,14 @@ class MotionErrors:
 class OneHazardDirections:
     """Direction on the frames with exactly one true hazard, the model beside physics: the
     published hazard nearest the truth (any class) against the broadband FOA intensity vector of
-    the same audio window (``avi_ros.doa``), as azimuth errors [deg]. Physics always answers; the
-    model only on the frames where it published something (``located``)."""
+    the same audio window (``avi_ros.doa``), as azimuth errors [deg], over all such frames and by
+    sector of the true azimuth (``training.metrics.direction_by_sector``, as ``evaluate.py``'s
+    ``direction`` group). Physics always answers (180 deg where the window holds no direction);
+    the model only on the frames where it published something (``model_located``)."""
 
     def __init__(self) -> None:
-        self.frames = 0
-        self.model_deg: list[float] = []
-        self.physics_located_deg: list[float] = []
+        self.true_azimuth_deg: list[float] = []
+        self.model_deg: list[float] = []  # NaN where the model published nothing
         self.physics_deg: list[float] = []
 
     def observe(
@@ -345,29 +347,24 @@ class OneHazardDirections:
         """One frame: its FOA window [4, N] at ``SAMPLE_RATE``, truths and published hazards."""
         if len(truths) != 1:
             return
-        self.frames += 1
         truth = direction_to_unit(truths[0].azimuth, truths[0].elevation)[None]
         physics = broadband_direction(audio, SAMPLE_RATE)
-        physics_error = float(azimuth_errors_deg(physics.vector[None], truth)[0]) if physics.known else 180.0
-        self.physics_deg.append(physics_error)
+        self.true_azimuth_deg.append(math.degrees(truths[0].azimuth))
+        self.physics_deg.append(
+            float(azimuth_errors_deg(physics.vector[None], truth)[0]) if physics.known else 180.0
+        )
         if not hazards:
+            self.model_deg.append(math.nan)
             return
         published = np.stack([direction_to_unit(h.azimuth, h.elevation) for h in hazards])
         nearest = published[int(np.argmin(angular_error_rad(published, truth)))]
         self.model_deg.append(float(azimuth_errors_deg(nearest[None], truth)[0]))
-        self.physics_located_deg.append(physics_error)
 
-    def result(self) -> dict[str, Any]:
-        def median(values: list[float]) -> float | None:
-            return float(np.median(values)) if values else None
-
-        return {
-            "frames": self.frames,
-            "located_frames": len(self.model_deg),
-            "model_azimuth_error_deg": median(self.model_deg),
-            "physics_azimuth_error_located_deg": median(self.physics_located_deg),
-            "physics_azimuth_error_deg": median(self.physics_deg),
-        }
+    def result(self) -> dict[str, dict[str, Any]]:
+        """``direction_by_sector`` of the frames seen: ``all``, then each sector."""
+        return direction_by_sector(
+            np.array(self.true_azimuth_deg), np.array(self.model_deg), np.array(self.physics_deg)
+        )
 
 
 def score_frames(frames: Iterable[SceneFrame], period_s: float) -> dict[str, dict[str, Any]]:
@@ -517,10 +514,16 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     ]
     for label, key in ROWS:
         lines.append(metric_row(label, TARGETS.get(key), (_cell(trackers[t][key]) for t in names)))
-    directions = metrics["one_hazard_direction"]
-    lines += ["", LEGEND, "", DIRECTION_INTRO, "", "| measure | value |", "|---|---:|"]
-    lines += [f"| {label} | {_cell(directions[key], 1)} |" for label, key in DIRECTION_ROWS]
+    lines += ["", LEGEND, "", DIRECTION_INTRO, "", *_direction_head()]
+    for sector, row in metrics["one_hazard_direction"].items():
+        lines.append(f"| {sector} | " + " | ".join(_cell(row[key], 1) for _, key in DIRECTION_COLUMNS) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _direction_head() -> list[str]:
+    """The head of the one-hazard direction table: a sector column, then ``DIRECTION_COLUMNS``."""
+    labels = [label for label, _ in DIRECTION_COLUMNS]
+    return ["| sector | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
 
 
 def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -528,7 +531,7 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     seeds, per tracker and metric; a metric that is null (nothing matched) in a run is left out
     of that run's share, and ``n`` counts the runs that had it."""
     trackers = {
-        name: {key: _spread([r["trackers"][name][key] for r in runs]) for _, key in ROWS}
+        name: mean_and_std([{key: r["trackers"][name][key] for _, key in ROWS} for r in runs])
         for name in runs[0]["trackers"]
     }
     first = runs[0]
@@ -540,24 +543,12 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "frames_scored": [r["frames_scored"] for r in runs],
         "hazards_published": [r["hazards_published"] for r in runs],
         "trackers": trackers,
-        "one_hazard_direction": {
-            key: _spread([r["one_hazard_direction"][key] for r in runs]) for _, key in DIRECTION_ROWS
-        },
-    }
-
-
-def _spread(values: Sequence[float | None]) -> dict[str, float | int | None]:
-    """Mean, standard deviation (ddof 1; 0 for one value) and count of the values that are not None."""
-    present = np.array([v for v in values if v is not None], dtype=np.float64)
-    return {
-        "mean": float(present.mean()) if present.size else None,
-        "std": float(present.std(ddof=1)) if present.size > 1 else 0.0 if present.size else None,
-        "n": int(present.size),
+        "one_hazard_direction": mean_and_std([r["one_hazard_direction"] for r in runs]),
     }
 
 
 def _spread_cell(value: dict[str, Any], runs: int, digits: int = 3) -> str:
-    """``mean ± std`` of a ``_spread``, with ``(n=...)`` when some runs lacked it; n/a for none."""
+    """``mean ± std`` of a ``mean_and_std`` leaf, with ``(n=...)`` when some runs lacked it; n/a for none."""
     if value["mean"] is None:
         return "n/a"
     shown = f"{_cell(value['mean'], digits)} ± {_cell(value['std'], digits)}"
@@ -582,9 +573,10 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     for label, key in ROWS:
         cells = [_spread_cell(trackers[name][key], runs) for name in names]
         lines.append(metric_row(label, TARGETS.get(key), cells))
-    directions = summary["one_hazard_direction"]
-    lines += ["", LEGEND, "", DIRECTION_INTRO, "", "| measure | mean ± std |", "|---|---:|"]
-    lines += [f"| {label} | {_spread_cell(directions[key], runs, 1)} |" for label, key in DIRECTION_ROWS]
+    lines += ["", LEGEND, "", DIRECTION_INTRO + " Mean ± std over the seeds.", "", *_direction_head()]
+    for sector, row in summary["one_hazard_direction"].items():
+        cells = (_spread_cell(row[key], runs, 1) for _, key in DIRECTION_COLUMNS)
+        lines.append(f"| {sector} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
