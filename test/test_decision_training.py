@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from avi_ros.decision.checkpoint import WEIGHTS_FILE, read_decision_metadata
+from avi_ros.decision.inference import DecisionStage
 from training.config import load_config, read_resolved_config, write_resolved_config
 from training.decision_task import weighted_cross_entropy
 from training.resume_state import read_progress
@@ -62,6 +63,18 @@ def test_a_tiny_run_writes_the_contract_layout(reference: Path):
     assert "git_commit" in resolved and "task: decision" in resolved
     metadata = read_decision_metadata(reference / "checkpoints" / "best")
     assert metadata.extra["training"]["task"] == "decision"
+
+
+def test_the_high_risk_operating_point_is_chosen_on_validation_and_stored(reference: Path):
+    metrics = json.loads((reference / "export" / "metrics.json").read_text())
+    threshold = metrics["high_risk_threshold"]
+    assert metrics["high_risk_recall_target"] == 0.95 and 0.0 <= threshold <= 1.0
+    assert metrics["validation"]["scalars"]["risk_high_recall"] >= 0.95
+    assert read_decision_metadata(reference / "checkpoints" / "best").high_risk_threshold == threshold
+    assert read_decision_metadata(reference / "checkpoints" / "last").high_risk_threshold is not None
+    assert DecisionStage.from_checkpoint(reference / "checkpoints" / "best").metadata.high_risk_threshold == (
+        threshold
+    )
 
 
 def test_best_is_the_epoch_with_the_highest_high_risk_recall(reference: Path):

@@ -109,10 +109,16 @@ class DecisionConfig:
     loss: DecisionLossConfig = field(default_factory=DecisionLossConfig)
     test_windows: int = 4000
     test_seed: int = 3
+    # The share of the validation split's truly HIGH-risk windows the stage must call HIGH: after
+    # training, P(HIGH) >= the largest threshold that reaches it is HIGH (stored in both checkpoints,
+    # used at run time); null: the argmax of the risk head.
+    high_risk_recall: float | None = 0.95
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"source: expected one of {list(SOURCES)}, got '{self.source}'")
+        if self.high_risk_recall is not None and not 0.0 < self.high_risk_recall <= 1.0:
+            raise ValueError(f"high_risk_recall: expected in (0, 1] or null, got {self.high_risk_recall}")
         if self.test_windows < 1 or self.test_seed < 0:
             raise ValueError(
                 f"test_windows / test_seed: expected >= 1 and >= 0, got {self.test_windows}, {self.test_seed}"

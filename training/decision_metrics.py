@@ -99,6 +99,25 @@ class DecisionAccumulator:
         return result
 
 
+def fit_high_risk_threshold(
+    high_probability: np.ndarray, risk_true: np.ndarray, target_recall: float
+) -> float | None:
+    """The largest P(HIGH) threshold at which at least ``target_recall`` of the truly HIGH-risk
+    windows are called HIGH (``inference.risk_labels``): the operating point that misses the fewest
+    HIGH risks the target allows while raising the fewest false ones. None without a HIGH window.
+
+    ``high_probability`` [N]: P(HIGH) per window; ``risk_true`` [N]: the true risk levels."""
+    if not 0.0 < target_recall <= 1.0:
+        raise ValueError(f"target_recall: expected in (0, 1], got {target_recall}")
+    scores = np.sort(
+        np.asarray(high_probability, dtype=np.float64)[np.asarray(risk_true) == int(RiskLevel.HIGH)]
+    )
+    if len(scores) == 0:
+        return None
+    must_call = int(np.ceil(target_recall * len(scores) - 1e-9))  # windows that must reach the threshold
+    return float(scores[len(scores) - must_call])
+
+
 def rules_arrays(
     features: np.ndarray,
     telemetry: np.ndarray,

@@ -18,7 +18,6 @@ through the pipeline with the hazard model, replayed with the skip patterns of a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 
 from avi_ros.decision.checkpoint import load_decision_checkpoint
-from avi_ros.decision.inference import DecisionArrays, read_decision_output
+from avi_ros.decision.inference import DecisionArrays, concatenate_decisions, read_decision_output
 from avi_ros.taxonomy import default_taxonomy
 from training.config import load_config
 from training.decision_data import KINDS, PipelineRuns, replay_windows
@@ -46,13 +45,18 @@ CONFIGS = {
     "pipeline": REPO / "training" / "configs" / "decision.yaml",
     "simulated": REPO / "training" / "configs" / "decision_sim.yaml",
 }
-METHODS = ("pipeline", "pipeline_last", "simulated", "rules")
+METHODS = ("pipeline", "pipeline_argmax", "pipeline_last", "simulated", "rules")
 METHOD_NAMES = {
     "pipeline": "decision stage trained on the pipeline's outputs (checkpoints/best: highest validation "
-    "high-risk recall, the contract's choice)",
-    "pipeline_last": "the same runs' last epoch (checkpoints/last), beside it: what selection by a small "
-    "validation split's recall costs",
-    "simulated": "decision stage trained on simulated estimates (ablation)",
+    "high-risk recall, the contract's choice), at its HIGH-risk operating point: HIGH where P(HIGH) "
+    "reaches the largest threshold that calls `decision.high_risk_recall` of the validation split's "
+    "HIGH windows HIGH (what the node runs)",
+    "pipeline_argmax": "the same checkpoints read by the argmax of the risk head, beside it: what the "
+    "operating point changes",
+    "pipeline_last": "the same runs' last epoch (checkpoints/last, at its own operating point), beside it: "
+    "what selection by a small validation split's recall costs",
+    "simulated": "decision stage trained on simulated estimates (ablation), at its operating point chosen "
+    "on its own (simulated) validation split",
     "rules": "taxonomy rules with time to contact (newest estimate + odometry speed)",
 }
 SCALARS = (
@@ -132,7 +136,7 @@ def score(arrays: DecisionArrays, windows: dict[str, np.ndarray]) -> dict[str, A
             continue
         accumulator = DecisionAccumulator()
         accumulator.update(
-            DecisionArrays(*(getattr(arrays, f.name)[mask] for f in dataclasses.fields(arrays))),
+            arrays.rows(mask),
             {key: value[mask] for key, value in labels.items()},
         )
         result = accumulator.compute(windows["scenario"][mask], KINDS)
@@ -143,9 +147,12 @@ def score(arrays: DecisionArrays, windows: dict[str, np.ndarray]) -> dict[str, A
     return out
 
 
-def predict(checkpoint: Path, windows: dict[str, np.ndarray], batch: int = 1024) -> DecisionArrays:
-    """``DecisionArrays`` of a decision checkpoint on ``windows`` (CPU)."""
-    model, _ = load_decision_checkpoint(checkpoint, "cpu")
+def predict(
+    checkpoint: Path, windows: dict[str, np.ndarray], operating_point: bool = True, batch: int = 1024
+) -> DecisionArrays:
+    """``DecisionArrays`` of a decision checkpoint on ``windows`` (CPU), at its HIGH-risk operating
+    point (``operating_point=False``: the argmax of the risk head)."""
+    model, metadata = load_decision_checkpoint(checkpoint, "cpu")
     parts = []
     with torch.inference_mode():
         for start in range(0, len(windows["risk"]), batch):
@@ -154,8 +161,7 @@ def predict(checkpoint: Path, windows: dict[str, np.ndarray], batch: int = 1024)
                 torch.from_numpy(windows["telemetry"][start : start + batch]),
             )
             parts.append(read_decision_output(output))
-    names = [f.name for f in dataclasses.fields(DecisionArrays)]
-    return DecisionArrays(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
+    return concatenate_decisions(parts, metadata.high_risk_threshold if operating_point else None)
 
 
 def train_or_reuse(method: str, seed: int, runs_dir: Path, model_hash: str, retrain: bool) -> Path:
@@ -204,12 +210,17 @@ def build_results(seeds: list[int], runs_dir: Path, retrain: bool) -> dict[str, 
     }
     rules = score(rules_arrays(windows["features"], windows["telemetry"], default_taxonomy()), windows)
     results["methods"]["rules"] = {"per_seed": {}, "scores": rules}
-    for method in ("pipeline", "pipeline_last", "simulated"):
-        trained, checkpoint = (method, "best") if method != "pipeline_last" else ("pipeline", "last")
+    for method in ("pipeline", "pipeline_argmax", "pipeline_last", "simulated"):
+        trained = "simulated" if method == "simulated" else "pipeline"
+        checkpoint = "last" if method == "pipeline_last" else "best"
         per_seed = {}
         for seed in seeds:
             run = train_or_reuse(trained, seed, runs_dir, about["hazard_model_fingerprint_16"], retrain)
-            per_seed[str(seed)] = score(predict(run / "checkpoints" / checkpoint, windows), windows)
+            arrays = predict(run / "checkpoints" / checkpoint, windows, method != "pipeline_argmax")
+            per_seed[str(seed)] = {
+                "high_risk_threshold": arrays.high_risk_threshold,
+                **score(arrays, windows),
+            }
         summary = {
             subset: {
                 key: mean_std([per_seed[str(s)].get(subset, {}).get(key) for s in seeds]) for key in SCALARS
@@ -271,6 +282,11 @@ def markdown(results: dict[str, Any]) -> str:
         for key in ("risk_high_recall", "action_accuracy"):
             lines.append(f"| {key} | " + " | ".join(_cell(results, m, subset, key) for m in METHODS) + " |")
     lines += ["", "Methods:"] + [f"- `{m}`: {about['methods'][m]}" for m in METHODS]
+    lines += ["", "HIGH-risk thresholds on P(HIGH) chosen on validation, per seed:"]
+    for method in ("pipeline", "pipeline_last", "simulated"):
+        per_seed = results["methods"][method]["per_seed"]
+        shown = ", ".join(f"{_fmt(per_seed[str(s)]['high_risk_threshold'])}" for s in about["seeds"])
+        lines.append(f"- `{method}`: {shown}")
     verdict = []
     for key, (bound, kind) in TARGETS.items():
         stats = results["methods"]["pipeline"]["summary"]["all"][key]

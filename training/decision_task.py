@@ -41,17 +41,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avi_ros.decision.checkpoint import load_decision_weights, save_decision_checkpoint
+from avi_ros.decision.checkpoint import (
+    METADATA_FILE,
+    load_decision_weights,
+    save_decision_checkpoint,
+    store_high_risk_threshold,
+)
 from avi_ros.decision.features import feature_size
-from avi_ros.decision.inference import read_decision_output
+from avi_ros.decision.inference import DecisionArrays, concatenate_decisions, read_decision_output
 from avi_ros.decision.labels import label_maps
 from avi_ros.decision.model import DecisionModel, check_frozen
 from avi_ros.decision.scenarios import generate_windows
-from avi_ros.taxonomy import default_taxonomy
+from avi_ros.taxonomy import RiskLevel, default_taxonomy
 from training.config import StageConfig, git_commit
 from training.data import InputStore, epoch_batches
 from training.decision_data import KINDS, PipelineRuns, check_features, replay_windows
-from training.decision_metrics import DecisionAccumulator, rules_arrays
+from training.decision_metrics import DecisionAccumulator, fit_high_risk_threshold, rules_arrays
 from training.precision import autocast
 from training.resume_state import save_training_checkpoint
 from training.task import EvalResult, Task
@@ -174,20 +179,47 @@ class DecisionTask(Task):
         return total, {key: value.detach() for key, value in terms.items()}
 
     @torch.no_grad()
-    def collect(self, model: DecisionModel, store: InputStore) -> dict:
-        """Nested metrics of ``model`` on ``store``, per scenario too (``DecisionAccumulator.compute``)."""
+    def decisions(
+        self, model: DecisionModel, store: InputStore, high_risk_threshold: float | None
+    ) -> DecisionArrays:
+        """``model``'s decisions on every window of ``store``, in order, read at ``high_risk_threshold``."""
         was_training = model.training
         model.eval()
-        accumulator = DecisionAccumulator()
+        parts = []
         try:
             batches = epoch_batches(len(store), self.config.optim.eval_batch_size, 0, 0, shuffle=False)
             for batch in store.iterate(batches):
                 with autocast(self.device, self.config.runtime.amp):
                     output = model(batch["features"].to(self.device), batch["telemetry"].to(self.device))
-                accumulator.update(read_decision_output(output), {k: batch[k].numpy() for k in LABEL_KEYS})
+                parts.append(read_decision_output(output))
         finally:
             model.train(was_training)
+        return concatenate_decisions(parts, high_risk_threshold)
+
+    def collect(
+        self, model: DecisionModel, store: InputStore, high_risk_threshold: float | None = None
+    ) -> dict:
+        """Nested metrics of ``model`` on ``store``, per scenario too (``DecisionAccumulator.compute``);
+        risk read at ``high_risk_threshold`` (None, as while training: the argmax)."""
+        accumulator = DecisionAccumulator()
+        accumulator.update(
+            self.decisions(model, store, high_risk_threshold),
+            {k: store.tensors[k].numpy() for k in LABEL_KEYS},
+        )
         return accumulator.compute(store.tensors["scenario"].numpy(), KINDS)
+
+    def fit_operating_point(self, model: DecisionModel, val: InputStore, directory: Path) -> float | None:
+        """Choose the checkpoint in ``directory``'s HIGH-risk threshold on ``val``
+        (``decision.high_risk_recall``) and store it there; None (the argmax) when not asked for."""
+        target = self.config.decision.high_risk_recall
+        threshold = None
+        if target is not None:
+            self.load_weights(model, directory)
+            model.to(self.device)
+            high = self.decisions(model, val, None).risk_probabilities[:, int(RiskLevel.HIGH)]
+            threshold = fit_high_risk_threshold(high, val.tensors["risk"].numpy(), target)
+        store_high_risk_threshold(directory, threshold)
+        return threshold
 
     def rules_baseline(self, store: InputStore) -> dict:
         """The rules baseline (``training.decision_metrics.rules_arrays``) on ``store``'s windows."""
@@ -198,10 +230,9 @@ class DecisionTask(Task):
         return accumulator.compute(tensors["scenario"].numpy(), KINDS)
 
     def evaluate(self, model: DecisionModel, store: InputStore) -> EvalResult:
-        metrics = self.collect(model, store)
-        scalars = {key: (value if value is not None else 0.0) for key, value in metrics["scalars"].items()}
-        self.latest_scalars = scalars
-        return EvalResult(metrics, scalars)
+        result = _eval_result(self.collect(model, store))
+        self.latest_scalars = result.scalars
+        return result
 
     def save(
         self, model: DecisionModel, target: Path, trainer_state: dict | None, progress: dict | None
@@ -221,16 +252,23 @@ class DecisionTask(Task):
         load_decision_weights(model, directory)
 
     def finalize(self, model: DecisionModel, val: InputStore, run_dir: Path, best_dir: Path) -> EvalResult:
-        """Evaluate ``best`` on validation and on the held-out test split; write the exports."""
+        """Choose the HIGH-risk operating point of ``last`` and ``best`` on validation, then evaluate
+        ``best`` at it on validation and on the held-out test split; write the exports."""
+        last_dir = best_dir.parent / "last"
+        if (last_dir / METADATA_FILE).is_file():
+            self.fit_operating_point(model, val, last_dir)
+        threshold = self.fit_operating_point(model, val, best_dir)
         self.load_weights(model, best_dir)
         model.to(self.device)
         decision = self.config.decision
         test = self.test_split()
-        result = self.evaluate(model, test)
+        result = _eval_result(self.collect(model, test, threshold))
         metrics = {
             "checkpoint": str(best_dir),
             "source": decision.source,
-            "validation": self.collect(model, val),
+            "high_risk_threshold": threshold,
+            "high_risk_recall_target": decision.high_risk_recall,
+            "validation": self.collect(model, val, threshold),
             "test": {"seed": decision.test_seed, **result.metrics},
             "test_rules_baseline": self.rules_baseline(test),
             "parameters": check_frozen(model),
@@ -249,3 +287,8 @@ class DecisionTask(Task):
         )
         (export / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         return EvalResult(metrics, result.scalars)
+
+
+def _eval_result(metrics: dict) -> EvalResult:
+    """``collect``'s metrics with their scalars for the trainer (an undefined scalar counts as 0)."""
+    return EvalResult(metrics, {k: (v if v is not None else 0.0) for k, v in metrics["scalars"].items()})

@@ -30,6 +30,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "decision.safetensors"
 METADATA_FILE = "decision_metadata.json"
 HOW_TO_MAKE_ONE = "python training/train.py --config training/configs/decision.yaml"
+HIGH_RISK_THRESHOLD_KEY = "high_risk_threshold"
 
 
 @dataclass
@@ -44,6 +45,13 @@ class DecisionMetadata:
     @property
     def feature_size(self) -> int:
         return feature_size(self.taxonomy.num_classes)
+
+    @property
+    def high_risk_threshold(self) -> float | None:
+        """P(HIGH) at which the stage says HIGH risk (``inference.risk_labels``); None: the argmax.
+        Chosen on the validation split at the end of training and stored under ``extra``."""
+        value = self.extra.get(HIGH_RISK_THRESHOLD_KEY)
+        return None if value is None else float(value)
 
     def to_dict(self, parameters: dict[str, int] | None = None) -> dict[str, Any]:
         config = self.model_config
@@ -103,6 +111,16 @@ def save_decision_checkpoint(
     )
     atomic_write(directory / METADATA_FILE, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return directory
+
+
+def store_high_risk_threshold(directory: str | Path, threshold: float | None) -> None:
+    """Write the HIGH-risk operating point (``DecisionMetadata.high_risk_threshold``) into a
+    checkpoint's metadata, atomically; the weights stay as they are."""
+    path = Path(directory) / METADATA_FILE
+    data = read_json_object(path)
+    data.setdefault("extra", {})[HIGH_RISK_THRESHOLD_KEY] = threshold
+    text = json.dumps(data, indent=2)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
 
 
 def read_decision_metadata(directory: str | Path) -> DecisionMetadata:

@@ -33,18 +33,41 @@ from avi_ros.telemetry import TelemetryReading
 from avi_ros.types import HazardEstimateData
 
 
+def risk_labels(probabilities: np.ndarray, high_risk_threshold: float | None = None) -> np.ndarray:
+    """Risk levels [N] from risk probabilities [N, 4]: HIGH wherever P(HIGH) >= ``high_risk_threshold``,
+    else the most probable of the other levels; the most probable level when the threshold is None.
+
+    Why a threshold of its own: a missed HIGH risk costs far more than a false one, and the classes
+    are not balanced, so the argmax misses HIGH-risk windows the model gives a fair chance (the
+    training run picks the threshold on its validation split: ``training.decision_task``)."""
+    if high_risk_threshold is None:
+        return probabilities.argmax(axis=1)
+    others = probabilities[:, : RiskLevel.HIGH].argmax(axis=1)
+    return np.where(probabilities[:, RiskLevel.HIGH] >= high_risk_threshold, int(RiskLevel.HIGH), others)
+
+
+ARRAY_FIELDS = ("risk_probabilities", "reason_probabilities", "action_probabilities", "confidence")
+
+
 @dataclass(frozen=True)
 class DecisionArrays:
-    """A batch of decisions as numpy: probabilities [N, n] per head, labels [N], confidence [N] (0..1)."""
+    """A batch of decisions as numpy: probabilities [N, n] per head, labels [N], confidence [N] (0..1);
+    ``high_risk_threshold``: the operating point of HIGH risk (``risk_labels``), None for the argmax."""
 
     risk_probabilities: np.ndarray
     reason_probabilities: np.ndarray
     action_probabilities: np.ndarray
     confidence: np.ndarray
+    high_risk_threshold: float | None = None
 
     @property
     def risk(self) -> np.ndarray:
-        return self.risk_probabilities.argmax(axis=1)
+        return risk_labels(self.risk_probabilities, self.high_risk_threshold)
+
+    def rows(self, mask: np.ndarray) -> DecisionArrays:
+        """The decisions at ``mask`` (a boolean or index array over N), at the same operating point."""
+        fields = (getattr(self, name)[mask] for name in ARRAY_FIELDS)
+        return DecisionArrays(*fields, self.high_risk_threshold)
 
     @property
     def reason(self) -> np.ndarray:
@@ -55,8 +78,19 @@ class DecisionArrays:
         return self.action_probabilities.argmax(axis=1)
 
 
-def read_decision_output(output: DecisionOutput) -> DecisionArrays:
-    """Softmax of each head and sigmoid of the confidence, as float32 numpy on the CPU."""
+def concatenate_decisions(
+    parts: Sequence[DecisionArrays], high_risk_threshold: float | None = None
+) -> DecisionArrays:
+    """The batches ``parts`` as one ``DecisionArrays``, read at ``high_risk_threshold``."""
+    return DecisionArrays(
+        *(np.concatenate([getattr(p, name) for p in parts]) for name in ARRAY_FIELDS),
+        high_risk_threshold,
+    )
+
+
+def read_decision_output(output: DecisionOutput, high_risk_threshold: float | None = None) -> DecisionArrays:
+    """Softmax of each head and sigmoid of the confidence, as float32 numpy on the CPU, read at the
+    checkpoint's HIGH-risk operating point (``DecisionMetadata.high_risk_threshold``)."""
 
     def probabilities(logits: torch.Tensor) -> np.ndarray:
         return torch.softmax(logits.float(), dim=-1).cpu().numpy()
@@ -66,6 +100,7 @@ def read_decision_output(output: DecisionOutput) -> DecisionArrays:
         probabilities(output.reason),
         probabilities(output.action),
         torch.sigmoid(output.confidence.float()).cpu().numpy(),
+        high_risk_threshold,
     )
 
 
@@ -181,7 +216,9 @@ class DecisionStage:
                 torch.as_tensor(features, dtype=torch.float32, device=self.device),
                 torch.as_tensor(telemetry, dtype=torch.float32, device=self.device),
             )
-        return assessments(read_decision_output(output), telemetry_missing, stamps_ns)
+        return assessments(
+            read_decision_output(output, self.metadata.high_risk_threshold), telemetry_missing, stamps_ns
+        )
 
     def reset(self) -> None:
         """Forget the window (the clock jumped back, or the node deactivates)."""
