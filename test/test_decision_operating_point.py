@@ -13,7 +13,7 @@ from avi_ros.decision.checkpoint import (
     store_high_risk_threshold,
 )
 from avi_ros.decision.features import feature_size
-from avi_ros.decision.inference import DecisionArrays, risk_labels
+from avi_ros.decision.inference import DecisionArrays, DecisionStage, risk_labels
 from avi_ros.decision.model import DecisionModel, DecisionModelConfig
 from avi_ros.taxonomy import RiskLevel, default_taxonomy
 from training.decision_metrics import fit_high_risk_threshold
@@ -76,3 +76,21 @@ def test_the_threshold_round_trips_through_the_checkpoint_metadata(tmp_path):
 def _as_probabilities(p_high: np.ndarray) -> np.ndarray:
     rest = (1.0 - p_high)[:, None] * np.array([[0.2, 0.3, 0.5]])
     return np.concatenate([rest, p_high[:, None]], axis=1)
+
+
+def test_the_stage_the_node_runs_reads_risk_at_the_stored_threshold(tmp_path):
+    """Threshold 0 calls every window HIGH, one above 1 none: ``DecisionStage.predict`` (the node's
+    path) must read the checkpoint's operating point, not the argmax."""
+    taxonomy = default_taxonomy()
+    config = DecisionModelConfig(backbone="none", d_model=8, ff_hidden=8, layers=1, heads=1)
+    save_decision_checkpoint(tmp_path, DecisionModel(config, feature_size(taxonomy.num_classes)), taxonomy)
+    features = np.random.default_rng(0).normal(size=(16, config.frames, feature_size(taxonomy.num_classes)))
+    telemetry = np.zeros((16, 8), dtype=np.float32)
+
+    def risks(threshold: float) -> set[RiskLevel]:
+        store_high_risk_threshold(tmp_path, threshold)
+        stage = DecisionStage.from_checkpoint(tmp_path)
+        return {a.risk for a in stage.predict(features, telemetry, [False] * 16, list(range(16)))}
+
+    assert risks(0.0) == {RiskLevel.HIGH}
+    assert RiskLevel.HIGH not in risks(1.01)

@@ -201,33 +201,29 @@ class DecisionTask(Task):
     ) -> dict:
         """Nested metrics of ``model`` on ``store``, per scenario too (``DecisionAccumulator.compute``);
         risk read at ``high_risk_threshold`` (None, as while training: the argmax)."""
-        accumulator = DecisionAccumulator()
-        accumulator.update(
-            self.decisions(model, store, high_risk_threshold),
-            {k: store.tensors[k].numpy() for k in LABEL_KEYS},
-        )
-        return accumulator.compute(store.tensors["scenario"].numpy(), KINDS)
+        return _metrics(self.decisions(model, store, high_risk_threshold), store)
 
-    def fit_operating_point(self, model: DecisionModel, val: InputStore, directory: Path) -> float | None:
-        """Choose the checkpoint in ``directory``'s HIGH-risk threshold on ``val``
-        (``decision.high_risk_recall``) and store it there; None (the argmax) when not asked for."""
+    def fit_operating_point(self, model: DecisionModel, val: InputStore, directory: Path) -> DecisionArrays:
+        """Load the checkpoint in ``directory`` into ``model``, choose its HIGH-risk threshold on
+        ``val`` (``decision.high_risk_recall``; None, the argmax, when not asked for) and store it
+        there. Returns the checkpoint's decisions on ``val``, read at that threshold."""
+        self.load_weights(model, directory)
+        model.to(self.device)
+        decisions = self.decisions(model, val, None)
         target = self.config.decision.high_risk_recall
         threshold = None
         if target is not None:
-            self.load_weights(model, directory)
-            model.to(self.device)
-            high = self.decisions(model, val, None).risk_probabilities[:, int(RiskLevel.HIGH)]
+            high = decisions.risk_probabilities[:, int(RiskLevel.HIGH)]
             threshold = fit_high_risk_threshold(high, val.tensors["risk"].numpy(), target)
         store_high_risk_threshold(directory, threshold)
-        return threshold
+        return dataclasses.replace(decisions, high_risk_threshold=threshold)
 
     def rules_baseline(self, store: InputStore) -> dict:
         """The rules baseline (``training.decision_metrics.rules_arrays``) on ``store``'s windows."""
         tensors = store.tensors
-        accumulator = DecisionAccumulator()
-        arrays = rules_arrays(tensors["features"].numpy(), tensors["telemetry"].numpy(), self.taxonomy)
-        accumulator.update(arrays, {k: tensors[k].numpy() for k in LABEL_KEYS})
-        return accumulator.compute(tensors["scenario"].numpy(), KINDS)
+        return _metrics(
+            rules_arrays(tensors["features"].numpy(), tensors["telemetry"].numpy(), self.taxonomy), store
+        )
 
     def evaluate(self, model: DecisionModel, store: InputStore) -> EvalResult:
         result = _eval_result(self.collect(model, store))
@@ -257,9 +253,8 @@ class DecisionTask(Task):
         last_dir = best_dir.parent / "last"
         if (last_dir / METADATA_FILE).is_file():
             self.fit_operating_point(model, val, last_dir)
-        threshold = self.fit_operating_point(model, val, best_dir)
-        self.load_weights(model, best_dir)
-        model.to(self.device)
+        val_decisions = self.fit_operating_point(model, val, best_dir)  # leaves best's weights loaded
+        threshold = val_decisions.high_risk_threshold
         decision = self.config.decision
         test = self.test_split()
         result = _eval_result(self.collect(model, test, threshold))
@@ -268,7 +263,7 @@ class DecisionTask(Task):
             "source": decision.source,
             "high_risk_threshold": threshold,
             "high_risk_recall_target": decision.high_risk_recall,
-            "validation": self.collect(model, val, threshold),
+            "validation": _metrics(val_decisions, val),
             "test": {"seed": decision.test_seed, **result.metrics},
             "test_rules_baseline": self.rules_baseline(test),
             "parameters": check_frozen(model),
@@ -287,6 +282,13 @@ class DecisionTask(Task):
         )
         (export / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         return EvalResult(metrics, result.scalars)
+
+
+def _metrics(decisions: DecisionArrays, store: InputStore) -> dict:
+    """Nested metrics of ``decisions`` (one per window of ``store``, in order) against its labels."""
+    accumulator = DecisionAccumulator()
+    accumulator.update(decisions, {k: store.tensors[k].numpy() for k in LABEL_KEYS})
+    return accumulator.compute(store.tensors["scenario"].numpy(), KINDS)
 
 
 def _eval_result(metrics: dict) -> EvalResult:
